@@ -1,0 +1,37 @@
+import type { OwnershipRecord } from '../rootfs/tree-writer.js';
+
+// Buildroot permission (makedevs) table, for BR2_ROOTFS_DEVICE_TABLE:
+//   <name> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>
+// types: f file, d directory, c char device, b block device, p fifo ('-' for unused fields).
+// makedevs reads the name with scanf("%s"), so a path with white space cannot be listed;
+// symlinks have no type (their owner rarely matters and makedevs would follow them).
+
+const TYPE: Record<string, string | undefined> = { file: 'f', dir: 'd', char: 'c', block: 'b', fifo: 'p' };
+
+export interface TableResult {
+  text: string;
+  lines: number;
+  /** Paths that could not be listed (white space in the name). */
+  skipped: string[];
+}
+
+export function permissionTable(devicePrefix: string, records: ReadonlyMap<string, OwnershipRecord>, header: string[]): TableResult {
+  const out = header.map((h) => `# ${h}`);
+  const skipped: string[] = [];
+  const paths = [...records.keys()].sort();
+  let lines = 0;
+  for (const p of paths) {
+    const r = records.get(p)!;
+    const t = TYPE[r.kind];
+    if (!t) continue;
+    const name = p === '' ? devicePrefix : `${devicePrefix}/${p}`;
+    if (/\s/.test(name)) {
+      skipped.push(name);
+      continue;
+    }
+    const dev = t === 'c' || t === 'b' ? `${r.devmajor ?? 0} ${r.devminor ?? 0} 0 0 -` : '- - - - -';
+    out.push(`${name} ${t} ${(r.mode & 0o7777).toString(8)} ${r.uid} ${r.gid} ${dev}`);
+    lines++;
+  }
+  return { text: out.join('\n') + '\n', lines, skipped };
+}

@@ -1,0 +1,59 @@
+import { Command, CommanderError } from 'commander';
+import { formatDiagnostic } from '../core/diagnostic.js';
+import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+
+// The whole command set, declared here; each command's flags and work live in its own file
+// and are loaded only when that command runs. This is the only place that calls process.exit:
+//   0 ok · 1 findings or errors · 2 usage · 130/143 interrupted · 70 internal error.
+
+export function program(): Command {
+  const p = new Command('thunderbox')
+    .description('Prepare Thunder (WPEFramework) plugin LXC containers for Buildroot images')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  p.addHelpText('after', `
+Examples:
+  thunderbox prepare OCDM output/images/rootfs.tar --target output/target
+  thunderbox try OCDM --target output/target -- /bin/sh -c 'uname -m'
+  thunderbox demo`);
+  return p;
+}
+
+async function register(p: Command): Promise<void> {
+  const mods = await Promise.all([import('./prepare.js'), import('./try.js'), import('./demo.js')]);
+  for (const m of mods) m.register(p);
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (err instanceof UsageError) return 2;
+  if (err instanceof ThunderboxError) return 1;
+  if (err instanceof Interrupted) return err.signal === 'SIGTERM' ? 143 : 130;
+  return 70;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const p = program();
+  let code = 0;
+  try {
+    await register(p);
+    await p.parseAsync(argv);
+    code = process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    code = exitCodeFor(err);
+    if (err instanceof ThunderboxError) {
+      const json = argv.includes('--json');
+      if (json) process.stdout.write(JSON.stringify({ ok: false, diagnostics: err.diagnostics }, null, 2) + '\n');
+      for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`thunderbox: ${err.message}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);
+    } else if (err instanceof Interrupted) {
+      process.stderr.write(`thunderbox: ${err.message}; nothing was changed\n`);
+    } else if (!(err instanceof CommanderError)) {
+      process.stderr.write(`thunderbox: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+  }
+  process.exit(code);
+}

@@ -1,0 +1,227 @@
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { createTwoFilesPatch } from 'diff';
+import { UsageError } from '../core/errors.js';
+import { sourceDateEpoch } from '../core/epoch.js';
+import { applyPlan } from '../core/transaction.js';
+import { VERSION } from '../core/version.js';
+import type { ContainerInput } from '../profile/input.js';
+import { mergeInputs } from '../profile/input.js';
+import { loadManifest } from '../profile/manifest.js';
+import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
+import type { NetSpec } from '../profile/spec.js';
+import { DEFAULT_DATAPATH } from '../thunder/layout.js';
+import { assertTargetUsable, planPrepare, type ContainerReport } from '../thunder/prepare.js';
+import { Output, ProgressBar, formatBytes } from './output.js';
+import { chooseTarget } from './target.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+interface PrepareFlags {
+  target?: string;
+  datapath?: string;
+  manifest?: string;
+  arch?: string;
+  idmap?: string;
+  shareUid?: string[];
+  env?: string[];
+  mount?: string[];
+  tmp?: boolean;
+  net?: string;
+  link?: string;
+  ipv4?: string;
+  ipv6?: string;
+  hwaddr?: string;
+  vethPair?: string;
+  seccomp?: 'default' | 'off' | 'off-common-conf';
+  pluginJson?: string | false;
+  force?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('prepare')
+    .summary('make a Thunder plugin container (rootfs, LXC config, plugin JSON) in an image root')
+    .description(
+      `Extract <rootfs> (an archive: tar, gzip, bzip2, xz, zstd; or a directory; or "target" for the
+image root itself) into <target><datapath>/<Callsign>/Container/rootfs, write the LXC config
+beside it, and set the plugin's execution mode to "Container". All changes land together or
+not at all; a second run with the same inputs changes nothing.`,
+    )
+    .argument('[callsign]', 'the plugin callsign, e.g. OCDM (all containers of --manifest when omitted)')
+    .argument('[rootfs]', 'rootfs archive or directory (e.g. output/images/rootfs.tar)')
+    .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
+    .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .option('--manifest <file>', 'thunderbox.yaml describing the containers')
+    .option('--arch <name>', 'lxc.arch, or auto to detect it from the rootfs ELF files (default auto)')
+    .option('--idmap <spec>', 'default (u/g 0 100000 65536), none (privileged), or lines "u 0 100000 65536,g 0 100000 65536"')
+    .option('--share-uid <uid[:gid]>', 'map this container id to the same host id (repeatable)', collect)
+    .option('--env <NAME[=VALUE]>', 'extra lxc.environment (repeatable; a bare NAME inherits Thunder\'s value)', collect)
+    .option('--mount <HOST:PATH[:ro|rw]>', 'bind-mount a device directory into the container (repeatable; default ro)', collect)
+    .option('--no-tmp', 'do not bind-mount /tmp (Thunder\'s communicator socket lives there)')
+    .addOption(new Option('--net <type>', 'network: empty (default) or veth').choices(['empty', 'veth']))
+    .option('--link <bridge>', 'bridge for --net veth, e.g. lxcbr0')
+    .option('--ipv4 <cidr>', 'static IPv4 address for --net veth, e.g. 10.0.3.10/24')
+    .option('--ipv6 <cidr>', 'static IPv6 address for --net veth')
+    .option('--hwaddr <mac>', 'MAC for --net veth (default: derived from the callsign, stable)')
+    .option('--veth-pair <name>', 'host-side veth name (at most 15 characters)')
+    .addOption(new Option('--seccomp <mode>', 'default, off (this container only), off-common-conf (the wiki way: every container)').choices(['default', 'off', 'off-common-conf']))
+    .option('--plugin-json <file>', 'the plugin config to switch to Container mode (default: searched in the image)')
+    .option('--no-plugin-json', 'leave the plugin config alone')
+    .option('--force', 'rebuild the container even if its inputs did not change')
+    .option('--dry-run', 'print the plan and the diffs, change nothing')
+    .option('--json', 'print a machine-readable summary')
+    .option('-q, --quiet', 'print only errors')
+    .option('-v, --verbose', 'print more detail')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  # the wiki's OCDM recipe, in the Buildroot output directory
+  thunderbox prepare OCDM images/rootfs.tar --target target
+  # privileged, seccomp off for this container only, a shared log directory
+  thunderbox prepare OCDM rootfs.tar.xz --idmap none --seccomp off --mount /testshare:TestLogging:rw
+  # every container of a manifest, as a Buildroot post-build script does
+  thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml --target "$TARGET_DIR"
+  # what would change
+  thunderbox prepare OCDM rootfs.tar --dry-run`,
+    )
+    .action(async (callsign: string | undefined, rootfs: string | undefined, flags: PrepareFlags, cmd: Command) => {
+      await runPrepare(callsign, rootfs, flags, cmd);
+    });
+}
+
+function fromCli(cmd: Command, name: string): boolean {
+  return cmd.getOptionValueSource(name) === 'cli';
+}
+
+function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command): ContainerInput {
+  const i: ContainerInput = {};
+  if (rootfs !== undefined) i.rootfs = rootfs === 'target' ? 'target' : path.resolve(rootfs);
+  if (f.arch !== undefined) i.arch = f.arch;
+  if (f.idmap !== undefined) i.idmap = parseIdmapFlag(f.idmap);
+  if (f.shareUid) i.share = f.shareUid.map(parseShareFlag);
+  if (f.env) i.environment = f.env.map(parseEnvFlag);
+  if (f.mount) i.mounts = f.mount.map(parseMountFlag);
+  if (fromCli(cmd, 'tmp')) i.tmp = f.tmp;
+  if (f.seccomp) i.seccomp = f.seccomp;
+  if (fromCli(cmd, 'pluginJson')) i.pluginJson = f.pluginJson === false ? false : String(f.pluginJson);
+  const vethFlags = ['link', 'ipv4', 'ipv6', 'hwaddr', 'vethPair'] as const;
+  const net = f.net ?? (vethFlags.some((k) => f[k] !== undefined) ? 'veth' : undefined);
+  if (net === 'empty') {
+    const stray = vethFlags.filter((k) => f[k] !== undefined);
+    if (stray.length) throw new UsageError(`--${stray[0]!.replace('vethPair', 'veth-pair')} needs --net veth`);
+    i.net = [{ type: 'empty' }];
+  } else if (net === 'veth') {
+    if (!f.link) throw new UsageError('--net veth needs --link BRIDGE', 'e.g. --net veth --link lxcbr0 --ipv4 10.0.3.10/24');
+    const n: NetSpec = { type: 'veth', link: f.link, ipv4: f.ipv4, ipv6: f.ipv6, hwaddr: f.hwaddr, vethPair: f.vethPair };
+    i.net = [n];
+  }
+  return i;
+}
+
+function describe(r: ContainerReport, verbs: { create: string; replace: string; unchanged: string }): string {
+  const f = r.facts;
+  const parts: string[] = [];
+  if (f) {
+    parts.push(`${f.stats.entries} entries, ${formatBytes(f.stats.bytes)}`);
+    parts.push(f.arch ? `${f.archName} -> lxc.arch ${f.arch}` : 'lxc.arch unset');
+  }
+  return `${r.callsign}: ${verbs[r.status]} ${r.dir}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
+
+async function runPrepare(callsign: string | undefined, rootfs: string | undefined, f: PrepareFlags, cmd: Command): Promise<void> {
+  const out = new Output(f);
+  const t = chooseTarget(f.target);
+  const manifest = f.manifest ? loadManifest(f.manifest) : undefined;
+  if (!callsign && !manifest) throw new UsageError('give a callsign and a rootfs, or --manifest FILE', 'e.g. thunderbox prepare OCDM output/images/rootfs.tar');
+  assertTargetUsable(t.target, t.explicit);
+  const datapath = f.datapath ?? manifest?.datapath ?? DEFAULT_DATAPATH;
+  if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} must be an absolute path on the device`);
+  const cli = flagsToInput(rootfs, f, cmd);
+  let wanted: { name: string; input: ContainerInput }[];
+  if (manifest && !callsign) {
+    if (rootfs) throw new UsageError('a rootfs argument needs a callsign', 'thunderbox prepare OCDM rootfs.tar --manifest FILE');
+    wanted = manifest.containers.map((c) => ({ name: c.name, input: mergeInputs(c.input, cli) }));
+  } else {
+    const fromManifest = manifest?.containers.find((c) => c.name === callsign);
+    if (manifest && !fromManifest) throw new UsageError(`${callsign} is not in ${manifest.file}`, `containers there: ${manifest.containers.map((c) => c.name).join(', ') || 'none'}`);
+    wanted = [{ name: callsign!, input: mergeInputs(fromManifest?.input ?? {}, cli) }];
+  }
+  const containers = wanted.map((w) => resolveContainer(w.name, w.input, { target: t.target }));
+  const bar = new ProgressBar(!f.quiet && !f.json);
+  const req = {
+    target: t.target,
+    datapath,
+    containers,
+    force: f.force === true,
+    isRoot: process.getuid?.() === 0,
+    toolVersion: VERSION,
+    epoch: sourceDateEpoch(),
+    onProgress: (cs: string, done: number, total: number) => bar.update(cs, done, total),
+  };
+  out.say(`image root: ${t.target} (from ${t.from})`);
+  const { plan, reports } = await planPrepare(req, { scan: f.dryRun === true });
+  out.diagnostics(plan.diagnostics);
+  if (f.dryRun) {
+    printPlan(out, plan.ops, reports);
+    out.json({ ok: true, dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })), diagnostics: plan.diagnostics });
+    return;
+  }
+  let result;
+  try {
+    result = await applyPlan(plan);
+  } finally {
+    bar.clear();
+  }
+  if (result.recovered) out.say('recovered: an interrupted earlier run was rolled back first');
+  for (const r of reports) {
+    out.say(describe(r, { create: 'created', replace: 'replaced', unchanged: 'unchanged' }));
+    if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? 'mode set to "Container"' : 'already "Container"'}`);
+    if (r.status !== 'unchanged') for (const n of r.facts?.notes ?? []) out.say(`  note: ${n}`);
+    if (f.verbose && r.config) out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
+  }
+  for (const op of plan.ops) if (op.kind === 'file') out.say(`patched ${op.path}: ${op.reason}`);
+  if (result.changed.length === 0) out.say('nothing to do: everything is up to date');
+  out.json({ ok: true, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map(reportJson), diagnostics: plan.diagnostics });
+}
+
+function reportJson(r: ContainerReport) {
+  return {
+    callsign: r.callsign,
+    status: r.status,
+    dir: r.dir,
+    deviceDir: r.deviceDir,
+    config: path.join(r.dir, 'config'),
+    rootfs: path.join(r.dir, 'rootfs'),
+    source: r.source,
+    arch: r.facts?.arch ?? null,
+    archName: r.facts?.archName ?? null,
+    counts: r.facts?.stats ?? null,
+    permissionTableLines: r.facts?.tableLines ?? null,
+    pluginJson: r.pluginJson ?? null,
+    notes: r.facts?.notes ?? [],
+  };
+}
+
+function printPlan(out: Output, ops: import('../core/plan.js').Op[], reports: ContainerReport[]): void {
+  for (const op of ops) {
+    if (op.kind === 'keep') out.say(`= ${op.path}: ${op.reason}`);
+    else if (op.kind === 'tree') {
+      const r = reports.find((x) => x.dir === op.path);
+      out.say(`${r?.status === 'replace' ? '~' : '+'} ${op.path}: ${op.reason}`);
+      if (r) out.say(`    ${describe(r, { create: 'would create', replace: 'would replace', unchanged: 'unchanged' })}`);
+      for (const d of op.detail) out.say(`    ${d}`);
+      for (const n of r?.facts?.notes ?? []) out.say(`    note: ${n}`);
+      if (r?.config) out.say(createTwoFilesPatch('/dev/null', path.join(op.path, 'config'), '', r.config).trimEnd());
+    } else {
+      out.say(`~ ${op.path}: ${op.reason}`);
+      out.say(createTwoFilesPatch(op.path, op.path, op.before ?? '', op.after).trimEnd());
+    }
+  }
+}
+

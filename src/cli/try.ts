@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { tryContainer } from '../lxc/execute.js';
+import { DEFAULT_DATAPATH } from '../thunder/layout.js';
+import { Output } from './output.js';
+import { chooseTarget } from './target.js';
+
+interface TryFlags {
+  target?: string;
+  datapath?: string;
+  keep?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('try')
+    .summary('start a prepared container on this build host with lxc-execute')
+    .description(
+      `Start the container that \`thunderbox prepare\` made, on this machine, with the real lxc-execute
+(as root). The config is the device's, with lxc.rootfs.path pointing at the tree here; idmap,
+mounts and environment are the same. An ARM rootfs runs through qemu-user (binfmt_misc).
+The command's exit status is thunderbox's exit status.`,
+    )
+    .argument('<callsign>', 'the prepared container, e.g. OCDM')
+    .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if present, else /bin/sh -c true)')
+    .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
+    .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .option('--keep', 'keep the temporary lxcpath (config and lxc.log) for inspection')
+    .option('--json', 'print a machine-readable result (output captured)')
+    .option('-q, --quiet', 'print only errors')
+    .option('-v, --verbose', 'print the config used and the LXC log')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  thunderbox try OCDM --target output/target
+  thunderbox try OCDM --target output/target -- /bin/sh -c 'uname -m; env'`,
+    )
+    .action(async (callsign: string, cmd: string[], f: TryFlags) => {
+      const out = new Output(f);
+      const t = chooseTarget(f.target);
+      const r = await tryContainer({ target: t.target, datapath: f.datapath ?? DEFAULT_DATAPATH, callsign, command: cmd, capture: f.json === true, keep: f.keep === true });
+      out.diagnostics(r.notes);
+      if (f.verbose) {
+        out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
+        if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
+      }
+      if (r.exitCode !== 0 && r.lxcLog && !f.json) process.stderr.write(r.lxcLog);
+      out.say(`${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`);
+      out.json({ ok: r.exitCode === 0, callsign, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
+      process.exitCode = r.exitCode;
+    });
+}

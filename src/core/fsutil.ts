@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { errnoCode } from './errors.js';
+
+/** Write a file by temp + fsync + rename, so readers see the old or the new bytes, never a mix. */
+export function writeFileAtomic(file: string, data: string | Buffer, opts: { mode?: number; mtime?: number } = {}): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tbx-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fd = fs.openSync(tmp, 'wx', 0o600);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fchmodSync(fd, opts.mode ?? 0o644);
+    if (opts.mtime !== undefined) fs.futimesSync(fd, opts.mtime, opts.mtime);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export function lstatOrNull(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+export function readFileOrNull(p: string): Buffer | null {
+  try {
+    return fs.readFileSync(p);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * rm -rf that also works as non-root on trees holding read-only directories
+ * (a rootfs has 0555 dirs such as /proc): make directories writable, then remove.
+ */
+export function removeTree(p: string): void {
+  const st = lstatOrNull(p);
+  if (!st) return;
+  if (st.isDirectory() && process.getuid?.() !== 0) makeWritable(p);
+  fs.rmSync(p, { recursive: true, force: true });
+}
+
+function makeWritable(dir: string): void {
+  fs.chmodSync(dir, 0o700);
+  for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (ent.isDirectory()) makeWritable(path.join(dir, ent.name));
+  }
+}
+
+/** mkdir -p that returns the directories it created, outermost first (for rollback). */
+export function mkdirsRecorded(dir: string): string[] {
+  const created: string[] = [];
+  const missing: string[] = [];
+  let cur = path.resolve(dir);
+  while (!lstatOrNull(cur)) {
+    missing.unshift(cur);
+    const parent = path.dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (const d of missing) {
+    fs.mkdirSync(d, { mode: 0o755 });
+    created.push(d);
+  }
+  return created;
+}

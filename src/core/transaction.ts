@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Interrupted } from './errors.js';
+import { lstatOrNull, mkdirsRecorded, removeTree, writeFileAtomic } from './fsutil.js';
+import { acquireLock } from './lock.js';
+import { changes, type FileOp, type Plan, type TreeOp } from './plan.js';
+
+// Applying a plan, as one transaction:
+//   1. lock the root; recover whatever a killed earlier run left (journal below);
+//   2. stage every change beside its destination (`.NAME.tbx-new`): trees are built whole,
+//      files written and fsynced. Nothing visible has changed yet; SIGINT/SIGTERM or any
+//      error here only removes the staged items;
+//   3. commit: journal state "commit", then per change move the old one aside
+//      (`.NAME.tbx-old`, a hard link for files so the name never goes missing) and rename
+//      the staged one into place. An error here rolls every change back;
+//   4. journal state "done", remove the old ones, remove the journal, unlock.
+// A run killed at any point leaves a journal; the next run on the same root reads it
+// first and puts the root back to the state before (or, if "done", finishes cleaning).
+
+export const JOURNAL_NAME = '.thunderbox.journal';
+
+interface JournalEntry {
+  dest: string;
+  staged: string;
+  backup: string;
+  existed: boolean;
+  tree: boolean;
+}
+
+interface Journal {
+  version: 1;
+  state: 'staging' | 'commit' | 'done';
+  entries: JournalEntry[];
+  /** Parent directories this run created, outermost first. */
+  createdDirs: string[];
+}
+
+export interface ApplyResult {
+  changed: string[];
+  recovered: boolean;
+}
+
+export function stagedName(dest: string): string {
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.tbx-new`);
+}
+
+export function backupName(dest: string): string {
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.tbx-old`);
+}
+
+function writeJournal(root: string, j: Journal): void {
+  writeFileAtomic(path.join(root, JOURNAL_NAME), JSON.stringify(j, null, 1) + '\n', { mode: 0o600 });
+}
+
+function removeAny(p: string): void {
+  const st = lstatOrNull(p);
+  if (!st) return;
+  if (st.isDirectory()) removeTree(p);
+  else fs.rmSync(p, { force: true });
+}
+
+function removeCreatedDirs(dirs: string[]): void {
+  for (const d of [...dirs].reverse()) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // not empty (something else lives there now) or already gone: leave it
+    }
+  }
+}
+
+/** Undo an unfinished run from its journal. Returns true if there was one. */
+export function recover(root: string): boolean {
+  const file = path.join(root, JOURNAL_NAME);
+  let j: Journal;
+  try {
+    j = JSON.parse(fs.readFileSync(file, 'utf8')) as Journal;
+  } catch {
+    return false;
+  }
+  if (j.state === 'done') {
+    for (const e of j.entries) {
+      removeAny(e.backup);
+      removeAny(e.staged);
+    }
+  } else {
+    for (const e of [...j.entries].reverse()) {
+      if (j.state === 'commit') {
+        if (lstatOrNull(e.backup)) {
+          removeAny(e.dest);
+          fs.renameSync(e.backup, e.dest);
+        } else if (!e.existed) {
+          removeAny(e.dest);
+        }
+      }
+      removeAny(e.staged);
+    }
+    removeCreatedDirs(j.createdDirs);
+  }
+  fs.rmSync(file, { force: true });
+  return true;
+}
+
+function stageFile(op: FileOp, staged: string): void {
+  const now = op.before === null ? null : fs.readFileSync(op.path, 'utf8');
+  if (now !== op.before) {
+    throw new Error(`${op.path} changed while thunderbox was planning; run again`);
+  }
+  writeFileAtomic(staged, op.after, { mode: op.mode, mtime: op.mtime });
+}
+
+function commitEntry(e: JournalEntry): void {
+  if (e.existed) {
+    if (e.tree) fs.renameSync(e.dest, e.backup);
+    else fs.linkSync(e.dest, e.backup);
+  }
+  fs.renameSync(e.staged, e.dest);
+}
+
+export interface ApplyOptions {
+  /** Called once staging starts, with the abort signal (for progress, tests). */
+  onStage?: (op: TreeOp | FileOp) => void;
+}
+
+export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const todo = changes(plan);
+  if (todo.length === 0) return { changed: [], recovered: false };
+  const root = plan.root;
+  const release = acquireLock(root);
+  const controller = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    caught ??= sig;
+    controller.abort(new Interrupted(sig));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  const journal: Journal = { version: 1, state: 'staging', entries: [], createdDirs: [] };
+  try {
+    const recovered = recover(root);
+    journal.entries = todo.map((op) => ({
+      dest: op.path,
+      staged: stagedName(op.path),
+      backup: backupName(op.path),
+      existed: lstatOrNull(op.path) !== null,
+      tree: op.kind === 'tree',
+    }));
+    writeJournal(root, journal);
+    try {
+      for (const [i, op] of todo.entries()) {
+        const e = journal.entries[i]!;
+        journal.createdDirs.push(...mkdirsRecorded(path.dirname(op.path)));
+        writeJournal(root, journal);
+        removeAny(e.staged);
+        removeAny(e.backup);
+        opts.onStage?.(op);
+        if (op.kind === 'tree') {
+          fs.mkdirSync(e.staged, { mode: 0o755 });
+          await op.build(e.staged, { signal: controller.signal });
+        } else {
+          stageFile(op, e.staged);
+        }
+        if (controller.signal.aborted) throw controller.signal.reason;
+      }
+      // Commit: synchronous from here, so no signal handler can run in between.
+      journal.state = 'commit';
+      writeJournal(root, journal);
+      for (const e of journal.entries) commitEntry(e);
+      journal.state = 'done';
+      writeJournal(root, journal);
+      if (plan.dirMtime !== undefined) for (const d of journal.createdDirs) fs.utimesSync(d, plan.dirMtime, plan.dirMtime);
+    } catch (err) {
+      writeJournal(root, journal);
+      recover(root);
+      throw caught && !(err instanceof Interrupted) && controller.signal.aborted ? new Interrupted(caught) : err;
+    }
+    recover(root); // state "done": drop the old versions and the journal
+    return { changed: todo.map((op) => op.path), recovered };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    release();
+  }
+}

@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { fail } from '../core/errors.js';
+import { removeTree } from '../core/fsutil.js';
+import { resolveInTarget } from '../core/target-path.js';
+import { ensureBinfmt } from './binfmt.js';
+import { deviceContainerDir } from './container-config.js';
+import { entries, parseConfig, renderConfig, setLineValue, values } from './document.js';
+import { parseIdmapValue, type IdMapLine } from './idmap.js';
+
+// `thunderbox try`: start a prepared container on this build host with the real lxc-execute.
+// The config is the device's, with two rewrites in a temporary copy: lxc.rootfs.path points
+// at the tree where it lies here, and an lxc.include of the device's LXC config dir uses the
+// image's own copy when the image has one (else the host's). Idmap, mounts, environment and
+// network stay as they are, so what starts here starts on the device.
+
+export interface TryRequest {
+  target: string;
+  datapath: string;
+  callsign: string;
+  command: string[];
+  /** Capture output instead of passing it through (for --json). */
+  capture: boolean;
+  keep: boolean;
+}
+
+export interface TryResult {
+  exitCode: number;
+  command: string[];
+  config: string;
+  notes: Diagnostic[];
+  stdout?: string;
+  stderr?: string;
+  lxcLog?: string;
+}
+
+const THUNDER_HOSTS = ['ThunderPlugin', 'WPEProcess'];
+const BIN_DIRS = ['usr/bin', 'bin', 'usr/sbin', 'sbin', 'usr/local/bin'];
+
+function findOnPath(rootfs: string, name: string): string | null {
+  for (const d of BIN_DIRS) {
+    const p = path.join(rootfs, d, name);
+    try {
+      fs.lstatSync(p);
+      return `/${d}/${name}`;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** With newuidmap installed, liblxc maps through it, and /etc/subuid must allow the ranges. */
+function checkSubids(map: IdMapLine[]): void {
+  const tools = ['/usr/bin/newuidmap', '/usr/bin/newgidmap'];
+  if (map.length === 0 || !tools.some((t) => fs.existsSync(t))) return;
+  if (map.some((l) => l.hostid === 0)) return; // maps host root: written directly
+  const user = os.userInfo().username;
+  const missing: string[] = [];
+  for (const [kind, file] of [['u', '/etc/subuid'], ['g', '/etc/subgid']] as const) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      // absent: nothing is allowed
+    }
+    const allowed = text
+      .split('\n')
+      .map((l) => l.trim().split(':'))
+      .filter((f) => f.length === 3 && (f[0] === user || f[0] === String(process.getuid?.())))
+      .map((f) => ({ start: Number(f[1]), count: Number(f[2]) }));
+    const myId = kind === 'u' ? process.getuid?.() : process.getgid?.();
+    for (const l of map.filter((m) => m.kind === kind)) {
+      if (l.range === 1 && l.hostid === myId) continue;
+      if (!allowed.some((a) => l.hostid >= a.start && l.hostid + l.range <= a.start + a.count)) missing.push(`${file}: ${user}:${l.hostid}:${l.range}`);
+    }
+  }
+  if (missing.length) {
+    fail('SUBID_MISSING', `newuidmap/newgidmap are installed, so the idmap must be allowed in /etc/subuid and /etc/subgid; missing: ${missing.join('; ')}`, `add those lines (e.g. echo ${missing[0]!.split(': ')[1]} >> ${missing[0]!.split(':')[0]}), then try again`);
+  }
+}
+
+export async function tryContainer(req: TryRequest): Promise<TryResult> {
+  const notes: Diagnostic[] = [];
+  const dir = resolveInTarget(req.target, deviceContainerDir(req.datapath, req.callsign));
+  const configFile = path.join(dir, 'config');
+  let text: string;
+  try {
+    text = fs.readFileSync(configFile, 'utf8');
+  } catch {
+    fail('CONTAINER_MISSING', `no prepared container for ${req.callsign}: ${configFile} does not exist`, `run thunderbox prepare ${req.callsign} <rootfs> --target ${req.target} first`);
+  }
+  const { doc, diagnostics } = parseConfig(text, configFile);
+  if (diagnostics.length) fail(diagnostics[0]!.code, diagnostics[0]!.message, diagnostics[0]!.hint ?? '', { file: configFile, line: diagnostics[0]!.line });
+  const rootfs = path.join(dir, 'rootfs');
+  doc.lines = doc.lines.map((l) => {
+    if (l.kind !== 'entry') return l;
+    if (l.key === 'lxc.rootfs.path') return setLineValue(l, `dir:${rootfs}`);
+    if (l.key === 'lxc.include' && l.value?.startsWith('/')) {
+      const inImage = resolveInTarget(req.target, l.value);
+      if (fs.existsSync(inImage)) return setLineValue(l, inImage);
+      if (!fs.existsSync(l.value)) fail('INCLUDE_MISSING', `${configFile}:${l.line} includes ${l.value}, which neither the image nor this host has`, 'install lxc on this host (apt-get install lxc) or in the image');
+    }
+    return l;
+  });
+  const idmap = values(doc, 'lxc.idmap')
+    .map(parseIdmapValue)
+    .filter((m): m is IdMapLine => !('error' in m));
+  checkSubids(idmap);
+
+  // Which architecture: the stamp prepare wrote, else lxc.arch.
+  let archName: string | null = null;
+  try {
+    archName = (JSON.parse(fs.readFileSync(path.join(dir, 'thunderbox.stamp'), 'utf8')) as { facts: { archName: string | null } }).facts.archName;
+  } catch {
+    const a = values(doc, 'lxc.arch').pop();
+    archName = a === 'linux32' || a === 'armhf' ? 'armhf' : a === 'arm64' || a === 'aarch64' ? 'aarch64' : null;
+  }
+  if (archName) {
+    const used = ensureBinfmt(archName);
+    if (used) notes.push({ code: 'BINFMT', severity: 'note', message: `${archName} rootfs: running through ${used}` });
+  }
+
+  // Variables the config inherits must exist, or liblxc refuses the config.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const l of entries(doc).filter((e) => e.key === 'lxc.environment' && e.value && !e.value.includes('='))) {
+    if (env[l.value!] === undefined) {
+      env[l.value!] = '';
+      notes.push({ code: 'ENV_EMPTY', severity: 'note', message: `${l.value} is not set here; the container gets it empty (Thunder sets it on the device)` });
+    }
+  }
+
+  let command = req.command;
+  if (command.length === 0) {
+    const host = THUNDER_HOSTS.map((n) => findOnPath(rootfs, n)).find((p) => p !== null);
+    command = host ? [host] : ['/bin/sh', '-c', 'true'];
+  }
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-try-'));
+  const name = `tbx-${req.callsign}-${process.pid}-${path.basename(tmp).slice(-6)}`;
+  const tmpConfig = path.join(tmp, 'config');
+  const rendered = renderConfig(doc);
+  fs.writeFileSync(tmpConfig, rendered);
+  const log = path.join(tmp, 'lxc.log');
+  try {
+    const r = await execa('lxc-execute', ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command], {
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: req.capture ? 'ignore' : 'inherit',
+      stdout: req.capture ? 'pipe' : 'inherit',
+      stderr: req.capture ? 'pipe' : 'inherit',
+    });
+    if ((r as { code?: string }).code === 'ENOENT') fail('LXC_MISSING', 'lxc-execute is not installed on this host', 'install LXC (Debian: apt-get install lxc), then run as root');
+    const lxcLog = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+    return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout: req.capture ? String(r.stdout) : undefined, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
+  } finally {
+    if (!req.keep) removeTree(tmp);
+  }
+}

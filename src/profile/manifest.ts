@@ -1,0 +1,175 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
+import { z } from 'zod';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import type { ContainerInput, IdmapInput } from './input.js';
+import type { MountSpec, NetSpec } from './spec.js';
+
+// thunderbox.yaml. Shape (every key optional except containers):
+//
+//   thunder: { datapath: /usr/share/Thunder }
+//   containers:
+//     OCDM:
+//       rootfs: output/images/rootfs.tar   # an archive or directory (relative to this file), or: target
+//       arch: auto                          # or an lxc.arch name
+//       idmap: default                      # none | default | { base, size, share: [{uid, gid}] } | ["u 0 100000 65536", ...]
+//       net: { type: empty }                # or a list; veth: { type: veth, link, ipv4, ipv6, hwaddr, veth-pair }
+//       tmp: true                           # bind /tmp (Thunder's communicator socket)
+//       mounts: [{ host: /testshare, path: TestLogging, rw: true, optional: false, mode: "0770" }]
+//       environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "LOG_LEVEL=3"]
+//       seccomp: default                    # off | off-common-conf
+//       plugin-json: auto                   # a path in the image, or false
+//
+// zod checks the shape; the yaml CST gives every error its line and column.
+
+const octal = z.union([z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode such as "0770"'), z.number().int()]);
+
+const mount = z.strictObject({
+  host: z.string().min(1),
+  path: z.string().min(1),
+  rw: z.boolean().optional(),
+  ro: z.boolean().optional(),
+  optional: z.boolean().optional(),
+  mode: octal.optional(),
+});
+
+const net = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('empty') }),
+  z.strictObject({
+    type: z.literal('veth'),
+    link: z.string().min(1),
+    ipv4: z.string().optional(),
+    ipv6: z.string().optional(),
+    hwaddr: z.string().optional(),
+    'veth-pair': z.string().optional(),
+  }),
+]);
+
+const idmap = z.union([
+  z.enum(['default', 'none']),
+  z.strictObject({
+    base: z.number().int().nonnegative().optional(),
+    size: z.number().int().positive().optional(),
+    share: z.array(z.strictObject({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative().optional() })).optional(),
+  }),
+  z.array(z.string()),
+]);
+
+const container = z.strictObject({
+  rootfs: z.string().min(1).optional(),
+  arch: z.string().optional(),
+  idmap: idmap.optional(),
+  net: z.union([net, z.array(net)]).optional(),
+  tmp: z.boolean().optional(),
+  mounts: z.array(mount).optional(),
+  environment: z.array(z.string().min(1)).optional(),
+  seccomp: z.enum(['default', 'off', 'off-common-conf']).optional(),
+  'plugin-json': z.union([z.string().min(1), z.literal(false)]).optional(),
+});
+
+const manifestSchema = z.strictObject({
+  thunder: z.strictObject({ datapath: z.string().startsWith('/').optional() }).optional(),
+  containers: z.record(z.string(), container),
+});
+
+export type RawContainer = z.infer<typeof container>;
+
+export interface Manifest {
+  file: string;
+  datapath?: string;
+  /** In file order. */
+  containers: { name: string; input: ContainerInput }[];
+}
+
+function where(doc: Document, lc: LineCounter, file: string, p: readonly PropertyKey[], key?: string): Pick<Diagnostic, 'file' | 'line' | 'col'> {
+  let node = doc.getIn(p as unknown[], true) as { range?: [number, number, number] | null } | undefined;
+  if (key !== undefined && isMap(node)) {
+    const pair = node.items.find((it) => isScalar(it.key) && it.key.value === key);
+    if (pair && isScalar(pair.key)) node = pair.key;
+  }
+  for (let i = p.length; !node?.range && i > 0; i--) node = doc.getIn(p.slice(0, i - 1) as unknown[], true) as typeof node;
+  const pos = lc.linePos(node?.range?.[0] ?? 0);
+  return { file, line: pos.line, col: pos.col };
+}
+
+function toInput(raw: RawContainer, dir: string): ContainerInput {
+  const out: ContainerInput = {};
+  if (raw.rootfs !== undefined) out.rootfs = raw.rootfs === 'target' ? 'target' : path.resolve(dir, raw.rootfs);
+  if (raw.arch !== undefined) out.arch = raw.arch;
+  if (raw.idmap !== undefined) {
+    let m: IdmapInput;
+    if (raw.idmap === 'default' || raw.idmap === 'none') m = { kind: raw.idmap };
+    else if (Array.isArray(raw.idmap)) m = { kind: 'lines', lines: raw.idmap };
+    else m = { kind: 'plan', base: raw.idmap.base ?? 100000, size: raw.idmap.size ?? 65536, share: (raw.idmap.share ?? []).map((s) => ({ uid: s.uid, gid: s.gid ?? s.uid })) };
+    out.idmap = m;
+  }
+  if (raw.net !== undefined) {
+    out.net = (Array.isArray(raw.net) ? raw.net : [raw.net]).map((n): NetSpec => (n.type === 'empty' ? n : { type: 'veth', link: n.link, ipv4: n.ipv4, ipv6: n.ipv6, hwaddr: n.hwaddr, vethPair: n['veth-pair'] }));
+  }
+  if (raw.tmp !== undefined) out.tmp = raw.tmp;
+  if (raw.mounts) {
+    out.mounts = raw.mounts.map((m): MountSpec => ({
+      host: m.host,
+      path: m.path,
+      rw: m.rw ?? (m.ro === undefined ? false : !m.ro),
+      optional: m.optional ?? false,
+      mode: m.mode === undefined ? undefined : typeof m.mode === 'number' ? m.mode : parseInt(m.mode, 8),
+    }));
+  }
+  if (raw.environment) {
+    out.environment = raw.environment.map((e) => {
+      const eq = e.indexOf('=');
+      return eq === -1 ? { name: e } : { name: e.slice(0, eq), value: e.slice(eq + 1) };
+    });
+  }
+  if (raw.seccomp) out.seccomp = raw.seccomp;
+  if (raw['plugin-json'] !== undefined) out.pluginJson = raw['plugin-json'];
+  return out;
+}
+
+export function parseManifest(text: string, file: string): Manifest {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ThunderboxError(
+      doc.errors.map((e) => {
+        const pos = lc.linePos(e.pos[0]);
+        return { code: 'MANIFEST_YAML', severity: 'error', file, line: pos.line, col: pos.col, message: e.message.split('\n')[0]!, hint: 'fix the YAML syntax there' };
+      }),
+    );
+  }
+  const parsed = manifestSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    throw new ThunderboxError(
+      parsed.error.issues.map((iss): Diagnostic => {
+        const unknown = iss.code === 'unrecognized_keys' ? iss.keys[0] : undefined;
+        const at = iss.path.length ? iss.path.join('.') : '(top level)';
+        return {
+          code: unknown ? 'MANIFEST_UNKNOWN_KEY' : 'MANIFEST_INVALID',
+          severity: 'error',
+          ...where(doc, lc, file, iss.path, unknown),
+          message: unknown ? `unknown key "${unknown}" in ${at}` : `${at}: ${iss.message}`,
+          hint: unknown ? 'check the spelling; the keys are listed in README.md (Manifest)' : 'see README.md (Manifest) for the accepted values',
+        };
+      }),
+    );
+  }
+  const dir = path.dirname(path.resolve(file));
+  return {
+    file,
+    datapath: parsed.data.thunder?.datapath,
+    containers: Object.entries(parsed.data.containers).map(([name, raw]) => ({ name, input: toInput(raw, dir) })),
+  };
+}
+
+export function loadManifest(file: string): Manifest {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    fail('MANIFEST_UNREADABLE', `cannot read ${file}: ${errnoCode(err) ?? String(err)}`, 'pass the path of a thunderbox.yaml with --manifest');
+  }
+  return parseManifest(text, file);
+}

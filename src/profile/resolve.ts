@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { LXC_ARCH_NAMES } from '../lxc/arch.js';
+import { DEFAULT_IDMAP, checkIdmap, parseIdmapValue, planIdmap, type IdMapLine } from '../lxc/idmap.js';
+import { normalizeEntryPath } from '../rootfs/entry-path.js';
+import type { ContainerInput, IdmapInput } from './input.js';
+import { REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MountSpec, type NetSpec } from './spec.js';
+
+// ContainerInput (manifest + flags) -> ContainerSpec: defaults filled in, every value checked.
+// Errors name the container and the value and say what to write instead.
+
+const CALLSIGN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+function err(code: string, message: string, hint: string): Diagnostic {
+  return { code, severity: 'error', message, hint };
+}
+
+export function checkCallsign(callsign: string): void {
+  if (!CALLSIGN.test(callsign)) {
+    fail('CALLSIGN_INVALID', `"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-" (at most 64 characters, as lxc.uts.name allows), e.g. OCDM');
+  }
+}
+
+/** --mount HOST:PATH[:ro|rw] */
+export function parseMountFlag(s: string): MountSpec {
+  const parts = s.split(':');
+  const mode = parts.length === 3 ? parts[2] : undefined;
+  if (parts.length < 2 || parts.length > 3 || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+    throw new ThunderboxError(err('MOUNT_FLAG', `--mount "${s}" is not HOST:PATH[:ro|rw]`, 'e.g. --mount /testshare:TestLogging:rw'));
+  }
+  return { host: parts[0]!, path: parts[1]!, rw: mode === 'rw', optional: false };
+}
+
+/** --env NAME[=VALUE] */
+export function parseEnvFlag(s: string): EnvSpec {
+  const eq = s.indexOf('=');
+  return eq === -1 ? { name: s } : { name: s.slice(0, eq), value: s.slice(eq + 1) };
+}
+
+/** --idmap default|none|LINES (lines separated by ',' or ';') */
+export function parseIdmapFlag(s: string): IdmapInput {
+  if (s === 'default' || s === 'none') return { kind: s };
+  return { kind: 'lines', lines: s.split(/[;,\n]/).map((l) => l.trim()).filter(Boolean) };
+}
+
+/** --share-uid UID[:GID] */
+export function parseShareFlag(s: string): { uid: number; gid: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(s);
+  if (!m) throw new ThunderboxError(err('SHARE_FLAG', `--share-uid "${s}" is not UID[:GID]`, 'e.g. --share-uid 1000 or --share-uid 1000:1000'));
+  return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+}
+
+function resolveIdmap(input: IdmapInput | undefined, share: { uid: number; gid: number }[], errors: Diagnostic[]): IdMapLine[] {
+  const m = input ?? { kind: 'default' };
+  let lines: IdMapLine[] = [];
+  if (m.kind === 'none') {
+    if (share.length) errors.push(err('SHARE_WITHOUT_IDMAP', '--share-uid needs an idmap, but the idmap is "none"', 'drop --share-uid, or use --idmap default'));
+    return [];
+  }
+  if (m.kind === 'default') lines = planIdmap({ ...DEFAULT_IDMAP, share });
+  else if (m.kind === 'plan') lines = planIdmap({ base: m.base, size: m.size, share: [...m.share, ...share] });
+  else {
+    if (share.length) errors.push(err('SHARE_WITH_LINES', '--share-uid cannot be combined with explicit idmap lines', 'write the 1:1 lines yourself, or use --idmap default with --share-uid'));
+    for (const l of m.lines) {
+      const r = parseIdmapValue(l);
+      if ('error' in r) errors.push(err('IDMAP_SYNTAX', `idmap line "${l}": ${r.error}`, 'write lines as "u 0 100000 65536" and "g 0 100000 65536"'));
+      else lines.push(r);
+    }
+  }
+  for (const d of checkIdmap(lines)) errors.push({ ...d });
+  return lines;
+}
+
+function resolveMount(m: MountSpec, errors: Diagnostic[]): MountSpec | null {
+  if (!m.host.startsWith('/')) {
+    errors.push(err('MOUNT_HOST_RELATIVE', `mount source "${m.host}" is not an absolute path on the device`, 'write it as an absolute path, e.g. /testshare'));
+    return null;
+  }
+  const p = normalizeEntryPath(m.path.replace(/^\/+/, ''));
+  if (!p.ok || p.path === '') {
+    errors.push(err('MOUNT_PATH_INVALID', `mount path "${m.path}" must name a directory inside the container`, 'e.g. TestLogging or /var/log/shared (no "..")'));
+    return null;
+  }
+  if (m.mode !== undefined && (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777)) {
+    errors.push(err('MOUNT_MODE_INVALID', `mount mode ${m.mode} for ${m.path} is not a permission mode`, 'give an octal mode such as "0770"'));
+  }
+  return { ...m, path: p.path };
+}
+
+function resolveNet(nets: NetSpec[], errors: Diagnostic[]): NetSpec[] {
+  for (const n of nets) {
+    if (n.type !== 'veth') continue;
+    if (!/^[^\s/:]{1,15}$/.test(n.link)) errors.push(err('NET_LINK_INVALID', `bridge name "${n.link}" is not a valid interface name`, 'interface names are 1-15 characters without "/", ":" or blanks, e.g. lxcbr0'));
+    if (n.vethPair !== undefined && !/^[^\s/:]{1,15}$/.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name, e.g. veth-ocdm'));
+    if (n.hwaddr !== undefined && !MAC.test(n.hwaddr)) errors.push(err('NET_HWADDR_INVALID', `hwaddr "${n.hwaddr}" is not a MAC address`, 'write six hex pairs such as 00:16:3e:12:34:56 (no "xx": thunderbox derives a stable one if you leave it out)'));
+    if (n.ipv4 !== undefined && !validIpv4Cidr(n.ipv4)) errors.push(err('NET_IPV4_INVALID', `ipv4 "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.10/24'));
+    if (n.ipv6 !== undefined && !/^[0-9a-fA-F:]+\/(\d|[1-9]\d|1[01]\d|12[0-8])$/.test(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64'));
+  }
+  return nets;
+}
+
+export function validIpv4Cidr(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+}
+
+export interface ResolveContext {
+  /** The image root (for rootfs: target). */
+  target: string;
+}
+
+export function resolveContainer(callsign: string, input: ContainerInput, ctx: ResolveContext): ContainerSpec {
+  checkCallsign(callsign);
+  const errors: Diagnostic[] = [];
+  if (!input.rootfs) {
+    fail('ROOTFS_MISSING', `no rootfs given for ${callsign}`, `pass it: thunderbox prepare ${callsign} output/images/rootfs.tar (or "target" to copy the image's own root)`);
+  }
+  const rootfsPath = input.rootfs === 'target' ? ctx.target : path.resolve(input.rootfs);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootfsPath);
+  } catch (e) {
+    fail('ROOTFS_UNREADABLE', `rootfs ${rootfsPath} for ${callsign}: ${errnoCode(e) === 'ENOENT' ? 'no such file or directory' : String(e)}`, 'give an existing rootfs archive or directory');
+  }
+  const arch = input.arch ?? 'auto';
+  if (arch !== 'auto' && !(LXC_ARCH_NAMES as readonly string[]).includes(arch)) {
+    errors.push(err('ARCH_INVALID', `"${arch}" is not an lxc.arch name`, `use auto, or one of: ${LXC_ARCH_NAMES.join(' ')}`));
+  }
+  const idmap = resolveIdmap(input.idmap, input.share ?? [], errors);
+  const mounts = (input.mounts ?? []).map((m) => resolveMount(m, errors)).filter((m): m is MountSpec => m !== null);
+  const seen = new Set<string>();
+  const environment: EnvSpec[] = [];
+  for (const e of [...REQUIRED_ENV.map((name): EnvSpec => ({ name })), ...(input.environment ?? [])]) {
+    if (!ENV_NAME.test(e.name)) {
+      errors.push(err('ENV_NAME_INVALID', `"${e.name}" is not an environment variable name`, 'use letters, digits and "_", not starting with a digit'));
+      continue;
+    }
+    if (seen.has(e.name)) {
+      if (e.value !== undefined) {
+        const i = environment.findIndex((x) => x.name === e.name);
+        environment[i] = e;
+      }
+      continue;
+    }
+    seen.add(e.name);
+    environment.push(e);
+  }
+  const net = resolveNet(input.net ?? [{ type: 'empty' }], errors);
+  if (errors.length) throw new ThunderboxError(errors.map((e) => ({ ...e, message: `${callsign}: ${e.message}` })));
+  return {
+    callsign,
+    rootfs: st.isDirectory() ? { kind: 'dir', path: rootfsPath } : { kind: 'archive', path: rootfsPath },
+    arch,
+    idmap,
+    net,
+    tmpMount: input.tmp ?? true,
+    mounts,
+    environment,
+    seccomp: input.seccomp ?? 'default',
+    pluginJson: input.pluginJson === false ? null : (input.pluginJson ?? 'auto'),
+  };
+}

@@ -1,0 +1,197 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { Parser } from 'tar';
+import type { ReadEntry } from 'tar';
+import { Interrupted, ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { detectCodec, type Codec } from './codec.js';
+import { normalizeEntryPath } from './entry-path.js';
+import type { EntryKind, EntryMeta, EntrySink } from './entry.js';
+
+// Streams an archive into an EntrySink. Bytes arrive in 1 MiB chunks (read asynchronously,
+// so signals are seen between chunks) and are parsed and written synchronously by node-tar's
+// Parser and the sink: memory stays at a few chunks whatever the archive size.
+
+const CHUNK = 1 << 20;
+
+const KINDS: Partial<Record<ReadEntry['type'], EntryKind>> = {
+  File: 'file',
+  OldFile: 'file',
+  ContiguousFile: 'file',
+  Directory: 'dir',
+  SymbolicLink: 'symlink',
+  Link: 'hardlink',
+  CharacterDevice: 'char',
+  BlockDevice: 'block',
+  FIFO: 'fifo',
+};
+
+export interface ArchiveInfo {
+  codec: Codec;
+  size: number;
+}
+
+export function probeArchive(file: string): ArchiveInfo {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    fail('ROOTFS_UNREADABLE', `cannot open ${file}: ${errnoCode(err) ?? String(err)}`, 'give the path of a rootfs archive (rootfs.tar, .tar.gz, .tar.xz, ...) or a directory');
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const head = Buffer.alloc(512);
+    const n = fs.readSync(fd, head, 0, 512, 0);
+    if (n === 0) fail('ARCHIVE_EMPTY', `${file} is empty`, 'rebuild the rootfs archive');
+    const codec = detectCodec(head.subarray(0, n));
+    if (!codec) {
+      fail('ARCHIVE_FORMAT', `${file} is not a tar archive, nor a gzip, bzip2, xz or zstd compressed one (first bytes: ${head.subarray(0, 8).toString('hex')})`, 'pass Buildroot\'s output/images/rootfs.tar (or a compressed copy), or a directory');
+    }
+    return { codec, size: st.size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function toMeta(re: ReadEntry, archive: string): EntryMeta {
+  const kind = KINDS[re.type];
+  if (!kind) {
+    fail('ENTRY_TYPE_UNSUPPORTED', `entry "${re.path}" has the unsupported type ${re.type}`, 'rebuild the archive without sparse files, ACL or volume entries', { file: archive });
+  }
+  const p = normalizeEntryPath(re.path);
+  if (!p.ok) fail(p.code, p.message, 'the archive is unsafe; rebuild it with relative names (tar -C DIR .); nothing was changed', { file: archive });
+  const meta: EntryMeta = {
+    path: p.path,
+    kind,
+    mode: (re.mode ?? 0o644) & 0o7777,
+    uid: re.uid ?? 0,
+    gid: re.gid ?? 0,
+    mtime: re.mtime ? re.mtime.getTime() / 1000 : 0,
+    size: re.size,
+  };
+  if (kind === 'symlink') meta.linkpath = re.linkpath ?? '';
+  if (kind === 'hardlink') {
+    const t = normalizeEntryPath(re.linkpath ?? '');
+    meta.linkpath = t.ok ? t.path : (re.linkpath ?? '');
+    if (!t.ok) fail('LINK_OUTSIDE', `hard link "${p.path}" points outside the rootfs ("${re.linkpath ?? ''}")`, 'the archive is unsafe; rebuild it; nothing was changed', { file: archive });
+  }
+  if (kind === 'char' || kind === 'block') {
+    meta.devmajor = re.header.devmaj ?? 0;
+    meta.devminor = re.header.devmin ?? 0;
+  }
+  return meta;
+}
+
+async function* fileChunks(file: string): AsyncGenerator<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      yield bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function* toolChunks(file: string, codec: Codec, onRead: (n: number) => void): AsyncGenerator<Buffer> {
+  const tool = codec.tool!;
+  const input = fs.createReadStream(file, { highWaterMark: CHUNK });
+  input.on('data', (c) => onRead(c.length));
+  const proc = execa(tool.cmd, tool.args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
+  input.pipe(proc.stdin!);
+  input.on('error', () => proc.kill());
+  proc.stdin!.on('error', () => {}); // EPIPE when the tool stops early: its exit status tells
+  let done = false;
+  try {
+    for await (const c of proc.stdout!) yield c as Buffer;
+    done = true;
+  } finally {
+    if (!done) proc.kill();
+    const r = await proc;
+    if (done) {
+      if (r.failed && (r as { code?: string }).code === 'ENOENT') {
+        fail('TOOL_MISSING', `${file} is ${codec.name}-compressed and the \`${tool.cmd}\` command is not installed`, `install it (Debian: apt-get install ${tool.debianPackage}) or pass an uncompressed rootfs.tar`);
+      }
+      if (r.exitCode !== 0) {
+        fail('ARCHIVE_CORRUPT', `${tool.cmd} could not decompress ${file}: ${String(r.stderr ?? '').trim() || `exit ${r.exitCode}`}`, 'the archive is damaged; rebuild or download it again');
+      }
+    }
+  }
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+  /** Compressed bytes consumed so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySink, opts: ReadOptions = {}): Promise<void> {
+  let failure: unknown;
+  const name = path.basename(file);
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (re: ReadEntry) => {
+      if (failure) return re.resume();
+      try {
+        const meta = toMeta(re, file);
+        const fileSink = sink.entry(meta);
+        if (fileSink) {
+          re.on('data', (c: Buffer) => {
+            if (failure) return;
+            try {
+              fileSink.write(c);
+            } catch (err) {
+              failure = err;
+            }
+          });
+          re.on('end', () => {
+            if (failure) return;
+            try {
+              fileSink.end();
+            } catch (err) {
+              failure = err;
+            }
+          });
+        } else re.resume();
+      } catch (err) {
+        failure = err;
+        re.resume();
+      }
+    },
+  });
+  parser.on('error', (err: Error) => {
+    failure ??= new ThunderboxError({ code: 'ARCHIVE_CORRUPT', severity: 'error', file, message: `${name} is damaged: ${err.message.replace(/^TAR_[A-Z_]+: /, '')}`, hint: 'rebuild the rootfs archive; nothing was changed' });
+  });
+  let bytes = 0;
+  const onRead = (n: number) => {
+    bytes += n;
+    opts.onProgress?.(bytes);
+  };
+  const chunks = info.codec.tool ? toolChunks(file, info.codec, onRead) : fileChunks(file);
+  try {
+    for await (const chunk of chunks) {
+      if (!info.codec.tool) onRead(chunk.length);
+      parser.write(chunk);
+      if (failure) break;
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new Interrupted('SIGINT');
+    }
+  } catch (err) {
+    if (err instanceof ThunderboxError || err instanceof Interrupted) throw err;
+    throw failure ?? err;
+  } finally {
+    await chunks.return(undefined);
+  }
+  if (!failure) {
+    parser.end(); // synchronous: flushes the last blocks, reports truncation through 'error'
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (failure) {
+    if (failure instanceof ThunderboxError) throw failure;
+    const code = errnoCode(failure);
+    if (code === 'ENOSPC') fail('DISK_FULL', `no space left while extracting ${file}`, 'free space on the target filesystem; nothing was changed');
+    throw failure;
+  }
+}

@@ -1,0 +1,24 @@
+import path from 'node:path';
+
+// Where Thunder looks for things on the device.
+// Plugin JSON directories, newest layout first. How to add one: append it here (the
+// search order is the order of this list) and extend test/unit/layout.test.ts, which pins it.
+export const PLUGIN_JSON_DIRS: readonly string[] = [
+  '/etc/Thunder/plugins', // R5: <dir of config.json>/plugins/
+  '/etc/Thunder/plugin', // as the Thunder LXC docs and the wiki write it
+  '/etc/WPEFramework/plugins', // R4 and earlier
+];
+
+export const DEFAULT_DATAPATH = '/usr/share/Thunder';
+export const COMMON_CONF = '/usr/share/lxc/config/common.conf';
+
+/** Directories every container needs as real directories in its rootfs. */
+export const BASE_MOUNT_TARGETS: readonly { path: string; mode: number }[] = [
+  { path: 'proc', mode: 0o555 },
+  { path: 'sys', mode: 0o555 },
+  { path: 'dev', mode: 0o755 },
+];
+
+export function pluginJsonCandidates(target: string, callsign: string): string[] {
+  return PLUGIN_JSON_DIRS.map((d) => path.join(target, d, `${callsign}.json`));
+}

@@ -1,0 +1,326 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { ThunderboxError, fail } from '../core/errors.js';
+import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
+import type { FileOp, Op, Plan } from '../core/plan.js';
+import { resolveInTarget } from '../core/target-path.js';
+import { ArchVote } from '../lxc/arch.js';
+import { deviceContainerDir, renderContainerConfig } from '../lxc/container-config.js';
+import { permissionTable } from '../buildroot/permission-table.js';
+import type { ContainerSpec } from '../profile/spec.js';
+import { probeArchive, readArchive } from '../rootfs/archive-reader.js';
+import { fingerprintDirectory, readDirectory, type DirWalkOptions } from '../rootfs/dir-reader.js';
+import { TreeWriter, type TreeStats } from '../rootfs/tree-writer.js';
+import { commentOutSeccompProfile } from './common-conf.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, pluginJsonCandidates } from './layout.js';
+import { setExecutionMode } from './plugin-json.js';
+
+// `thunderbox prepare`: plan the container trees, the plugin JSON edits and the common.conf
+// edit for a set of containers in one image root; the transaction (core/transaction.ts)
+// applies them all or none.
+//
+// A container is <target><datapath>/<Callsign>/Container/ holding
+//   rootfs/              the tree, owned by the idmap's host ids (as root) ...
+//   config               the LXC config (rootfs path as on the device)
+//   device_table.txt     ... or, when not root, a Buildroot permission table with those owners
+//   thunderbox.stamp     what this tree was made from: a second run with the same inputs is a no-op
+
+export const STAMP_NAME = 'thunderbox.stamp';
+export const TABLE_NAME = 'device_table.txt';
+
+export interface PrepareRequest {
+  /** Image root on this host (absolute). */
+  target: string;
+  datapath: string;
+  containers: ContainerSpec[];
+  force: boolean;
+  isRoot: boolean;
+  toolVersion: string;
+  /** SOURCE_DATE_EPOCH, when set. */
+  epoch?: number;
+  onProgress?: (callsign: string, done: number, total: number) => void;
+}
+
+export interface BuildFacts {
+  arch: string | null;
+  archName: string | null;
+  stats: TreeStats;
+  notes: string[];
+  tableLines?: number;
+}
+
+export interface ContainerReport {
+  callsign: string;
+  /** Host path of the Container directory. */
+  dir: string;
+  deviceDir: string;
+  source: string;
+  status: 'create' | 'replace' | 'unchanged';
+  pluginJson?: { path: string; previous?: string; changed: boolean };
+  facts?: BuildFacts;
+  config?: string;
+}
+
+export interface PreparePlan {
+  plan: Plan;
+  reports: ContainerReport[];
+}
+
+interface Stamp {
+  fingerprint: string;
+  facts: BuildFacts;
+}
+
+function readStamp(dir: string): Stamp | null {
+  const raw = readFileOrNull(path.join(dir, STAMP_NAME));
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw.toString('utf8')) as Stamp;
+  } catch {
+    return null;
+  }
+}
+
+function diag(code: string, severity: Diagnostic['severity'], message: string, hint?: string, file?: string): Diagnostic {
+  return { code, severity, message, ...(hint ? { hint } : {}), ...(file ? { file } : {}) };
+}
+
+/** Where the plugin JSON is, inside the target. */
+function findPluginJson(req: PrepareRequest, spec: ContainerSpec): string | null {
+  if (spec.pluginJson === null) return null;
+  if (spec.pluginJson === 'auto') {
+    const searched = pluginJsonCandidates('', spec.callsign);
+    for (const dev of searched) {
+      const host = resolveInTarget(req.target, dev);
+      if (fs.existsSync(host)) return host;
+    }
+    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}; searched ${searched.map((d) => path.join(req.target, d)).join(', ')}`, `install the plugin's ${spec.callsign}.json in the image, pass --plugin-json FILE, or --no-plugin-json to leave it alone`);
+  }
+  const given = path.resolve(spec.pluginJson);
+  const inside = (p: string) => !path.relative(req.target, p).startsWith('..');
+  if (fs.existsSync(given) && inside(given)) return given;
+  const asDevice = resolveInTarget(req.target, spec.pluginJson);
+  if (spec.pluginJson.startsWith('/') && fs.existsSync(asDevice)) return asDevice;
+  fail('PLUGIN_JSON_NOT_FOUND', `plugin config ${spec.pluginJson} for ${spec.callsign} is not a file inside the image root ${req.target}`, 'give a path inside --target (thunderbox never writes outside it), or a device path such as /etc/Thunder/plugins/OCDM.json');
+}
+
+function sourceIdentity(spec: ContainerSpec, walk: DirWalkOptions): unknown {
+  if (spec.rootfs.kind === 'dir') return { dir: spec.rootfs.path, tree: fingerprintDirectory(spec.rootfs.path, walk) };
+  const st = fs.statSync(spec.rootfs.path);
+  return { archive: spec.rootfs.path, size: st.size, mtime: st.mtimeMs, ino: st.ino, dev: st.dev };
+}
+
+/** What a directory source must not copy: every container tree and thunderbox's own files. */
+function dirExclusions(req: PrepareRequest, source: string): (rel: string) => boolean {
+  const dataHost = resolveInTarget(req.target, req.datapath);
+  const relData = path.relative(source, dataHost);
+  const containersUnder = !relData.startsWith('..') ? relData : null;
+  return (rel: string) => {
+    const base = path.posix.basename(rel);
+    if (base.startsWith('.thunderbox.') || /\.tbx-(new|old|tmp)/.test(base)) return true;
+    if (containersUnder !== null) {
+      const parent = path.posix.dirname(path.posix.dirname(rel));
+      if (base === 'Container' && parent === (containersUnder === '' ? '.' : containersUnder)) return true;
+    }
+    return false;
+  };
+}
+
+function mountTargets(spec: ContainerSpec): { path: string; mode: number }[] {
+  const out = [...BASE_MOUNT_TARGETS];
+  if (spec.tmpMount) out.push({ path: 'tmp', mode: 0o1777 });
+  for (const m of spec.mounts) out.push({ path: m.path, mode: m.mode ?? 0o755 });
+  return out;
+}
+
+interface BuildInput {
+  req: PrepareRequest;
+  spec: ContainerSpec;
+  walk: DirWalkOptions;
+  deviceDir: string;
+  fingerprint: string;
+}
+
+/** Extract or copy the rootfs into `dir` (a new directory, or nothing with dryRun) and render the config. */
+async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | undefined, dryRun: boolean): Promise<{ facts: BuildFacts; config: string }> {
+  const { req, spec } = b;
+  const rootfs = path.join(dir, 'rootfs');
+  if (!dryRun) fs.mkdirSync(rootfs, 0o700);
+  const vote = new ArchVote();
+  const writer = new TreeWriter({
+    root: rootfs,
+    source: spec.rootfs.path,
+    chown: req.isRoot,
+    canMknod: req.isRoot,
+    idmap: spec.idmap,
+    implicitMtime: req.epoch ?? 0,
+    dryRun,
+    onElf: spec.arch === 'auto' ? (id) => vote.add(id) : undefined,
+  });
+  if (spec.rootfs.kind === 'archive') {
+    const info = probeArchive(spec.rootfs.path);
+    await readArchive(spec.rootfs.path, info, writer, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n, info.size) });
+  } else {
+    await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
+  }
+  const notes: string[] = [];
+  for (const t of mountTargets(spec)) {
+    const note = writer.ensureDir(t.path, t.mode);
+    if (note) notes.push(note);
+  }
+  writer.finish();
+  if (writer.unmapped.length) {
+    const shown = writer.unmapped.slice(0, 20).join(', ');
+    fail('IDMAP_UNMAPPED_OWNER', `${spec.callsign}: ${writer.unmapped.length} rootfs entries are owned by ids the idmap does not cover: ${shown}${writer.unmapped.length > 20 ? ', ...' : ''}`, 'widen the idmap (size) or map those ids with --share-uid', { file: spec.rootfs.path });
+  }
+  let arch: string | null = spec.arch === 'auto' ? null : spec.arch;
+  let archName: string | null = arch;
+  if (spec.arch === 'auto') {
+    const r = vote.result();
+    if (r) {
+      arch = r.guess.lxcArch;
+      archName = r.guess.name;
+      if (r.others.length) notes.push(`architecture ${r.guess.name} from ${r.count} ELF files; also seen: ${r.others.join(', ')}`);
+    } else {
+      notes.push('no ELF executables found: lxc.arch left out (the host personality applies); pass --arch to set it');
+    }
+  }
+  if (writer.stats.devices && !req.isRoot) notes.push(`${writer.stats.devices} device nodes recorded in ${TABLE_NAME} (creating them needs root)`);
+  const facts: BuildFacts = { arch, archName, stats: writer.stats, notes: [...writer.notes, ...notes] };
+  const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
+  if (dryRun) return { facts, config };
+  const mtime = req.epoch;
+  writeFileAtomic(path.join(dir, 'config'), config, { mode: 0o644, mtime });
+  if (!req.isRoot) {
+    const t = permissionTable(`${b.deviceDir}/rootfs`, writer.records, [
+      `Buildroot permission table (BR2_ROOTFS_DEVICE_TABLE) for ${b.deviceDir}/rootfs`,
+      `generated by thunderbox ${req.toolVersion}: owners are host ids (container ids through the idmap)`,
+      '<name> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>',
+    ]);
+    writeFileAtomic(path.join(dir, TABLE_NAME), t.text, { mode: 0o644, mtime });
+    facts.tableLines = t.lines;
+    if (t.skipped.length) facts.notes.push(`${t.skipped.length} paths with white space cannot be listed in ${TABLE_NAME} (makedevs reads names with %s): ${t.skipped.slice(0, 5).join(', ')}`);
+  }
+  const stamp: Stamp = { fingerprint: b.fingerprint, facts };
+  writeFileAtomic(path.join(dir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime });
+  fs.chmodSync(dir, 0o755);
+  if (mtime !== undefined) fs.utimesSync(dir, mtime, mtime);
+  return { facts, config };
+}
+
+export interface PlanOptions {
+  /** Read the sources without writing, so the plan can show the exact config (--dry-run). */
+  scan: boolean;
+}
+
+export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promise<PreparePlan> {
+  const ops: Op[] = [];
+  const diagnostics: Diagnostic[] = [];
+  const reports: ContainerReport[] = [];
+  const fileOps = new Map<string, FileOp>();
+  const names = new Set<string>();
+  for (const spec of req.containers) {
+    if (names.has(spec.callsign)) fail('CALLSIGN_DUPLICATE', `${spec.callsign} is listed twice`, 'give each container once');
+    names.add(spec.callsign);
+  }
+
+  // The text edits first: a directory source copies the image as it will be after them.
+  const overridesFor = new Map<string, { content: Buffer; mtime: number }>();
+  const editMtime = req.epoch ?? Math.floor(Date.now() / 1000);
+  const jsonPaths = new Map<string, string>();
+  for (const spec of req.containers) {
+    const file = findPluginJson(req, spec);
+    if (!file) continue;
+    jsonPaths.set(spec.callsign, file);
+    const before = fs.readFileSync(file, 'utf8');
+    const edit = setExecutionMode(before, file);
+    if (edit.changed) {
+      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: configuration.root.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`, before, after: edit.after, mode: fs.statSync(file).mode & 0o7777, mtime: editMtime });
+      overridesFor.set(file, { content: Buffer.from(edit.after), mtime: editMtime });
+    } else {
+      ops.push({ kind: 'keep', path: file, reason: `${spec.callsign}: already in Container mode` });
+    }
+  }
+  const commonConf = resolveInTarget(req.target, COMMON_CONF);
+  const commonText = readFileOrNull(commonConf)?.toString('utf8') ?? null;
+  if (req.containers.some((s) => s.seccomp === 'off-common-conf')) {
+    if (commonText === null) {
+      fail('COMMON_CONF_MISSING', `--seccomp off-common-conf: ${commonConf} does not exist`, 'build the image with LXC (BR2_PACKAGE_LXC=y) first, or use --seccomp off to turn seccomp off for this container alone', { file: commonConf });
+    }
+    const patch = commentOutSeccompProfile(commonText);
+    diagnostics.push(diag('SECCOMP_GLOBAL', 'warning', `seccomp is turned off in ${COMMON_CONF}: this affects every container on the device`, 'prefer --seccomp off, which turns it off for this container only', commonConf));
+    if (patch.commented.length) {
+      fileOps.set(commonConf, { kind: 'file', path: commonConf, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: commonText, after: patch.after, mode: fs.statSync(commonConf).mode & 0o7777, mtime: editMtime });
+      overridesFor.set(commonConf, { content: Buffer.from(patch.after), mtime: editMtime });
+    } else {
+      ops.push({ kind: 'keep', path: commonConf, reason: patch.alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });
+    }
+  } else if (commonText === null) {
+    diagnostics.push(diag('COMMON_CONF_MISSING', 'warning', `the image has no ${COMMON_CONF}, which the container config includes`, 'enable LXC in the image (BR2_PACKAGE_LXC=y); the container cannot start without it', commonConf));
+  }
+
+  for (const spec of req.containers) {
+    const deviceDir = deviceContainerDir(req.datapath, spec.callsign);
+    const dir = resolveInTarget(req.target, deviceDir);
+    const overrides = new Map<string, { content: Buffer; mtime: number }>();
+    if (spec.rootfs.kind === 'dir') {
+      for (const [file, o] of overridesFor) {
+        const rel = path.relative(spec.rootfs.path, file);
+        if (!rel.startsWith('..') && !path.isAbsolute(rel)) overrides.set(rel.split(path.sep).join('/'), o);
+      }
+    }
+    const walk: DirWalkOptions = { exclude: spec.rootfs.kind === 'dir' ? dirExclusions(req, spec.rootfs.path) : () => false, overrides };
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify({ v: req.toolVersion, spec, datapath: req.datapath, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk) }))
+      .digest('hex');
+    const report: ContainerReport = { callsign: spec.callsign, dir, deviceDir, source: spec.rootfs.path, status: fs.existsSync(dir) ? 'replace' : 'create' };
+    const jp = jsonPaths.get(spec.callsign);
+    if (jp) report.pluginJson = { path: jp, changed: fileOps.has(jp), previous: fileOps.has(jp) ? undefined : 'Container' };
+    reports.push(report);
+    const stamp = req.force ? null : readStamp(dir);
+    if (stamp && stamp.fingerprint === fingerprint) {
+      const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch: stamp.facts.arch });
+      if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs'))) {
+        report.status = 'unchanged';
+        report.facts = stamp.facts;
+        report.config = config;
+        ops.push({ kind: 'keep', path: dir, reason: `${spec.callsign}: made from the same inputs already` });
+        continue;
+      }
+    }
+    const b: BuildInput = { req, spec, walk, deviceDir, fingerprint };
+    if (opts.scan) {
+      const r = await buildContainer(b, dir, undefined, true);
+      report.facts = r.facts;
+      report.config = r.config;
+    }
+    ops.push({
+      kind: 'tree',
+      path: dir,
+      reason: `${spec.callsign}: container from ${spec.rootfs.kind === 'archive' ? 'archive' : 'directory'} ${spec.rootfs.path}`,
+      detail: [`rootfs/ from ${spec.rootfs.path}`, 'config', ...(req.isRoot ? [] : [TABLE_NAME]), STAMP_NAME],
+      build: async (stage, ctx) => {
+        const r = await buildContainer(b, stage, ctx.signal, false);
+        report.facts = r.facts;
+        report.config = r.config;
+      },
+    });
+  }
+  ops.push(...fileOps.values());
+  return { plan: { root: req.target, ops, diagnostics, dirMtime: req.epoch }, reports };
+}
+
+export function assertTargetUsable(target: string, explicit: boolean): void {
+  if (path.resolve(target) === '/' && !explicit) {
+    throw new ThunderboxError(diag('TARGET_IS_ROOT', 'error', 'the image root would be / (the build host itself)', 'pass --target DIR (Buildroot: output/target), or --target / if you really mean this machine'));
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch {
+    fail('TARGET_MISSING', `the image root ${target} does not exist`, 'pass --target with an existing directory (Buildroot: output/target)');
+  }
+  if (!st.isDirectory()) fail('TARGET_NOT_DIR', `the image root ${target} is not a directory`, 'pass --target with a directory');
+}

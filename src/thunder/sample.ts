@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeArchive, type ArchiveEntry } from '../rootfs/archive-writer.js';
+import { EF_ARM_ABI_FLOAT_HARD, EM } from '../rootfs/elf.js';
+
+// The built-in sample for `thunderbox demo`: a small armhf-looking rootfs archive and an image
+// root with what the wiki's recipe touches (a plugin JSON in Local mode, LXC's common.conf).
+
+/** An ELF header (no code): enough for architecture detection. */
+export function elfStub(machine: number, bits: 32 | 64, flags: number, type = 3): Buffer {
+  const b = Buffer.alloc(bits === 32 ? 52 : 64);
+  b.write('\x7fELF', 0, 'latin1');
+  b[4] = bits === 32 ? 1 : 2;
+  b[5] = 1; // little endian
+  b[6] = 1; // EV_CURRENT
+  b.writeUInt16LE(type, 16);
+  b.writeUInt16LE(machine, 18);
+  b.writeUInt32LE(1, 20);
+  b.writeUInt32LE(flags, bits === 32 ? 36 : 48);
+  return b;
+}
+
+export function sampleRootfsEntries(mtime: number): ArchiveEntry[] {
+  const d = (p: string, mode = 0o755): ArchiveEntry => ({ path: p, type: 'Directory', mode, mtime });
+  const f = (p: string, data: string | Buffer, mode = 0o644): ArchiveEntry => ({ path: p, type: 'File', data, mode, mtime });
+  const l = (p: string, to: string): ArchiveEntry => ({ path: p, type: 'SymbolicLink', linkpath: to, mode: 0o777, mtime });
+  const armhf = elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD);
+  return [
+    d('./'),
+    d('./bin'),
+    d('./etc'),
+    f('./etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nthunder:x:1000:1000::/home/thunder:/bin/false\n'),
+    f('./etc/group', 'root:x:0:\nthunder:x:1000:\n'),
+    f('./etc/os-release', 'NAME=Buildroot\nID=buildroot\nPRETTY_NAME="thunderbox sample rootfs"\n'),
+    d('./lib'),
+    f('./lib/ld-linux-armhf.so.3', armhf, 0o755),
+    d('./usr'),
+    d('./usr/bin'),
+    f('./usr/bin/ThunderPlugin', Buffer.concat([elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD, 2), Buffer.from('\nstand-in for Thunder\'s out-of-process host\n')]), 0o755),
+    { path: './usr/bin/WPEProcess', type: 'Link', linkpath: './usr/bin/ThunderPlugin', mtime },
+    d('./usr/lib'),
+    d('./usr/lib/thunder'),
+    d('./usr/lib/thunder/plugins'),
+    f('./usr/lib/thunder/plugins/libThunderOCDM.so', elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD), 0o755),
+    d('./usr/lib/thunder/proxystubs'),
+    l('./bin/sh', 'busybox'),
+    f('./bin/busybox', elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD, 2), 0o4755),
+    l('./proc', '/dev/null'), // real rootfs trees have such things; LXC refuses to mount onto them
+    d('./home'),
+    { path: './home/thunder', type: 'Directory', mode: 0o700, uid: 1000, gid: 1000, mtime },
+  ];
+}
+
+export const SAMPLE_PLUGIN_JSON = `{
+ "locator":"libThunderOCDM.so",
+ "classname":"OCDM",
+ "startmode":"Activated",
+ "precondition":[ "Provisioning" ],
+ "configuration":{
+  "systems":[ { "name":"ClearKey",
+                "designators":[ "org.chromium.externalclearkey", "org.w3.clearkey" ] } ],
+  "root":{ "mode":"Local" }
+ }
+}
+`;
+
+/** LXC 5.0's common.conf as Debian and Buildroot install it (abridged to the lines that matter here). */
+export const SAMPLE_COMMON_CONF = `# Default configuration shared by all containers
+
+# Setup the LXC devices in /dev/lxc/
+lxc.tty.dir = lxc
+
+# Allow for 1024 pseudo terminals
+lxc.pty.max = 1024
+
+# Setup 4 tty devices
+lxc.tty.max = 4
+
+# Drop some harmful capabilities
+lxc.cap.drop = mac_admin mac_override sys_time sys_module sys_rawio
+
+# Setup the default mounts
+lxc.mount.auto = cgroup:mixed proc:mixed sys:mixed
+lxc.mount.entry = /sys/fs/fuse/connections sys/fs/fuse/connections none bind,optional 0 0
+
+# Block some syscalls which are not safe in privileged
+# containers
+lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp
+
+# Lastly, include all the configs from /usr/share/lxc/config/common.conf.d/
+lxc.include = /usr/share/lxc/config/common.conf.d/
+`;
+
+export interface Sample {
+  archive: string;
+  target: string;
+}
+
+export function writeSample(dir: string, mtime: number): Sample {
+  const archive = path.join(dir, 'rootfs.tar');
+  writeArchive(archive, sampleRootfsEntries(mtime));
+  const target = path.join(dir, 'target');
+  fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
+  fs.writeFileSync(path.join(target, 'etc/Thunder/plugins/OCDM.json'), SAMPLE_PLUGIN_JSON);
+  fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
+  fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
+  return { archive, target };
+}
