@@ -2,9 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { createTwoFilesPatch } from 'diff';
 import { sourceDateEpoch } from '../core/epoch.js';
-import { SAMPLE_PLUGIN_JSON, writeSample } from '../thunder/sample.js';
 import { program as newProgram } from './main.js';
 import { register as registerPrepare } from './prepare.js';
 
@@ -32,6 +30,8 @@ export function register(program: Command): void {
     .option('--dir <dir>', 'where to put the sample (default: a new temporary directory, kept)')
     .addHelpText('after', '\nExample:\n  thunderbox demo --dir /tmp/tb-demo && thunderbox try OCDM --target /tmp/tb-demo/target')
     .action(async (f: DemoFlags) => {
+      const { createTwoFilesPatch } = await import('diff');
+      const { SAMPLE_PLUGIN_JSON, writeSample } = await import('../thunder/sample.js');
       const dir = f.dir ? path.resolve(f.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-demo-'));
       fs.mkdirSync(dir, { recursive: true });
       const sample = writeSample(dir, sourceDateEpoch() ?? 1700000000);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { formatDiagnostic } from '../core/diagnostic.js';
 import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
@@ -55,5 +56,7 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`thunderbox: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }
   }
+  // For the benchmark (scripts/bench.mjs): this process's peak RSS and times.
+  if (process.env.THUNDERBOX_RUSAGE_FILE) fs.writeFileSync(process.env.THUNDERBOX_RUSAGE_FILE, JSON.stringify(process.resourceUsage()));
   process.exit(code);
 }

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { createTwoFilesPatch } from 'diff';
 import { UsageError } from '../core/errors.js';
 import { sourceDateEpoch } from '../core/epoch.js';
+import type { Op } from '../core/plan.js';
 import { applyPlan } from '../core/transaction.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
 import { mergeInputs } from '../profile/input.js';
-import { loadManifest } from '../profile/manifest.js';
 import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
 import type { NetSpec } from '../profile/spec.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
@@ -137,7 +136,8 @@ function describe(r: ContainerReport, verbs: { create: string; replace: string; 
 async function runPrepare(callsign: string | undefined, rootfs: string | undefined, f: PrepareFlags, cmd: Command): Promise<void> {
   const out = new Output(f);
   const t = chooseTarget(f.target);
-  const manifest = f.manifest ? loadManifest(f.manifest) : undefined;
+  // yaml + zod cost start-up time; a plain run does not need them
+  const manifest = f.manifest ? (await import('../profile/manifest.js')).loadManifest(f.manifest) : undefined;
   if (!callsign && !manifest) throw new UsageError('give a callsign and a rootfs, or --manifest FILE', 'e.g. thunderbox prepare OCDM output/images/rootfs.tar');
   assertTargetUsable(t.target, t.explicit);
   const datapath = f.datapath ?? manifest?.datapath ?? DEFAULT_DATAPATH;
@@ -168,7 +168,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   const { plan, reports } = await planPrepare(req, { scan: f.dryRun === true });
   out.diagnostics(plan.diagnostics);
   if (f.dryRun) {
-    printPlan(out, plan.ops, reports);
+    await printPlan(out, plan.ops, reports);
     out.json({ ok: true, dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })), diagnostics: plan.diagnostics });
     return;
   }
@@ -208,7 +208,8 @@ function reportJson(r: ContainerReport) {
   };
 }
 
-function printPlan(out: Output, ops: import('../core/plan.js').Op[], reports: ContainerReport[]): void {
+async function printPlan(out: Output, ops: Op[], reports: ContainerReport[]): Promise<void> {
+  const { createTwoFilesPatch } = await import('diff');
   for (const op of ops) {
     if (op.kind === 'keep') out.say(`= ${op.path}: ${op.reason}`);
     else if (op.kind === 'tree') {

@@ -48,7 +48,7 @@ Examples:
         if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
       }
       if (r.exitCode !== 0 && r.lxcLog && !f.json) process.stderr.write(r.lxcLog);
-      out.say(`${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`);
+      if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n`);
       out.json({ ok: r.exitCode === 0, callsign, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
       process.exitCode = r.exitCode;
     });

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
 import { removeTree } from '../core/fsutil.js';
@@ -9,7 +8,7 @@ import { resolveInTarget } from '../core/target-path.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceContainerDir } from './container-config.js';
 import { entries, parseConfig, renderConfig, setLineValue, values } from './document.js';
-import { parseIdmapValue, type IdMapLine } from './idmap.js';
+import { parseIdmapValue, toHost, type IdMapLine } from './idmap.js';
 
 // `thunderbox try`: start a prepared container on this build host with the real lxc-execute.
 // The config is the device's, with two rewrites in a temporary copy: lxc.rootfs.path points
@@ -83,6 +82,20 @@ function checkSubids(map: IdMapLine[]): void {
   }
 }
 
+/** liblxc needs the mapped root to traverse every directory above the rootfs. */
+function checkReachable(rootfs: string, idmap: IdMapLine[]): void {
+  const uid = toHost(idmap, 'u', 0);
+  const gid = toHost(idmap, 'g', 0);
+  for (let d = path.dirname(rootfs); ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    const x = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+    if (!x) {
+      fail('ROOTFS_UNREACHABLE', `the container's root (host uid ${uid}) cannot enter ${d} (mode ${(st.mode & 0o7777).toString(8)}), which lies above the rootfs`, `chmod o+x ${d} (liblxc starts the container as the mapped user)`);
+    }
+    if (d === path.dirname(d)) break;
+  }
+}
+
 export async function tryContainer(req: TryRequest): Promise<TryResult> {
   const notes: Diagnostic[] = [];
   const dir = resolveInTarget(req.target, deviceContainerDir(req.datapath, req.callsign));
@@ -139,13 +152,16 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
     command = host ? [host] : ['/bin/sh', '-c', 'true'];
   }
 
+  if (idmap.length) checkReachable(rootfs, idmap);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-try-'));
+  fs.chmodSync(tmp, 0o711); // the container's mapped root must traverse the lxcpath
   const name = `tbx-${req.callsign}-${process.pid}-${path.basename(tmp).slice(-6)}`;
   const tmpConfig = path.join(tmp, 'config');
   const rendered = renderConfig(doc);
   fs.writeFileSync(tmpConfig, rendered);
   const log = path.join(tmp, 'lxc.log');
   try {
+    const { execa } = await import('execa');
     const r = await execa('lxc-execute', ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command], {
       env,
       extendEnv: false,

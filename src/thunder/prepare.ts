@@ -210,6 +210,19 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   return { facts, config };
 }
 
+/**
+ * The Container directory on this host: its parents resolved inside the image like the
+ * device would, the directory itself never a symlink (replacing it would replace whatever
+ * the link points at).
+ */
+function containerDirIn(target: string, deviceDir: string): string {
+  const dir = path.join(resolveInTarget(target, path.posix.dirname(deviceDir)), path.posix.basename(deviceDir));
+  if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    fail('CONTAINER_DIR_SYMLINK', `${dir} is a symbolic link`, 'remove the link (thunderbox replaces the Container directory whole and will not follow it)', { file: dir });
+  }
+  return dir;
+}
+
 export interface PlanOptions {
   /** Read the sources without writing, so the plan can show the exact config (--dry-run). */
   scan: boolean;
@@ -263,7 +276,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
 
   for (const spec of req.containers) {
     const deviceDir = deviceContainerDir(req.datapath, spec.callsign);
-    const dir = resolveInTarget(req.target, deviceDir);
+    const dir = containerDirIn(req.target, deviceDir);
     const overrides = new Map<string, { content: Buffer; mtime: number }>();
     if (spec.rootfs.kind === 'dir') {
       for (const [file, o] of overridesFor) {
