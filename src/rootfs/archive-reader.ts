@@ -103,11 +103,12 @@ async function* fileChunks(file: string): AsyncGenerator<Buffer> {
 
 async function* toolChunks(file: string, codec: Codec, onRead: (n: number) => void): AsyncGenerator<Buffer> {
   const tool = codec.tool!;
-  const input = fs.createReadStream(file, { highWaterMark: CHUNK });
-  input.on('data', (c) => onRead(c.length));
   const { execa } = await import('execa'); // loaded only for compressed archives: it costs ~150 ms at start-up
   const proc = execa(tool.cmd, tool.args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, reject: false });
+  // pipe first, count second: a 'data' listener alone would start the stream flowing
+  const input = fs.createReadStream(file, { highWaterMark: CHUNK });
   input.pipe(proc.stdin!);
+  input.on('data', (c) => onRead(c.length));
   input.on('error', () => proc.kill());
   proc.stdin!.on('error', () => {}); // EPIPE when the tool stops early: its exit status tells
   let done = false;

@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ThunderboxError } from '../../src/core/errors.js';
+import { archiveBuffer, type ArchiveEntry } from '../../src/rootfs/archive-writer.js';
+import { listing, prepareIn } from '../helpers/prepare.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Hostile and broken archives, generated here. Each must be refused with its code, and the
+// image root must be exactly as before: the earlier container intact, no staging left,
+// nothing written outside.
+
+const D = (p: string): ArchiveEntry => ({ path: p, type: 'Directory' });
+const F = (p: string, data = 'x'): ArchiveEntry => ({ path: p, type: 'File', data });
+const L = (p: string, to: string): ArchiveEntry => ({ path: p, type: 'SymbolicLink', linkpath: to });
+const H = (p: string, to: string): ArchiveEntry => ({ path: p, type: 'Link', linkpath: to });
+
+const good = archiveBuffer([D('./'), D('bin'), F('bin/busybox', 'old'), D('etc'), F('etc/passwd', 'root:x:0:0::/:/bin/sh\n')]);
+
+const cases: [string, Buffer, string][] = [
+  ['../x (CVE-2001-1267 style traversal)', archiveBuffer([D('./'), F('../x')]), 'ENTRY_DOTDOT'],
+  ['a/../../x', archiveBuffer([D('a'), F('a/../../x')]), 'ENTRY_DOTDOT'],
+  ['/abs', archiveBuffer([F('/tmp/tbx-evil')]), 'ENTRY_ABSOLUTE'],
+  ['a symlink, then a file through it', archiveBuffer([L('up', '../../../../../../tmp'), F('up/tbx-evil')]), 'ENTRY_THROUGH_SYMLINK'],
+  ['a symlink to /etc, then a write into it', archiveBuffer([L('etc', '/etc'), F('etc/tbx-evil')]), 'ENTRY_THROUGH_SYMLINK'],
+  ['a symlink, then a directory of the same name, then a file (CVE-2021-32803 style)', archiveBuffer([L('d', '/tmp'), D('d'), F('d/tbx-evil')]), 'ENTRY_DIR_OVER_NONDIR'],
+  ['a hard link out (CVE-2021-37701 style)', archiveBuffer([H('shadow', '../../../../etc/shadow')]), 'LINK_OUTSIDE'],
+  ['a hard link to an absolute path', archiveBuffer([H('shadow', '/etc/shadow')]), 'LINK_OUTSIDE'],
+  ['a hard link to a file not in the archive', archiveBuffer([H('shadow', 'etc/shadow')]), 'LINK_TARGET_MISSING'],
+  ['a hard link through a symlink', archiveBuffer([L('e', '/etc'), H('x', 'e/shadow')]), 'LINK_TARGET_MISSING'],
+  ['a file replacing a directory', archiveBuffer([D('bin'), F('bin/sh'), F('bin')]), 'ENTRY_NONDIR_OVER_DIR'],
+  ['truncated in a file body', archiveBuffer([F('big', 'y'.repeat(5000))]).subarray(0, 512 + 1000), 'ARCHIVE_CORRUPT'],
+  ['corrupt header checksum', (() => { const b = archiveBuffer([F('a'), F('b')]); b[1024 + 10] ^= 0xff; return b; })(), 'ARCHIVE_CORRUPT'],
+  ['not an archive', Buffer.from('this is not a tar file\n'.repeat(40)), 'ARCHIVE_FORMAT'],
+  ['empty file', Buffer.alloc(0), 'ARCHIVE_EMPTY'],
+];
+
+describe('extraction refuses hostile and broken archives, changing nothing', () => {
+  it.each(cases.map(([n, b, c]) => ({ name: `${n} -> ${c}`, bytes: b, code: c })))('$name', async ({ bytes, code }) => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(dir, 'good.tar'), good);
+    await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'good.tar'), idmap: { kind: 'none' } });
+    const before = listing(dir);
+    fs.writeFileSync(path.join(dir, 'evil.tar'), bytes);
+    fs.rmSync('/tmp/tbx-evil', { force: true });
+    const err = await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'evil.tar'), idmap: { kind: 'none' } }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ThunderboxError);
+    expect((err as ThunderboxError).code).toBe(code);
+    expect((err as ThunderboxError).diagnostics[0]!.hint).toBeTruthy();
+    fs.rmSync(path.join(dir, 'evil.tar'));
+    expect(listing(dir)).toEqual(before.filter((l) => !l.startsWith('evil.tar')));
+    expect(fs.existsSync('/tmp/tbx-evil')).toBe(false);
+    expect(fs.readFileSync(path.join(target, 'usr/share/Thunder/OCDM/Container/rootfs/bin/busybox'), 'utf8')).toBe('old');
+  });
+
+  it('duplicate entries: the last one wins, as with GNU tar', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'dup.tar'), archiveBuffer([D('./'), F('a', 'first'), H('b', 'a'), F('a', 'second'), L('c', 'x'), F('c', 'file now')]));
+    const { dir: c } = await prepareIn(dir, 'X', { rootfs: path.join(dir, 'dup.tar'), idmap: { kind: 'none' } });
+    expect(fs.readFileSync(path.join(c, 'rootfs/a'), 'utf8')).toBe('second');
+    expect(fs.readFileSync(path.join(c, 'rootfs/b'), 'utf8')).toBe('first'); // the link kept the old inode
+    expect(fs.lstatSync(path.join(c, 'rootfs/c')).isFile()).toBe(true);
+  });
+
+  it('a symlink already in the image does not redirect the container', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(path.join(target, 'usr/share/Thunder/OCDM'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'outside'));
+    fs.symlinkSync(path.join(dir, 'outside'), path.join(target, 'usr/share/Thunder/OCDM/Container'));
+    fs.writeFileSync(path.join(dir, 'good.tar'), good);
+    const err = await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'good.tar') }).catch((e: unknown) => e);
+    expect((err as ThunderboxError).code).toBe('CONTAINER_DIR_SYMLINK');
+    expect(fs.readdirSync(path.join(dir, 'outside'))).toEqual([]);
+  });
+
+  it('an absolute symlink in the image resolves inside the image', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(path.join(target, 'data/share'), { recursive: true });
+    fs.mkdirSync(path.join(target, 'usr'), { recursive: true });
+    fs.symlinkSync('/data/share', path.join(target, 'usr/share'));
+    fs.writeFileSync(path.join(dir, 'good.tar'), good);
+    await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'good.tar'), idmap: { kind: 'none' } });
+    expect(fs.existsSync(path.join(target, 'data/share/Thunder/OCDM/Container/config'))).toBe(true);
+    expect(fs.existsSync('/data/share/Thunder')).toBe(false);
+  });
+});

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { writeArchive } from '../../src/rootfs/archive-writer.js';
+import { richEntries } from '../helpers/archives.js';
+import { tbx } from '../helpers/cli.js';
+import { comparable } from '../helpers/tree.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// The extracted tree must match GNU tar's extraction of the same archive: every path, type,
+// mode, owner, size, link target, mtime and byte. Privileged (--idmap none) so that owners
+// are the archive's, as with `tar -xpf --numeric-owner` run as root.
+
+async function prepared(dir: string, archive: string, name: string): Promise<string> {
+  const target = path.join(dir, name);
+  fs.mkdirSync(target);
+  const r = await tbx(['prepare', 'X', archive, '--target', target, '--idmap', 'none', '--no-plugin-json', '-q']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return path.join(target, 'usr/share/Thunder/X/Container/rootfs');
+}
+
+describe('extraction matches GNU tar', () => {
+  it('every path, type, mode, owner, size, link target, mtime and content', async () => {
+    const dir = tmpDir();
+    const archive = path.join(dir, 'rich.tar');
+    writeArchive(archive, richEntries({ devices: true }));
+    const gnu = path.join(dir, 'gnu');
+    fs.mkdirSync(gnu);
+    await execa('tar', ['-xpf', archive, '-C', gnu, '--numeric-owner']);
+    const ours = await prepared(dir, archive, 't');
+    const want = comparable(gnu, { hash: true });
+    const got = comparable(ours, { hash: true });
+    expect(Object.keys(got)).toEqual(Object.keys(want));
+    expect(got).toEqual(want);
+    expect(Object.keys(want).length).toBeGreaterThan(30);
+    // hard links share one inode, as GNU tar makes them
+    const ino = (p: string) => fs.statSync(path.join(ours, p)).ino;
+    expect(new Set([ino('lib/libbig.so.1.2.3'), ino('lib/hard1'), ino('lib/hard2')]).size).toBe(1);
+  });
+
+  it.each([
+    ['gzip', ['gzip', '-n', '-c']],
+    ['bzip2', ['bzip2', '-c']],
+    ['xz', ['xz', '-c']],
+    ['zstd', ['zstd', '-q', '-c']],
+  ])('a %s-compressed archive gives the same tree (detected by magic, not by name)', async (_codec, cmd) => {
+    const dir = tmpDir();
+    const archive = path.join(dir, 'rich.tar');
+    writeArchive(archive, richEntries({ devices: false }));
+    const compressed = path.join(dir, 'rootfs.bin'); // no telling extension
+    const c = await execa(cmd[0]!, [...cmd.slice(1), archive], { encoding: 'buffer' });
+    fs.writeFileSync(compressed, c.stdout);
+    const plain = await prepared(dir, archive, 'plain');
+    const other = await prepared(dir, compressed, 'comp');
+    expect(comparable(other, { hash: true })).toEqual(comparable(plain, { hash: true }));
+  });
+
+  it('a missing decompressor is named, with the package to install', async () => {
+    const dir = tmpDir();
+    const archive = path.join(dir, 'rich.tar');
+    writeArchive(archive, richEntries({ devices: false }));
+    await execa('xz', ['-k', archive]);
+    fs.mkdirSync(path.join(dir, 'target'));
+    fs.mkdirSync(path.join(dir, 'bin'));
+    // a PATH with node but without xz
+    fs.symlinkSync(process.execPath, path.join(dir, 'bin', 'node'));
+    const r = await tbx(['prepare', 'X', `${archive}.xz`, '--target', path.join(dir, 'target'), '--no-plugin-json'], { env: { PATH: path.join(dir, 'bin') }, extendEnv: false });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error\[TOOL_MISSING\]: .*xz-compressed and the `xz` command is not installed/);
+    expect(r.stderr).toContain('apt-get install xz-utils');
+    expect(fs.readdirSync(path.join(dir, 'target'))).toEqual([]);
+  });
+
+  it('a corrupt compressed archive is an error naming the tool, and nothing is left', async () => {
+    const dir = tmpDir();
+    const archive = path.join(dir, 'rich.tar');
+    writeArchive(archive, richEntries({ devices: false }));
+    await execa('xz', ['-k', archive]);
+    const bytes = fs.readFileSync(`${archive}.xz`);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x55;
+    fs.writeFileSync(`${archive}.xz`, bytes);
+    fs.mkdirSync(path.join(dir, 'target'));
+    const r = await tbx(['prepare', 'X', `${archive}.xz`, '--target', path.join(dir, 'target'), '--no-plugin-json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error\[ARCHIVE_CORRUPT\]/);
+    expect(fs.readdirSync(path.join(dir, 'target'))).toEqual([]);
+  });
+});

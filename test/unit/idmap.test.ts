@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_IDMAP, checkIdmap, formatIdmapLine, parseIdmapValue, planIdmap, toContainer, toHost } from '../../src/lxc/idmap.js';
+
+describe('idmap planner', () => {
+  it('default: u and g 0 100000 65536', () => {
+    expect(planIdmap(DEFAULT_IDMAP).map(formatIdmapLine)).toEqual(['u 0 100000 65536', 'g 0 100000 65536']);
+  });
+
+  it("the wiki's shared-folder map, exactly", () => {
+    const lines = planIdmap({ base: 100000, size: 65536, share: [{ uid: 1000, gid: 1000 }] }).map(formatIdmapLine);
+    expect(lines).toEqual(['u 0 100000 1000', 'g 0 100000 1000', 'u 1000 1000 1', 'g 1000 1000 1', 'u 1001 101001 64535', 'g 1001 101001 64535']);
+  });
+
+  it('maps both ways on the wiki example', () => {
+    const m = planIdmap({ base: 100000, size: 65536, share: [{ uid: 1000, gid: 1000 }] });
+    expect([0, 999, 1000, 1001, 65535, 65536].map((id) => toHost(m, 'u', id))).toEqual([100000, 100999, 1000, 101001, 165535, undefined]);
+    expect([100000, 1000, 101001, 99999].map((id) => toContainer(m, 'g', id))).toEqual([0, 1000, 1001, undefined]);
+    expect(checkIdmap(m)).toEqual([]);
+  });
+
+  it('shares at the edges of the range', () => {
+    const m = planIdmap({ base: 100000, size: 10, share: [{ uid: 0, gid: 0 }, { uid: 9, gid: 9 }] });
+    expect(m.filter((l) => l.kind === 'u').map(formatIdmapLine)).toEqual(['u 0 0 1', 'u 1 100001 8', 'u 9 9 1']);
+  });
+
+  it.each([
+    ['u 0 100000 65536', { kind: 'u', nsid: 0, hostid: 100000, range: 65536 }],
+    ['g\t0  100000 1', { kind: 'g', nsid: 0, hostid: 100000, range: 1 }],
+  ])('parses %j', (v, want) => expect(parseIdmapValue(v)).toEqual(want));
+
+  it.each(['x 0 1 1', 'u 0 1', 'u -1 0 1', 'u 0 1 1 junk'])('rejects %j', (v) => expect(parseIdmapValue(v)).toHaveProperty('error'));
+
+  it.each([
+    [[{ kind: 'u', nsid: 0, hostid: 100000, range: 0 }, { kind: 'g', nsid: 0, hostid: 100000, range: 1 }], 'IDMAP_RANGE_ZERO'],
+    [[{ kind: 'u', nsid: 0, hostid: 100000, range: 10 }, { kind: 'u', nsid: 5, hostid: 200000, range: 10 }, { kind: 'g', nsid: 0, hostid: 1, range: 1 }], 'IDMAP_OVERLAP'],
+    [[{ kind: 'u', nsid: 1, hostid: 100000, range: 10 }, { kind: 'g', nsid: 0, hostid: 1, range: 1 }], 'IDMAP_ROOT_UNMAPPED'],
+    [[{ kind: 'u', nsid: 0, hostid: 100000, range: 10 }], 'IDMAP_NO_GID_MAP'],
+  ] as const)('checks %#: %s', (lines, code) => {
+    expect(checkIdmap(lines as never).map((d) => d.code)).toContain(code);
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { ThunderboxError } from '../../src/core/errors.js';
+import { parseManifest } from '../../src/profile/manifest.js';
+
+function diags(text: string) {
+  try {
+    parseManifest(text, 'thunderbox.yaml');
+  } catch (e) {
+    if (e instanceof ThunderboxError) return e.diagnostics;
+    throw e;
+  }
+  return [];
+}
+
+describe('manifest', () => {
+  it('reads the DESIGN.md sketch', () => {
+    const m = parseManifest(
+      `thunder: { datapath: /usr/share/Thunder }
+containers:
+  OCDM:
+    rootfs: output/images/rootfs.tar
+    arch: auto
+    idmap: { base: 100000, size: 65536, share: [{ uid: 1000, gid: 1000 }] }
+    net: { type: empty }
+    mounts:
+      - { host: /tmp, path: tmp, optional: true }
+      - { host: /testshare, path: TestLogging, rw: true, mode: "0770" }
+    environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "LOG_LEVEL=3"]
+    seccomp: default
+  Netflix:
+    rootfs: target
+    net: [{ type: veth, link: lxcbr0, ipv4: 10.0.3.11/24, veth-pair: veth-nf }]
+    plugin-json: false
+`,
+      '/board/thunderbox.yaml',
+    );
+    expect(m.datapath).toBe('/usr/share/Thunder');
+    expect(m.containers.map((c) => c.name)).toEqual(['OCDM', 'Netflix']);
+    const o = m.containers[0]!.input;
+    expect(o.rootfs).toBe('/board/output/images/rootfs.tar');
+    expect(o.idmap).toEqual({ kind: 'plan', base: 100000, size: 65536, share: [{ uid: 1000, gid: 1000 }] });
+    expect(o.mounts?.[1]).toEqual({ host: '/testshare', path: 'TestLogging', rw: true, optional: false, mode: 0o770 });
+    expect(o.environment?.[2]).toEqual({ name: 'LOG_LEVEL', value: '3' });
+    const n = m.containers[1]!.input;
+    expect(n.rootfs).toBe('target');
+    expect(n.net).toEqual([{ type: 'veth', link: 'lxcbr0', ipv4: '10.0.3.11/24', ipv6: undefined, hwaddr: undefined, vethPair: 'veth-nf' }]);
+    expect(n.pluginJson).toBe(false);
+  });
+
+  it.each([
+    ['containers:\n  OCDM:\n    rootfs: a.tar\n    sekcomp: off\n', 'MANIFEST_UNKNOWN_KEY', 4, 5],
+    ['containers:\n  OCDM:\n    seccomp: maybe\n', 'MANIFEST_INVALID', 3, 14],
+    ['containers:\n  OCDM:\n    net: { type: bridge }\n', 'MANIFEST_INVALID', 3, 10],
+    ['containers:\n  OCDM:\n    mounts:\n      - { host: /a }\n', 'MANIFEST_INVALID', 4, 9],
+    ['containers:\n  OCDM: [\n', 'MANIFEST_YAML', 3, 1],
+    ['thunder: {}\n', 'MANIFEST_INVALID', 1, 1],
+  ])('%#: errors carry code, line and column', (text, code, line, col) => {
+    const d = diags(text);
+    expect(d[0]).toMatchObject({ code, file: 'thunderbox.yaml', line, col });
+    expect(d[0]!.hint).toBeTruthy();
+  });
+});
