@@ -9,11 +9,12 @@ import { errnoCode } from './errors.js';
  * dirty page of the filesystem, which after extracting a rootfs costs seconds. Like tar,
  * thunderbox protects against its own failures, not against power loss.
  */
-export function writeFileAtomic(file: string, data: string | Buffer, opts: { mode?: number; mtime?: number; durable?: boolean } = {}): void {
+export function writeFileAtomic(file: string, data: string | Buffer, opts: { mode?: number; mtime?: number; durable?: boolean; uid?: number; gid?: number } = {}): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tbx-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const fd = fs.openSync(tmp, 'wx', 0o600);
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    if (opts.uid !== undefined && opts.gid !== undefined && process.getuid?.() === 0) fs.fchownSync(fd, opts.uid, opts.gid);
     fs.fchmodSync(fd, opts.mode ?? 0o644);
     if (opts.mtime !== undefined) fs.futimesSync(fd, opts.mtime, opts.mtime);
     if (opts.durable) fs.fsyncSync(fd);

@@ -27,6 +27,9 @@ export interface FileOp {
   before: string | null;
   after: string;
   mode: number;
+  /** Owner to keep (a replaced file keeps its owner; applied when running as root). */
+  uid?: number;
+  gid?: number;
   mtime?: number;
 }
 

@@ -106,7 +106,7 @@ function stageFile(op: FileOp, staged: string): void {
   if (now !== op.before) {
     throw new Error(`${op.path} changed while thunderbox was planning; run again`);
   }
-  writeFileAtomic(staged, op.after, { mode: op.mode, mtime: op.mtime });
+  writeFileAtomic(staged, op.after, { mode: op.mode, mtime: op.mtime, uid: op.uid, gid: op.gid });
 }
 
 function commitEntry(e: JournalEntry): void {
@@ -126,6 +126,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
   const todo = changes(plan);
   if (todo.length === 0) return { changed: [], recovered: false };
   const root = plan.root;
+  const dirTimes = recordDirTimes(root, todo.map((op) => op.path));
   const release = acquireLock(root);
   const controller = new AbortController();
   let caught: NodeJS.Signals | undefined;
@@ -182,5 +183,37 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     release();
+    restoreDirTimes(dirTimes);
+  }
+}
+
+/**
+ * The directories whose entries a run changes (the root for the lock and journal, the
+ * parents of what it replaces or creates) get their mtimes back afterwards: the image then
+ * differs only in the files the plan names, and two runs on two copies give the same tree.
+ */
+function recordDirTimes(root: string, paths: string[]): Map<string, { atime: Date; mtime: Date }> {
+  const out = new Map<string, { atime: Date; mtime: Date }>();
+  const add = (d: string) => {
+    if (out.has(d)) return;
+    const st = lstatOrNull(d);
+    if (st?.isDirectory()) out.set(d, { atime: st.atime, mtime: st.mtime });
+  };
+  add(root);
+  for (const p of paths) {
+    let d = path.dirname(p);
+    while (!lstatOrNull(d) && d !== path.dirname(d)) d = path.dirname(d);
+    add(d);
+  }
+  return out;
+}
+
+function restoreDirTimes(times: Map<string, { atime: Date; mtime: Date }>): void {
+  for (const [d, t] of times) {
+    try {
+      fs.utimesSync(d, t.atime, t.mtime);
+    } catch {
+      // gone or not ours: nothing to restore
+    }
   }
 }

@@ -70,9 +70,11 @@ export function containerConfigLines(spec: ContainerSpec, ctx: ConfigContext): C
   }
   L.push(blankLine());
   L.push(entryLine('lxc.rootfs.path', `dir:${dir}/rootfs`));
-  if (spec.tmpMount) L.push(entryLine('lxc.mount.entry', formatMountEntry({ source: '/tmp', target: 'tmp', options: ['bind', 'optional'] })));
+  // rbind, not bind: in a user namespace a plain bind of a /tmp that has mounts below it
+  // fails with EINVAL (it would reveal what they cover), and `optional` would hide that.
+  if (spec.tmpMount) L.push(entryLine('lxc.mount.entry', formatMountEntry({ source: '/tmp', target: 'tmp', options: ['rbind', 'optional'] })));
   for (const m of spec.mounts) {
-    const opts = ['bind', m.rw ? 'rw' : 'ro'];
+    const opts = ['rbind', m.rw ? 'rw' : 'ro'];
     if (m.optional) opts.push('optional');
     L.push(entryLine('lxc.mount.entry', formatMountEntry({ source: m.host, target: m.path, options: opts })));
   }

@@ -112,20 +112,35 @@ function sourceIdentity(spec: ContainerSpec, walk: DirWalkOptions): unknown {
   return { archive: spec.rootfs.path, size: st.size, mtime: st.mtimeMs, ino: st.ino, dev: st.dev };
 }
 
-/** What a directory source must not copy: every container tree and thunderbox's own files. */
+/**
+ * What a directory source must not copy: every container tree (`<datapath>/<X>/Container`),
+ * thunderbox's own files, and the directories above containers when nothing else is in them
+ * (they exist only because of the containers; copying them would make a run depend on the
+ * one before). `<datapath>/<X>/` keeps whatever else it holds, such as OCDM's *.drm modules.
+ */
 function dirExclusions(req: PrepareRequest, source: string): (rel: string) => boolean {
-  const dataHost = resolveInTarget(req.target, req.datapath);
-  const relData = path.relative(source, dataHost);
-  const containersUnder = !relData.startsWith('..') ? relData : null;
-  return (rel: string) => {
+  const relData = path.relative(source, resolveInTarget(req.target, req.datapath)).split(path.sep).join('/');
+  const inside = relData !== '' && !relData.startsWith('..') && !path.isAbsolute(relData);
+  const own = (base: string) => base.startsWith('.thunderbox.') || /\.tbx-(new|old|tmp)/.test(base);
+  const aboveContainers = (rel: string) => inside && (rel === relData || path.posix.dirname(rel) === relData);
+  const exclude = (rel: string): boolean => {
     const base = path.posix.basename(rel);
-    if (base.startsWith('.thunderbox.') || /\.tbx-(new|old|tmp)/.test(base)) return true;
-    if (containersUnder !== null) {
-      const parent = path.posix.dirname(path.posix.dirname(rel));
-      if (base === 'Container' && parent === (containersUnder === '' ? '.' : containersUnder)) return true;
+    if (own(base)) return true;
+    if (!inside) return false;
+    if (base === 'Container' && path.posix.dirname(path.posix.dirname(rel)) === relData) return true;
+    if (aboveContainers(rel)) {
+      let names: string[];
+      try {
+        if (!fs.lstatSync(path.join(source, rel)).isDirectory()) return false;
+        names = fs.readdirSync(path.join(source, rel));
+      } catch {
+        return false;
+      }
+      return names.every((n) => exclude(`${rel}/${n}`));
     }
     return false;
   };
+  return exclude;
 }
 
 function mountTargets(spec: ContainerSpec): { path: string; mode: number }[] {
@@ -250,7 +265,8 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const before = fs.readFileSync(file, 'utf8');
     const edit = setExecutionMode(before, file);
     if (edit.changed) {
-      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: configuration.root.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`, before, after: edit.after, mode: fs.statSync(file).mode & 0o7777, mtime: editMtime });
+      const st = fs.statSync(file);
+      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: configuration.root.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`, before, after: edit.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
       overridesFor.set(file, { content: Buffer.from(edit.after), mtime: editMtime });
     } else {
       ops.push({ kind: 'keep', path: file, reason: `${spec.callsign}: already in Container mode` });
@@ -265,7 +281,8 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const patch = commentOutSeccompProfile(commonText);
     diagnostics.push(diag('SECCOMP_GLOBAL', 'warning', `seccomp is turned off in ${COMMON_CONF}: this affects every container on the device`, 'prefer --seccomp off, which turns it off for this container only', commonConf));
     if (patch.commented.length) {
-      fileOps.set(commonConf, { kind: 'file', path: commonConf, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: commonText, after: patch.after, mode: fs.statSync(commonConf).mode & 0o7777, mtime: editMtime });
+      const st = fs.statSync(commonConf);
+      fileOps.set(commonConf, { kind: 'file', path: commonConf, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: commonText, after: patch.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
       overridesFor.set(commonConf, { content: Buffer.from(patch.after), mtime: editMtime });
     } else {
       ops.push({ kind: 'keep', path: commonConf, reason: patch.alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });

@@ -104,5 +104,10 @@ export function writeSample(dir: string, mtime: number): Sample {
   fs.writeFileSync(path.join(target, 'etc/Thunder/plugins/OCDM.json'), SAMPLE_PLUGIN_JSON);
   fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
+  // fixed times: the sample is the same bytes and metadata every time
+  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', '']) {
+    fs.utimesSync(path.join(target, p), mtime, mtime);
+  }
+  fs.utimesSync(archive, mtime, mtime);
   return { archive, target };
 }

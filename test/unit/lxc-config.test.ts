@@ -63,7 +63,7 @@ describe('container config', () => {
       'lxc.idmap = u 0 100000 65536',
       'lxc.idmap = g 0 100000 65536',
       'lxc.rootfs.path = dir:/usr/share/Thunder/OCDM/Container/rootfs',
-      'lxc.mount.entry = /tmp tmp none bind,optional 0 0',
+      'lxc.mount.entry = /tmp tmp none rbind,optional 0 0',
       'lxc.environment = PATH',
       'lxc.environment = MESSAGE_DISPATCHER_CONFIG',
       'lxc.net.0.type = empty',
@@ -86,8 +86,8 @@ describe('container config', () => {
     expect(entries).not.toContain('lxc.include = /usr/share/lxc/config/userns.conf');
     expect(entries.indexOf('lxc.seccomp.profile =')).toBe(entries.indexOf('lxc.include = /usr/share/lxc/config/common.conf') + 1);
     expect(entries).toContain('lxc.rootfs.path = dir:/opt/th/OCDM/Container/rootfs');
-    expect(entries).toContain('lxc.mount.entry = /testshare TestLogging none bind,rw 0 0');
-    expect(entries).toContain('lxc.mount.entry = /my\\040dir a\\040b none bind,ro,optional 0 0');
+    expect(entries).toContain('lxc.mount.entry = /testshare TestLogging none rbind,rw 0 0');
+    expect(entries).toContain('lxc.mount.entry = /my\\040dir a\\040b none rbind,ro,optional 0 0');
     expect(entries).toContain('lxc.environment = LOG=x y');
     expect(entries.slice(-6)).toEqual(['lxc.net.0.type = veth', 'lxc.net.0.link = lxcbr0', 'lxc.net.0.flags = up', `lxc.net.0.hwaddr = ${derivedHwaddr('OCDM', 0)}`, 'lxc.net.0.veth.pair = veth-ocdm', 'lxc.net.0.ipv4.address = 10.0.3.10/24']);
   });

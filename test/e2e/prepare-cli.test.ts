@@ -1,0 +1,209 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { writeArchive } from '../../src/rootfs/archive-writer.js';
+import { SAMPLE_PLUGIN_JSON, writeSample } from '../../src/thunder/sample.js';
+import { richEntries } from '../helpers/archives.js';
+import { tbx } from '../helpers/cli.js';
+import { lxcAccepts } from '../helpers/lxc.js';
+import { comparable, snapshot } from '../helpers/tree.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const C = (target: string, cs = 'OCDM') => path.join(target, 'usr/share/Thunder', cs, 'Container');
+
+describe('thunderbox prepare (CLI)', () => {
+  it("does the wiki's OCDM recipe in one command; liblxc accepts the config", async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const r = await tbx(['prepare', 'OCDM', s.archive], { cwd: s.target });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`image root: ${s.target} (from the current directory)`);
+    expect(r.stdout).toMatch(/OCDM: created .*Container \(\d+ entries, .* armhf -> lxc\.arch linux32\)/);
+    const config = fs.readFileSync(path.join(C(s.target), 'config'), 'utf8');
+    const accepted = await lxcAccepts(path.join(C(s.target), 'config'));
+    expect(accepted.stderr).toBe('');
+    expect(accepted).toMatchObject({ ok: true, utsname: 'OCDM' });
+    expect(config).toContain('lxc.rootfs.path = dir:/usr/share/Thunder/OCDM/Container/rootfs\n');
+    const json = fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8');
+    expect(json).toBe(SAMPLE_PLUGIN_JSON.replace('"mode":"Local"', '"mode":"Container"'));
+    // mount targets are real directories (the sample's /proc is a symlink)
+    for (const d of ['proc', 'sys', 'dev', 'tmp']) expect(fs.lstatSync(path.join(C(s.target), 'rootfs', d)).isDirectory()).toBe(true);
+  });
+
+  it.each([
+    ['privileged, seccomp off, mounts, env, veth', ['--idmap', 'none', '--seccomp', 'off', '--mount', '/testshare:TestLogging:rw', '--mount', '/opt/data:/var/lib/data', '--env', 'LOG_LEVEL=3', '--net', 'veth', '--link', 'lxcbr0', '--ipv4', '10.0.3.10/24', '--veth-pair', 'veth-ocdm']],
+    ['shared uid (the wiki\'s hole-punched map)', ['--share-uid', '1000']],
+    ['custom idmap lines, no /tmp', ['--idmap', 'u 0 200000 65536,g 0 200000 65536', '--no-tmp', '--arch', 'arm64']],
+  ])('liblxc accepts the config: %s', async (_n, flags) => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '-q', ...flags]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const a = await lxcAccepts(path.join(C(s.target), 'config'));
+    expect(a.stderr).toBe('');
+    expect(a.ok).toBe(true);
+    if (flags.includes('/opt/data:/var/lib/data')) expect(fs.lstatSync(path.join(C(s.target), 'rootfs/var/lib/data')).isDirectory()).toBe(true);
+    if (flags.includes('--share-uid')) expect(fs.readFileSync(path.join(C(s.target), 'config'), 'utf8')).toContain('lxc.idmap = u 1000 1000 1\n');
+  });
+
+  it('a second run changes nothing; --force rebuilds the same tree; SOURCE_DATE_EPOCH makes two images identical', async () => {
+    const dir = tmpDir();
+    const env = { SOURCE_DATE_EPOCH: '1712345678' };
+    const archive = path.join(dir, 'rich.tar');
+    writeArchive(archive, richEntries({ devices: true }));
+    const t1 = path.join(dir, 't1');
+    const t2 = path.join(dir, 't2');
+    for (const t of [t1, t2]) {
+      fs.mkdirSync(t);
+      writeSample(t, 1700000000); // a plugin JSON and common.conf at t/target
+      expect((await tbx(['prepare', 'OCDM', archive, '--target', path.join(t, 'target'), '-q'], { env })).code).toBe(0);
+    }
+    const first = snapshot(path.join(t1, 'target'), { hash: true });
+    const again = await tbx(['prepare', 'OCDM', archive, '--target', path.join(t1, 'target')], { env });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('nothing to do');
+    expect(snapshot(path.join(t1, 'target'), { hash: true })).toEqual(first); // same inodes: not even rewritten
+    expect(comparable(path.join(t2, 'target'), { hash: true })).toEqual(comparable(path.join(t1, 'target'), { hash: true }));
+    expect(fs.statSync(path.join(C(path.join(t1, 'target')), 'config')).mtimeMs).toBe(1712345678000);
+    expect(fs.statSync(path.join(t1, 'target/etc/Thunder/plugins/OCDM.json')).mtimeMs).toBe(1712345678000);
+    const forced = await tbx(['prepare', 'OCDM', archive, '--target', path.join(t1, 'target'), '--force', '-q'], { env });
+    expect(forced.code).toBe(0);
+    expect(comparable(path.join(t1, 'target'), { hash: true })).toEqual(comparable(path.join(t2, 'target'), { hash: true }));
+  });
+
+  it('--dry-run prints the plan and diffs and changes nothing', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const before = comparable(s.target, { hash: true });
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--dry-run', '--seccomp', 'off-common-conf']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('+++ ' + path.join(C(s.target), 'config'));
+    expect(r.stdout).toContain('+lxc.uts.name = OCDM');
+    expect(r.stdout).toContain('+lxc.arch = linux32');
+    expect(r.stdout).toContain('-  "root":{ "mode":"Local" }');
+    expect(r.stdout).toContain('+# lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp');
+    expect(r.stderr).toContain('warning[SECCOMP_GLOBAL]');
+    expect(comparable(s.target, { hash: true })).toEqual(before);
+  });
+
+  it('--seccomp off-common-conf edits common.conf once, idempotently', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const cc = path.join(s.target, 'usr/share/lxc/config/common.conf');
+    const before = fs.readFileSync(cc, 'utf8');
+    for (let i = 0; i < 2; i++) expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'off-common-conf', '-q'])).code).toBe(0);
+    expect(fs.readFileSync(cc, 'utf8')).toBe(before.replace('\nlxc.seccomp.profile', '\n# lxc.seccomp.profile'));
+  });
+
+  it('--json summary', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ ok: true, target: s.target, targetFrom: '--target', containers: [{ callsign: 'OCDM', status: 'create', arch: 'linux32', archName: 'armhf', config: path.join(C(s.target), 'config') }] });
+    expect(j.changed).toEqual([C(s.target), path.join(s.target, 'etc/Thunder/plugins/OCDM.json')]);
+    expect(j.containers[0].counts.files).toBeGreaterThan(3);
+  });
+
+  it('$TARGET_DIR is the default image root; / is refused unless given with --target', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const r = await tbx(['prepare', 'OCDM', s.archive, '-q'], { env: { TARGET_DIR: s.target } });
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(path.join(C(s.target), 'config'))).toBe(true);
+    const slash = await tbx(['prepare', 'OCDM', s.archive], { env: { TARGET_DIR: '/' } });
+    expect(slash.code).toBe(1);
+    expect(slash.stderr).toContain('error[TARGET_IS_ROOT]');
+    const cwdSlash = await tbx(['prepare', 'OCDM', s.archive], { cwd: '/' });
+    expect(cwdSlash.stderr).toContain('error[TARGET_IS_ROOT]');
+    expect(fs.existsSync('/usr/share/Thunder/OCDM')).toBe(false);
+  });
+
+  it('a directory source (the image\'s own root) is copied without the containers in it', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    await execa('tar', ['-xf', s.archive, '-C', s.target]);
+    const r1 = await tbx(['prepare', 'OCDM', 'target', '--target', s.target, '-q']);
+    expect(r1.stderr).toBe('');
+    const rootfs = path.join(C(s.target), 'rootfs');
+    expect(fs.existsSync(path.join(rootfs, 'bin/busybox'))).toBe(true);
+    expect(fs.existsSync(path.join(rootfs, 'usr/share/Thunder/OCDM/Container'))).toBe(false);
+    // the copy shows the image as it is after this run
+    expect(fs.readFileSync(path.join(rootfs, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).toContain('"mode":"Container"');
+    const snap = snapshot(s.target, { hash: true });
+    const r2 = await tbx(['prepare', 'OCDM', 'target', '--target', s.target]);
+    expect(r2.stdout).toContain('nothing to do');
+    expect(snapshot(s.target, { hash: true })).toEqual(snap);
+  });
+
+  it('--manifest without a callsign prepares every container', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), '{"locator":"libThunderNetflix.so"}\n');
+    fs.writeFileSync(
+      path.join(dir, 'thunderbox.yaml'),
+      `containers:\n  OCDM:\n    rootfs: rootfs.tar\n    seccomp: off\n  Netflix:\n    rootfs: rootfs.tar\n    idmap: none\n    environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "NF=1"]\n`,
+    );
+    const r = await tbx(['prepare', '--manifest', path.join(dir, 'thunderbox.yaml'), '--target', s.target]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(C(s.target), 'config'), 'utf8')).toContain('lxc.seccomp.profile =\n');
+    const nf = fs.readFileSync(path.join(C(s.target, 'Netflix'), 'config'), 'utf8');
+    expect(nf).toContain('lxc.environment = NF=1\n');
+    expect(nf).not.toContain('lxc.idmap');
+    expect(JSON.parse(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), 'utf8'))).toEqual({ locator: 'libThunderNetflix.so', configuration: { root: { mode: 'Container' } } });
+  });
+
+  it.each([
+    [['prepare'], 2, /give a callsign and a rootfs/],
+    [['prepare', 'OCDM', 'x.tar', '--bogus'], 2, /unknown option '--bogus'/],
+    [['prepare', 'OCDM', 'x.tar', '--seccomp', 'maybe'], 2, /Allowed choices are default, off, off-common-conf/],
+    [['prepare', 'OCDM', 'x.tar', '--net', 'veth'], 2, /--net veth needs --link BRIDGE/],
+    [['prepare', 'OC/DM', 'rootfs.tar'], 1, /error\[CALLSIGN_INVALID\]/],
+    [['prepare', 'OCDM', 'missing.tar'], 1, /error\[ROOTFS_UNREADABLE\]/],
+    [['prepare', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 100000 0'], 1, /error\[IDMAP_RANGE_ZERO\]/],
+    [['prepare', 'OCDM', 'rootfs.tar', '--mount', 'relative:x'], 1, /error\[MOUNT_HOST_RELATIVE\]/],
+    [['prepare', 'OCDM', 'rootfs.tar', '--veth-pair', 'a-very-long-veth-name', '--link', 'br0'], 1, /error\[NET_VETH_PAIR_INVALID\]/],
+    [['prepare', 'Netflix', 'rootfs.tar'], 1, /error\[PLUGIN_JSON_NOT_FOUND\]: no plugin config for Netflix; searched .*etc\/Thunder\/plugins\/Netflix\.json, .*etc\/Thunder\/plugin\/Netflix\.json, .*etc\/WPEFramework\/plugins\/Netflix\.json/],
+  ])('%j exits %i', async (args, code, re) => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const before = comparable(s.target, { hash: true });
+    const r = await tbx([...args, '--target', s.target], { cwd: dir });
+    expect(r.stderr).toMatch(re);
+    expect(r.code).toBe(code);
+    expect(comparable(s.target, { hash: true })).toEqual(before);
+  });
+
+  it('malformed plugin JSON: file, line and column; nothing changed', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const f = path.join(s.target, 'etc/Thunder/plugins/OCDM.json');
+    fs.writeFileSync(f, '{\n "configuration": {\n  "root": { "mode": Local }\n }\n}\n');
+    const before = comparable(s.target, { hash: true });
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${f}:3:21: error[PLUGIN_JSON_INVALID]`);
+    expect(comparable(s.target, { hash: true })).toEqual(before);
+  });
+
+  it('--help shows examples for every command', async () => {
+    for (const cmd of ['prepare', 'try', 'demo']) {
+      const r = await tbx([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('Example');
+    }
+  });
+
+  it('npm run demo works with no input', async () => {
+    const dir = tmpDir();
+    const r = await tbx(['demo', '--dir', dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('lxc.uts.name = OCDM');
+    expect(r.stdout).toContain('+  "root":{ "mode":"Container" }');
+    expect(r.stdout).toMatch(/100000:100000 +bin\/busybox/);
+  });
+});
