@@ -45,3 +45,25 @@ export function fail(code: string, message: string, hint: string, where: Partial
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
+
+/**
+ * A filesystem error turned into a diagnostic that says what to do. Anything else passes
+ * through unchanged (and ends as an internal error).
+ */
+export function fromSystemError(err: unknown, doing: string): unknown {
+  if (err instanceof ThunderboxError || err instanceof Interrupted || err instanceof UsageError) return err;
+  const code = errnoCode(err);
+  const file = typeof err === 'object' && err !== null && 'path' in err && typeof err.path === 'string' ? err.path : undefined;
+  const at = file ? ` (${file})` : '';
+  const hints: Record<string, [string, string]> = {
+    ENOSPC: ['DISK_FULL', 'free space on that filesystem and run again'],
+    EDQUOT: ['DISK_FULL', 'raise the disk quota or free space and run again'],
+    EACCES: ['PERMISSION_DENIED', 'run as a user who may write there (or as root)'],
+    EPERM: ['PERMISSION_DENIED', 'run as root, or as the owner of the image root'],
+    EROFS: ['READ_ONLY_FS', 'the image root is on a read-only filesystem; remount it read-write'],
+    EMFILE: ['TOO_MANY_FILES', 'raise the open-file limit (ulimit -n)'],
+  };
+  const h = code ? hints[code] : undefined;
+  if (!h) return err;
+  return new ThunderboxError({ code: h[0], severity: 'error', message: `${doing} failed: ${code}${at}; nothing was changed`, hint: h[1], ...(file ? { file } : {}) });
+}

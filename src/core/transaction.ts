@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Interrupted } from './errors.js';
+import { Interrupted, fromSystemError } from './errors.js';
 import { lstatOrNull, mkdirsRecorded, removeTree, writeFileAtomic } from './fsutil.js';
 import { acquireLock } from './lock.js';
 import { changes, type FileOp, type Plan, type TreeOp } from './plan.js';
@@ -172,9 +172,13 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
       writeJournal(root, journal);
       if (plan.dirMtime !== undefined) for (const d of journal.createdDirs) fs.utimesSync(d, plan.dirMtime, plan.dirMtime);
     } catch (err) {
-      writeJournal(root, journal);
+      try {
+        writeJournal(root, journal);
+      } catch {
+        // the journal on disk (state staging or commit) still says how to undo
+      }
       recover(root);
-      throw caught && !(err instanceof Interrupted) && controller.signal.aborted ? new Interrupted(caught) : err;
+      throw caught && !(err instanceof Interrupted) && controller.signal.aborted ? new Interrupted(caught) : fromSystemError(err, `writing ${root}`);
     }
     recover(root); // state "done": drop the old versions and the journal
     return { changed: todo.map((op) => op.path), recovered };

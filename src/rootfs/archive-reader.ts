@@ -196,10 +196,5 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
     parser.end(); // synchronous: flushes the last blocks, reports truncation through 'error'
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  if (failure) {
-    if (failure instanceof ThunderboxError) throw failure;
-    const code = errnoCode(failure);
-    if (code === 'ENOSPC') fail('DISK_FULL', `no space left while extracting ${file}`, 'free space on the target filesystem; nothing was changed');
-    throw failure;
-  }
+  if (failure) throw failure;
 }

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { writeArchive, type ArchiveEntry } from '../../src/rootfs/archive-writer.js';
 import { REPO } from './cli.js';
 
@@ -32,19 +31,9 @@ export function hostBusyboxArchive(file: string): string {
   return file;
 }
 
-/** The armhf busybox-static binary, from Debian's package (apt-get download busybox-static:armhf). */
+/** The armhf busybox-static binary, from Debian's package (scripts/test-host-setup.sh fetches it). */
 export async function armhfBusybox(): Promise<Buffer> {
-  const cache = path.join(REPO, 'test', '.cache');
-  const bin = path.join(cache, 'busybox-armhf');
-  if (!fs.existsSync(bin)) {
-    fs.mkdirSync(cache, { recursive: true });
-    const dl = await execa('apt-get', ['download', 'busybox-static:armhf'], { cwd: cache, reject: false });
-    if (dl.exitCode !== 0) throw new Error(`apt-get download busybox-static:armhf failed (run: dpkg --add-architecture armhf && apt-get update): ${dl.stderr}`);
-    const deb = fs.readdirSync(cache).find((f) => f.startsWith('busybox-static_') && f.endsWith('_armhf.deb'))!;
-    const x = path.join(cache, 'x');
-    await execa('dpkg', ['-x', path.join(cache, deb), x]);
-    fs.copyFileSync(path.join(x, 'bin', 'busybox'), bin);
-    fs.rmSync(x, { recursive: true, force: true });
-  }
+  const bin = path.join(REPO, 'test', '.cache', 'busybox-armhf');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run bash scripts/test-host-setup.sh (npm test does) as root`);
   return fs.readFileSync(bin);
 }
