@@ -28,7 +28,11 @@ export interface DecideInput {
 
 export function decideEntry(e: DecideInput, written: ReadonlyMap<string, EntryKind>, canMknod: boolean): Decision {
   const implicitDirs: string[] = [];
-  for (const a of ancestors(e.path)) {
+  // A directory in `written` can never later become something else (that is refused below),
+  // so when the parent is a known directory every ancestor is one too: no walk needed.
+  const slash = e.path.lastIndexOf('/');
+  const parentKnown = slash === -1 || written.get(e.path.slice(0, slash)) === 'dir';
+  for (const a of parentKnown ? [] : ancestors(e.path)) {
     const k = written.get(a);
     if (k === undefined) implicitDirs.push(a);
     else if (k === 'symlink') return { action: 'refuse', code: 'ENTRY_THROUGH_SYMLINK', message: `"${e.path}" would be written through the symlink "${a}"` };

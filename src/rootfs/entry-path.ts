@@ -6,7 +6,12 @@
 
 export type PathResult = { ok: true; path: string } | { ok: false; code: 'ENTRY_ABSOLUTE' | 'ENTRY_DOTDOT' | 'ENTRY_EMPTY_NAME'; message: string };
 
+// Fast path (most entries of a real archive): "./a/b" or "a/b/" with nothing to fold.
+const PLAIN = /^(?:\.\/)?((?:[^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)(?:\/(?:[^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))*)\/?$/;
+
 export function normalizeEntryPath(raw: string): PathResult {
+  const m = PLAIN.exec(raw);
+  if (m) return { ok: true, path: m[1]! };
   if (raw.length === 0) return { ok: false, code: 'ENTRY_EMPTY_NAME', message: 'entry has an empty name' };
   if (raw.startsWith('/')) return { ok: false, code: 'ENTRY_ABSOLUTE', message: `entry "${raw}" has an absolute name` };
   const parts: string[] = [];

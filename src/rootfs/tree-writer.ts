@@ -73,13 +73,17 @@ export class TreeWriter implements EntrySink {
   private readonly dirs = new Map<string, DirMeta>();
   private readonly o: TreeWriterOptions;
 
+  private readonly savedUmask: number | null;
+
   constructor(o: TreeWriterOptions) {
     this.o = o;
+    this.savedUmask = o.dryRun ? null : process.umask(0);
     this.dirs.set('', { mode: 0o755, mtime: o.implicitMtime, ...this.owner('', 0, 0) });
   }
 
   private abs(p: string): string {
-    return p === '' ? this.o.root : path.join(this.o.root, p);
+    // entry paths are normalised (no '.', '..', '//'): plain concatenation is exact
+    return p === '' ? this.o.root : `${this.o.root}/${p}`;
   }
 
   private owner(p: string, uid: number, gid: number): { uid: number; gid: number } {
@@ -184,7 +188,10 @@ export class TreeWriter implements EntrySink {
     this.stats.files++;
     this.written.set(meta.path, 'file');
     this.records.set(meta.path, { kind: 'file', mode: meta.mode, ...own });
-    const fd = this.o.dryRun ? -1 : fs.openSync(this.abs(meta.path), 'wx', 0o600);
+    // With umask 0 (set in the constructor) a file is created with its final mode and needs
+    // no fchmod, unless it has setuid/setgid/sticky bits: chown clears those, so they are set after it.
+    const special = (meta.mode & 0o7000) !== 0;
+    const fd = this.o.dryRun ? -1 : fs.openSync(this.abs(meta.path), 'wx', special ? 0o600 : meta.mode);
     let first = true;
     return {
       write: (chunk: Buffer) => {
@@ -200,8 +207,8 @@ export class TreeWriter implements EntrySink {
       },
       end: () => {
         if (fd < 0) return;
-        if (this.o.chown) fs.fchownSync(fd, own.uid, own.gid);
-        fs.fchmodSync(fd, meta.mode);
+        if (this.o.chown && (own.uid !== 0 || own.gid !== 0)) fs.fchownSync(fd, own.uid, own.gid);
+        if (special) fs.fchmodSync(fd, meta.mode);
         fs.futimesSync(fd, meta.mtime, meta.mtime);
         fs.closeSync(fd);
       },
@@ -268,8 +275,14 @@ export class TreeWriter implements EntrySink {
     return note;
   }
 
+  /** Put the process umask back (finish() does; call it when giving up half-way). */
+  release(): void {
+    if (this.savedUmask !== null) process.umask(this.savedUmask);
+  }
+
   /** Directory owners, modes and times, now that nothing more is written into them. */
   finish(): void {
+    this.release();
     if (this.o.dryRun) return;
     for (const [p, m] of this.dirs) {
       const abs = this.abs(p);

@@ -174,11 +174,16 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     dryRun,
     onElf: spec.arch === 'auto' ? (id) => vote.add(id) : undefined,
   });
-  if (spec.rootfs.kind === 'archive') {
-    const info = probeArchive(spec.rootfs.path);
-    await readArchive(spec.rootfs.path, info, writer, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n, info.size) });
-  } else {
-    await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
+  try {
+    if (spec.rootfs.kind === 'archive') {
+      const info = probeArchive(spec.rootfs.path);
+      await readArchive(spec.rootfs.path, info, writer, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n, info.size) });
+    } else {
+      await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
+    }
+  } catch (err) {
+    writer.release();
+    throw err;
   }
   const notes: string[] = [];
   for (const t of mountTargets(spec)) {

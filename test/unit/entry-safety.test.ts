@@ -11,6 +11,10 @@ describe('normalizeEntryPath', () => {
     ['usr//lib/', 'usr/lib'],
     ['a/./b', 'a/b'],
     ['..foo/bar', '..foo/bar'],
+    ['.hidden/...', '.hidden/...'],
+    ['./a/.b/c/', 'a/.b/c'],
+    ['.//a', 'a'],
+    ['a/./.', 'a'],
   ])('%s -> %s', (raw, want) => {
     expect(normalizeEntryPath(raw)).toEqual({ ok: true, path: want });
   });
