@@ -87,10 +87,13 @@ function toMeta(re: ReadEntry, archive: string): EntryMeta {
  */
 async function* fileChunks(file: string): AsyncGenerator<Buffer> {
   const fd = fs.openSync(file, 'r');
+  // Two buffers, used in turn: the parser may keep a slice of the last chunk (a header cut in
+  // two) until the next write, which copies it; file data is copied out synchronously by the
+  // tree writer. So a buffer is free again one chunk later, and no garbage is made per chunk.
+  const bufs = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
   try {
-    for (;;) {
-      // a new buffer each time: the parser may keep a slice of the last chunk until the next write
-      const buf = Buffer.allocUnsafe(CHUNK);
+    for (let i = 0; ; i ^= 1) {
+      const buf = bufs[i]!;
       const n = fs.readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) return;
       yield n === CHUNK ? buf : buf.subarray(0, n);
@@ -184,6 +187,7 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
       if (!info.codec.tool) onRead(chunk.length);
       parser.write(chunk);
       if (failure) break;
+      await sink.backpressure();
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Interrupted('SIGINT');
     }
   } catch (err) {

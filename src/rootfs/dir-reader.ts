@@ -93,6 +93,7 @@ export async function readDirectory(root: string, sink: EntrySink, o: DirWalkOpt
       sink.entry(meta);
     }
     if (++n % 256 === 0) {
+      await sink.backpressure();
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (o.signal?.aborted) throw o.signal.reason ?? new Interrupted('SIGINT');
     }

@@ -31,4 +31,6 @@ export interface EntrySink {
   entry(meta: EntryMeta): FileSink | null;
   /** Regular file whose bytes come from a file on disk (directory sources). */
   copy(meta: EntryMeta, from: string | Buffer): void;
+  /** Called between input chunks: may wait for the writer to catch up; throws its errors. */
+  backpressure(): Promise<void>;
 }

@@ -1,16 +1,17 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { ThunderboxError } from '../core/errors.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import { decideEntry } from './decide.js';
 import { elfIdent, type ElfIdent } from './elf.js';
 import type { EntryKind, EntryMeta, EntrySink, FileSink } from './entry.js';
+import { WriteThread } from './write-thread.js';
 
-// The one place that writes a rootfs tree. Benchmark before editing (npm run bench): this is
-// the hot path. Design, from measurements on a 176 MB / 6,195-entry rootfs:
-//   - synchronous syscalls per file (open O_EXCL, write, fchown, fchmod, futimes, close);
-//     no lstat: `written` (what this run created in its new staging directory) answers
+// The one place that decides how a rootfs tree is written. Benchmark before editing (npm run
+// bench): this is the hot path. Design, from measurements on a 176 MB / 6,195-entry rootfs:
+//   - the main thread parses and decides; the syscalls (open O_EXCL, write, fchown, futimes,
+//     close per file) run in order on one writer thread (write-thread.ts), so the kernel's
+//     work overlaps with parsing;
+//   - no lstat: `written` (what this run created in its new staging directory) answers
 //     every "is this a symlink / does it exist" question (see decide.ts);
 //   - directories are made 0700 and get their real owner, mode and times in finish(), after
 //     their children are written (a 0555 directory could not be filled otherwise);
@@ -74,10 +75,12 @@ export class TreeWriter implements EntrySink {
   private readonly o: TreeWriterOptions;
 
   private readonly savedUmask: number | null;
+  private readonly io: WriteThread | null;
 
   constructor(o: TreeWriterOptions) {
     this.o = o;
     this.savedUmask = o.dryRun ? null : process.umask(0);
+    this.io = o.dryRun ? null : new WriteThread();
     this.dirs.set('', { mode: 0o755, mtime: o.implicitMtime, ...this.owner('', 0, 0) });
   }
 
@@ -103,7 +106,7 @@ export class TreeWriter implements EntrySink {
 
   private makeImplicit(dirs: string[]): void {
     for (const d of dirs) {
-      if (!this.o.dryRun) fs.mkdirSync(this.abs(d), 0o700);
+      this.io?.push(['mkdir', this.abs(d)]);
       this.written.set(d, 'dir');
       const own = this.owner(d, 0, 0);
       this.dirs.set(d, { mode: 0o755, mtime: this.o.implicitMtime, ...own });
@@ -126,7 +129,7 @@ export class TreeWriter implements EntrySink {
         this.makeImplicit(d.implicitDirs);
         return true;
       case 'replace':
-        if (!this.o.dryRun) fs.unlinkSync(this.abs(meta.path));
+        this.io?.push(['unlink', this.abs(meta.path)]);
         this.records.delete(meta.path);
         return true;
       case 'update-dir':
@@ -134,15 +137,22 @@ export class TreeWriter implements EntrySink {
     }
   }
 
+  /** Owner argument for the writer thread: -1 leaves it (not root, or already root:root). */
+  private ids(own: { uid: number; gid: number }): [number, number] {
+    return this.o.chown && (own.uid !== 0 || own.gid !== 0) ? [own.uid, own.gid] : [-1, -1];
+  }
+
   entry(meta: EntryMeta): FileSink | null {
     if (!this.prepare(meta)) return null;
     const abs = this.abs(meta.path);
     const own = meta.kind === 'hardlink' ? { uid: 0, gid: 0 } : this.owner(meta.path, meta.uid, meta.gid);
-    const dry = this.o.dryRun === true;
+    const [uid, gid] = this.ids(own);
     switch (meta.kind) {
       case 'dir':
-        if (!dry && !this.dirs.has(meta.path)) fs.mkdirSync(abs, 0o700);
-        if (!this.dirs.has(meta.path)) this.stats.dirs++;
+        if (!this.dirs.has(meta.path)) {
+          this.io?.push(['mkdir', abs]);
+          this.stats.dirs++;
+        }
         this.written.set(meta.path, 'dir');
         this.dirs.set(meta.path, { mode: meta.mode, mtime: meta.mtime, ...own });
         this.records.set(meta.path, { kind: 'dir', mode: meta.mode, ...own });
@@ -150,17 +160,13 @@ export class TreeWriter implements EntrySink {
       case 'file':
         return this.fileSink(meta, own);
       case 'symlink':
-        if (!dry) {
-          fs.symlinkSync(meta.linkpath ?? '', abs);
-          if (this.o.chown) fs.lchownSync(abs, own.uid, own.gid);
-          fs.lutimesSync(abs, meta.mtime, meta.mtime);
-        }
+        this.io?.push(['symlink', meta.linkpath ?? '', abs, uid, gid, meta.mtime]);
         this.stats.symlinks++;
         this.written.set(meta.path, 'symlink');
         return null;
       case 'hardlink': {
         const target = meta.linkpath ?? '';
-        if (!dry) fs.linkSync(this.abs(target), abs);
+        this.io?.push(['link', this.abs(target), abs]);
         this.stats.hardlinks++;
         this.written.set(meta.path, this.written.get(target) === 'symlink' ? 'symlink' : 'hardlink');
         return null;
@@ -168,13 +174,8 @@ export class TreeWriter implements EntrySink {
       case 'char':
       case 'block':
       case 'fifo': {
-        if (!dry) {
-          if (meta.kind === 'fifo') execFileSync('mkfifo', ['-m', '600', abs]);
-          else execFileSync('mknod', ['-m', '600', abs, meta.kind === 'char' ? 'c' : 'b', String(meta.devmajor ?? 0), String(meta.devminor ?? 0)]);
-          if (this.o.chown) fs.lchownSync(abs, own.uid, own.gid);
-          fs.chmodSync(abs, meta.mode);
-          fs.utimesSync(abs, meta.mtime, meta.mtime);
-        }
+        const type = meta.kind === 'fifo' ? 'p' : meta.kind === 'char' ? 'c' : 'b';
+        this.io?.push(['node', type, abs, meta.devmajor ?? 0, meta.devminor ?? 0, this.o.chown ? own.uid : -1, this.o.chown ? own.gid : -1, meta.mode, meta.mtime]);
         if (meta.kind === 'fifo') this.stats.fifos++;
         else this.stats.devices++;
         this.written.set(meta.path, meta.kind);
@@ -191,7 +192,10 @@ export class TreeWriter implements EntrySink {
     // With umask 0 (set in the constructor) a file is created with its final mode and needs
     // no fchmod, unless it has setuid/setgid/sticky bits: chown clears those, so they are set after it.
     const special = (meta.mode & 0o7000) !== 0;
-    const fd = this.o.dryRun ? -1 : fs.openSync(this.abs(meta.path), 'wx', special ? 0o600 : meta.mode);
+    const io = this.io;
+    const fd = io ? io.newFd() : -1;
+    io?.push(['open', fd, this.abs(meta.path), special ? 0o600 : meta.mode]);
+    const [uid, gid] = this.ids(own);
     let first = true;
     return {
       write: (chunk: Buffer) => {
@@ -201,16 +205,10 @@ export class TreeWriter implements EntrySink {
           if (id) this.o.onElf!(id, meta.path);
         }
         this.stats.bytes += chunk.length;
-        if (fd < 0) return;
-        let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        if (io && chunk.length) io.write(fd, chunk);
       },
       end: () => {
-        if (fd < 0) return;
-        if (this.o.chown && (own.uid !== 0 || own.gid !== 0)) fs.fchownSync(fd, own.uid, own.gid);
-        if (special) fs.fchmodSync(fd, meta.mode);
-        fs.futimesSync(fd, meta.mtime, meta.mtime);
-        fs.closeSync(fd);
+        io?.push(['close', fd, uid, gid, special ? meta.mode : -1, meta.mtime]);
       },
     };
   }
@@ -236,15 +234,9 @@ export class TreeWriter implements EntrySink {
       const id = elfIdent(head.subarray(0, n));
       if (id) this.o.onElf(id, meta.path);
     }
-    if (this.o.dryRun) return;
-    // Directory sources: the kernel copies the bytes (copy_file_range); EXCL as for archives.
-    const abs = this.abs(meta.path);
-    fs.copyFileSync(from, abs, fs.constants.COPYFILE_EXCL);
-    const fd = fs.openSync(abs, 'r+');
-    if (this.o.chown) fs.fchownSync(fd, own.uid, own.gid);
-    fs.fchmodSync(fd, meta.mode);
-    fs.futimesSync(fd, meta.mtime, meta.mtime);
-    fs.closeSync(fd);
+    // Directory sources: the kernel copies the bytes (copy_file_range), on the writer thread.
+    const [uid, gid] = this.ids(own);
+    this.io?.push(['copy', from, this.abs(meta.path), uid, gid, meta.mode, meta.mtime]);
   }
 
   /**
@@ -261,12 +253,12 @@ export class TreeWriter implements EntrySink {
     }
     if (k !== undefined) {
       note = `replaced the ${k} /${p} with a directory: LXC refuses to mount onto a ${k}`;
-      if (!this.o.dryRun) fs.unlinkSync(this.abs(p));
+      this.io?.push(['unlink', this.abs(p)]);
       this.written.delete(p);
       this.records.delete(p);
     }
     if (d.action === 'create') this.makeImplicit(d.implicitDirs);
-    if (!this.o.dryRun) fs.mkdirSync(this.abs(p), 0o700);
+    this.io?.push(['mkdir', this.abs(p)]);
     const own = this.owner(p, 0, 0);
     this.written.set(p, 'dir');
     this.dirs.set(p, { mode, mtime: this.o.implicitMtime, ...own });
@@ -275,20 +267,33 @@ export class TreeWriter implements EntrySink {
     return note;
   }
 
-  /** Put the process umask back (finish() does; call it when giving up half-way). */
-  release(): void {
+  /** Between input chunks: lets the writer thread catch up (bounded memory), reports its errors. */
+  async backpressure(): Promise<void> {
+    await this.io?.backpressure();
+  }
+
+  /** Give up half-way: stop the writer thread (nothing runs after this) and restore the umask. */
+  async abort(): Promise<void> {
+    await this.io?.close();
+    this.restoreUmask();
+  }
+
+  private restoreUmask(): void {
     if (this.savedUmask !== null) process.umask(this.savedUmask);
   }
 
-  /** Directory owners, modes and times, now that nothing more is written into them. */
-  finish(): void {
-    this.release();
-    if (this.o.dryRun) return;
-    for (const [p, m] of this.dirs) {
-      const abs = this.abs(p);
-      if (this.o.chown) fs.chownSync(abs, m.uid, m.gid);
-      fs.chmodSync(abs, m.mode);
-      fs.utimesSync(abs, m.mtime, m.mtime);
+  /** Directory owners, modes and times, now that nothing more is written into them; then wait for it all. */
+  async finish(): Promise<void> {
+    try {
+      if (this.io) {
+        for (const [p, m] of this.dirs) {
+          const [uid, gid] = this.o.chown ? [m.uid, m.gid] : [-1, -1];
+          this.io.push(['meta', this.abs(p), uid, gid, m.mode, m.mtime]);
+        }
+        await this.io.settle();
+      }
+    } finally {
+      await this.abort();
     }
   }
 }

@@ -164,6 +164,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   const rootfs = path.join(dir, 'rootfs');
   if (!dryRun) fs.mkdirSync(rootfs, 0o700);
   const vote = new ArchVote();
+  const notes: string[] = [];
   const writer = new TreeWriter({
     root: rootfs,
     source: spec.rootfs.path,
@@ -181,16 +182,16 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     } else {
       await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
     }
+    for (const t of mountTargets(spec)) {
+      const note = writer.ensureDir(t.path, t.mode);
+      if (note) notes.push(note);
+    }
   } catch (err) {
-    writer.release();
+    await writer.abort(); // the writer thread stops before the transaction removes the stage
     throw err;
   }
-  const notes: string[] = [];
-  for (const t of mountTargets(spec)) {
-    const note = writer.ensureDir(t.path, t.mode);
-    if (note) notes.push(note);
-  }
-  writer.finish();
+  await writer.finish();
+
   if (writer.unmapped.length) {
     const shown = writer.unmapped.slice(0, 20).join(', ');
     fail('IDMAP_UNMAPPED_OWNER', `${spec.callsign}: ${writer.unmapped.length} rootfs entries are owned by ids the idmap does not cover: ${shown}${writer.unmapped.length > 20 ? ', ...' : ''}`, 'widen the idmap (size) or map those ids with --share-uid', { file: spec.rootfs.path });

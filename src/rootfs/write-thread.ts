@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { WriteBatch, WriteOp, WriteReply } from './fs-worker.js';
+
+// The main thread's side of the writer thread: operations are queued in order, sent in
+// batches, and acknowledged. Ordering is total (one thread, FIFO), so a file is always
+// created after its directory and a hard link after its target. Memory is bounded: the
+// reader waits in `backpressure()` while more than HIGH bytes of file data are in flight.
+// File data is copied into slabs (ArrayBuffers) that travel to the thread with their batch
+// and come back with the reply, for reuse: neither thread allocates per chunk, and the memory
+// held is about HIGH bytes whatever the archive size.
+// An error in the thread (ENOSPC, EACCES) comes back as an Error with code and path and is
+// thrown from the next backpressure() or finish().
+
+const BATCH_OPS = 512;
+const BATCH_BYTES = 1 << 20;
+const HIGH = 8 << 20;
+const LOW = 2 << 20;
+/** A parser slice is at most one input chunk (1 MiB), so it always fits one slab. */
+const SLAB = (1 << 20) + 4096;
+
+/** dist/rootfs/fs-worker.js, found from the package root (this code may be bundled into a chunk). */
+function workerFile(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    const f = path.join(dir, 'dist', 'rootfs', 'fs-worker.js');
+    if (fs.existsSync(f)) return f;
+    if (dir === path.dirname(dir)) throw new Error('dist/rootfs/fs-worker.js not found: run `npm run build` first');
+  }
+}
+
+export class WriteThread {
+  private readonly worker: Worker;
+  private ops: WriteOp[] = [];
+  private slabs: ArrayBuffer[] = [];
+  private free: ArrayBuffer[] = [];
+  private slabOff = 0;
+  private batchBytes = 0;
+  private seq = 0;
+  private acked = 0;
+  private inFlight = new Map<number, number>();
+  private inFlightBytes = 0;
+  private error: Error | undefined;
+  private waiters: (() => void)[] = [];
+  private nextFd = 0;
+
+  constructor() {
+    // a small young generation: the thread allocates little (op arrays), and its heap is RSS
+    this.worker = new Worker(workerFile(), { resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    this.worker.on('message', (r: WriteReply) => this.onReply(r));
+    this.worker.on('error', (e) => this.fail(e));
+  }
+
+  private onReply(r: WriteReply): void {
+    this.free.push(...r.slabs);
+    this.acked = Math.max(this.acked, r.seq);
+    this.inFlightBytes -= this.inFlight.get(r.seq) ?? 0;
+    this.inFlight.delete(r.seq);
+    if (r.error && !this.error) {
+      const e = new Error(r.error.message) as NodeJS.ErrnoException;
+      e.code = r.error.code;
+      e.path = r.error.path;
+      e.syscall = r.error.syscall;
+      this.fail(e);
+    }
+    this.wake();
+  }
+
+  private fail(e: Error): void {
+    this.error ??= e;
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  push(op: WriteOp, bytes = 0): void {
+    this.ops.push(op);
+    this.batchBytes += bytes;
+    if (this.ops.length >= BATCH_OPS || this.batchBytes >= BATCH_BYTES) this.flush();
+  }
+
+  /** Queue a write of `chunk` to file `fd`: the bytes are copied into the batch's current slab. */
+  write(fd: number, chunk: Buffer): void {
+    const len = chunk.length;
+    let slab = this.slabs[this.slabs.length - 1];
+    if (!slab || this.slabOff + len > slab.byteLength) {
+      const i = this.free.findIndex((b) => b.byteLength >= len);
+      slab = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(Math.max(SLAB, len));
+      this.slabs.push(slab);
+      this.slabOff = 0;
+    }
+    new Uint8Array(slab, this.slabOff, len).set(chunk);
+    this.push(['write', fd, this.slabs.length - 1, this.slabOff, len], len);
+    this.slabOff += len;
+  }
+
+  newFd(): number {
+    return ++this.nextFd;
+  }
+
+  flush(): void {
+    if (this.ops.length === 0) return;
+    const batch: WriteBatch = { seq: ++this.seq, ops: this.ops, slabs: this.slabs };
+    this.inFlight.set(batch.seq, this.batchBytes);
+    this.inFlightBytes += this.batchBytes;
+    this.worker.postMessage(batch, this.slabs);
+    this.ops = [];
+    this.slabs = [];
+    this.slabOff = 0;
+    this.batchBytes = 0;
+  }
+
+  private async waitUntil(cond: () => boolean): Promise<void> {
+    while (!cond() && !this.error) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.error) throw this.error;
+  }
+
+  /** Between input chunks: send what is queued; wait while too much data is in flight. */
+  async backpressure(): Promise<void> {
+    this.flush();
+    if (this.error) throw this.error;
+    if (this.inFlightBytes > HIGH) await this.waitUntil(() => this.inFlightBytes <= LOW);
+  }
+
+  /** Everything queued is done (or the first error is thrown). */
+  async settle(): Promise<void> {
+    this.flush();
+    await this.waitUntil(() => this.acked === this.seq);
+  }
+
+  /** Stop the thread; after this resolves no operation of it runs any more. */
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
