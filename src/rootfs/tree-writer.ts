@@ -66,7 +66,7 @@ interface DirMeta {
 
 export class TreeWriter implements EntrySink {
   readonly written = new Map<string, EntryKind>([['', 'dir']]);
-  /** Ownership and mode of every entry, for the permission table (non-root runs). */
+  /** Ownership and mode of every entry, for the permission table (kept only when not chowning). */
   readonly records = new Map<string, OwnershipRecord>();
   readonly unmapped: string[] = [];
   readonly stats: TreeStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, bytes: 0 };
@@ -82,6 +82,10 @@ export class TreeWriter implements EntrySink {
     this.savedUmask = o.dryRun ? null : process.umask(0);
     this.io = o.dryRun ? null : new WriteThread();
     this.dirs.set('', { mode: 0o755, mtime: o.implicitMtime, ...this.owner('', 0, 0) });
+  }
+
+  private record(p: string, r: OwnershipRecord): void {
+    if (!this.o.chown) this.records.set(p, r); // as root the owners are applied, not listed
   }
 
   private abs(p: string): string {
@@ -110,7 +114,7 @@ export class TreeWriter implements EntrySink {
       this.written.set(d, 'dir');
       const own = this.owner(d, 0, 0);
       this.dirs.set(d, { mode: 0o755, mtime: this.o.implicitMtime, ...own });
-      this.records.set(d, { kind: 'dir', mode: 0o755, ...own });
+      this.record(d, { kind: 'dir', mode: 0o755, ...own });
     }
   }
 
@@ -123,7 +127,7 @@ export class TreeWriter implements EntrySink {
         this.refuse(d.code, d.message, 'the archive is unsafe or inconsistent; rebuild it (nothing was changed)');
       case 'record':
         this.stats.devices++;
-        this.records.set(meta.path, { kind: meta.kind, mode: meta.mode, ...this.owner(meta.path, meta.uid, meta.gid), devmajor: meta.devmajor ?? 0, devminor: meta.devminor ?? 0 });
+        this.record(meta.path, { kind: meta.kind, mode: meta.mode, ...this.owner(meta.path, meta.uid, meta.gid), devmajor: meta.devmajor ?? 0, devminor: meta.devminor ?? 0 });
         return false;
       case 'create':
         this.makeImplicit(d.implicitDirs);
@@ -155,7 +159,7 @@ export class TreeWriter implements EntrySink {
         }
         this.written.set(meta.path, 'dir');
         this.dirs.set(meta.path, { mode: meta.mode, mtime: meta.mtime, ...own });
-        this.records.set(meta.path, { kind: 'dir', mode: meta.mode, ...own });
+        this.record(meta.path, { kind: 'dir', mode: meta.mode, ...own });
         return null;
       case 'file':
         return this.fileSink(meta, own);
@@ -179,7 +183,7 @@ export class TreeWriter implements EntrySink {
         if (meta.kind === 'fifo') this.stats.fifos++;
         else this.stats.devices++;
         this.written.set(meta.path, meta.kind);
-        this.records.set(meta.path, { kind: meta.kind, mode: meta.mode, ...own, devmajor: meta.devmajor ?? 0, devminor: meta.devminor ?? 0 });
+        this.record(meta.path, { kind: meta.kind, mode: meta.mode, ...own, devmajor: meta.devmajor ?? 0, devminor: meta.devminor ?? 0 });
         return null;
       }
     }
@@ -188,7 +192,7 @@ export class TreeWriter implements EntrySink {
   private fileSink(meta: EntryMeta, own: { uid: number; gid: number }): FileSink {
     this.stats.files++;
     this.written.set(meta.path, 'file');
-    this.records.set(meta.path, { kind: 'file', mode: meta.mode, ...own });
+    this.record(meta.path, { kind: 'file', mode: meta.mode, ...own });
     // With umask 0 (set in the constructor) a file is created with its final mode and needs
     // no fchmod, unless it has setuid/setgid/sticky bits: chown clears those, so they are set after it.
     const special = (meta.mode & 0o7000) !== 0;
@@ -225,7 +229,7 @@ export class TreeWriter implements EntrySink {
     this.stats.files++;
     this.stats.bytes += meta.size;
     this.written.set(meta.path, 'file');
-    this.records.set(meta.path, { kind: 'file', mode: meta.mode, ...own });
+    this.record(meta.path, { kind: 'file', mode: meta.mode, ...own });
     if (this.o.onElf && meta.size >= 52) {
       const head = Buffer.alloc(64);
       const rfd = fs.openSync(from, 'r');
@@ -262,7 +266,7 @@ export class TreeWriter implements EntrySink {
     const own = this.owner(p, 0, 0);
     this.written.set(p, 'dir');
     this.dirs.set(p, { mode, mtime: this.o.implicitMtime, ...own });
-    this.records.set(p, { kind: 'dir', mode, ...own });
+    this.record(p, { kind: 'dir', mode, ...own });
     this.stats.dirs++;
     return note;
   }

@@ -15,11 +15,12 @@ import type { WriteBatch, WriteOp, WriteReply } from './fs-worker.js';
 // thrown from the next backpressure() or finish().
 
 const BATCH_OPS = 512;
+/** Slab memory per batch before it is sent. */
 const BATCH_BYTES = 1 << 20;
-const HIGH = 8 << 20;
-const LOW = 2 << 20;
-/** A parser slice is at most one input chunk (1 MiB), so it always fits one slab. */
-const SLAB = (1 << 20) + 4096;
+/** Slab memory in flight: the reader waits above HIGH until it is down to LOW. */
+const HIGH = 4 << 20;
+const LOW = 1 << 20;
+const SLAB = 256 << 10;
 
 /** dist/rootfs/fs-worker.js, found from the package root (this code may be bundled into a chunk). */
 function workerFile(): string {
@@ -82,19 +83,26 @@ export class WriteThread {
     if (this.ops.length >= BATCH_OPS || this.batchBytes >= BATCH_BYTES) this.flush();
   }
 
-  /** Queue a write of `chunk` to file `fd`: the bytes are copied into the batch's current slab. */
+  /**
+   * Queue a write of `chunk` to file `fd`: the bytes are copied into the batch's slabs (a chunk
+   * may span several). Memory is counted by slab, so small batches cannot pin large buffers.
+   */
   write(fd: number, chunk: Buffer): void {
-    const len = chunk.length;
-    let slab = this.slabs[this.slabs.length - 1];
-    if (!slab || this.slabOff + len > slab.byteLength) {
-      const i = this.free.findIndex((b) => b.byteLength >= len);
-      slab = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(Math.max(SLAB, len));
-      this.slabs.push(slab);
-      this.slabOff = 0;
+    let pos = 0;
+    while (pos < chunk.length) {
+      let slab = this.slabs[this.slabs.length - 1];
+      if (!slab || this.slabOff === slab.byteLength) {
+        slab = this.free.pop() ?? new ArrayBuffer(SLAB);
+        this.slabs.push(slab);
+        this.slabOff = 0;
+        this.batchBytes += SLAB;
+      }
+      const n = Math.min(chunk.length - pos, slab.byteLength - this.slabOff);
+      new Uint8Array(slab, this.slabOff, n).set(chunk.subarray(pos, pos + n));
+      this.push(['write', fd, this.slabs.length - 1, this.slabOff, n]);
+      this.slabOff += n;
+      pos += n;
     }
-    new Uint8Array(slab, this.slabOff, len).set(chunk);
-    this.push(['write', fd, this.slabs.length - 1, this.slabOff, len], len);
-    this.slabOff += len;
   }
 
   newFd(): number {
