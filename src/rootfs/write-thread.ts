@@ -16,10 +16,10 @@ import type { WriteBatch, WriteOp, WriteReply } from './fs-worker.js';
 
 const BATCH_OPS = 512;
 /** Slab memory per batch before it is sent. */
-const BATCH_BYTES = 1 << 20;
+const BATCH_BYTES = 512 << 10;
 /** Slab memory in flight: the reader waits above HIGH until it is down to LOW. */
-const HIGH = 4 << 20;
-const LOW = 1 << 20;
+const HIGH = 2 << 20;
+const LOW = 512 << 10;
 const SLAB = 256 << 10;
 
 /** dist/rootfs/fs-worker.js, found from the package root (this code may be bundled into a chunk). */
@@ -44,11 +44,9 @@ export class WriteThread {
   private inFlightBytes = 0;
   private error: Error | undefined;
   private waiters: (() => void)[] = [];
-  private nextFd = 0;
-
   constructor() {
     // a small young generation: the thread allocates little (op arrays), and its heap is RSS
-    this.worker = new Worker(workerFile(), { resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    this.worker = new Worker(workerFile(), { resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32, stackSizeMb: 1 } });
     this.worker.on('message', (r: WriteReply) => this.onReply(r));
     this.worker.on('error', (e) => this.fail(e));
   }
@@ -105,10 +103,6 @@ export class WriteThread {
     }
   }
 
-  newFd(): number {
-    return ++this.nextFd;
-  }
-
   flush(): void {
     if (this.ops.length === 0) return;
     const batch: WriteBatch = { seq: ++this.seq, ops: this.ops, slabs: this.slabs };
@@ -142,5 +136,48 @@ export class WriteThread {
   /** Stop the thread; after this resolves no operation of it runs any more. */
   async close(): Promise<void> {
     await this.worker.terminate();
+  }
+}
+
+/**
+ * Several writer threads, so the kernel creates files in parallel (on a slow disk, creating
+ * a file is what tar waits for). Ordering is kept where it matters: every operation on one
+ * path goes to the thread that created it, files go to their directory's thread, a hard link
+ * to its target's thread; directories are made on the main thread before anything in them.
+ */
+export class WriterPool {
+  private readonly threads: WriteThread[];
+  private nextFd = 0;
+
+  constructor(n: number) {
+    this.threads = Array.from({ length: n }, () => new WriteThread());
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  push(i: number, op: WriteOp): void {
+    this.threads[i]!.push(op);
+  }
+
+  write(i: number, fd: number, chunk: Buffer): void {
+    this.threads[i]!.write(fd, chunk);
+  }
+
+  newFd(): number {
+    return ++this.nextFd;
+  }
+
+  async backpressure(): Promise<void> {
+    for (const t of this.threads) await t.backpressure();
+  }
+
+  async settle(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.settle()));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.close()));
   }
 }

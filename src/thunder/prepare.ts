@@ -182,10 +182,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     } else {
       await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
     }
-    for (const t of mountTargets(spec)) {
-      const note = writer.ensureDir(t.path, t.mode);
-      if (note) notes.push(note);
-    }
+    notes.push(...(await writer.ensureDirs(mountTargets(spec))));
   } catch (err) {
     await writer.abort(); // the writer thread stops before the transaction removes the stage
     throw err;
