@@ -15,16 +15,18 @@ export interface TableResult {
   skipped: string[];
 }
 
-export function permissionTable(devicePrefix: string, records: ReadonlyMap<string, OwnershipRecord>, header: string[]): TableResult {
+/**
+ * `records`: paths relative to `devicePrefix` (the rootfs on the device); `extra`: absolute
+ * device paths outside it (the host side of shared directories), listed first.
+ */
+export function permissionTable(devicePrefix: string, records: ReadonlyMap<string, OwnershipRecord>, extra: { path: string; record: OwnershipRecord }[], header: string[]): TableResult {
   const out = header.map((h) => `# ${h}`);
   const skipped: string[] = [];
-  const paths = [...records.keys()].sort();
+  const rows: [string, OwnershipRecord][] = [...extra.map((e): [string, OwnershipRecord] => [e.path, e.record]), ...[...records.keys()].sort().map((p): [string, OwnershipRecord] => [p === '' ? devicePrefix : `${devicePrefix}/${p}`, records.get(p)!])];
   let lines = 0;
-  for (const p of paths) {
-    const r = records.get(p)!;
+  for (const [name, r] of rows) {
     const t = TYPE[r.kind];
     if (!t) continue;
-    const name = p === '' ? devicePrefix : `${devicePrefix}/${p}`;
     if (/\s/.test(name)) {
       skipped.push(name);
       continue;

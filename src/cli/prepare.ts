@@ -34,6 +34,9 @@ interface PrepareFlags {
   vethPair?: string;
   seccomp?: 'default' | 'off' | 'off-common-conf';
   pluginJson?: string | false;
+  unmappedToNobody?: boolean;
+  fixRootMode?: boolean;
+  keepDevices?: boolean;
   force?: boolean;
   dryRun?: boolean;
   json?: boolean;
@@ -60,7 +63,7 @@ not at all; a second run with the same inputs changes nothing.`,
     .option('--idmap <spec>', 'default (u/g 0 100000 65536), none (privileged), or lines "u 0 100000 65536,g 0 100000 65536"')
     .option('--share-uid <uid[:gid]>', 'map this container id to the same host id (repeatable)', collect)
     .option('--env <NAME[=VALUE]>', 'extra lxc.environment (repeatable; a bare NAME inherits Thunder\'s value)', collect)
-    .option('--mount <HOST:PATH[:ro|rw]>', 'bind-mount a device directory into the container (repeatable; default ro)', collect)
+    .option('--mount <HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]]>', 'share a device directory with the container (repeatable; default ro); MODE and the container UID:GID owning it, e.g. /testshare:TestLogging:rw:0770:1000', collect)
     .option('--no-tmp', 'do not bind-mount /tmp (Thunder\'s communicator socket lives there)')
     .addOption(new Option('--net <type>', 'network: empty (default) or veth').choices(['empty', 'veth']))
     .option('--link <bridge>', 'bridge for --net veth, e.g. lxcbr0')
@@ -71,6 +74,9 @@ not at all; a second run with the same inputs changes nothing.`,
     .addOption(new Option('--seccomp <mode>', 'default, off (this container only), off-common-conf (the wiki way: every container)').choices(['default', 'off', 'off-common-conf']))
     .option('--plugin-json <file>', 'the plugin config to switch to Container mode (default: searched in the image)')
     .option('--no-plugin-json', 'leave the plugin config alone')
+    .option('--unmapped-to-nobody', 'files owned by ids outside the idmap go to the container\'s nobody (65534) instead of failing')
+    .option('--fix-root-mode', 'make a rootfs top directory that locks others out (0700) traversable (0755)')
+    .option('--keep-devices', 'keep the archive\'s device nodes in an unprivileged container (left out by default: lxc.autodev provides /dev)')
     .option('--force', 'rebuild the container even if its inputs did not change')
     .option('--dry-run', 'print the plan and the diffs, change nothing')
     .option('--json', 'print a machine-readable summary')
@@ -87,7 +93,13 @@ Examples:
   # every container of a manifest, as a Buildroot post-build script does
   thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml --target "$TARGET_DIR"
   # what would change
-  thunderbox prepare OCDM rootfs.tar --dry-run`,
+  thunderbox prepare OCDM rootfs.tar --dry-run
+  # the wiki's shared folder: container uid 1000 is host uid 1000 and owns /testshare
+  thunderbox prepare OCDM rootfs.tar --share-uid 1000 --mount /testshare:TestLogging:rw:0770:1000
+
+Shared directories and domain sockets: a process in an unprivileged container that is not
+root can write to a socket the host created in a shared directory only if the socket's mode
+lets it ("other" write, e.g. 0777 rather than 0775), unless its uid is shared (--share-uid).`,
     )
     .action(async (callsign: string | undefined, rootfs: string | undefined, flags: PrepareFlags, cmd: Command) => {
       await runPrepare(callsign, rootfs, flags, cmd);
@@ -109,6 +121,9 @@ function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command)
   if (fromCli(cmd, 'tmp')) i.tmp = f.tmp;
   if (f.seccomp) i.seccomp = f.seccomp;
   if (fromCli(cmd, 'pluginJson')) i.pluginJson = f.pluginJson === false ? false : String(f.pluginJson);
+  if (f.unmappedToNobody) i.unmappedToNobody = true;
+  if (f.fixRootMode) i.fixRootMode = true;
+  if (f.keepDevices) i.keepDevices = true;
   const vethFlags = ['link', 'ipv4', 'ipv6', 'hwaddr', 'vethPair'] as const;
   const net = f.net ?? (vethFlags.some((k) => f[k] !== undefined) ? 'veth' : undefined);
   if (net === 'empty') {
@@ -185,7 +200,11 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     if (r.status !== 'unchanged') for (const n of r.facts?.notes ?? []) out.say(`  note: ${n}`);
     if (f.verbose && r.config) out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
   }
-  for (const op of plan.ops) if (op.kind === 'file') out.say(`patched ${op.path}: ${op.reason}`);
+  for (const op of plan.ops) {
+    if (op.kind === 'file') out.say(`${op.before === null ? 'wrote' : 'patched'} ${op.path}: ${op.reason}`);
+    if (op.kind === 'dir') out.say(`directory ${op.path}: ${op.reason}`);
+  }
+  out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));
   if (result.changed.length === 0) out.say('nothing to do: everything is up to date');
   out.json({ ok: true, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map(reportJson), diagnostics: plan.diagnostics });
 }
@@ -219,6 +238,8 @@ async function printPlan(out: Output, ops: Op[], reports: ContainerReport[]): Pr
       for (const d of op.detail) out.say(`    ${d}`);
       for (const n of r?.facts?.notes ?? []) out.say(`    note: ${n}`);
       if (r?.config) out.say(createTwoFilesPatch('/dev/null', path.join(op.path, 'config'), '', r.config).trimEnd());
+    } else if (op.kind === 'dir') {
+      out.say(`+ ${op.path}/: ${op.reason}`);
     } else {
       out.say(`~ ${op.path}: ${op.reason}`);
       out.say(createTwoFilesPatch(op.path, op.path, op.before ?? '', op.after).trimEnd());

@@ -8,6 +8,7 @@ interface TryFlags {
   target?: string;
   datapath?: string;
   keep?: boolean;
+  fixHostSubids?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -28,6 +29,7 @@ The command's exit status is thunderbox's exit status.`,
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
     .option('--keep', 'keep the temporary lxcpath (config and lxc.log) for inspection')
+    .option('--fix-host-subids', 'add the /etc/subuid and /etc/subgid lines the idmap needs on this host (with newuidmap installed, liblxc needs them even as root)')
     .option('--json', 'print a machine-readable result (output captured)')
     .option('-q, --quiet', 'print only errors')
     .option('-v, --verbose', 'print the config used and the LXC log')
@@ -41,7 +43,7 @@ Examples:
     .action(async (callsign: string, cmd: string[], f: TryFlags) => {
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const r = await tryContainer({ target: t.target, datapath: f.datapath ?? DEFAULT_DATAPATH, callsign, command: cmd, capture: f.json === true, keep: f.keep === true });
+      const r = await tryContainer({ target: t.target, datapath: f.datapath ?? DEFAULT_DATAPATH, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true });
       out.diagnostics(r.notes);
       if (f.verbose) {
         out.detail(r.config.trimEnd().replace(/^/gm, '  | '));

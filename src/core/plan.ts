@@ -33,6 +33,17 @@ export interface FileOp {
   mtime?: number;
 }
 
+/** A directory made (if missing) or given a mode and owner; it is never replaced. */
+export interface DirOp {
+  kind: 'dir';
+  path: string;
+  reason: string;
+  mode: number;
+  /** Owner to set (applied when running as root). */
+  uid: number;
+  gid: number;
+}
+
 /** Something looked at and found already right. */
 export interface KeepOp {
   kind: 'keep';
@@ -40,7 +51,7 @@ export interface KeepOp {
   reason: string;
 }
 
-export type Op = TreeOp | FileOp | KeepOp;
+export type Op = TreeOp | FileOp | DirOp | KeepOp;
 
 export interface Plan {
   /** Every op path lies under this root; the lock and journal live here. */
@@ -51,6 +62,6 @@ export interface Plan {
   dirMtime?: number;
 }
 
-export function changes(plan: Plan): (TreeOp | FileOp)[] {
-  return plan.ops.filter((op): op is TreeOp | FileOp => op.kind !== 'keep');
+export function changes(plan: Plan): (TreeOp | FileOp | DirOp)[] {
+  return plan.ops.filter((op): op is TreeOp | FileOp | DirOp => op.kind !== 'keep');
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Interrupted, fromSystemError } from './errors.js';
 import { lstatOrNull, mkdirsRecorded, removeTree, writeFileAtomic } from './fsutil.js';
 import { acquireLock } from './lock.js';
-import { changes, type FileOp, type Plan, type TreeOp } from './plan.js';
+import { changes, type DirOp, type FileOp, type Plan, type TreeOp } from './plan.js';
 
 // Applying a plan, as one transaction:
 //   1. lock the root; recover whatever a killed earlier run left (journal below);
@@ -19,12 +19,20 @@ import { changes, type FileOp, type Plan, type TreeOp } from './plan.js';
 
 export const JOURNAL_NAME = '.thunderbox.journal';
 
+interface Owner {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 interface JournalEntry {
   dest: string;
   staged: string;
   backup: string;
   existed: boolean;
   tree: boolean;
+  /** An existing directory whose mode and owner change in place: the new and the old ones. */
+  meta?: Owner & { old: Owner };
 }
 
 interface Journal {
@@ -85,6 +93,10 @@ export function recover(root: string): boolean {
     }
   } else {
     for (const e of [...j.entries].reverse()) {
+      if (e.meta) {
+        if (j.state === 'commit') setOwner(e.dest, e.meta.old);
+        continue;
+      }
       if (j.state === 'commit') {
         if (lstatOrNull(e.backup)) {
           removeAny(e.dest);
@@ -109,7 +121,23 @@ function stageFile(op: FileOp, staged: string): void {
   writeFileAtomic(staged, op.after, { mode: op.mode, mtime: op.mtime, uid: op.uid, gid: op.gid });
 }
 
+const amRoot = process.getuid?.() === 0;
+
+function setOwner(p: string, o: Owner): void {
+  if (amRoot) fs.chownSync(p, o.uid, o.gid);
+  fs.chmodSync(p, o.mode);
+}
+
+function stageDir(op: DirOp, staged: string): void {
+  fs.mkdirSync(staged, { mode: 0o700 });
+  setOwner(staged, op);
+}
+
 function commitEntry(e: JournalEntry): void {
+  if (e.meta) {
+    setOwner(e.dest, e.meta);
+    return;
+  }
   if (e.existed) {
     if (e.tree) fs.renameSync(e.dest, e.backup);
     else fs.linkSync(e.dest, e.backup);
@@ -119,7 +147,7 @@ function commitEntry(e: JournalEntry): void {
 
 export interface ApplyOptions {
   /** Called once staging starts, with the abort signal (for progress, tests). */
-  onStage?: (op: TreeOp | FileOp) => void;
+  onStage?: (op: TreeOp | FileOp | DirOp) => void;
 }
 
 export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<ApplyResult> {
@@ -140,13 +168,12 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
   const journal: Journal = { version: 1, state: 'staging', entries: [], createdDirs: [] };
   try {
     const recovered = recover(root);
-    journal.entries = todo.map((op) => ({
-      dest: op.path,
-      staged: stagedName(op.path),
-      backup: backupName(op.path),
-      existed: lstatOrNull(op.path) !== null,
-      tree: op.kind === 'tree',
-    }));
+    journal.entries = todo.map((op): JournalEntry => {
+      const st = lstatOrNull(op.path);
+      const e: JournalEntry = { dest: op.path, staged: stagedName(op.path), backup: backupName(op.path), existed: st !== null, tree: op.kind !== 'file' };
+      if (op.kind === 'dir' && st) e.meta = { mode: op.mode, uid: op.uid, gid: op.gid, old: { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } };
+      return e;
+    });
     writeJournal(root, journal);
     try {
       for (const [i, op] of todo.entries()) {
@@ -159,6 +186,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
         if (op.kind === 'tree') {
           fs.mkdirSync(e.staged, { mode: 0o755 });
           await op.build(e.staged, { signal: controller.signal });
+        } else if (op.kind === 'dir') {
+          if (!e.meta) stageDir(op, e.staged);
         } else {
           stageFile(op, e.staged);
         }

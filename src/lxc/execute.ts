@@ -3,12 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
-import { removeTree } from '../core/fsutil.js';
+import { removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceContainerDir } from './container-config.js';
 import { entries, parseConfig, renderConfig, setLineValue, values } from './document.js';
 import { parseIdmapValue, toHost, type IdMapLine } from './idmap.js';
+import { missingRanges, neededRanges, subidFile, withRanges, type SubidRange } from './subids.js';
 
 // `thunderbox try`: start a prepared container on this build host with the real lxc-execute.
 // The config is the device's, with two rewrites in a temporary copy: lxc.rootfs.path points
@@ -24,6 +25,8 @@ export interface TryRequest {
   /** Capture output instead of passing it through (for --json). */
   capture: boolean;
   keep: boolean;
+  /** Add missing /etc/subuid and /etc/subgid lines on this host. */
+  fixHostSubids: boolean;
 }
 
 export interface TryResult {
@@ -52,34 +55,32 @@ function findOnPath(rootfs: string, name: string): string | null {
   return null;
 }
 
-/** With newuidmap installed, liblxc maps through it, and /etc/subuid must allow the ranges. */
-function checkSubids(map: IdMapLine[]): void {
-  const tools = ['/usr/bin/newuidmap', '/usr/bin/newgidmap'];
-  if (map.length === 0 || !tools.some((t) => fs.existsSync(t))) return;
-  if (map.some((l) => l.hostid === 0)) return; // maps host root: written directly
+/**
+ * With newuidmap installed, liblxc maps through it even as root, and /etc/subuid and
+ * /etc/subgid must give the running user every mapped host range (shared ids included).
+ * Missing lines are an error naming them, or are added with `fix`.
+ */
+function checkSubids(map: IdMapLine[], fix: boolean, notes: Diagnostic[]): void {
+  if (map.length === 0 || !['/usr/bin/newuidmap', '/usr/bin/newgidmap'].some((t) => fs.existsSync(t))) return;
   const user = os.userInfo().username;
-  const missing: string[] = [];
-  for (const [kind, file] of [['u', '/etc/subuid'], ['g', '/etc/subgid']] as const) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      // absent: nothing is allowed
-    }
-    const allowed = text
-      .split('\n')
-      .map((l) => l.trim().split(':'))
-      .filter((f) => f.length === 3 && (f[0] === user || f[0] === String(process.getuid?.())))
-      .map((f) => ({ start: Number(f[1]), count: Number(f[2]) }));
+  const users = [user, String(process.getuid?.())];
+  const todo: { file: string; text: string; missing: SubidRange[] }[] = [];
+  for (const kind of ['u', 'g'] as const) {
+    const file = subidFile(kind);
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     const myId = kind === 'u' ? process.getuid?.() : process.getgid?.();
-    for (const l of map.filter((m) => m.kind === kind)) {
-      if (l.range === 1 && l.hostid === myId) continue;
-      if (!allowed.some((a) => l.hostid >= a.start && l.hostid + l.range <= a.start + a.count)) missing.push(`${file}: ${user}:${l.hostid}:${l.range}`);
-    }
+    // mapping only the caller's own id, with range 1, needs no subordinate ids
+    const ranges = neededRanges([map], kind).filter((r) => !(r.count === 1 && r.start === myId));
+    const missing = missingRanges(text, users, ranges);
+    if (missing.length) todo.push({ file, text, missing });
   }
-  if (missing.length) {
-    fail('SUBID_MISSING', `newuidmap/newgidmap are installed, so the idmap must be allowed in /etc/subuid and /etc/subgid; missing: ${missing.join('; ')}`, `add those lines (e.g. echo ${missing[0]!.split(': ')[1]} >> ${missing[0]!.split(':')[0]}), then try again`);
+  if (todo.length === 0) return;
+  const lines = todo.flatMap((t) => t.missing.map((r) => `${t.file}: ${user}:${r.start}:${r.count}`));
+  if (!fix) {
+    fail('SUBID_MISSING', `newuidmap/newgidmap are installed, so liblxc needs these ranges for ${user}, and they are missing: ${lines.join('; ')}`, 'add them (thunderbox try --fix-host-subids does), then try again');
   }
+  for (const t of todo) writeFileAtomic(t.file, withRanges(t.text, user, t.missing), { mode: 0o644, uid: 0, gid: 0 });
+  notes.push({ code: 'SUBIDS_ADDED', severity: 'note', message: `added to this host: ${lines.join('; ')}` });
 }
 
 /** liblxc needs the mapped root to traverse every directory above the rootfs. */
@@ -122,7 +123,7 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   const idmap = values(doc, 'lxc.idmap')
     .map(parseIdmapValue)
     .filter((m): m is IdMapLine => !('error' in m));
-  checkSubids(idmap);
+  checkSubids(idmap, req.fixHostSubids, notes);
 
   // Which architecture: the stamp prepare wrote, else lxc.arch.
   let archName: string | null = null;

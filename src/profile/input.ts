@@ -22,6 +22,9 @@ export interface ContainerInput {
   seccomp?: SeccompMode;
   /** 'auto' searches Thunder's plugin dirs; false skips the JSON. */
   pluginJson?: string | false;
+  unmappedToNobody?: boolean;
+  fixRootMode?: boolean;
+  keepDevices?: boolean;
 }
 
 /** Later inputs win, field by field (command line over manifest). */

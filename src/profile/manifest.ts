@@ -17,10 +17,13 @@ import type { MountSpec, NetSpec } from './spec.js';
 //       idmap: default                      # none | default | { base, size, share: [{uid, gid}] } | ["u 0 100000 65536", ...]
 //       net: { type: empty }                # or a list; veth: { type: veth, link, ipv4, ipv6, hwaddr, veth-pair }
 //       tmp: true                           # bind /tmp (Thunder's communicator socket)
-//       mounts: [{ host: /testshare, path: TestLogging, rw: true, optional: false, mode: "0770" }]
+//       mounts: [{ host: /testshare, path: TestLogging, rw: true, optional: false, mode: "0770", owner: 1000 }]
 //       environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "LOG_LEVEL=3"]
 //       seccomp: default                    # off | off-common-conf
 //       plugin-json: auto                   # a path in the image, or false
+//       unmapped-to-nobody: false           # files of ids outside the idmap: error, or the container's nobody
+//       fix-root-mode: false                # make a locked rootfs top (0700) traversable
+//       keep-devices: false                 # keep device nodes in an unprivileged container
 //
 // zod checks the shape; the yaml CST gives every error its line and column.
 
@@ -33,6 +36,7 @@ const mount = z.strictObject({
   ro: z.boolean().optional(),
   optional: z.boolean().optional(),
   mode: octal.optional(),
+  owner: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(:\d+)?$/, 'UID or UID:GID')]).optional(),
 });
 
 const net = z.discriminatedUnion('type', [
@@ -67,6 +71,9 @@ const container = z.strictObject({
   environment: z.array(z.string().min(1)).optional(),
   seccomp: z.enum(['default', 'off', 'off-common-conf']).optional(),
   'plugin-json': z.union([z.string().min(1), z.literal(false)]).optional(),
+  'unmapped-to-nobody': z.boolean().optional(),
+  'fix-root-mode': z.boolean().optional(),
+  'keep-devices': z.boolean().optional(),
 });
 
 const manifestSchema = z.strictObject({
@@ -116,6 +123,7 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
       rw: m.rw ?? (m.ro === undefined ? false : !m.ro),
       optional: m.optional ?? false,
       mode: m.mode === undefined ? undefined : typeof m.mode === 'number' ? m.mode : parseInt(m.mode, 8),
+      owner: m.owner === undefined ? undefined : typeof m.owner === 'number' ? { uid: m.owner, gid: m.owner } : { uid: Number(m.owner.split(':')[0]), gid: Number(m.owner.split(':')[1] ?? m.owner.split(':')[0]) },
     }));
   }
   if (raw.environment) {
@@ -126,6 +134,9 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
   }
   if (raw.seccomp) out.seccomp = raw.seccomp;
   if (raw['plugin-json'] !== undefined) out.pluginJson = raw['plugin-json'];
+  if (raw['unmapped-to-nobody'] !== undefined) out.unmappedToNobody = raw['unmapped-to-nobody'];
+  if (raw['fix-root-mode'] !== undefined) out.fixRootMode = raw['fix-root-mode'];
+  if (raw['keep-devices'] !== undefined) out.keepDevices = raw['keep-devices'];
   return out;
 }
 

@@ -25,14 +25,24 @@ export function checkCallsign(callsign: string): void {
   }
 }
 
-/** --mount HOST:PATH[:ro|rw] */
+/** --mount HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]] */
 export function parseMountFlag(s: string): MountSpec {
   const parts = s.split(':');
-  const mode = parts.length === 3 ? parts[2] : undefined;
-  if (parts.length < 2 || parts.length > 3 || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
-    throw new ThunderboxError(err('MOUNT_FLAG', `--mount "${s}" is not HOST:PATH[:ro|rw]`, 'e.g. --mount /testshare:TestLogging:rw'));
+  const [host, p, access, mode, uid, gid] = parts;
+  const bad =
+    parts.length < 2 ||
+    parts.length > 6 ||
+    (access !== undefined && access !== 'ro' && access !== 'rw') ||
+    (mode !== undefined && !/^[0-7]{3,4}$/.test(mode)) ||
+    (uid !== undefined && !/^\d+$/.test(uid)) ||
+    (gid !== undefined && !/^\d+$/.test(gid));
+  if (bad) {
+    throw new ThunderboxError(err('MOUNT_FLAG', `--mount "${s}" is not HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]]`, 'e.g. --mount /testshare:TestLogging:rw:0770:1000'));
   }
-  return { host: parts[0]!, path: parts[1]!, rw: mode === 'rw', optional: false };
+  const m: MountSpec = { host: host!, path: p!, rw: access === 'rw', optional: false };
+  if (mode !== undefined) m.mode = parseInt(mode, 8);
+  if (uid !== undefined) m.owner = { uid: Number(uid), gid: Number(gid ?? uid) };
+  return m;
 }
 
 /** --env NAME[=VALUE] */
@@ -87,6 +97,9 @@ function resolveMount(m: MountSpec, errors: Diagnostic[]): MountSpec | null {
   }
   if (m.mode !== undefined && (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777)) {
     errors.push(err('MOUNT_MODE_INVALID', `mount mode ${m.mode} for ${m.path} is not a permission mode`, 'give an octal mode such as "0770"'));
+  }
+  if (m.host === '/' || normalizeEntryPath(m.host.slice(1)).ok === false) {
+    errors.push(err('MOUNT_HOST_INVALID', `mount source "${m.host}" must be a directory below / without ".."`, 'e.g. /testshare'));
   }
   return { ...m, path: p.path };
 }
@@ -162,5 +175,8 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     environment,
     seccomp: input.seccomp ?? 'default',
     pluginJson: input.pluginJson === false ? null : (input.pluginJson ?? 'auto'),
+    unmappedToNobody: input.unmappedToNobody ?? false,
+    fixRootMode: input.fixRootMode ?? false,
+    keepDevices: input.keepDevices ?? false,
   };
 }

@@ -28,8 +28,10 @@ export interface MountSpec {
   path: string;
   rw: boolean;
   optional: boolean;
-  /** Mode of the mount-point directory made in the rootfs. */
+  /** Mode of the mount-point directory made in the rootfs (and of the host directory). */
   mode?: number;
+  /** Container uid (and gid) that owns the mount point and the host directory. */
+  owner?: { uid: number; gid: number };
 }
 
 export interface EnvSpec {
@@ -55,6 +57,12 @@ export interface ContainerSpec {
   seccomp: SeccompMode;
   /** null: do not touch a plugin JSON; 'auto': search Thunder's plugin dirs; else this file. */
   pluginJson: string | null;
+  /** Files owned by ids the idmap does not cover go to the container's nobody (65534) instead of failing. */
+  unmappedToNobody: boolean;
+  /** Make the rootfs top directory traversable (0755 at least) when the archive has it locked. */
+  fixRootMode: boolean;
+  /** Keep device nodes in an unprivileged container (they are skipped by default: lxc.autodev provides /dev). */
+  keepDevices: boolean;
 }
 
 /** Thunder needs these two in every container (lxc.environment = NAME, value inherited). */

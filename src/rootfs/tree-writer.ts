@@ -30,6 +30,10 @@ export interface OwnershipRecord {
 
 export interface TreeStats {
   entries: number;
+  /** Device nodes left out (skipDevices). */
+  devicesSkipped: number;
+  /** Entries whose owner was outside the idmap and became nobody. */
+  toNobody: number;
   files: number;
   dirs: number;
   symlinks: number;
@@ -54,6 +58,10 @@ export interface TreeWriterOptions {
   implicitMtime: number;
   /** Decide everything, write nothing (--dry-run). */
   dryRun?: boolean;
+  /** Owners outside the idmap become the container's nobody (65534) instead of an error. */
+  unmappedToNobody?: boolean;
+  /** Leave device nodes out (unprivileged containers cannot use them; lxc.autodev provides /dev). */
+  skipDevices?: boolean;
   onElf?: (id: ElfIdent, path: string) => void;
 }
 
@@ -63,6 +71,9 @@ interface DirMeta {
   uid: number;
   gid: number;
 }
+
+/** The container's nobody/nogroup (the kernel's overflow id). */
+const NOBODY = 65534;
 
 /** Two writer threads: measured on a 2-core machine, a third gained nothing. */
 const WRITER_THREADS = 2;
@@ -75,12 +86,20 @@ function threadFor(p: string, n: number): number {
   return (h >>> 0) % n;
 }
 
+/** A directory the container config mounts onto. `explicit`: mode/owner given by the user. */
+export interface MountPoint {
+  path: string;
+  mode: number;
+  owner?: { uid: number; gid: number };
+  explicit?: boolean;
+}
+
 export class TreeWriter implements EntrySink {
   readonly written = new Map<string, EntryKind>([['', 'dir']]);
   /** Ownership and mode of every entry, for the permission table (kept only when not chowning). */
   readonly records = new Map<string, OwnershipRecord>();
   readonly unmapped: string[] = [];
-  readonly stats: TreeStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, bytes: 0 };
+  readonly stats: TreeStats = { entries: 0, devicesSkipped: 0, toNobody: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, bytes: 0 };
   readonly notes: string[] = [];
   private readonly dirs = new Map<string, DirMeta>();
   private readonly o: TreeWriterOptions;
@@ -110,6 +129,14 @@ export class TreeWriter implements EntrySink {
     if (this.o.idmap.length === 0) return { uid, gid };
     const hu = toHost(this.o.idmap, 'u', uid);
     const hg = toHost(this.o.idmap, 'g', gid);
+    if ((hu === undefined || hg === undefined) && this.o.unmappedToNobody) {
+      const nu = toHost(this.o.idmap, 'u', NOBODY);
+      const ng = toHost(this.o.idmap, 'g', NOBODY);
+      if (nu !== undefined && ng !== undefined) {
+        this.stats.toNobody++;
+        return { uid: hu ?? nu, gid: hg ?? ng };
+      }
+    }
     if (hu === undefined || hg === undefined) {
       this.unmapped.push(`${p === '' ? '.' : p} (uid ${uid}, gid ${gid})`);
       return { uid: hu ?? 65534, gid: hg ?? 65534 };
@@ -133,8 +160,12 @@ export class TreeWriter implements EntrySink {
 
   /** Decide, make parents, clear a replaced entry. Returns false if the entry is only recorded. */
   private prepare(meta: EntryMeta): boolean {
-    const d = decideEntry(meta, this.written, this.o.canMknod);
     this.stats.entries++;
+    if (this.o.skipDevices && (meta.kind === 'char' || meta.kind === 'block')) {
+      this.stats.devicesSkipped++;
+      return false;
+    }
+    const d = decideEntry(meta, this.written, this.o.canMknod);
     switch (d.action) {
       case 'refuse':
         this.refuse(d.code, d.message, 'the archive is unsafe or inconsistent; rebuild it (nothing was changed)');
@@ -273,12 +304,24 @@ export class TreeWriter implements EntrySink {
    * since LXC refuses to mount onto a symlink ("... was a symbolic link"). Runs after the
    * writer threads are idle, on this thread. Returns notes for what it changed.
    */
-  async ensureDirs(targets: readonly { path: string; mode: number }[]): Promise<string[]> {
+  async ensureDirs(targets: readonly MountPoint[]): Promise<string[]> {
     await this.io?.settle();
     const notes: string[] = [];
-    for (const { path: p, mode } of targets) {
+    for (const { path: p, mode, owner, explicit } of targets) {
       const k = this.written.get(p);
-      if (k === 'dir') continue;
+      if (k === 'dir') {
+        if (explicit) {
+          // the manifest says how the mount point must be: it wins over the archive
+          const own = this.owner(p, owner?.uid ?? 0, owner?.gid ?? 0);
+          const cur = this.dirs.get(p)!;
+          if (cur.mode !== mode || cur.uid !== own.uid || cur.gid !== own.gid) {
+            this.dirs.set(p, { ...cur, mode, ...own });
+            this.record(p, { kind: 'dir', mode, ...own });
+            notes.push(`set /${p} to mode ${mode.toString(8)}, owner ${owner?.uid ?? 0}:${owner?.gid ?? 0} in the container (mount point)`);
+          }
+        }
+        continue;
+      }
       let note = `created /${p} (mount target)`;
       const d = decideEntry({ path: p, kind: 'dir' }, new Map([...this.written].filter(([q]) => q !== p)), this.o.canMknod);
       if (d.action === 'refuse') {
@@ -292,7 +335,7 @@ export class TreeWriter implements EntrySink {
       }
       if (d.action === 'create') this.makeImplicit(d.implicitDirs);
       if (this.io) fs.mkdirSync(this.abs(p), 0o700);
-      const own = this.owner(p, 0, 0);
+      const own = this.owner(p, owner?.uid ?? 0, owner?.gid ?? 0);
       this.written.set(p, 'dir');
       this.dirs.set(p, { mode, mtime: this.o.implicitMtime, ...own });
       this.record(p, { kind: 'dir', mode, ...own });
@@ -300,6 +343,20 @@ export class TreeWriter implements EntrySink {
       notes.push(note);
     }
     return notes;
+  }
+
+  /**
+   * The rootfs top must be traversable by the container's non-root users: an archive made
+   * from a `mktemp -d` directory has a 0700 top. Returns 'ok', 'fixed' (0755 bits added) or 'locked'.
+   */
+  checkTopMode(fix: boolean): 'ok' | 'fixed' | 'locked' {
+    const top = this.dirs.get('')!;
+    if ((top.mode & 0o005) === 0o005) return 'ok';
+    if (!fix) return 'locked';
+    const mode = top.mode | 0o755;
+    this.dirs.set('', { ...top, mode });
+    this.record('', { kind: 'dir', mode, uid: top.uid, gid: top.gid });
+    return 'fixed';
   }
 
   /** Between input chunks: lets the writer thread catch up (bounded memory), reports its errors. */

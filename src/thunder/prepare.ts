@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, fail } from '../core/errors.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
-import type { FileOp, Op, Plan } from '../core/plan.js';
+import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ArchVote } from '../lxc/arch.js';
 import { deviceContainerDir, renderContainerConfig } from '../lxc/container-config.js';
@@ -12,7 +12,9 @@ import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive } from '../rootfs/archive-reader.js';
 import { fingerprintDirectory, readDirectory, type DirWalkOptions } from '../rootfs/dir-reader.js';
-import { TreeWriter, type TreeStats } from '../rootfs/tree-writer.js';
+import { TreeWriter, type MountPoint, type TreeStats } from '../rootfs/tree-writer.js';
+import { toHost } from '../lxc/idmap.js';
+import { subidEdits } from '../lxc/subids.js';
 import { commentOutSeccompProfile } from './common-conf.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, pluginJsonCandidates } from './layout.js';
 import { setExecutionMode } from './plugin-json.js';
@@ -48,6 +50,8 @@ export interface BuildFacts {
   archName: string | null;
   stats: TreeStats;
   notes: string[];
+  /** Found while building (a locked rootfs top, ...): shown with the plan's diagnostics. */
+  warnings: Diagnostic[];
   tableLines?: number;
 }
 
@@ -143,11 +147,19 @@ function dirExclusions(req: PrepareRequest, source: string): (rel: string) => bo
   return exclude;
 }
 
-function mountTargets(spec: ContainerSpec): { path: string; mode: number }[] {
-  const out = [...BASE_MOUNT_TARGETS];
+function mountTargets(spec: ContainerSpec): MountPoint[] {
+  const out: MountPoint[] = [...BASE_MOUNT_TARGETS];
   if (spec.tmpMount) out.push({ path: 'tmp', mode: 0o1777 });
-  for (const m of spec.mounts) out.push({ path: m.path, mode: m.mode ?? 0o755 });
+  for (const m of spec.mounts) out.push({ path: m.path, mode: m.mode ?? 0o755, owner: m.owner, explicit: m.mode !== undefined || m.owner !== undefined });
   return out;
+}
+
+/** The host (device) side of a shared directory: owned by the host ids its container owner maps to. */
+export function hostDirOwner(spec: ContainerSpec, m: { owner?: { uid: number; gid: number } }): { uid: number; gid: number } {
+  const cu = m.owner?.uid ?? 0;
+  const cg = m.owner?.gid ?? 0;
+  if (spec.idmap.length === 0) return { uid: cu, gid: cg };
+  return { uid: toHost(spec.idmap, 'u', cu) ?? cu, gid: toHost(spec.idmap, 'g', cg) ?? cg };
 }
 
 interface BuildInput {
@@ -165,6 +177,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (!dryRun) fs.mkdirSync(rootfs, 0o700);
   const vote = new ArchVote();
   const notes: string[] = [];
+  const warnings: Diagnostic[] = [];
   const writer = new TreeWriter({
     root: rootfs,
     source: spec.rootfs.path,
@@ -173,6 +186,8 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     idmap: spec.idmap,
     implicitMtime: req.epoch ?? 0,
     dryRun,
+    unmappedToNobody: spec.unmappedToNobody,
+    skipDevices: spec.idmap.length > 0 && !spec.keepDevices,
     onElf: spec.arch === 'auto' ? (id) => vote.add(id) : undefined,
   });
   try {
@@ -183,6 +198,11 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
       await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
     }
     notes.push(...(await writer.ensureDirs(mountTargets(spec))));
+    const top = writer.checkTopMode(spec.fixRootMode);
+    if (top === 'fixed') notes.push('the rootfs top directory was locked (no access for others); --fix-root-mode made it 0755');
+    if (top === 'locked') {
+      warnings.push(diag('ROOT_MODE_LOCKED', 'warning', `${spec.callsign}: the rootfs top directory in ${spec.rootfs.path} denies access to other users (an archive made from a mktemp -d directory is 0700): every non-root user in the container is locked out`, 'rebuild the archive from a 0755 directory, or pass --fix-root-mode', spec.rootfs.path));
+    }
   } catch (err) {
     await writer.abort(); // the writer thread stops before the transaction removes the stage
     throw err;
@@ -206,13 +226,17 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     }
   }
   if (writer.stats.devices && !req.isRoot) notes.push(`${writer.stats.devices} device nodes recorded in ${TABLE_NAME} (creating them needs root)`);
-  const facts: BuildFacts = { arch, archName, stats: writer.stats, notes: [...writer.notes, ...notes] };
+  if (writer.stats.devicesSkipped) notes.push(`${writer.stats.devicesSkipped} device nodes left out: an unprivileged container cannot use them and lxc.autodev provides /dev (--keep-devices keeps them)`);
+  if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
+  const facts: BuildFacts = { arch, archName, stats: writer.stats, notes: [...writer.notes, ...notes], warnings };
   const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
   writeFileAtomic(path.join(dir, 'config'), config, { mode: 0o644, mtime });
   if (!req.isRoot) {
-    const t = permissionTable(`${b.deviceDir}/rootfs`, writer.records, [
+    // the host side of shared directories (in the image, outside the container) goes in the table too
+    const extra = spec.mounts.map((m) => ({ path: m.host, record: { kind: 'dir' as const, mode: m.mode ?? 0o755, ...hostDirOwner(spec, m) } }));
+    const t = permissionTable(`${b.deviceDir}/rootfs`, writer.records, extra, [
       `Buildroot permission table (BR2_ROOTFS_DEVICE_TABLE) for ${b.deviceDir}/rootfs`,
       `generated by thunderbox ${req.toolVersion}: owners are host ids (container ids through the idmap)`,
       '<name> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>',
@@ -294,6 +318,33 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     diagnostics.push(diag('COMMON_CONF_MISSING', 'warning', `the image has no ${COMMON_CONF}, which the container config includes`, 'enable LXC in the image (BR2_PACKAGE_LXC=y); the container cannot start without it', commonConf));
   }
 
+  const dirOps = new Map<string, DirOp>();
+  for (const spec of req.containers) {
+    if (spec.idmap.length === 0) {
+      diagnostics.push(diag('PRIVILEGED', 'warning', `${spec.callsign} runs privileged (--idmap none): root in the container is root on the device`, 'leave the idmap at its default unless the plugin needs host root'));
+    }
+    for (const m of spec.mounts) {
+      const mode = m.mode ?? 0o755;
+      if (mode & 0o7000) diagnostics.push(diag('MOUNT_MODE_SPECIAL', 'warning', `${spec.callsign}: mode ${mode.toString(8)} for ${m.host} sets ${[mode & 0o4000 && 'setuid', mode & 0o2000 && 'setgid', mode & 0o1000 && 'sticky'].filter(Boolean).join(', ')} (the wiki's chmod 7770 does this by accident)`, 'use 0770 unless those bits are meant'));
+      if (mode & 0o002) diagnostics.push(diag('MOUNT_WORLD_WRITABLE', 'warning', `${spec.callsign}: ${m.host} would be writable by everyone (mode ${mode.toString(8)})`, 'give the owner with owner: UID and use 0770'));
+      const host = resolveInTarget(req.target, m.host);
+      const own = hostDirOwner(spec, m);
+      const st = fs.lstatSync(host, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) fail('MOUNT_HOST_NOT_DIR', `${spec.callsign}: the shared directory ${m.host} is a ${st.isSymbolicLink() ? 'symlink' : 'file'} in the image (${host})`, 'remove it, or mount another directory');
+      const explicit = m.mode !== undefined || m.owner !== undefined;
+      const same = st && (st.mode & 0o7777) === mode && (!req.isRoot || (st.uid === own.uid && st.gid === own.gid));
+      if (!st || (explicit && !same)) {
+        dirOps.set(host, { kind: 'dir', path: host, reason: `${spec.callsign}: shared directory ${m.host}, mode ${mode.toString(8)}, host owner ${own.uid}:${own.gid}${req.isRoot ? '' : ` (owner in ${TABLE_NAME})`}`, mode, ...own });
+      } else {
+        ops.push({ kind: 'keep', path: host, reason: `${spec.callsign}: shared directory ${m.host} is there` });
+      }
+    }
+  }
+  for (const f of subidEdits(req.target, req.containers.map((c) => c.idmap), editMtime)) {
+    if (f.kind === 'file') fileOps.set(f.path, f);
+    else ops.push(f);
+  }
+
   for (const spec of req.containers) {
     const deviceDir = deviceContainerDir(req.datapath, spec.callsign);
     const dir = containerDirIn(req.target, deviceDir);
@@ -341,7 +392,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       },
     });
   }
-  ops.push(...fileOps.values());
+  ops.push(...dirOps.values(), ...fileOps.values());
   return { plan: { root: req.target, ops, diagnostics, dirMtime: req.epoch }, reports };
 }
 

@@ -148,7 +148,7 @@ describe('thunderbox prepare (CLI)', () => {
       `containers:\n  OCDM:\n    rootfs: rootfs.tar\n    seccomp: off\n  Netflix:\n    rootfs: rootfs.tar\n    idmap: none\n    environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "NF=1"]\n`,
     );
     const r = await tbx(['prepare', '--manifest', path.join(dir, 'thunderbox.yaml'), '--target', s.target]);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe('warning[PRIVILEGED]: Netflix runs privileged (--idmap none): root in the container is root on the device\n  hint: leave the idmap at its default unless the plugin needs host root');
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(C(s.target), 'config'), 'utf8')).toContain('lxc.seccomp.profile =\n');
     const nf = fs.readFileSync(path.join(C(s.target, 'Netflix'), 'config'), 'utf8');

@@ -153,7 +153,10 @@ describe('transactions', () => {
     expect(fs.readdirSync(root).sort()).toEqual(state === 'done' ? ['file', 'new', 'tree'] : ['file', 'tree']);
   });
 
-  it('as a normal user: ownership goes to a Buildroot permission table', async () => {
+  it.each([
+    ['default: device nodes left out', [], false],
+    ['--keep-devices: device nodes listed', ['--keep-devices'], true],
+  ] as const)('as a normal user: ownership goes to a Buildroot permission table (%s)', async (_n, flags, devices) => {
     const dir = tmpDir();
     writeArchive(path.join(dir, 'rootfs.tar'), [
       { path: './', type: 'Directory' },
@@ -169,9 +172,9 @@ describe('transactions', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, 65534, 65534);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', '-q'], { reject: false, env: { HOME: '/nonexistent' } });
-    expect(r.stderr).toBe('');
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
     expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(devices ? '1 device nodes recorded in device_table.txt' : '1 device nodes left out');
     const c = C(target);
     expect(fs.statSync(path.join(c, 'rootfs/bin/su')).uid).toBe(65534); // not chowned
     expect(fs.statSync(path.join(c, 'rootfs/bin/su')).mode & 0o7777).toBe(0o4755);
@@ -183,7 +186,7 @@ describe('transactions', () => {
       `${R}/bin d 755 100000 100000 - - - - -`,
       `${R}/bin/su f 4755 100000 100000 - - - - -`,
       `${R}/dev d 755 100000 100000 - - - - -`,
-      `${R}/dev/console c 600 100000 100000 5 1 0 0 -`,
+      ...(devices ? [`${R}/dev/console c 600 100000 100000 5 1 0 0 -`] : []),
       `${R}/dev/fifo p 644 100000 100000 - - - - -`,
       `${R}/home d 755 100000 100000 - - - - -`,
       `${R}/home/user d 700 101000 101000 - - - - -`,

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { resolveInTarget } from '../core/target-path.js';
+
+// `thunderbox buildroot post-fakeroot TARGET_DIR`: apply the permission tables that
+// `prepare` wrote as a normal user, inside Buildroot's fakeroot, with makedevs' semantics:
+//   d  make the directory if missing, then chown, then chmod
+//   f  the file must exist; chown, then chmod (chown clears setuid/setgid: chmod comes last)
+//   c b p  make the node if missing, then chown, then chmod
+// The result is the image makedevs gives for BR2_ROOTFS_DEVICE_TABLE with the same table.
+
+export interface TableLine {
+  file: string;
+  line: number;
+  name: string;
+  type: 'd' | 'f' | 'c' | 'b' | 'p';
+  mode: number;
+  uid: number;
+  gid: number;
+  major: number;
+  minor: number;
+}
+
+export function parseTable(text: string, file: string): { lines: TableLine[]; diagnostics: Diagnostic[] } {
+  const lines: TableLine[] = [];
+  const diagnostics: Diagnostic[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const t = raw.trim();
+    if (t === '' || t.startsWith('#')) return;
+    const f = t.split(/\s+/);
+    const bad = (message: string) => diagnostics.push({ code: 'TABLE_LINE', severity: 'error', file, line: i + 1, col: 1, message, hint: 'write <name> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>, "-" for unused fields' });
+    if (f.length !== 10) return void bad(`expected 10 fields, found ${f.length}`);
+    const [name, type, mode, uid, gid, major, minor, , , count] = f as [string, string, string, string, string, string, string, string, string, string];
+    if (!['d', 'f', 'c', 'b', 'p'].includes(type)) return void bad(`unknown type "${type}" (thunderbox applies d, f, c, b, p)`);
+    if (!/^[0-7]{1,4}$/.test(mode)) return void bad(`mode "${mode}" is not octal`);
+    if (!/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return void bad('uid and gid must be numbers');
+    if (count !== '-' && count !== '0') return void bad('device ranges (count) are not supported');
+    if (!name.startsWith('/')) return void bad(`"${name}" is not an absolute path on the device`);
+    const num = (v: string) => (v === '-' ? 0 : Number(v));
+    lines.push({ file, line: i + 1, name, type: type as TableLine['type'], mode: parseInt(mode, 8), uid: Number(uid), gid: Number(gid), major: num(major), minor: num(minor) });
+  });
+  return { lines, diagnostics };
+}
+
+/** The tables prepare wrote: <target><datapath>/<Callsign>/Container/device_table.txt. */
+export function findTables(target: string, datapath: string): string[] {
+  const data = resolveInTarget(target, datapath);
+  let names: string[];
+  try {
+    names = fs.readdirSync(data).sort();
+  } catch {
+    return [];
+  }
+  return names.map((n) => path.join(data, n, 'Container', 'device_table.txt')).filter((f) => fs.existsSync(f));
+}
+
+export function applyTableLine(target: string, l: TableLine): void {
+  const where = { file: l.file, line: l.line };
+  const p = path.join(resolveInTarget(target, path.posix.dirname(l.name)), path.posix.basename(l.name));
+  const st = fs.lstatSync(p, { throwIfNoEntry: false });
+  if (st?.isSymbolicLink()) fail('TABLE_SYMLINK', `${l.name} is a symbolic link in the image; a permission table line would change what it points to`, 'remove the line or the link', where);
+  try {
+    switch (l.type) {
+      case 'd':
+        if (!st) fs.mkdirSync(p, { recursive: true });
+        else if (!st.isDirectory()) fail('TABLE_TYPE', `${l.name} is not a directory`, 'fix the image or the table', where);
+        break;
+      case 'f':
+        if (!st) fail('TABLE_MISSING', `${l.name} does not exist in the image`, 'run thunderbox prepare again: the table and the tree disagree', where);
+        if (!st.isFile()) fail('TABLE_TYPE', `${l.name} is not a regular file`, 'fix the image or the table', where);
+        break;
+      default:
+        if (!st) {
+          if (l.type === 'p') execFileSync('mkfifo', [p]);
+          else execFileSync('mknod', [p, l.type, String(l.major), String(l.minor)]);
+        }
+    }
+    fs.chownSync(p, l.uid, l.gid);
+    fs.chmodSync(p, l.mode);
+  } catch (err) {
+    if (err instanceof ThunderboxError) throw err;
+    fail('TABLE_APPLY', `${l.name}: ${errnoCode(err) ?? String(err)}`, 'run inside fakeroot (as a Buildroot post-fakeroot script) or as root', where);
+  }
+}
+
+export function postFakeroot(target: string, datapath: string): { tables: string[]; lines: number } {
+  if (process.getuid?.() !== 0) {
+    fail('NOT_FAKEROOT', 'post-fakeroot changes owners, so it runs as (fake)root', 'call it from a Buildroot post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or under fakeroot');
+  }
+  const tables = findTables(target, datapath);
+  let n = 0;
+  for (const t of tables) {
+    const { lines, diagnostics } = parseTable(fs.readFileSync(t, 'utf8'), t);
+    if (diagnostics.length) throw new ThunderboxError(diagnostics);
+    for (const l of lines) applyTableLine(target, l);
+    n += lines.length;
+  }
+  return { tables, lines: n };
+}
