@@ -3,10 +3,14 @@ import type { OwnershipRecord } from '../rootfs/tree-writer.js';
 // Buildroot permission (makedevs) table, for BR2_ROOTFS_DEVICE_TABLE:
 //   <name> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>
 // types: f file, d directory, c char device, b block device, p fifo ('-' for unused fields).
-// makedevs reads the name with scanf("%s"), so a path with white space cannot be listed;
-// symlinks have no type (their owner rarely matters and makedevs would follow them).
+// makedevs reads the name with scanf("%s"), so a path with white space cannot be listed.
+// A symlink has no type (makedevs would chown and chmod what it points to); its owner goes on
+// a comment line, `# thunderbox:symlink <name> <uid> <gid>`, which makedevs skips and
+// `thunderbox buildroot post-fakeroot` applies with lchown.
 
 const TYPE: Record<string, string | undefined> = { file: 'f', dir: 'd', char: 'c', block: 'b', fifo: 'p' };
+
+export const SYMLINK_MARK = '# thunderbox:symlink';
 
 export interface TableResult {
   text: string;
@@ -25,6 +29,11 @@ export function permissionTable(devicePrefix: string, records: ReadonlyMap<strin
   const rows: [string, OwnershipRecord][] = [...extra.map((e): [string, OwnershipRecord] => [e.path, e.record]), ...[...records.keys()].sort().map((p): [string, OwnershipRecord] => [p === '' ? devicePrefix : `${devicePrefix}/${p}`, records.get(p)!])];
   let lines = 0;
   for (const [name, r] of rows) {
+    if (r.kind === 'symlink') {
+      if (/\s/.test(name)) skipped.push(name);
+      else out.push(`${SYMLINK_MARK} ${name} ${r.uid} ${r.gid}`);
+      continue;
+    }
     const t = TYPE[r.kind];
     if (!t) continue;
     if (/\s/.test(name)) {

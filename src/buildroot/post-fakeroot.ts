@@ -10,13 +10,15 @@ import { resolveInTarget } from '../core/target-path.js';
 //   d  make the directory if missing, then chown, then chmod
 //   f  the file must exist; chown, then chmod (chown clears setuid/setgid: chmod comes last)
 //   c b p  make the node if missing, then chown, then chmod
+//   and, beyond makedevs, a symlink's owner (lchown) from `# thunderbox:symlink` lines
 // The result is the image makedevs gives for BR2_ROOTFS_DEVICE_TABLE with the same table.
 
 export interface TableLine {
   file: string;
   line: number;
   name: string;
-  type: 'd' | 'f' | 'c' | 'b' | 'p';
+  /** makedevs types, and 'l': a symlink's owner from a `# thunderbox:symlink` line. */
+  type: 'd' | 'f' | 'c' | 'b' | 'p' | 'l';
   mode: number;
   uid: number;
   gid: number;
@@ -29,6 +31,11 @@ export function parseTable(text: string, file: string): { lines: TableLine[]; di
   const diagnostics: Diagnostic[] = [];
   text.split('\n').forEach((raw, i) => {
     const t = raw.trim();
+    const link = /^# thunderbox:symlink (\S+) (\d+) (\d+)$/.exec(t);
+    if (link) {
+      lines.push({ file, line: i + 1, name: link[1]!, type: 'l', mode: 0o777, uid: Number(link[2]), gid: Number(link[3]), major: 0, minor: 0 });
+      return;
+    }
     if (t === '' || t.startsWith('#')) return;
     const f = t.split(/\s+/);
     const bad = (message: string) => diagnostics.push({ code: 'TABLE_LINE', severity: 'error', file, line: i + 1, col: 1, message, hint: 'write <name> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>, "-" for unused fields' });
@@ -61,6 +68,11 @@ export function applyTableLine(target: string, l: TableLine): void {
   const where = { file: l.file, line: l.line };
   const p = path.join(resolveInTarget(target, path.posix.dirname(l.name)), path.posix.basename(l.name));
   const st = fs.lstatSync(p, { throwIfNoEntry: false });
+  if (l.type === 'l') {
+    if (!st?.isSymbolicLink()) fail('TABLE_TYPE', `${l.name} is not a symbolic link`, 'run thunderbox prepare again: the table and the tree disagree', where);
+    fs.lchownSync(p, l.uid, l.gid);
+    return;
+  }
   if (st?.isSymbolicLink()) fail('TABLE_SYMLINK', `${l.name} is a symbolic link in the image; a permission table line would change what it points to`, 'remove the line or the link', where);
   try {
     switch (l.type) {

@@ -7,6 +7,7 @@ import { removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceContainerDir } from './container-config.js';
+import { fstabEscape, fstabUnescape } from './mount-entry.js';
 import { entries, parseConfig, renderConfig, setLineValue, values } from './document.js';
 import { parseIdmapValue, toHost, type IdMapLine } from './idmap.js';
 import { missingRanges, neededRanges, subidFile, withRanges, type SubidRange } from './subids.js';
@@ -113,6 +114,18 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   doc.lines = doc.lines.map((l) => {
     if (l.kind !== 'entry') return l;
     if (l.key === 'lxc.rootfs.path') return setLineValue(l, `dir:${rootfs}`);
+    if (l.key === 'lxc.mount.entry' && l.value) {
+      // a shared directory lives in the image (prepare made it there); /tmp stays this host's
+      const [src, ...rest] = l.value.split(/[ \t]+/);
+      const source = fstabUnescape(src ?? '');
+      if (source.startsWith('/') && source !== '/tmp') {
+        const inImage = resolveInTarget(req.target, source);
+        if (fs.existsSync(inImage)) {
+          notes.push({ code: 'MOUNT_FROM_IMAGE', severity: 'note', message: `${source} is mounted from the image: ${inImage}` });
+          return setLineValue(l, [fstabEscape(inImage), ...rest].join(' '));
+        }
+      }
+    }
     if (l.key === 'lxc.include' && l.value?.startsWith('/')) {
       const inImage = resolveInTarget(req.target, l.value);
       if (fs.existsSync(inImage)) return setLineValue(l, inImage);

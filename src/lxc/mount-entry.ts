@@ -6,6 +6,10 @@ export function fstabEscape(p: string): string {
   return p.replace(/[\\ \t\n]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
 }
 
+export function fstabUnescape(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
 export interface BindEntry {
   source: string;
   /** Relative to the rootfs, no leading '/'. */

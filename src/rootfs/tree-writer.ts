@@ -222,6 +222,7 @@ export class TreeWriter implements EntrySink {
         this.io?.push(t, ['symlink', meta.linkpath ?? '', abs, uid, gid, meta.mtime]);
         this.stats.symlinks++;
         this.written.set(meta.path, 'symlink');
+        this.record(meta.path, { kind: 'symlink', mode: 0o777, ...own });
         return null;
       case 'hardlink': {
         const target = meta.linkpath ?? '';
