@@ -105,7 +105,7 @@ export class WriteThread {
 
   flush(): void {
     if (this.ops.length === 0) return;
-    const batch: WriteBatch = { seq: ++this.seq, ops: this.ops, slabs: this.slabs };
+    const batch: WriteBatch = { seq: ++this.seq, ops: JSON.stringify(this.ops), slabs: this.slabs };
     this.inFlight.set(batch.seq, this.batchBytes);
     this.inFlightBytes += this.batchBytes;
     this.worker.postMessage(batch, this.slabs);

@@ -52,11 +52,11 @@ describe('thunderbox try starts the container', () => {
 
   it('privileged (--idmap none), a read-only shared directory, and --json', async () => {
     const dir = tmpDir();
-    const share = path.join(dir, 'share');
-    fs.mkdirSync(share);
-    fs.writeFileSync(path.join(share, 'f'), 'shared');
     const cs = `Priv${randomBytes(3).toString('hex')}`;
-    const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs, ['--idmap', 'none', '--mount', `${share}:mnt/share:ro`]);
+    // /srv/share is a device path: prepare makes it in the image, try mounts the image's copy
+    const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs, ['--idmap', 'none', '--mount', '/srv/share:mnt/share:ro']);
+    const share = path.join(target, 'srv/share');
+    fs.writeFileSync(path.join(share, 'f'), 'shared');
     const r = await tbx(['try', cs, '--target', target, '--json', '--', '/bin/sh', '-c', 'cat /mnt/share/f; touch /mnt/share/g 2>/dev/null && echo writable || echo read-only']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
