@@ -60,3 +60,15 @@ containers:
     expect(d[0]!.hint).toBeTruthy();
   });
 });
+
+describe('manifest: unprivileged options', () => {
+  it('mount owners and the unprivileged switches', () => {
+    const m = parseManifest(
+      'containers:\n  OCDM:\n    mounts: [{ host: /testshare, path: TestLogging, rw: true, mode: "0770", owner: 1000 }, { host: /x, path: y, owner: "5:6" }]\n    unmapped-to-nobody: true\n    fix-root-mode: true\n    keep-devices: true\n',
+      'm.yaml',
+    );
+    const i = m.containers[0]!.input;
+    expect(i.mounts?.map((x) => x.owner)).toEqual([{ uid: 1000, gid: 1000 }, { uid: 5, gid: 6 }]);
+    expect([i.unmappedToNobody, i.fixRootMode, i.keepDevices]).toEqual([true, true, true]);
+  });
+});
