@@ -172,7 +172,20 @@ describe('unprivileged containers', () => {
   it('non-root flow: prepare as a normal user, post-fakeroot in real fakeroot, tar like Buildroot: the same image as the root flow, and it starts', async () => {
     const dir = tmpDir();
     const archive = rootfsArchive(dir);
+    // a real unprivileged user, like the one that runs Buildroot
     const user = 20000 + randomInt(20000);
+    const login = `tbx${user}`;
+    await execa('useradd', ['-M', '-N', '-u', String(user), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
+    try {
+      await nonRootFlow(dir, archive, user);
+    } finally {
+      await execa('userdel', [login], { reject: false });
+    }
+  });
+});
+
+async function nonRootFlow(dir: string, archive: string, user: number): Promise<void> {
+  {
     const flags = ['--no-plugin-json', '--share-uid', '1000', '--mount', '/testshare:TestLogging:rw:0770:1000'];
     // root flow, for reference
     const ref = path.join(dir, 'ref');
@@ -182,7 +195,7 @@ describe('unprivileged containers', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, user, user);
-    const as = (cmd: string[]) => execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...cmd], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
+    const as = (cmd: string[]) => execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', ...cmd], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
     const prep = await as([process.execPath, BIN, 'prepare', 'OCDM', archive, '--target', target, '-q', ...flags]);
     expect(prep.stderr).toBe('');
     expect(prep.exitCode).toBe(0);
@@ -190,7 +203,7 @@ describe('unprivileged containers', () => {
     const img = path.join(dir, 'out');
     fs.mkdirSync(img);
     fs.chownSync(img, user, user);
-    const script = `chown -h -R 0:0 ${target} && ${process.execPath} ${BIN} buildroot post-fakeroot ${target} && tar --numeric-owner -cf ${img}/rootfs.tar -C ${target} .`;
+    const script = `chown -h -R 0:0 ${target} && ${process.execPath} ${BIN} buildroot post-fakeroot ${target} && tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`;
     const fr = await as(['fakeroot', '--', 'sh', '-c', script]);
     expect(fr.stderr).toBe('');
     expect(fr.exitCode).toBe(0);
@@ -213,5 +226,5 @@ describe('unprivileged containers', () => {
     const r = await tbx(['try', 'OCDM', '--target', x, '--', '/bin/sh', '-c', 'id -u; ls -ln /TestLogging/.. | grep TestLogging']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^0\n.* 1000 +1000 .*TestLogging/);
-  });
-});
+  }
+}
