@@ -100,7 +100,6 @@ export class TreeWriter implements EntrySink {
   readonly records = new Map<string, OwnershipRecord>();
   readonly unmapped: string[] = [];
   readonly stats: TreeStats = { entries: 0, devicesSkipped: 0, toNobody: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, bytes: 0 };
-  readonly notes: string[] = [];
   private readonly dirs = new Map<string, DirMeta>();
   private readonly o: TreeWriterOptions;
 

@@ -228,7 +228,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (writer.stats.devices && !req.isRoot) notes.push(`${writer.stats.devices} device nodes recorded in ${TABLE_NAME} (creating them needs root)`);
   if (writer.stats.devicesSkipped) notes.push(`${writer.stats.devicesSkipped} device nodes left out: an unprivileged container cannot use them and lxc.autodev provides /dev (--keep-devices keeps them)`);
   if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
-  const facts: BuildFacts = { arch, archName, stats: writer.stats, notes: [...writer.notes, ...notes], warnings };
+  const facts: BuildFacts = { arch, archName, stats: writer.stats, notes, warnings };
   const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
