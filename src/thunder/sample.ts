@@ -91,6 +91,17 @@ lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp
 lxc.include = /usr/share/lxc/config/common.conf.d/
 `;
 
+export const SAMPLE_USERNS_CONF = `lxc.cgroup.devices.deny =
+lxc.cgroup.devices.allow =
+lxc.cgroup2.devices.deny =
+lxc.cgroup2.devices.allow =
+lxc.cap.drop =
+lxc.cap.keep =
+lxc.tty.dir =
+lxc.mount.auto = sys:rw
+lxc.include = /usr/share/lxc/config/userns.conf.d/
+`;
+
 export interface Sample {
   archive: string;
   target: string;
@@ -104,8 +115,9 @@ export function writeSample(dir: string, mtime: number): Sample {
   fs.writeFileSync(path.join(target, 'etc/Thunder/plugins/OCDM.json'), SAMPLE_PLUGIN_JSON);
   fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
+  fs.writeFileSync(path.join(target, 'usr/share/lxc/config/userns.conf'), SAMPLE_USERNS_CONF);
   // fixed times: the sample is the same bytes and metadata every time
-  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', '']) {
+  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', '']) {
     fs.utimesSync(path.join(target, p), mtime, mtime);
   }
   fs.utimesSync(archive, mtime, mtime);

@@ -1,0 +1,61 @@
+import { Option, type Command } from 'commander';
+import { formatDiagnostic } from '../core/diagnostic.js';
+import { UsageError } from '../core/errors.js';
+import { Output } from './output.js';
+
+interface CheckFlags {
+  sysroot?: string;
+  lxcVersion?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function version(v: string | undefined): 5 | 6 | 7 {
+  const n = Number(v ?? '6');
+  if (n !== 5 && n !== 6 && n !== 7) throw new UsageError(`--lxc-version ${v} is not 5, 6 or 7`);
+  return n;
+}
+
+export function register(program: Command): void {
+  const lxc = program.command('lxc').summary('check LXC container configs').description('LXC container configs: check them against every key of LXC 5, 6 and 7.');
+  lxc
+    .command('check')
+    .summary('report what liblxc would refuse or misread in LXC configs')
+    .description(
+      `Check LXC config files key by key, as liblxc reads them (includes followed inside --sysroot):
+unknown and legacy keys, values, network keys and their order, idmaps, mount entries, caps and
+namespaces, include cycles, rootfs backends; and warn about what loads but misbehaves (an
+inline "# comment" in a value, flags = down, a key set twice). Exit 0 clean, 1 errors, 2 usage.`,
+    )
+    .argument('<file...>', 'config files')
+    .option('--sysroot <dir>', 'image root that absolute lxc.include paths are inside (default /)')
+    .addOption(new Option('--lxc-version <n>', 'LXC version the configs are for').choices(['5', '6', '7']).default('6'))
+    .option('--json', 'print the diagnostics as JSON')
+    .option('-q, --quiet', 'print errors only')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config --sysroot output/target\n  thunderbox lxc check --lxc-version 5 /var/lib/lxc/*/config\n\nEvery key and its grammar: thunderbox lxc keys')
+    .action(async (files: string[], f: CheckFlags) => {
+      const { checkConfig } = await import('../lxc/check.js');
+      const out = new Output(f);
+      const all = files.flatMap((file) => checkConfig(file, { version: version(f.lxcVersion), sysroot: f.sysroot }));
+      const errors = all.filter((d) => d.severity === 'error').length;
+      if (f.json) out.json({ ok: errors === 0, diagnostics: all });
+      else for (const d of all) if (d.severity === 'error' || !f.quiet) process.stdout.write(formatDiagnostic(d) + '\n');
+      out.say(`${files.length} file(s): ${errors} error(s), ${all.length - errors} warning(s)`);
+      if (errors) process.exitCode = 1;
+    });
+  lxc
+    .command('keys')
+    .summary('list every LXC config key with its grammar and versions')
+    .addOption(new Option('--lxc-version <n>', 'only the keys of this LXC version').choices(['5', '6', '7']))
+    .addHelpText('after', '\nExample:\n  thunderbox lxc keys --lxc-version 5 | grep net')
+    .action(async (f: { lxcVersion?: string }) => {
+      const { KEYS, NET_KEYS, available } = await import('../lxc/keys.js');
+      const v = f.lxcVersion ? version(f.lxcVersion) : undefined;
+      const ver = (d: { since?: number; until?: number }) => (d.since || d.until ? ` [LXC ${d.since ?? 5}-${d.until ?? 7}]` : '');
+      for (const k of KEYS) {
+        if (v && !available(k, v)) continue;
+        process.stdout.write(`${k.key}${k.prefix ? '<name>' : ''}${ver(k)}: ${k.grammar.text}. ${k.doc}${k.legacy ? ` (was ${k.legacy.join(', ')})` : ''}\n`);
+      }
+      for (const n of NET_KEYS) process.stdout.write(`lxc.net.<N>.${n.sub}${n.types ? ` (${n.types.join('/')})` : ''}: ${n.grammar.text}. ${n.doc}${n.legacy ? ` (was lxc.network.${n.legacy.join(', ')})` : ''}\n`);
+    });
+}

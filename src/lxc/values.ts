@@ -1,0 +1,201 @@
+// Value grammars of LXC config keys, as liblxc's set_config_* functions parse them
+// (confile.c, confile_utils.c, lxc 5.0.2 / 6.0.x). Each returns an error message, or null.
+// Numbers go through strtoul/strtol with base 0 in liblxc: decimal, 0x hex and 0 octal.
+
+export type ValueCheck = (v: string, version: number) => string | null;
+
+export interface Grammar {
+  /** Human description, for `--help` and hints. */
+  text: string;
+  check: ValueCheck;
+}
+
+const UINT = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
+const INT = /^[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
+
+export const g = {
+  string: { text: 'a string', check: () => null } as Grammar,
+  path: { text: 'a path', check: () => null } as Grammar,
+  bool: { text: '0 or 1', check: (v) => (v === '0' || v === '1' ? null : `"${v}" is not 0 or 1`) } as Grammar,
+  uint: { text: 'an unsigned number', check: (v) => (UINT.test(v.trim()) ? null : `"${v}" is not an unsigned number`) } as Grammar,
+  int: { text: 'a number', check: (v) => (INT.test(v.trim()) ? null : `"${v}" is not a number`) } as Grammar,
+  oneOf(values: readonly string[], ci = false): Grammar {
+    return { text: values.join(' | '), check: (v) => ((ci ? values.map((x) => x.toLowerCase()).includes(v.toLowerCase()) : values.includes(v)) ? null : `"${v}" is not one of ${values.join(', ')}`) };
+  },
+  custom(text: string, check: ValueCheck): Grammar {
+    return { text, check };
+  },
+};
+
+export const ARCH_32 = ['arm', 'armel', 'armhf', 'armv7l', 'athlon', 'i386', 'i486', 'i586', 'i686', 'linux32', 'mips', 'mipsel', 'ppc', 'powerpc', 'x86'];
+export const ARCH_64 = ['aarch64', 'amd64', 'arm64', 'linux64', 'mips64', 'mips64el', 'ppc64', 'ppc64el', 'ppc64le', 'powerpc64', 'riscv64', 's390x', 'x86_64'];
+
+export function archNames(version: number): string[] {
+  return [...ARCH_32, ...ARCH_64, ...(version >= 6 ? ['x32', 'loongarch64', 'loong64'] : [])];
+}
+
+export const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGABRT', 'SIGFPE', 'SIGKILL', 'SIGSEGV', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGTRAP', 'SIGIOT', 'SIGBUS', 'SIGSTKFLT', 'SIGCLD', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSYS'];
+const RT_SPAN = 30; // SIGRTMAX - SIGRTMIN on Linux (64 - 34)
+
+export function checkSignal(v: string): string | null {
+  if (v === '') return null;
+  if (/^\d+$/.test(v)) return Number(v) <= 64 ? null : `signal ${v} does not exist`;
+  const u = v.toUpperCase();
+  if (SIGNALS.includes(u)) return null;
+  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(u);
+  if (rt && (!rt[2] || (rt[1] === 'MIN' ? rt[2] === '+' : rt[2] === '-')) && Number(rt[3] ?? 0) <= RT_SPAN) return null;
+  if (SIGNALS.includes(`SIG${u}`)) return `signal names start with SIG: write SIG${u}`;
+  return `"${v}" is not a signal name or number`;
+}
+
+export const NAMESPACES = ['user', 'mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup', 'time'];
+
+export const CAPS = ['chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap', 'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner', 'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice', 'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap', 'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf', 'checkpoint_restore'];
+
+export function checkCaps(v: string, keep: boolean): string | null {
+  for (const t of v.split(/\s+/).filter(Boolean)) {
+    if (keep && t === 'none') continue;
+    if (t === 'none') return 'the "none" keyword is only valid in lxc.cap.keep';
+    if (/^\d+$/.test(t) ? Number(t) > 40 : !CAPS.includes(t)) return `"${t}" is not a capability (lowercase, without CAP_, e.g. sys_admin)`;
+  }
+  return null;
+}
+
+export const MOUNT_AUTO = [
+  'proc', 'proc:mixed', 'proc:rw', 'sys', 'sys:ro', 'sys:mixed', 'sys:rw',
+  'cgroup', 'cgroup:mixed', 'cgroup:ro', 'cgroup:rw', 'cgroup:force', 'cgroup:mixed:force', 'cgroup:ro:force', 'cgroup:rw:force',
+  'cgroup-full', 'cgroup-full:mixed', 'cgroup-full:ro', 'cgroup-full:rw', 'cgroup-full:force', 'cgroup-full:mixed:force', 'cgroup-full:ro:force', 'cgroup-full:rw:force',
+  'cgroup2', 'cgroup2:ro', 'cgroup2:force', 'cgroup2:ro:force',
+];
+
+export function checkMountAuto(v: string): string | null {
+  for (const t of v.split(/\s+/).filter(Boolean)) {
+    if (MOUNT_AUTO.includes(t) || /^shmounts:[^:]+(:[^:]+)?$/.test(t)) continue;
+    return `"${t}" is not an lxc.mount.auto token (proc, sys, cgroup, cgroup2, shmounts with :mixed, :ro, :rw, :force)`;
+  }
+  return null;
+}
+
+function ipv4Octets(a: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+  return !!m && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+export function isIpv4(a: string): boolean {
+  return ipv4Octets(a);
+}
+
+export function isIpv6(a: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(a) || a.split('::').length > 2) return false;
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const parts = (s: string | undefined) => (s ? s.split(':') : []);
+  const all = [...parts(head), ...parts(tail)];
+  let groups = all.length;
+  const last = all[all.length - 1];
+  if (last && last.includes('.')) {
+    if (!ipv4Octets(last)) return false;
+    groups += 1;
+    all.pop();
+  }
+  if (!all.every((p) => /^[0-9a-fA-F]{1,4}$/.test(p))) return false;
+  return tail === undefined ? groups === 8 : groups < 8;
+}
+
+/** lxc.net.N.ipv4.address: a.b.c.d[/prefix][ broadcast] */
+export function checkIpv4Address(v: string): string | null {
+  const m = /^(\S+?)(?:\/(\d+))?(?:\s+(\S+))?$/.exec(v.trim());
+  if (!m || !isIpv4(m[1]!)) return `"${v}" is not an IPv4 address (a.b.c.d/prefix)`;
+  if (m[2] !== undefined && Number(m[2]) > 32) return `prefix /${m[2]} is over 32`;
+  if (m[3] !== undefined && !isIpv4(m[3])) return `broadcast "${m[3]}" is not an IPv4 address`;
+  return null;
+}
+
+export function checkIpv6Address(v: string): string | null {
+  const m = /^([^/\s]+)(?:\/(\d+))?$/.exec(v.trim());
+  if (!m || !isIpv6(m[1]!)) return `"${v}" is not an IPv6 address (addr/prefix)`;
+  if (m[2] !== undefined && Number(m[2]) > 128) return `prefix /${m[2]} is over 128`;
+  return null;
+}
+
+export function checkGateway(v: string, six: boolean): string | null {
+  if (v === 'auto' || v === 'dev') return null;
+  return (six ? isIpv6(v) : isIpv4(v)) ? null : `"${v}" is not auto, dev or an IPv${six ? 6 : 4} address`;
+}
+
+export function checkRoute(v: string, six: boolean): string | null {
+  const m = /^([^/\s]+)\/(\d+)$/.exec(v.trim());
+  if (!m) return `"${v}" needs a prefix (address/prefix)`;
+  if (!(six ? isIpv6(m[1]!) : isIpv4(m[1]!))) return `"${m[1]}" is not an IPv${six ? 6 : 4} address`;
+  if (Number(m[2]) > (six ? 128 : 32)) return `prefix /${m[2]} is too long`;
+  return null;
+}
+
+/** lxc.console.size: auto, or N with an optional KB/MB/GB suffix. */
+export function checkSize(v: string): string | null {
+  return /^auto$/i.test(v) || /^\d+\s*([kKmMgG][bB])?$/.test(v) ? null : `"${v}" is not auto or a size such as 1MB`;
+}
+
+export function checkTimeOffset(v: string, version: number): string | null {
+  const m = /^([+-]?\d+)\s*(h|m|s|ms|us|ns)$/.exec(v.trim());
+  if (!m) return `"${v}" is not a number with a unit (h, m, s, ms, us, ns)`;
+  if (version < 6 && m[1]!.startsWith('-') && ['h', 'm', 'ms', 'us'].includes(m[2]!)) return `LXC 5 rejects a negative offset in ${m[2]} (fixed in 6.0); write it in s or ns`;
+  return null;
+}
+
+export function checkPrlimit(v: string): string | null {
+  const parts = v.split(':').map((p) => p.trim());
+  if (parts.length > 2 || parts.some((p) => !/^(unlimited|\d+)$/.test(p))) return `"${v}" is not SOFT[:HARD] (numbers or unlimited)`;
+  return null;
+}
+
+export function checkCgroupDir(v: string, inner: boolean): string | null {
+  if (inner) return /^[^/]+$/.test(v) && v !== '.' && v !== '..' ? null : 'lxc.cgroup.dir.container.inner must be a single directory name';
+  if (v.startsWith('/')) return 'cgroup dir paths may not be absolute';
+  if (v.split('/').includes('..')) return 'cgroup dir paths may not walk upwards';
+  return null;
+}
+
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'NOTICE', 'WARN', 'ERROR', 'CRIT', 'ALERT', 'FATAL'];
+export const SYSLOG_FACILITIES = ['daemon', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
+
+export function checkLogLevel(v: string): string | null {
+  if (/^[0-8]$/.test(v) || LOG_LEVELS.includes(v.toUpperCase())) return null;
+  return `"${v}" is not a log level (0-8 or ${LOG_LEVELS.join(', ')})`;
+}
+
+export function checkNamespaces(v: string): string | null {
+  for (const t of v.split(/\s+/).filter(Boolean)) {
+    if (!NAMESPACES.includes(t.toLowerCase())) return `"${t}" is not a namespace (${NAMESPACES.join(', ')}; "mount" is spelled mnt)`;
+  }
+  return null;
+}
+
+export function checkGroups(v: string): string | null {
+  for (const t of v.split(',')) if (!/^\s*\d+\s*$/.test(t)) return `group "${t.trim()}" is not a number`;
+  return null;
+}
+
+export function checkUtsName(v: string): string | null {
+  return v.length < 65 ? null : `the name is ${v.length} characters; at most 64 fit (utsname.nodename)`;
+}
+
+export function checkVlanId(v: string, veth: boolean): string | null {
+  if (veth && v === 'none') return null;
+  if (!/^\d+$/.test(v)) return `"${v}" is not a VLAN id`;
+  const max = veth ? 4094 : 65535;
+  return Number(v) <= max ? null : `VLAN id ${v} is over ${max}`;
+}
+
+export function checkRootfsOptions(v: string): string | null {
+  for (const o of v.split(',')) if (/^(create=|optional$|relative$)/.test(o)) return `"${o}" is an lxc.mount.entry option; lxc.rootfs.options does not take it`;
+  return null;
+}
+
+export function checkSeccompProxy(v: string): string | null {
+  return v === '' || v.startsWith('unix:') ? null : `"${v}" must start with unix: (unix:/path or unix:@abstract)`;
+}
+
+export function checkEnvironment(v: string): string | null {
+  const name = v.split('=')[0]!;
+  return /^[^\s=]+$/.test(name) ? null : `"${v}" is not NAME or NAME=value`;
+}
