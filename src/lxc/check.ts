@@ -141,6 +141,7 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
       return;
     case 'net':
       checkNet(c, file, l, m.index, m.def.sub, m.def.types, v);
+      if (v === '' && m.def.emptyError) add(c, file, l, 'value', 'error', 'LXC_VALUE', `${key} cannot be empty`, `expected ${m.def.grammar.text}`);
       if (v !== '') {
         const err = m.def.grammar.check(v, c.o.version);
         if (err) add(c, file, l, 'value', 'error', 'LXC_VALUE', `${key}: ${err}`, `expected ${m.def.grammar.text}`);

@@ -8,22 +8,28 @@ export interface Grammar {
   /** Human description, for `--help` and hints. */
   text: string;
   check: ValueCheck;
+  /** A value that passes (documentation, and the completeness test sets every key to it). */
+  example: string;
 }
 
 const UINT = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
 const INT = /^[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
 
 export const g = {
-  string: { text: 'a string', check: () => null } as Grammar,
-  path: { text: 'a path', check: () => null } as Grammar,
-  bool: { text: '0 or 1', check: (v) => (v === '0' || v === '1' ? null : `"${v}" is not 0 or 1`) } as Grammar,
-  uint: { text: 'an unsigned number', check: (v) => (UINT.test(v.trim()) ? null : `"${v}" is not an unsigned number`) } as Grammar,
-  int: { text: 'a number', check: (v) => (INT.test(v.trim()) ? null : `"${v}" is not a number`) } as Grammar,
+  string: { text: 'a string', check: () => null, example: 'thunder' } as Grammar,
+  path: { text: 'a path', check: () => null, example: '/usr/share/Thunder' } as Grammar,
+  bool: { text: '0 or 1', check: (v) => (v === '0' || v === '1' ? null : `"${v}" is not 0 or 1`), example: '1' } as Grammar,
+  uint: { text: 'an unsigned number', check: (v) => (UINT.test(v.trim()) ? null : `"${v}" is not an unsigned number`), example: '4' } as Grammar,
+  int: { text: 'a number', check: (v) => (INT.test(v.trim()) ? null : `"${v}" is not a number`), example: '-2' } as Grammar,
   oneOf(values: readonly string[], ci = false): Grammar {
-    return { text: values.join(' | '), check: (v) => ((ci ? values.map((x) => x.toLowerCase()).includes(v.toLowerCase()) : values.includes(v)) ? null : `"${v}" is not one of ${values.join(', ')}`) };
+    return { text: values.join(' | '), check: (v) => ((ci ? values.map((x) => x.toLowerCase()).includes(v.toLowerCase()) : values.includes(v)) ? null : `"${v}" is not one of ${values.join(', ')}`), example: values[0]! };
   },
-  custom(text: string, check: ValueCheck): Grammar {
-    return { text, check };
+  custom(text: string, check: ValueCheck, example: string): Grammar {
+    return { text, check, example };
+  },
+  /** The same grammar with another example (e.g. a string key whose value must be meaningful). */
+  with(gr: Grammar, example: string): Grammar {
+    return { ...gr, example };
   },
 };
 
