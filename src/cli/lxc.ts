@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { formatDiagnostic } from '../core/diagnostic.js';
-import { UsageError } from '../core/errors.js';
+import { UsageError, fail } from '../core/errors.js';
 import { Output } from './output.js';
 
 interface CheckFlags {
@@ -42,6 +42,49 @@ inline "# comment" in a value, flags = down, a key set twice). Exit 0 clean, 1 e
       else for (const d of all) if (d.severity === 'error' || !f.quiet) process.stdout.write(formatDiagnostic(d) + '\n');
       out.say(`${files.length} file(s): ${errors} error(s), ${all.length - errors} warning(s)`);
       if (errors) process.exitCode = 1;
+    });
+  lxc
+    .command('migrate')
+    .summary('convert LXC 2.x keys (lxc.network.*, lxc.utsname, ...) to current ones')
+    .description(
+      `Rename legacy keys as lxc-update-config does, without its bugs (lxc.limit.*, indexed
+lxc.network.N.ipv4, the rootfs driver, comment lines), print a unified diff and what is left
+for lxc check. --write replaces FILE atomically and keeps FILE.bak.`,
+    )
+    .argument('<file>', 'the config to convert')
+    .option('--write', 'replace the file (the old one stays as FILE.bak)')
+    .addOption(new Option('--lxc-version <n>', 'LXC version to convert for').choices(['5', '6', '7']).default('6'))
+    .option('--sysroot <dir>', 'image root for lxc.include when checking the result')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc migrate /var/lib/lxc/old/config\n  thunderbox lxc migrate /var/lib/lxc/old/config --write')
+    .action(async (file: string, f: { write?: boolean; lxcVersion?: string; sysroot?: string }) => {
+      const fs = await import('node:fs');
+      const { migrateConfig } = await import('../lxc/migrate.js');
+      const { checkConfigText } = await import('../lxc/check.js');
+      const { createTwoFilesPatch } = await import('diff');
+      const { writeFileAtomic } = await import('../core/fsutil.js');
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        fail('CONFIG_UNREADABLE', `cannot read ${file}: ${String(err)}`, 'give the path of an LXC config');
+      }
+      const v = version(f.lxcVersion);
+      const m = migrateConfig(text, file, v);
+      for (const n of m.notes) process.stderr.write(formatDiagnostic(n) + '\n');
+      if (!m.changed) {
+        process.stdout.write(`${file}: nothing to convert\n`);
+      } else {
+        process.stdout.write(createTwoFilesPatch(file, file, text, m.after));
+        if (f.write) {
+          const st = fs.statSync(file);
+          writeFileAtomic(`${file}.bak`, text, { mode: st.mode & 0o7777 });
+          writeFileAtomic(file, m.after, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+          process.stdout.write(`wrote ${file} (the old one is ${file}.bak)\n`);
+        }
+      }
+      const left = checkConfigText(m.after, file, { version: v, sysroot: f.sysroot });
+      for (const d of left) process.stderr.write(formatDiagnostic(d) + '\n');
+      if (left.some((d) => d.severity === 'error')) process.exitCode = 1;
     });
   lxc
     .command('keys')

@@ -1,3 +1,4 @@
+import { parseIdmapValue } from './idmap.js';
 import * as V from './values.js';
 import { g, type Grammar } from './values.js';
 
@@ -67,6 +68,7 @@ export const KEYS: readonly KeyDef[] = [
   K('lxc.environment', g.custom('NAME=value, or NAME (inherits the caller\'s value, which must be set)', V.checkEnvironment, 'PATH'), 'environment of the init', { multi: true }),
   K('lxc.environment.runtime', g.custom('NAME=value or NAME', V.checkEnvironment, 'LOG=1'), 'environment of the init only (7.0)', { multi: true, since: 7 }),
   K('lxc.environment.hooks', g.custom('NAME=value or NAME', V.checkEnvironment, 'LOG=1'), 'environment of the hooks only (7.0)', { multi: true, since: 7 }),
+  K('lxc.idmap', g.custom('u|g CONTAINER-ID HOST-ID RANGE', (v) => { const r = parseIdmapValue(v); return 'error' in r ? r.error : null; }, 'u 0 100000 65536'), 'id mapping for an unprivileged container; lines add up, and together they must make a map the kernel takes (no overlaps, range over 0, container root mapped)', { multi: true, legacy: ['lxc.id_map'] }),
   // init
   K('lxc.init.cmd', g.with(g.string, '/sbin/init'), 'the init command', { legacy: ['lxc.init_cmd'] }),
   K('lxc.execute.cmd', g.with(g.string, '/bin/true'), 'the command lxc-execute runs'),

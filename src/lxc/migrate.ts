@@ -1,0 +1,115 @@
+import type { Diagnostic } from '../core/diagnostic.js';
+import { commentLine, parseConfig, renderConfig, type ConfigLine } from './document.js';
+import { KEYS, NET_KEYS, REMOVED_LEGACY, type LxcVersion } from './keys.js';
+
+// `thunderbox lxc migrate`: LXC 2.x keys to their current names, as lxc-update-config does,
+// without its bugs (reference: lxc/lxc src/lxc/cmd/lxc-update-config.in):
+//   - lxc.network.<sub> becomes lxc.net.<N>.<sub>, N counting lxc.network.type lines from 0;
+//     lxc.network.<i>.<sub> keeps its index; bare ipv4/ipv6 become ipv4.address/ipv6.address,
+//     also under an index (lxc-update-config leaves lxc.net.0.ipv4, an unknown key);
+//   - lxc.limit.<name> becomes lxc.prlimit.<name> (lxc-update-config misses it);
+//   - lxc.rootfs becomes lxc.rootfs.path with the driver of lxc.rootfs.backend wherever that
+//     line is (lxc-update-config honours it only as the last line), and a value that already
+//     has a driver keeps it (lxc-update-config prefixes a second one);
+//   - lxc.rootfs.backend, lxc.pivotdir, lxc.kmsg are dropped, each with a note;
+//   - comment lines are left alone (lxc-update-config rewrites them too);
+//   - for LXC 7, cgroup v1 lines (lxc.cgroup.<controller>.*) are commented out with a note.
+// Every other byte stays: the key is replaced in place, spacing and value untouched.
+
+export interface Migration {
+  after: string;
+  changed: boolean;
+  notes: Diagnostic[];
+}
+
+const legacyToNew = new Map<string, string>();
+for (const k of KEYS) for (const l of k.legacy ?? []) if (!l.endsWith('.')) legacyToNew.set(l, k.key);
+const netLegacy = new Map<string, string>();
+for (const n of NET_KEYS) {
+  netLegacy.set(n.sub, n.sub);
+  for (const l of n.legacy ?? []) netLegacy.set(l, n.sub);
+}
+
+function renameKey(l: ConfigLine, key: string): ConfigLine {
+  const i = l.raw.indexOf(l.key!);
+  return { ...l, raw: l.raw.slice(0, i) + key + l.raw.slice(i + l.key!.length), key };
+}
+
+function setValue(l: ConfigLine, value: string): ConfigLine {
+  const eq = l.raw.indexOf('=');
+  const rest = l.raw.slice(eq + 1);
+  const start = eq + 1 + (/^[ \t]*/.exec(rest)![0].length);
+  const end = l.raw.replace(/[ \t]+$/, '').length;
+  return { ...l, raw: l.raw.slice(0, start) + value + l.raw.slice(end), value };
+}
+
+export function migrateConfig(text: string, file: string, version: LxcVersion): Migration {
+  const { doc } = parseConfig(text, file);
+  const notes: Diagnostic[] = [];
+  const note = (l: ConfigLine, message: string) => notes.push({ code: 'LXC_MIGRATED', severity: 'note', file, line: l.line, message });
+  const backend = doc.lines.filter((l) => l.kind === 'entry' && l.key === 'lxc.rootfs.backend').pop()?.value;
+  let nic = -1;
+  const out: ConfigLine[] = [];
+  for (const l of doc.lines) {
+    if (l.kind !== 'entry') {
+      out.push(l);
+      continue;
+    }
+    const key = l.key!;
+    if (REMOVED_LEGACY.some((r) => r.key === key)) {
+      note(l, `dropped ${key} (${REMOVED_LEGACY.find((r) => r.key === key)!.note})`);
+      continue;
+    }
+    if (key === 'lxc.rootfs') {
+      const v = l.value ?? '';
+      const hasDriver = /^[a-z]+:/.test(v);
+      const value = hasDriver || v === '' ? v : `${backend ?? 'dir'}:${v}`;
+      out.push(setValue(renameKey(l, 'lxc.rootfs.path'), value));
+      note(l, `lxc.rootfs -> lxc.rootfs.path${value !== v ? ` (driver ${backend ?? 'dir'})` : ''}`);
+      continue;
+    }
+    const netOld = /^lxc\.network(?:\.(\d+))?(?:\.(.+))?$/.exec(key);
+    if (netOld) {
+      const [, idx, sub] = netOld;
+      if (sub === undefined && idx === undefined) {
+        out.push(renameKey(l, 'lxc.net'));
+        note(l, 'lxc.network -> lxc.net');
+        continue;
+      }
+      if (sub === 'type' && idx === undefined) nic++;
+      const index = idx ?? String(Math.max(nic, 0));
+      const newSub = sub === undefined ? undefined : (netLegacy.get(sub) ?? sub);
+      const nk = newSub === undefined ? `lxc.net.${index}` : `lxc.net.${index}.${newSub}`;
+      out.push(renameKey(l, nk));
+      note(l, `${key} -> ${nk}`);
+      continue;
+    }
+    const netNew = /^lxc\.net\.(\d+)\.(ipv4|ipv6)$/.exec(key);
+    if (netNew) {
+      const nk = `lxc.net.${netNew[1]}.${netNew[2]}.address`;
+      out.push(renameKey(l, nk));
+      note(l, `${key} -> ${nk}`);
+      continue;
+    }
+    if (key.startsWith('lxc.limit.')) {
+      const nk = `lxc.prlimit.${key.slice('lxc.limit.'.length)}`;
+      out.push(renameKey(l, nk));
+      note(l, `${key} -> ${nk}`);
+      continue;
+    }
+    const nk = legacyToNew.get(key);
+    if (nk) {
+      out.push(renameKey(l, nk));
+      note(l, `${key} -> ${nk}`);
+      continue;
+    }
+    if (version >= 7 && /^lxc\.cgroup\.(?!dir|relative)/.test(key)) {
+      out.push({ ...commentLine(`${l.raw.trim()}   # removed in LXC 7 (cgroup v1): write it as lxc.cgroup2.*`), eol: l.eol, line: l.line });
+      note(l, `${key} commented out: LXC 7 has no cgroup v1 keys; the lxc.cgroup2 equivalent must be written by hand`);
+      continue;
+    }
+    out.push(l);
+  }
+  const after = renderConfig({ file, lines: out });
+  return { after, changed: after !== text, notes };
+}
