@@ -12,6 +12,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeArchive } from '../dist/rootfs/archive-writer.js';
+import { checkConfigText } from '../dist/lxc/check.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '..', 'bin', 'thunderbox.js');
@@ -155,4 +156,22 @@ process.stdout.write(`idmap shift:        ${shift >= 0 ? '+' : ''}${(shift * 100
 process.stdout.write(`peak RSS:           ${peak.toFixed(0)} MB       (target <= 100 MB) ${peak <= 100 ? 'ok' : 'MISSED'}\n`);
 if (warm.tar.length) process.stdout.write(`tmpfs (CPU only):   tar ${median(warm.tar).toFixed(2)} s, thunderbox ${median(warm.tb).toFixed(2)} s: ${(median(warm.tb) / median(warm.tar)).toFixed(2)}x (no disk: Node's start-up and JS parsing show; for information)\n`);
 process.stdout.write(`no-op re-run:       ${(noop * 100).toFixed(1)}% of the first run (target <= 5%) ${noop <= 0.05 ? 'ok' : 'MISSED'}  [${median(noopTimes).toFixed(3)} s; \`node -e 0\` alone: ${nodeStart.toFixed(3)} s]\n`);
+
+// lxc check of a 1,000-line config, in-process (target: under 20 ms)
+{
+  const lines = ['lxc.uts.name = bench', 'lxc.include = /usr/share/lxc/config/common.conf', 'lxc.arch = linux32', 'lxc.rootfs.path = dir:/usr/share/Thunder/B/Container/rootfs'];
+  for (let i = 0; lines.length < 1000; i++) {
+    lines.push(`# block ${i}`, `lxc.mount.entry = /srv/d${i} srv/d${i} none rbind,create=dir,optional 0 0`, `lxc.environment = V${i}=value ${i}`, `lxc.net.${i}.type = veth`, `lxc.net.${i}.link = lxcbr0`, `lxc.net.${i}.flags = up`, `lxc.net.${i}.hwaddr = 00:16:3e:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, `lxc.net.${i}.ipv4.address = 198.18.${i >> 8}.${i & 255}/24`, `lxc.cgroup2.memory.max = ${i}M`);
+  }
+  lines.push('lxc.idmap = u 0 100000 65536', 'lxc.idmap = g 0 100000 65536');
+  const text = lines.join('\n') + '\n';
+  const ms = [];
+  for (let i = 0; i < 30; i++) {
+    const t0 = process.hrtime.bigint();
+    checkConfigText(text, '/bench.conf', { version: 6 });
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const m = median(ms.slice(5));
+  process.stdout.write(`lxc check:          ${m.toFixed(1)} ms for ${text.split('\n').length - 1} lines (target < 20 ms) ${m < 20 ? 'ok' : 'MISSED'}\n`);
+}
 if (!arg('keep', null)) rm(work);
