@@ -45,6 +45,8 @@ interface Ctx {
   ns: { clone: boolean; keep: boolean };
   idmap: { line: IdMapLine; file: string; n: number }[];
   seen: Map<string, Map<string, number>>;
+  /** lxc.rootfs.path so far (absolute mount targets must lie inside it). */
+  rootfs?: string;
 }
 
 function col(l: ConfigLine, part: 'key' | 'value'): number {
@@ -112,7 +114,10 @@ function checkMountEntry(c: Ctx, file: string, l: ConfigLine, v: string): void {
   }
   if (f.length >= 5 && !/^\d+$/.test(f[4]!)) add(c, file, l, 'value', 'error', 'LXC_MOUNT_FIELDS', `dump field "${f[4]}" is not a number`, 'write 0');
   if (target.startsWith('/')) {
-    add(c, file, l, 'value', 'warning', 'LXC_MOUNT_ABSOLUTE', `the target ${target} is absolute: LXC ignores it unless it lies inside the rootfs path`, 'write the target relative to the rootfs (no leading /)');
+    const rootfs = c.rootfs?.replace(/^[a-z]+:/, '');
+    if (!rootfs || !(target === rootfs || target.startsWith(`${rootfs}/`))) {
+      add(c, file, l, 'value', 'warning', 'LXC_MOUNT_ABSOLUTE', `the target ${target} is absolute and outside the rootfs${rootfs ? ` (${rootfs})` : ''}: LXC skips this mount`, 'write the target relative to the rootfs (no leading /)');
+    }
   }
   if (target.split('/').includes('..')) add(c, file, l, 'value', 'error', 'LXC_MOUNT_TARGET', `the target ${target} climbs out of the rootfs`, 'mount targets stay inside the container');
 }
@@ -197,6 +202,7 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
       break;
     }
     case 'lxc.rootfs.path': {
+      c.rootfs = v;
       const t = /^([a-z]+):/.exec(v);
       if (t && !ROOTFS_BACKENDS.includes(t[1]!)) add(c, file, l, 'value', 'error', 'LXC_ROOTFS_BACKEND', `"${t[1]}" is not a storage backend; LXC fails when it starts`, `one of ${ROOTFS_BACKENDS.join(', ')} (dir:/path for a directory)`);
       else if (!t && !v.startsWith('/')) add(c, file, l, 'value', 'warning', 'LXC_ROOTFS_RELATIVE', `rootfs path "${v}" is relative`, 'give an absolute path, e.g. dir:/usr/share/Thunder/OCDM/Container/rootfs');

@@ -50,3 +50,26 @@ describe('lxc check agrees with liblxc', () => {
     expect((await lxcAccepts(a)).ok).toBe(false);
   });
 });
+
+// (a rootfs backend cannot be tried this way: `thunderbox try` points lxc.rootfs.path at the tree)
+describe('what liblxc only meets at start, lxc check reports at once: the container does not start', () => {
+  it.each([
+    ['a mount entry with create=dirr', 'lxc.mount.entry = /nonexistent-tbx mnt none bind,create=dirr 0 0'],
+    ['overlapping idmap ranges', 'lxc.idmap = u 10 300000 10'],
+  ])('%s', async (_name, line) => {
+    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
+    const { tbx } = await import('../helpers/cli.js');
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const cs = `Start${Math.random().toString(36).slice(2, 8)}`;
+    expect((await tbx(['prepare', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    expect((await tbx(['try', cs, '--target', target, '--', '/bin/true'])).code).toBe(0);
+    fs.appendFileSync(config, `${line}\n`);
+    const errors = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 }).filter((d) => d.severity === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+    expect((await lxcAccepts(config)).ok).toBe(true); // liblxc loads it ...
+    expect((await tbx(['try', cs, '--target', target, '--', '/bin/true'])).code).not.toBe(0); // ... and fails to start it
+  });
+});
