@@ -20,7 +20,14 @@ interface Row {
 }
 
 const rows: Row[] = [
-  ...KEYS.filter((k) => available(k, 5)).map((k) => ({ key: k.prefix ? `${k.key}${k.exampleName}` : k.key, example: k.grammar.example, before: [], emptyError: k.emptyError === true, noValue: k.noValue === true })),
+  ...KEYS.filter((k) => available(k, 5)).map((k) => ({
+    key: k.prefix ? `${k.key}${k.exampleName}` : k.key,
+    example: k.grammar.example,
+    // a map needs both kinds of lines (liblxc only checks that at start; lxc check at once)
+    before: k.key === 'lxc.idmap' ? ['lxc.idmap = g 0 100000 65536'] : [],
+    emptyError: k.emptyError === true,
+    noValue: k.noValue === true,
+  })),
   ...NET_KEYS.map((n) => ({ key: `lxc.net.0.${n.sub}`, example: n.grammar.example, before: n.sub === 'type' ? [] : [`lxc.net.0.type = ${n.types?.[0] ?? 'veth'}`], emptyError: n.emptyError === true, noValue: false })),
 ];
 
