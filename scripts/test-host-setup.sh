@@ -5,6 +5,7 @@
 #   - busybox-static (host and armhf): runnable rootfs archives;
 #   - qemu-user-static + binfmt-support: the armhf container;
 #   - xz-utils, bzip2, zstd: compressed archives; fakeroot; util-linux (setpriv);
+#   - linux-source-6.1, gcc, make, flex, bison: the kernel's own kconfig (kconfig lint --kernel-src);
 #   - root's subordinate ids 100000-165535 in /etc/subuid and /etc/subgid: with newuidmap
 #     installed, liblxc maps ids through it, even for root.
 set -eu
@@ -28,6 +29,11 @@ have zstd || pkgs="$pkgs zstd"
 have fakeroot || pkgs="$pkgs fakeroot"
 have setpriv || pkgs="$pkgs util-linux"
 have mknod || pkgs="$pkgs coreutils"
+have flex || pkgs="$pkgs flex"
+have bison || pkgs="$pkgs bison"
+have gcc || pkgs="$pkgs gcc"
+have make || pkgs="$pkgs make"
+[ -e /usr/src/linux-source-6.1.tar.xz ] || pkgs="$pkgs linux-source-6.1"
 
 cache=test/.cache
 armhf_missing=0
@@ -51,6 +57,18 @@ if [ "$armhf_missing" = 1 ]; then
   dpkg -x "$tmp"/busybox-static_*_armhf.deb "$tmp/x"
   cp "$tmp/x/bin/busybox" "$cache/busybox-armhf"
   rm -rf "$tmp"
+fi
+
+# A real kernel tree for `kconfig lint --kernel-src`: only what kconfig reads (the Kconfig and
+# Makefile files, scripts/, include/, the defconfigs), not the 1.3 GB of sources.
+ksrc="$cache/linux-source-6.1"
+if [ ! -e "$ksrc/Kconfig" ]; then
+  mkdir -p "$cache"
+  rm -rf "$ksrc.tmp" && mkdir "$ksrc.tmp"
+  tar -xf /usr/src/linux-source-6.1.tar.xz -C "$ksrc.tmp" --wildcards \
+    '*/Kconfig*' '*Makefile*' '*Kbuild*' 'linux-source-6.1/scripts/*' 'linux-source-6.1/arch/*/configs/*' \
+    'linux-source-6.1/include/*' 'linux-source-6.1/arch/*/include/*' 'linux-source-6.1/tools/*'
+  mv "$ksrc.tmp/linux-source-6.1" "$ksrc" && rm -rf "$ksrc.tmp"
 fi
 
 for f in /etc/subuid /etc/subgid; do
