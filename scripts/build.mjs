@@ -8,7 +8,7 @@ import fs from 'node:fs';
 
 fs.rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/cli/main.ts', 'src/rootfs/archive-writer.ts', 'src/rootfs/fs-worker.ts', 'src/lxc/check.ts'],
+  entryPoints: ['src/cli/main.ts', 'src/rootfs/archive-writer.ts', 'src/rootfs/fs-worker.ts', 'src/lxc/check.ts', 'src/kconfig/lint.ts'],
   outdir: 'dist',
   outbase: 'src',
   bundle: true,

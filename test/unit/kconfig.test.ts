@@ -121,3 +121,22 @@ describe('container rules', () => {
     expect(checkConfigJson(states).find((e) => e.option === 'CONFIG_VETH')).toEqual({ option: 'CONFIG_VETH', state: 'm', required: false, feature: 'networking' });
   });
 });
+
+describe('prediction on a target', () => {
+  it('turning NAMESPACES off takes every *_NS with it; the hint names the EXPERT trap', async () => {
+    const { lint } = await import('../../src/kconfig/lint.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tbx-k-')), 'f.cfg');
+    fs.writeFileSync(f, '# CONFIG_NAMESPACES is not set\nCONFIG_USER_NS=y\n');
+    const r = await lint([f], { target: 'rpi3', uses: DEFAULT_USES });
+    expect(r.final.has('PID_NS')).toBe(false);
+    const codes = r.diagnostics.map((d) => `${d.line ?? '-'}:${d.code}`);
+    expect(codes).toContain('2:KCONFIG_DEPENDENCY_OFF');
+    const ns = r.diagnostics.find((d) => d.code === 'KCONFIG_REQUIRED' && d.message.startsWith('CONFIG_NAMESPACES'))!;
+    expect(ns.line).toBe(1);
+    expect(ns.hint).toContain('NAMESPACES defaults to !EXPERT');
+    fs.rmSync(path.dirname(f), { recursive: true });
+  });
+});
