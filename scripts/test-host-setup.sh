@@ -33,6 +33,7 @@ have flex || pkgs="$pkgs flex"
 have bison || pkgs="$pkgs bison"
 have gcc || pkgs="$pkgs gcc"
 have make || pkgs="$pkgs make"
+have shellcheck || pkgs="$pkgs shellcheck"
 [ -e /usr/src/linux-source-6.1.tar.xz ] || pkgs="$pkgs linux-source-6.1"
 
 cache=test/.cache

@@ -112,3 +112,16 @@ export function postFakeroot(target: string, datapath: string): { tables: string
   }
   return { tables, lines: n };
 }
+
+/** Apply permission tables given by name (makedevs' job for BR2_ROOTFS_DEVICE_TABLE). */
+export function applyTables(target: string, files: string[]): number {
+  if (process.getuid?.() !== 0) fail('NOT_FAKEROOT', 'applying a permission table changes owners, so it runs as (fake)root', 'run it under fakeroot, as Buildroot does');
+  let n = 0;
+  for (const t of files) {
+    const { lines, diagnostics } = parseTable(fs.readFileSync(t, 'utf8'), t);
+    if (diagnostics.length) throw new ThunderboxError(diagnostics);
+    for (const l of lines) applyTableLine(target, l);
+    n += lines.length;
+  }
+  return n;
+}

@@ -10,6 +10,81 @@ interface Flags {
 
 export function register(program: Command): void {
   const br = program.command('buildroot').summary('entry points for Buildroot hooks').description('Entry points for Buildroot\'s post-build and post-fakeroot scripts.');
+  br.command('post-build')
+    .summary('prepare the manifest\'s containers in TARGET_DIR (Buildroot post-build script)')
+    .description(
+      `Run as a Buildroot post-build script: TARGET_DIR first, then BR2_ROOTFS_POST_SCRIPT_ARGS, of
+which --manifest FILE (and --datapath PATH) are read and the rest ignored. Prepares every
+container of the manifest in TARGET_DIR (a rootfs of "target" is a copy of the image itself,
+without the containers in it), then checks BR2_CONFIG: LXC enabled, the owners applied (the
+post-fakeroot script or a permission table), the build's architecture against the rootfs.
+Runs on every make: a second run with the same inputs does nothing.`,
+    )
+    .argument('<target>', 'TARGET_DIR (Buildroot passes it as the first argument)')
+    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS: --manifest FILE [--datapath PATH] ...')
+    .allowUnknownOption(true)
+    .option('-q, --quiet', 'print only errors')
+    .option('--json', 'print a machine-readable summary')
+    .addHelpText('after', '\nExample (board/raspberrypi3/post-build.sh):\n  thunderbox buildroot post-build "$@"\nwith BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"')
+    .action(async (target: string, args: string[], f: Flags) => {
+      const path = await import('node:path');
+      const { parsePostScriptArgs, crossCheck, stampArch } = await import('../buildroot/post-build.js');
+      const { UsageError } = await import('../core/errors.js');
+      const { program: newProgram } = await import('./main.js');
+      const { register: registerPrepare } = await import('./prepare.js');
+      const { loadManifest } = await import('../profile/manifest.js');
+      const { formatDiagnostic } = await import('../core/diagnostic.js');
+      const a = parsePostScriptArgs(args);
+      if (!a.manifest) throw new UsageError('post-build needs --manifest FILE in BR2_ROOTFS_POST_SCRIPT_ARGS', 'BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"');
+      const manifest = path.resolve(a.manifest);
+      const p = newProgram();
+      registerPrepare(p);
+      await p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]);
+      const m = loadManifest(manifest);
+      const datapath = a.datapath ?? m.datapath ?? DEFAULT_DATAPATH;
+      const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(path.join(target, datapath, c.name, 'Container')) }));
+      const ds = crossCheck(process.env.BR2_CONFIG, containers, process.getuid?.() !== 0);
+      for (const d of ds) if (!f.quiet && !f.json) process.stderr.write(formatDiagnostic(d) + '\n');
+    });
+  br.command('check')
+    .summary('lint a br2-external tree (by default this repo)')
+    .description('Check a Buildroot external tree: external.desc, Config.in, external.mk, defconfigs (hash checking,\n$(BR2_EXTERNAL_..._PATH) references), scripts, permission and users tables, overlay modes\nthat rsync drops, and kernel fragments (kconfig lint against the Pi target). Exit 0 clean, 1 findings.')
+    .argument('[dir]', 'the external tree (default: this thunderbox checkout)')
+    .option('--json', 'print the diagnostics as JSON')
+    .addHelpText('after', '\nExample:\n  thunderbox buildroot check ~/my-br2-external')
+    .action(async (dir: string | undefined, f: Flags) => {
+      const path = await import('node:path');
+      const { fileURLToPath } = await import('node:url');
+      const fs = await import('node:fs');
+      const { checkExternal } = await import('../buildroot/check.js');
+      const { formatDiagnostic } = await import('../core/diagnostic.js');
+      let root = dir;
+      if (!root) {
+        for (let d = path.dirname(fileURLToPath(import.meta.url)); ; d = path.dirname(d)) {
+          if (fs.existsSync(path.join(d, 'external.desc'))) {
+            root = d;
+            break;
+          }
+          if (d === path.dirname(d)) break;
+        }
+      }
+      const ds = await checkExternal(root ?? '.');
+      if (f.json) process.stdout.write(JSON.stringify({ ok: ds.length === 0, diagnostics: ds }, null, 2) + '\n');
+      else for (const d of ds) process.stdout.write(formatDiagnostic(d) + '\n');
+      if (!f.json && !f.quiet) process.stdout.write(`${root}: ${ds.length} finding(s)\n`);
+      if (ds.length) process.exitCode = 1;
+    });
+  br.command('apply-table')
+    .summary('apply permission (makedevs) tables to a directory, inside fakeroot')
+    .argument('<target>', 'TARGET_DIR')
+    .argument('<table...>', 'permission tables (BR2_ROOTFS_DEVICE_TABLE format)')
+    .option('-q, --quiet', 'print only errors')
+    .addHelpText('after', '\nExample:\n  fakeroot thunderbox buildroot apply-table output/target board/raspberrypi3/device_table.txt')
+    .action(async (target: string, tables: string[], f: Flags) => {
+      const { applyTables } = await import('../buildroot/post-fakeroot.js');
+      const n = applyTables(target, tables);
+      new Output(f).say(`applied ${n} permission lines`);
+    });
   br.command('post-fakeroot')
     .summary('apply the ownership recorded by a non-root `prepare`, inside fakeroot')
     .description(
@@ -20,7 +95,8 @@ fakeroot with TARGET_DIR first and BR2_ROOTFS_POST_SCRIPT_ARGS after it (ignored
 Pointing BR2_ROOTFS_DEVICE_TABLE at the same tables gives the same image.`,
     )
     .argument('<target>', 'TARGET_DIR (Buildroot passes it as the first argument)')
-    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS (ignored)')
+    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS (--datapath PATH is read, the rest ignored)')
+    .allowUnknownOption(true)
     .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
     .option('--json', 'print a machine-readable summary')
     .option('-q, --quiet', 'print only errors')

@@ -126,10 +126,14 @@ function dirExclusions(req: PrepareRequest, source: string): (rel: string) => bo
   const relData = path.relative(source, resolveInTarget(req.target, req.datapath)).split(path.sep).join('/');
   const inside = relData !== '' && !relData.startsWith('..') && !path.isAbsolute(relData);
   const own = (base: string) => base.startsWith('.thunderbox.') || /\.tbx-(new|old|tmp)/.test(base);
+  // the host side of shared directories belongs to the device, not inside a container
+  const shared = new Set(
+    req.containers.flatMap((s) => s.mounts.map((m) => path.relative(source, resolveInTarget(req.target, m.host)).split(path.sep).join('/'))).filter((r) => r !== '' && !r.startsWith('..')),
+  );
   const aboveContainers = (rel: string) => inside && (rel === relData || path.posix.dirname(rel) === relData);
   const exclude = (rel: string): boolean => {
     const base = path.posix.basename(rel);
-    if (own(base)) return true;
+    if (own(base) || shared.has(rel)) return true;
     if (!inside) return false;
     if (base === 'Container' && path.posix.dirname(path.posix.dirname(rel)) === relData) return true;
     if (aboveContainers(rel)) {

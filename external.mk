@@ -1,0 +1,1 @@
+# thunderbox adds no Buildroot packages (see Config.in).

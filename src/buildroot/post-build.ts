@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { br2ArchName, readBr2Config } from './br2-config.js';
+
+// `thunderbox buildroot post-build TARGET_DIR [args...]`, Buildroot's contract:
+//   $1 is TARGET_DIR; then BR2_ROOTFS_POST_SCRIPT_ARGS (every post script gets them all, so
+//   only --manifest FILE and --datapath PATH are ours and the rest is ignored); the environment
+//   has BR2_CONFIG, HOST_DIR, BINARIES_DIR, BASE_DIR, BR2_EXTERNAL_*; cwd is the Buildroot tree;
+//   it runs as the building user, not root, not in fakeroot.
+// The containers are prepared by `prepare` (a container whose rootfs is `target` copies the
+// image as it is now, leaving out the containers already in it); this file reads the
+// arguments and cross-checks the Buildroot configuration.
+
+export interface PostBuildArgs {
+  manifest?: string;
+  datapath?: string;
+  ignored: string[];
+}
+
+export function parsePostScriptArgs(args: string[]): PostBuildArgs {
+  const out: PostBuildArgs = { ignored: [] };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.indexOf('=');
+    const [k, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    if (k === '--manifest' || k === '--datapath') {
+      const v = inline ?? args[++i];
+      if (v === undefined) break;
+      if (k === '--manifest') out.manifest = v;
+      else out.datapath = v;
+    } else out.ignored.push(a);
+  }
+  return out;
+}
+
+/** What the Buildroot configuration says against what prepare made. */
+export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null }[], nonRoot: boolean): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (!br2Config || !fs.existsSync(br2Config)) {
+    out.push({ code: 'BR_NO_CONFIG', severity: 'warning', message: 'BR2_CONFIG is not set or missing: the Buildroot configuration was not checked', hint: 'run this from a Buildroot post-build script' });
+    return out;
+  }
+  const c = readBr2Config(br2Config);
+  const file = br2Config;
+  if (c.get('BR2_PACKAGE_LXC') !== 'y') out.push({ code: 'BR_LXC_MISSING', severity: 'warning', file, message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
+  const tables = c.get('BR2_ROOTFS_DEVICE_TABLE') ?? '';
+  const fakeroot = c.get('BR2_ROOTFS_POST_FAKEROOT_SCRIPT') ?? '';
+  if (nonRoot && !/post-fakeroot\.sh/.test(fakeroot) && !/device_table\.txt/.test(tables.replace(/system\/device_table\.txt/, ''))) {
+    out.push({ code: 'BR_OWNERS_NOT_APPLIED', severity: 'warning', file, message: 'the container owners are written to a permission table, but neither BR2_ROOTFS_POST_FAKEROOT_SCRIPT runs thunderbox\'s post-fakeroot.sh nor does BR2_ROOTFS_DEVICE_TABLE list a thunderbox table', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
+  }
+  if (!/board\/raspberrypi3\/device_table\.txt/.test(tables) && (c.get('BR2_ROOTFS_OVERLAY') ?? '').includes('overlays/container-host')) {
+    out.push({ code: 'BR_TABLE_MISSING', severity: 'warning', file, message: 'BR2_ROOTFS_DEVICE_TABLE does not list thunderbox\'s board/raspberrypi3/device_table.txt, which gives the container-host overlay its modes', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/device_table.txt to BR2_ROOTFS_DEVICE_TABLE' });
+  }
+  const build = br2ArchName(c);
+  for (const k of containers) {
+    if (!build || !k.archName) continue;
+    const same = build === k.archName || (build === 'armhf' && k.archName === 'armel') || (build === 'arm' && k.archName.startsWith('arm'));
+    if (!same) out.push({ code: 'BR_ARCH_MISMATCH', severity: 'warning', file, message: `${k.callsign}: the rootfs is ${k.archName}, the build is ${build}`, hint: 'use a rootfs of the image\'s architecture (rootfs: target, or the build\'s own images/rootfs.tar)' });
+  }
+  return out;
+}
+
+export function stampArch(containerDir: string): string | null {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(containerDir, 'thunderbox.stamp'), 'utf8')) as { facts: { archName: string | null } }).facts.archName;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { execa, execaSync } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { writeArchive } from '../../src/rootfs/archive-writer.js';
+import { SAMPLE_COMMON_CONF, SAMPLE_PLUGIN_JSON, SAMPLE_USERNS_CONF } from '../../src/thunder/sample.js';
+import { busyboxEntries } from '../helpers/busybox.js';
+import { BIN, REPO, tbx } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Buildroot's side, simulated exactly: its post-build contract (as the building user), then
+// inside fakeroot its order (chown -R 0:0, permission tables, post-fakeroot scripts), then its
+// tar filesystem (--numeric-owner); the image, extracted as root, starts the OCDM container.
+
+function writeTargetDir(target: string): void {
+  const archive = path.join(path.dirname(target), 'base.tar');
+  const entries = busyboxEntries(fs.readFileSync('/bin/busybox'));
+  entries.find((e) => e.path === 'etc/passwd')!.data = 'root:x:0:0:root:/:/bin/sh\nthunder:x:1000:1000::/:/bin/sh\n';
+  writeArchive(archive, entries);
+  fs.mkdirSync(target);
+  execaSync('tar', ['-xf', archive, '-C', target]);
+}
+
+describe('Buildroot integration', () => {
+  it('post-build.sh as the building user, fakeroot, tar, and the container starts from the image', async () => {
+    const dir = tmpDir();
+    const buildroot = path.join(dir, 'buildroot');
+    const out = path.join(buildroot, 'output');
+    const target = path.join(out, 'target');
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(buildroot, 'Makefile'), '# a Buildroot tree stands here\n');
+    writeTargetDir(target);
+    // what the image has from its packages: Thunder's plugin config, LXC's config files
+    fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins/OCDM.json'), SAMPLE_PLUGIN_JSON);
+    fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
+    fs.writeFileSync(path.join(target, 'usr/share/lxc/config/userns.conf'), SAMPLE_USERNS_CONF);
+    // Buildroot copies the overlays (rsync -a --chmod=u=rwX,go=rX) before post-build
+    fs.cpSync(path.join(REPO, 'overlays/container-host'), target, { recursive: true });
+    // Buildroot's .config: our defconfig with the external path expanded
+    const br2 = path.join(out, '.config');
+    fs.writeFileSync(br2, fs.readFileSync(path.join(REPO, 'defconfigs/raspberrypi3_wpe_ml_container_defconfig'), 'utf8').replaceAll('$(BR2_EXTERNAL_THUNDERBOX_PATH)', REPO).replace('BR2_arm=y', 'BR2_x86_64=y'));
+    // the building user
+    const uid = 20000 + randomInt(20000);
+    const login = `tbxbr${uid}`;
+    await execa('useradd', ['-M', '-N', '-u', String(uid), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
+    try {
+      await execa('chown', ['-R', `${uid}:${uid}`, dir]);
+      const env = {
+        PATH: `${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`,
+        HOME: '/nonexistent',
+        TARGET_DIR: target,
+        BR2_CONFIG: br2,
+        HOST_DIR: path.join(out, 'host'),
+        STAGING_DIR: path.join(out, 'staging'),
+        BINARIES_DIR: path.join(out, 'images'),
+        BUILD_DIR: path.join(out, 'build'),
+        BASE_DIR: out,
+        BR2_EXTERNAL_THUNDERBOX_PATH: REPO,
+        MESSAGE_DISPATCHER_CONFIG: 'x',
+      };
+      const as = (cmd: string[], cwd = buildroot) => execa('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--init-groups', ...cmd], { cwd, env, extendEnv: false, reject: false });
+      const args = [target, '--manifest', path.join(REPO, 'board/raspberrypi3/thunderbox.yaml')];
+      const pb = await as([path.join(REPO, 'board/raspberrypi3/post-build.sh'), ...args]);
+      expect(pb.stderr).toBe('');
+      expect(pb.exitCode).toBe(0);
+      expect(pb.stdout).toMatch(/OCDM: created .*Container/);
+      const c = path.join(target, 'usr/share/Thunder/OCDM/Container');
+      expect(fs.existsSync(path.join(c, 'rootfs/bin/busybox'))).toBe(true);
+      expect(fs.existsSync(path.join(c, 'rootfs/usr/share/Thunder'))).toBe(false); // not into itself
+      expect(fs.existsSync(path.join(c, 'device_table.txt'))).toBe(true);
+      // every make runs it again: nothing to do
+      const again = await as([path.join(REPO, 'board/raspberrypi3/post-build.sh'), ...args]);
+      expect(again.stdout).toContain('nothing to do');
+      // the filesystem image, inside fakeroot, in Buildroot's order
+      const img = path.join(out, 'images');
+      fs.mkdirSync(img);
+      fs.chownSync(img, uid, uid);
+      const table = path.join(REPO, 'board/raspberrypi3/device_table.txt');
+      const script = [
+        `chown -h -R 0:0 ${target}`,
+        // makedevs with BR2_ROOTFS_DEVICE_TABLE (here: thunderbox's applier, with makedevs' semantics)
+        `${process.execPath} ${BIN} buildroot apply-table ${target} ${table}`,
+        `${path.join(REPO, 'board/raspberrypi3/post-fakeroot.sh')} ${args.join(' ')}`,
+        `tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`,
+      ].join(' && ');
+      const fr = await as(['fakeroot', '--', 'sh', '-c', script]);
+      expect(fr.stderr).toBe('');
+      expect(fr.exitCode).toBe(0);
+      const x = path.join(dir, 'device');
+      fs.mkdirSync(x);
+      await execa('tar', ['-xpf', `${img}/rootfs.tar`, '-C', x, '--numeric-owner']);
+      const busybox = fs.statSync(path.join(x, 'usr/share/Thunder/OCDM/Container/rootfs/bin/busybox'));
+      expect(busybox.uid).toBe(100000);
+      expect(fs.statSync(path.join(x, 'testshare')).uid).toBe(1000);
+      const r = await tbx(['try', 'OCDM', '--target', x, '--fix-host-subids', '--', '/bin/sh', '-c', 'id -u; cat /proc/self/uid_map | head -1']);
+      expect(r.code).toBe(0);
+      expect(r.stdout.split('\n')[0]).toBe('0');
+      expect(fs.readFileSync(path.join(x, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).toContain('"mode":"Container"');
+    } finally {
+      await execa('userdel', [login], { reject: false });
+    }
+  });
+
+  it('post-build warns about a Buildroot configuration that will not work', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    writeTargetDir(target);
+    const br2 = path.join(dir, '.config');
+    fs.writeFileSync(br2, 'BR2_aarch64=y\n# BR2_PACKAGE_LXC is not set\n');
+    const m = path.join(dir, 'm.yaml');
+    fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n');
+    const r = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m], { env: { BR2_CONFIG: br2 } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('warning[BR_LXC_MISSING]');
+    expect(r.stderr).toContain('warning[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64');
+    const none = await tbx(['buildroot', 'post-build', target]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('post-build needs --manifest FILE');
+  });
+
+  it('buildroot check: this repo is clean; a broken tree is reported', async () => {
+    const clean = await tbx(['buildroot', 'check']);
+    expect(clean.stdout).toBe(`${REPO}: 0 finding(s)`);
+    expect(clean.code).toBe(0);
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'external.desc'), 'name: bad-name\n');
+    fs.mkdirSync(path.join(dir, 'configs'));
+    fs.mkdirSync(path.join(dir, 'board/x'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'board/x/post-build.sh'), 'echo no shebang\n', { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, 'board/x/table.txt'), '/a f 755 0 0 - - - -\n/b q 755 0 0 - - - - -\n');
+    fs.writeFileSync(path.join(dir, 'board/x/frag.cfg'), 'CONFIG_BRIDGE=yes\n');
+    fs.mkdirSync(path.join(dir, 'overlay/etc'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'overlay/etc/secret'), 'x', { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'configs/x_defconfig'), [
+      'BR2_ROOTFS_POST_BUILD_SCRIPT="$(BR2_EXTERNAL_BAD_PATH)/board/x/post-build.sh"',
+      'BR2_ROOTFS_DEVICE_TABLE="$(BR2_EXTERNAL_BAD_PATH)/board/x/table.txt $(BR2_EXTERNAL_BAD_PATH)/board/x/missing.txt"',
+      'BR2_ROOTFS_OVERLAY="$(BR2_EXTERNAL_BAD_PATH)/overlay"',
+      'BR2_LINUX_KERNEL_DEFCONFIG="bcm2709"',
+      'BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES="$(BR2_EXTERNAL_BAD_PATH)/board/x/frag.cfg"',
+    ].join('\n') + '\n');
+    const r = await tbx(['buildroot', 'check', dir, '--json']);
+    expect(r.code).toBe(1);
+    const codes = (JSON.parse(r.stdout) as { diagnostics: { code: string }[] }).diagnostics.map((d) => d.code).sort();
+    // (a script found under board/ and named by the defconfig is reported once)
+    expect(codes).toEqual(['BR_EXTERNAL_FILE', 'BR_EXTERNAL_FILE', 'BR_EXTERNAL_NAME', 'BR_SCRIPT_MODE', 'BR_SCRIPT_SHEBANG', 'BR_DEFCONFIG_HASHES', 'BR_DEFCONFIG_REF', 'BR_TABLE', 'BR_TABLE', 'BR_OVERLAY_MODE', 'KCONFIG_BOOL_WORD', 'KCONFIG_TRISTATE_LIMIT'].sort());
+  });
+
+  it('shellcheck passes on every shell script', async () => {
+    const files = ['board/raspberrypi3/post-build.sh', 'board/raspberrypi3/post-fakeroot.sh', 'scripts/test-host-setup.sh', '.ci/run'].map((f) => path.join(REPO, f));
+    const r = await execa('shellcheck', ['-s', 'sh', ...files.filter((f) => !f.endsWith('.ci/run') && !f.endsWith('test-host-setup.sh'))], { reject: false });
+    expect(r.stdout).toBe('');
+    const b = await execa('shellcheck', ['-s', 'bash', path.join(REPO, '.ci/run'), path.join(REPO, 'scripts/test-host-setup.sh')], { reject: false });
+    expect(b.stdout).toBe('');
+  });
+});
