@@ -45,7 +45,7 @@ function refs(c: Ctx, value: string): string[] {
   return [...value.matchAll(re)].map((m) => path.join(c.dir, m[1]!));
 }
 
-function table(c: Ctx, file: string): void {
+function tableCheck(c: Ctx, file: string): void {
   fs.readFileSync(file, 'utf8').split('\n').forEach((raw, i) => {
     const l = raw.trim();
     if (!l || l.startsWith('#')) return;
@@ -117,7 +117,7 @@ async function defconfigs(c: Ctx): Promise<void> {
     }
     const table = (k: string) => refs(c, v.get(k)?.value ?? '');
     scripts(c, [...table('BR2_ROOTFS_POST_BUILD_SCRIPT'), ...table('BR2_ROOTFS_POST_FAKEROOT_SCRIPT'), ...table('BR2_ROOTFS_POST_IMAGE_SCRIPT')]);
-    for (const t of table('BR2_ROOTFS_DEVICE_TABLE')) if (fs.existsSync(t)) tableOnce(c, t);
+    for (const t of table('BR2_ROOTFS_DEVICE_TABLE')) if (fs.existsSync(t)) once(c, t, () => tableCheck(c, t));
     for (const t of table('BR2_ROOTFS_USERS_TABLES')) if (fs.existsSync(t)) usersTable(c, t);
     const frags = table('BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES').filter((p) => fs.existsSync(p));
     const target = PI_TARGET[v.get('BR2_LINUX_KERNEL_DEFCONFIG')?.value ?? ''];
@@ -126,25 +126,18 @@ async function defconfigs(c: Ctx): Promise<void> {
       const r = await lint(frags, { target, uses: DEFAULT_USES, cmdline });
       for (const d of r.diagnostics) if (d.severity !== 'note') c.out.push({ ...d, file: d.file ? path.relative(c.dir, d.file) : d.file, message: `${n} (${target}): ${d.message}` });
     }
-    for (const o of table('BR2_ROOTFS_OVERLAY')) if (fs.existsSync(o)) overlaysOnce(c, o);
+    for (const o of table('BR2_ROOTFS_OVERLAY')) if (fs.existsSync(o)) once(c, o, () => overlay(c, o));
   }
 }
 
-const seenTables = new WeakMap<Ctx, Set<string>>();
-function tableOnce(c: Ctx, t: string): void {
-  const s = seenTables.get(c) ?? new Set<string>();
-  seenTables.set(c, s);
-  if (s.has(t)) return;
-  s.add(t);
-  table(c, t);
-}
-const seenOverlays = new WeakMap<Ctx, Set<string>>();
-function overlaysOnce(c: Ctx, o: string): void {
-  const s = seenOverlays.get(c) ?? new Set<string>();
-  seenOverlays.set(c, s);
-  if (s.has(o)) return;
-  s.add(o);
-  overlay(c, o);
+const done = new WeakMap<Ctx, Set<string>>();
+/** A table or overlay named by several defconfigs is checked once. */
+function once(c: Ctx, key: string, fn: () => void): void {
+  const s = done.get(c) ?? new Set<string>();
+  done.set(c, s);
+  if (s.has(key)) return;
+  s.add(key);
+  fn();
 }
 
 function boardScripts(c: Ctx): void {

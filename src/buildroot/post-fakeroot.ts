@@ -99,23 +99,15 @@ export function applyTableLine(target: string, l: TableLine): void {
 }
 
 export function postFakeroot(target: string, datapath: string): { tables: string[]; lines: number } {
-  if (process.getuid?.() !== 0) {
-    fail('NOT_FAKEROOT', 'post-fakeroot changes owners, so it runs as (fake)root', 'call it from a Buildroot post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or under fakeroot');
-  }
   const tables = findTables(target, datapath);
-  let n = 0;
-  for (const t of tables) {
-    const { lines, diagnostics } = parseTable(fs.readFileSync(t, 'utf8'), t);
-    if (diagnostics.length) throw new ThunderboxError(diagnostics);
-    for (const l of lines) applyTableLine(target, l);
-    n += lines.length;
-  }
-  return { tables, lines: n };
+  return { tables, lines: applyTables(target, tables) };
 }
 
 /** Apply permission tables given by name (makedevs' job for BR2_ROOTFS_DEVICE_TABLE). */
 export function applyTables(target: string, files: string[]): number {
-  if (process.getuid?.() !== 0) fail('NOT_FAKEROOT', 'applying a permission table changes owners, so it runs as (fake)root', 'run it under fakeroot, as Buildroot does');
+  if (process.getuid?.() !== 0) {
+    fail('NOT_FAKEROOT', 'applying permission tables changes owners, so it runs as (fake)root', 'call it from a Buildroot post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or under fakeroot');
+  }
   let n = 0;
   for (const t of files) {
     const { lines, diagnostics } = parseTable(fs.readFileSync(t, 'utf8'), t);
