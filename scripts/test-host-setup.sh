@@ -34,6 +34,8 @@ have bison || pkgs="$pkgs bison"
 have gcc || pkgs="$pkgs gcc"
 have make || pkgs="$pkgs make"
 have shellcheck || pkgs="$pkgs shellcheck"
+have iptables || pkgs="$pkgs iptables"
+have ip || pkgs="$pkgs iproute2"
 [ -e /usr/src/linux-source-6.1.tar.xz ] || pkgs="$pkgs linux-source-6.1"
 
 cache=test/.cache

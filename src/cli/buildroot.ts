@@ -43,6 +43,12 @@ Runs on every make: a second run with the same inputs does nothing.`,
       const m = loadManifest(manifest);
       const datapath = a.datapath ?? m.datapath ?? DEFAULT_DATAPATH;
       const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(path.join(target, datapath, c.name, 'Container')) }));
+      // the device's host networks (bridges, NAT, routed-up), when the manifest has any
+      if (m.networks.length || m.containers.some((c) => c.input.net?.some((n) => n.type === 'routed'))) {
+        const n = newProgram();
+        (await import('./net.js')).register(n);
+        await n.parseAsync(['node', 'thunderbox', 'net', 'render', '--manifest', manifest, '--target', target, ...(f.quiet || f.json ? ['-q'] : [])]);
+      }
       const ds = crossCheck(process.env.BR2_CONFIG, containers, process.getuid?.() !== 0);
       for (const d of ds) if (!f.quiet && !f.json) process.stderr.write(formatDiagnostic(d) + '\n');
     });

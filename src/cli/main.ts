@@ -23,7 +23,7 @@ Examples:
 }
 
 async function register(p: Command): Promise<void> {
-  const mods = await Promise.all([import('./prepare.js'), import('./try.js'), import('./demo.js'), import('./buildroot.js'), import('./lxc.js'), import('./kconfig.js')]);
+  const mods = await Promise.all([import('./prepare.js'), import('./try.js'), import('./demo.js'), import('./buildroot.js'), import('./lxc.js'), import('./kconfig.js'), import('./net.js')]);
   for (const m of mods) m.register(p);
 }
 

@@ -167,6 +167,14 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     if (manifest && !fromManifest) throw new UsageError(`${callsign} is not in ${manifest.file}`, `containers there: ${manifest.containers.map((c) => c.name).join(', ') || 'none'}`);
     wanted = [{ name: callsign!, input: mergeInputs(fromManifest?.input ?? {}, cli) }];
   }
+  // addresses: allocated over the whole manifest (stable numbering), kept in thunderbox.lock
+  let lock: { file: string; text: string } | undefined;
+  if (manifest) {
+    const { allocateForManifest } = await import('../net/manifest-nets.js');
+    const a = allocateForManifest(manifest, wanted);
+    wanted = a.wanted;
+    lock = a.lock;
+  }
   const containers = wanted.map((w) => resolveContainer(w.name, w.input, { target: t.target }));
   const bar = new ProgressBar(!f.quiet && !f.json);
   const req = {
@@ -194,6 +202,13 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     bar.clear();
   }
   if (result.recovered) out.say('recovered: an interrupted earlier run was rolled back first');
+  if (lock) {
+    const { writeFileAtomic, readFileOrNull } = await import('../core/fsutil.js');
+    if (readFileOrNull(lock.file)?.toString('utf8') !== lock.text) {
+      writeFileAtomic(lock.file, lock.text, { mode: 0o644 });
+      out.say(`addresses recorded in ${lock.file}`);
+    }
+  }
   for (const r of reports) {
     out.say(describe(r, { create: 'created', replace: 'replaced', unchanged: 'unchanged' }));
     if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? 'mode set to "Container"' : 'already "Container"'}`);

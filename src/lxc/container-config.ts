@@ -4,6 +4,7 @@ import type { ContainerSpec, NetSpec } from '../profile/spec.js';
 import { blankLine, commentLine, entryLine, renderConfig, type ConfigLine } from './document.js';
 import { formatIdmapLine } from './idmap.js';
 import { formatMountEntry } from './mount-entry.js';
+import { formatCidr, formatIp, interconnectEnds, parseCidr } from '../net/ipv4.js';
 
 // The LXC config of a Thunder plugin container, in the order the Thunder docs and the wiki
 // use: includes first (later lines override what they set), then identity, ids, rootfs,
@@ -31,10 +32,36 @@ export function derivedHwaddr(callsign: string, index: number): string {
   return ['00', '16', '3e', ...[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+/** Host-side name of a routed veth: stable, at most 15 characters (the routed-up script matches on it). */
+export function derivedVethPair(callsign: string, index: number): string {
+  return `tbx${createHash('sha256').update(`thunderbox:${callsign}:${index}`).digest('hex').slice(0, 8)}`;
+}
+
+/** Run by LXC on the host when a routed veth comes up: gives the host side its address. */
+export const ROUTED_UP_SCRIPT = '/etc/thunderbox/routed-up';
+
 function netLines(callsign: string, nets: NetSpec[]): ConfigLine[] {
   const out: ConfigLine[] = [];
   nets.forEach((n, i) => {
     const k = (sub: string) => `lxc.net.${i}.${sub}`;
+    if (n.type === 'routed') {
+      // router mode: LXC routes the container's addresses to the host-side veth and answers
+      // ARP for the gateway there; the host side gets the gateway address from routed-up
+      const ic = parseCidr(n.interconnect ?? '');
+      const ends = ic ? interconnectEnds(ic) : undefined;
+      out.push(entryLine(k('type'), 'veth'), entryLine(k('veth.mode'), 'router'), entryLine(k('flags'), 'up'));
+      out.push(entryLine(k('hwaddr'), n.hwaddr ?? derivedHwaddr(callsign, i)));
+      out.push(entryLine(k('veth.pair'), n.vethPair ?? derivedVethPair(callsign, i)));
+      if (ic && ends) {
+        out.push(entryLine(k('ipv4.address'), formatCidr(ends.container, ic.prefix)));
+        for (const r of n.ipv4 ?? []) out.push(entryLine(k('ipv4.address'), r));
+        out.push(entryLine(k('ipv4.gateway'), formatIp(ends.host)));
+      }
+      for (const r of n.ipv6 ?? []) out.push(entryLine(k('ipv6.address'), r));
+      if (n.gateway6) out.push(entryLine(k('ipv6.gateway'), n.gateway6));
+      out.push(entryLine(k('script.up'), ROUTED_UP_SCRIPT));
+      return;
+    }
     out.push(entryLine(k('type'), n.type));
     if (n.type === 'veth') {
       out.push(entryLine(k('link'), n.link));
@@ -42,7 +69,9 @@ function netLines(callsign: string, nets: NetSpec[]): ConfigLine[] {
       out.push(entryLine(k('hwaddr'), n.hwaddr ?? derivedHwaddr(callsign, i)));
       if (n.vethPair) out.push(entryLine(k('veth.pair'), n.vethPair));
       if (n.ipv4) out.push(entryLine(k('ipv4.address'), n.ipv4));
+      if (n.gateway) out.push(entryLine(k('ipv4.gateway'), n.gateway));
       if (n.ipv6) out.push(entryLine(k('ipv6.address'), n.ipv6));
+      if (n.gateway6) out.push(entryLine(k('ipv6.gateway'), n.gateway6));
     }
   });
   return out;

@@ -126,6 +126,11 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
         }
       }
     }
+    if (/^lxc\.net\.\d+\.script\.(up|down)$/.test(l.key ?? '') && l.value?.startsWith('/')) {
+      // scripts LXC runs on the host (routed-up): the image's copy
+      const inImage = resolveInTarget(req.target, l.value);
+      if (fs.existsSync(inImage)) return setLineValue(l, inImage);
+    }
     if (l.key === 'lxc.include' && l.value?.startsWith('/')) {
       const inImage = resolveInTarget(req.target, l.value);
       if (fs.existsSync(inImage)) return setLineValue(l, inImage);
@@ -176,7 +181,7 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   const log = path.join(tmp, 'lxc.log');
   try {
     const { execa } = await import('execa');
-    const r = await execa('lxc-execute', ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command], {
+    const child = execa('lxc-execute', ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command], {
       env,
       extendEnv: false,
       reject: false,
@@ -184,6 +189,17 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
       stdout: req.capture ? 'pipe' : 'inherit',
       stderr: req.capture ? 'pipe' : 'inherit',
     });
+    // SIGINT/SIGTERM stop the container (lxc-execute passes them on), then the temp lxcpath goes
+    const stop = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    let r;
+    try {
+      r = await child;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
     if ((r as { code?: string }).code === 'ENOENT') fail('LXC_MISSING', 'lxc-execute is not installed on this host', 'install LXC (Debian: apt-get install lxc), then run as root');
     const lxcLog = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
     return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout: req.capture ? String(r.stdout) : undefined, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import type { ContainerInput, IdmapInput } from './input.js';
-import type { MountSpec, NetSpec } from './spec.js';
+import type { HostNetwork, MountSpec, NetSpec } from './spec.js';
 
 // thunderbox.yaml. Shape (every key optional except containers):
 //
@@ -46,10 +46,29 @@ const net = z.discriminatedUnion('type', [
     link: z.string().min(1),
     ipv4: z.string().optional(),
     ipv6: z.string().optional(),
+    gateway: z.string().optional(),
+    gateway6: z.string().optional(),
+    hwaddr: z.string().optional(),
+    'veth-pair': z.string().optional(),
+  }),
+  z.strictObject({
+    type: z.literal('routed'),
+    interconnect: z.string().optional(),
+    ipv4: z.union([z.string(), z.array(z.string())]).optional(),
+    ipv6: z.union([z.string(), z.array(z.string())]).optional(),
+    gateway6: z.string().optional(),
     hwaddr: z.string().optional(),
     'veth-pair': z.string().optional(),
   }),
 ]);
+
+const hostNetwork = z.strictObject({
+  ipv4: z.string().optional(),
+  ipv6: z.string().optional(),
+  nat: z.boolean().optional(),
+  forward: z.boolean().optional(),
+  dhcp: z.boolean().optional(),
+});
 
 const idmap = z.union([
   z.enum(['default', 'none']),
@@ -78,6 +97,8 @@ const container = z.strictObject({
 
 const manifestSchema = z.strictObject({
   thunder: z.strictObject({ datapath: z.string().startsWith('/').optional() }).optional(),
+  networks: z.record(z.string().regex(/^[^\s/:]{1,15}$/, 'an interface name (1-15 characters)'), hostNetwork).optional(),
+  'routed-pool': z.string().optional(),
   containers: z.record(z.string(), container),
 });
 
@@ -86,6 +107,9 @@ export type RawContainer = z.infer<typeof container>;
 export interface Manifest {
   file: string;
   datapath?: string;
+  networks: HostNetwork[];
+  /** Where routed interconnects come from (CIDR). */
+  routedPool?: string;
   /** In file order. */
   containers: { name: string; input: ContainerInput }[];
 }
@@ -113,7 +137,12 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
     out.idmap = m;
   }
   if (raw.net !== undefined) {
-    out.net = (Array.isArray(raw.net) ? raw.net : [raw.net]).map((n): NetSpec => (n.type === 'empty' ? n : { type: 'veth', link: n.link, ipv4: n.ipv4, ipv6: n.ipv6, hwaddr: n.hwaddr, vethPair: n['veth-pair'] }));
+    const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+    out.net = (Array.isArray(raw.net) ? raw.net : [raw.net]).map((n): NetSpec => {
+      if (n.type === 'empty') return n;
+      if (n.type === 'routed') return { type: 'routed', interconnect: n.interconnect, ipv4: list(n.ipv4), ipv6: list(n.ipv6), gateway6: n.gateway6, hwaddr: n.hwaddr, vethPair: n['veth-pair'] };
+      return { type: 'veth', link: n.link, ipv4: n.ipv4, ipv6: n.ipv6, gateway: n.gateway, gateway6: n.gateway6, hwaddr: n.hwaddr, vethPair: n['veth-pair'] };
+    });
   }
   if (raw.tmp !== undefined) out.tmp = raw.tmp;
   if (raw.mounts) {
@@ -171,6 +200,8 @@ export function parseManifest(text: string, file: string): Manifest {
   return {
     file,
     datapath: parsed.data.thunder?.datapath,
+    networks: Object.entries(parsed.data.networks ?? {}).map(([name, n]) => ({ name, ipv4: n.ipv4, ipv6: n.ipv6, nat: n.nat ?? false, forward: n.forward ?? n.nat ?? false, dhcp: n.dhcp ?? false })),
+    routedPool: parsed.data['routed-pool'],
     containers: Object.entries(parsed.data.containers).map(([name, raw]) => ({ name, input: toInput(raw, dir) })),
   };
 }

@@ -12,14 +12,47 @@ export interface EmptyNet {
 export interface VethNet {
   type: 'veth';
   link: string;
+  /** ADDRESS/PREFIX, or 'auto': the next free address of the bridge's network (net/allocate.ts). */
   ipv4?: string;
   ipv6?: string;
+  /** An address, or 'auto': the bridge's own address. */
+  gateway?: string;
+  gateway6?: string;
   /** Explicit MAC; when absent one is derived from the callsign (stable across builds). */
   hwaddr?: string;
   vethPair?: string;
 }
 
-export type NetSpec = EmptyNet | VethNet;
+/**
+ * Routed veth (lxc.net.N.veth.mode = router): no bridge. Host and container share a small
+ * interconnect network (a /30 or /31: the host side is its first address, the container its
+ * second), and the routed addresses are the container's too, routed to it by the host.
+ */
+export interface RoutedNet {
+  type: 'routed';
+  /** The interconnect network (A.B.C.D/30 or /31), or 'auto' from the manifest's routed pool. */
+  interconnect?: string;
+  /** Addresses routed to the container (A.B.C.D/32 or a subnet), IPv4. */
+  ipv4?: string[];
+  /** IPv6: the container's addresses and the host side's (the gateway), given. */
+  ipv6?: string[];
+  gateway6?: string;
+  hwaddr?: string;
+  vethPair?: string;
+}
+
+export type NetSpec = EmptyNet | VethNet | RoutedNet;
+
+/** A host network (bridge) of the device, from the manifest's `networks`. */
+export interface HostNetwork {
+  name: string;
+  /** The bridge's address with the network's prefix, e.g. 10.0.3.1/24. */
+  ipv4?: string;
+  ipv6?: string;
+  nat: boolean;
+  forward: boolean;
+  dhcp: boolean;
+}
 
 export interface MountSpec {
   /** Host (device) path, absolute. */

@@ -6,7 +6,7 @@ import { REPO } from './cli.js';
 // Real, runnable rootfs archives for container tests: busybox-static from Debian (the host's
 // x86_64 binary, and the armhf one fetched with apt-get download, kept in test/.cache).
 
-const APPLETS = ['sh', 'env', 'cat', 'ls', 'uname', 'id', 'test', 'echo', 'true', 'false', 'grep', 'mount', 'su', 'touch'];
+const APPLETS = ['sh', 'env', 'cat', 'ls', 'uname', 'id', 'test', 'echo', 'true', 'false', 'grep', 'mount', 'su', 'touch', 'ping', 'sleep', 'ip', 'nc', 'hostname'];
 
 export function busyboxEntries(busybox: Buffer): ArchiveEntry[] {
   const t = 1700000000;

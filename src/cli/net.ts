@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { UsageError } from '../core/errors.js';
+import { Output } from './output.js';
+import { chooseTarget } from './target.js';
+
+interface Flags {
+  manifest?: string;
+  target?: string;
+  json?: boolean;
+  quiet?: boolean;
+  dryRun?: boolean;
+}
+
+export function register(program: Command): void {
+  const net = program.command('net').summary('container networking: addresses and the device\'s host networks').description('Container networking from the manifest: the addressing plan, and the device\'s bridges, forwarding and NAT.');
+  net
+    .command('plan')
+    .summary('print the addressing table (container, interface, address, gateway, bridge or route)')
+    .requiredOption('--manifest <file>', 'thunderbox.yaml')
+    .option('--json', 'print it as JSON')
+    .addHelpText('after', '\nExample:\n  thunderbox net plan --manifest board/raspberrypi3/thunderbox.yaml')
+    .action(async (f: Flags) => {
+      const { loadManifest } = await import('../profile/manifest.js');
+      const { allocateManifest } = await import('../net/manifest-nets.js');
+      const r = allocateManifest(loadManifest(f.manifest!));
+      if (f.json) {
+        process.stdout.write(JSON.stringify(r.rows, null, 2) + '\n');
+        return;
+      }
+      const rows = [['CONTAINER', 'IF', 'ADDRESS', 'GATEWAY', 'VIA'], ...r.rows.map((x) => [x.callsign, `eth${x.nic}`, x.address ?? '-', x.gateway ?? '-', x.via + (x.routes?.length ? `; routed ${x.routes.join(' ')}` : '')])];
+      const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+      for (const row of rows) process.stdout.write(row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd() + '\n');
+    });
+  net
+    .command('render')
+    .summary('write the device\'s networking files (init script, sysctl, dnsmasq) into the image')
+    .requiredOption('--manifest <file>', 'thunderbox.yaml with networks (and routed containers)')
+    .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
+    .option('--dry-run', 'print what would change')
+    .option('-q, --quiet', 'print only errors')
+    .addHelpText('after', '\nExample:\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml --target output/target')
+    .action(async (f: Flags) => {
+      const out = new Output(f);
+      const t = chooseTarget(f.target);
+      if (t.target === '/' && !t.explicit) throw new UsageError('the image root would be /', 'pass --target DIR');
+      const { loadManifest } = await import('../profile/manifest.js');
+      const { planNet } = await import('../net/render.js');
+      const { applyPlan } = await import('../core/transaction.js');
+      const { VERSION } = await import('../core/version.js');
+      const { sourceDateEpoch } = await import('../core/epoch.js');
+      const plan = planNet(loadManifest(f.manifest!), t.target, VERSION, sourceDateEpoch());
+      if (f.dryRun) {
+        for (const op of plan.ops) out.say(`${op.kind === 'keep' ? '=' : '~'} ${op.path}: ${op.reason}`);
+        return;
+      }
+      const r = await applyPlan(plan);
+      for (const p of r.changed) out.say(`wrote ${p}`);
+      if (!r.changed.length) out.say('nothing to do: the networking files are up to date');
+    });
+}

@@ -1,0 +1,208 @@
+import fs from 'node:fs';
+import type { Diagnostic } from '../core/diagnostic.js';
+import type { HostNetwork, NetSpec } from '../profile/spec.js';
+import { contains, formatCidr, formatIp, interconnectEnds, networkOf, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
+
+// Addresses for the containers of a manifest:
+//   - veth on a bridge, ipv4: auto: the lowest free address of the bridge's network (not the
+//     network or broadcast address, not the bridge's own, not one given statically);
+//   - routed, interconnect: auto: the next free /30 block of the manifest's routed pool.
+// What was given once is kept: thunderbox.lock, beside the manifest, records every
+// allocation by callsign and interface index, so adding a container never renumbers others.
+// Collisions, addresses outside their network, a gateway inside routed addresses and a full
+// pool are errors naming the containers involved.
+
+export interface LockFile {
+  version: 1;
+  /** bridge -> "Callsign/nic" -> address */
+  bridges: Record<string, Record<string, string>>;
+  /** "Callsign/nic" -> interconnect network */
+  interconnects: Record<string, string>;
+}
+
+export interface AllocationRow {
+  callsign: string;
+  nic: number;
+  kind: 'bridge' | 'routed' | 'empty';
+  via: string;
+  address?: string;
+  gateway?: string;
+  routes?: string[];
+}
+
+export interface ContainerNets {
+  callsign: string;
+  net: NetSpec[];
+}
+
+export interface AllocationResult {
+  containers: ContainerNets[];
+  rows: AllocationRow[];
+  lock: LockFile;
+  errors: Diagnostic[];
+}
+
+export function readLock(file: string): LockFile | null {
+  try {
+    const j = JSON.parse(fs.readFileSync(file, 'utf8')) as LockFile;
+    return j.version === 1 ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: string | undefined, lock: LockFile | null, file: string): AllocationResult {
+  const errors: Diagnostic[] = [];
+  const e = (code: string, message: string, hint: string) => errors.push({ code, severity: 'error', file, message, hint });
+  const out: LockFile = { version: 1, bridges: {}, interconnects: {} };
+  const rows: AllocationRow[] = [];
+  const bridges = new Map<string, { net: Cidr; gw: number; used: Map<number, string> }>();
+  for (const n of networks) {
+    if (!n.ipv4) continue;
+    const c = parseCidr(n.ipv4);
+    if (!c) {
+      e('NET_BRIDGE_ADDRESS', `network ${n.name}: "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.1/24 (the bridge\'s address and the network\'s prefix)');
+      continue;
+    }
+    bridges.set(n.name, { net: c, gw: c.addr, used: new Map([[c.addr, `the bridge ${n.name}`]]) });
+  }
+  // static addresses first, so auto never takes one of them
+  for (const k of input) {
+    k.net.forEach((n, i) => {
+      if (n.type !== 'veth' || !n.ipv4 || n.ipv4 === 'auto') return;
+      const b = bridges.get(n.link);
+      const c = parseCidr(n.ipv4);
+      if (!b || !c) return;
+      const who = `${k.callsign} (lxc.net.${i})`;
+      if (!contains(b.net, c.addr)) return void e('NET_OUTSIDE', `${who}: ${n.ipv4} is outside ${n.link}'s network ${formatCidr(networkOf(b.net), b.net.prefix)}`, `pick an address in ${formatCidr(networkOf(b.net), b.net.prefix)}, or ipv4: auto`);
+      const other = b.used.get(c.addr);
+      if (other) return void e('NET_COLLISION', `${who} and ${other} both have ${formatIp(c.addr)}`, 'give one of them another address, or ipv4: auto');
+      b.used.set(c.addr, who);
+    });
+  }
+  // then what the lock file gave earlier, so a new container never takes an old one's address
+  const kept = new Map<string, number>();
+  for (const k of input) {
+    k.net.forEach((n, i) => {
+      if (n.type !== 'veth' || n.ipv4 !== 'auto') return;
+      const b = bridges.get(n.link);
+      const prev = parseIp(lock?.bridges[n.link]?.[`${k.callsign}/${i}`] ?? '');
+      if (!b || prev === null || !contains(b.net, prev) || b.used.has(prev)) return;
+      const last = networkOf(b.net) + size(b.net.prefix) - 1;
+      if (prev === networkOf(b.net) || prev === last) return;
+      b.used.set(prev, `${k.callsign} (lxc.net.${i})`);
+      kept.set(`${k.callsign}/${i}`, prev);
+    });
+  }
+  const poolCidr = pool ? parseCidr(pool) : undefined;
+  if (pool && !poolCidr) e('NET_POOL', `routed-pool "${pool}" is not a network (ADDRESS/PREFIX)`, 'e.g. 198.18.100.0/24');
+  const takenIc: { net: Cidr; who: string }[] = [];
+  const keptIc = new Map<string, Cidr>();
+  for (const k of input) {
+    k.net.forEach((n, i) => {
+      if (n.type !== 'routed') return;
+      const who = `${k.callsign} (lxc.net.${i})`;
+      if (n.interconnect && n.interconnect !== 'auto') {
+        const c = parseCidr(n.interconnect);
+        if (c) takenIc.push({ net: { addr: networkOf(c), prefix: c.prefix }, who });
+      }
+    });
+  }
+  for (const k of input) {
+    k.net.forEach((n, i) => {
+      if (n.type !== 'routed' || (n.interconnect !== undefined && n.interconnect !== 'auto')) return;
+      const prev = parseCidr(lock?.interconnects[`${k.callsign}/${i}`] ?? '');
+      if (prev && poolCidr && contains(poolCidr, prev.addr) && !takenIc.some((t) => overlaps(t.net, prev))) {
+        takenIc.push({ net: prev, who: `${k.callsign} (lxc.net.${i})` });
+        keptIc.set(`${k.callsign}/${i}`, prev);
+      }
+    });
+  }
+  const containers = input.map((k) => ({
+    callsign: k.callsign,
+    net: k.net.map((n, i): NetSpec => {
+      const key = `${k.callsign}/${i}`;
+      const who = `${k.callsign} (lxc.net.${i})`;
+      if (n.type === 'empty') {
+        rows.push({ callsign: k.callsign, nic: i, kind: 'empty', via: 'loopback only' });
+        return n;
+      }
+      if (n.type === 'veth') {
+        const b = bridges.get(n.link);
+        let ipv4 = n.ipv4;
+        if (ipv4 === 'auto' || n.gateway === 'auto') {
+          if (!b) {
+            e('NET_NO_NETWORK', `${who}: ${ipv4 === 'auto' ? 'ipv4' : 'gateway'}: auto needs the bridge ${n.link} in the manifest's networks`, `add networks: { ${n.link}: { ipv4: 10.0.3.1/24 } }`);
+            return n;
+          }
+        }
+        if (ipv4 === 'auto' && b) {
+          let addr: number | undefined = kept.get(key);
+          if (addr === undefined) {
+            const first = networkOf(b.net) + 1;
+            const last = networkOf(b.net) + size(b.net.prefix) - 2;
+            for (let a = first; a <= last; a++) {
+              if (!b.used.has(a)) {
+                addr = a;
+                break;
+              }
+            }
+          }
+          if (addr === undefined) {
+            e('NET_FULL', `${who}: ${n.link}'s network ${formatCidr(networkOf(b.net), b.net.prefix)} has no free address left`, 'use a larger network (a shorter prefix)');
+            return n;
+          }
+          b.used.set(addr, who);
+          ipv4 = formatCidr(addr, b.net.prefix);
+          if (!kept.has(key)) kept.set(key, addr);
+        }
+        if (ipv4 && b) {
+          out.bridges[n.link] ??= {};
+          out.bridges[n.link]![key] = ipv4.split('/')[0]!;
+        }
+        const gateway = n.gateway === 'auto' ? (b ? formatIp(b.gw) : undefined) : n.gateway;
+        rows.push({ callsign: k.callsign, nic: i, kind: 'bridge', via: n.link, address: ipv4, gateway });
+        return { ...n, ipv4, gateway };
+      }
+      // routed
+      let ic = n.interconnect;
+      if (ic === undefined || ic === 'auto') {
+        if (!poolCidr) {
+          e('NET_NO_POOL', `${who}: interconnect: auto needs routed-pool in the manifest`, 'add routed-pool: 198.18.100.0/24 (or give interconnect: A.B.C.D/30)');
+          return n;
+        }
+        const free = (c: Cidr) => contains(poolCidr, c.addr) && !takenIc.some((t) => overlaps(t.net, c));
+        let got: Cidr | undefined = keptIc.get(key);
+        for (let a = networkOf(poolCidr); !got && a + 4 <= networkOf(poolCidr) + size(poolCidr.prefix); a += 4) {
+          const c = { addr: a, prefix: 30 };
+          if (free(c)) got = c;
+        }
+        if (!got) {
+          e('NET_POOL_FULL', `${who}: the routed pool ${pool} has no free /30 left`, 'use a larger routed-pool');
+          return n;
+        }
+        if (!keptIc.has(key)) takenIc.push({ net: got, who });
+        ic = formatCidr(got.addr, got.prefix);
+      }
+      const c = parseCidr(ic);
+      if (!c || (c.prefix !== 30 && c.prefix !== 31)) {
+        e('NET_INTERCONNECT', `${who}: interconnect "${ic}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30, or interconnect: auto');
+        return n;
+      }
+      out.interconnects[key] = formatCidr(networkOf(c), c.prefix);
+      const ends = interconnectEnds(c);
+      for (const r of n.ipv4 ?? []) {
+        const rc = parseCidr(r);
+        if (!rc) {
+          e('NET_ROUTE', `${who}: routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32');
+          continue;
+        }
+        if (contains(rc, ends.host)) e('NET_GATEWAY_ROUTED', `${who}: the gateway ${formatIp(ends.host)} lies inside the routed addresses ${r}`, 'route addresses outside the interconnect network');
+        for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: routed ${r} overlaps the network of ${name}`, 'route another range');
+      }
+      rows.push({ callsign: k.callsign, nic: i, kind: 'routed', via: `interconnect ${formatCidr(networkOf(c), c.prefix)}`, address: formatCidr(ends.container, c.prefix), gateway: formatIp(ends.host), routes: n.ipv4 ?? [] });
+      return { ...n, interconnect: formatCidr(networkOf(c), c.prefix) };
+    }),
+  }));
+  return { containers, rows, lock: out, errors };
+}

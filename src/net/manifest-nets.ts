@@ -1,0 +1,30 @@
+import path from 'node:path';
+import { ThunderboxError } from '../core/errors.js';
+import type { ContainerInput } from '../profile/input.js';
+import type { Manifest } from '../profile/manifest.js';
+import { allocate, readLock, type AllocationResult } from './allocate.js';
+
+export const LOCK_NAME = 'thunderbox.lock';
+
+export function lockFileFor(manifest: Manifest): string {
+  return path.join(path.dirname(path.resolve(manifest.file)), LOCK_NAME);
+}
+
+/** Allocate over every container of the manifest (so numbering never depends on which are prepared). */
+export function allocateManifest(manifest: Manifest, inputs?: Map<string, ContainerInput>): AllocationResult {
+  const all = manifest.containers.map((c) => ({ callsign: c.name, net: (inputs?.get(c.name) ?? c.input).net ?? [{ type: 'empty' as const }] }));
+  const file = lockFileFor(manifest);
+  const r = allocate(all, manifest.networks, manifest.routedPool, readLock(file), manifest.file);
+  if (r.errors.length) throw new ThunderboxError(r.errors);
+  return r;
+}
+
+export function allocateForManifest(manifest: Manifest, wanted: { name: string; input: ContainerInput }[]): { wanted: { name: string; input: ContainerInput }[]; lock?: { file: string; text: string } } {
+  const r = allocateManifest(manifest, new Map(wanted.map((w) => [w.name, w.input])));
+  const nets = new Map(r.containers.map((c) => [c.callsign, c.net]));
+  return {
+    wanted: wanted.map((w) => ({ name: w.name, input: w.input.net || nets.has(w.name) ? { ...w.input, net: nets.get(w.name) ?? w.input.net } : w.input })),
+    // a lock file only when something was allocated
+    lock: Object.keys(r.lock.bridges).length || Object.keys(r.lock.interconnects).length ? { file: lockFileFor(manifest), text: JSON.stringify(r.lock, null, 1) + '\n' } : undefined,
+  };
+}
