@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
 import type { HostNetwork, NetSpec } from '../profile/spec.js';
 import { contains, formatCidr, formatIp, interconnectEnds, networkOf, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
+import { formatIp6, network6, parseCidr6, parseIp6 } from './ipv6.js';
 
 // Addresses for the containers of a manifest:
 //   - veth on a bridge, ipv4: auto: the lowest free address of the bridge's network (not the
@@ -16,6 +17,8 @@ export interface LockFile {
   version: 1;
   /** bridge -> "Callsign/nic" -> address */
   bridges: Record<string, Record<string, string>>;
+  /** bridge -> "Callsign/nic" -> IPv6 address (ipv6: auto) */
+  bridges6?: Record<string, Record<string, string>>;
   /** "Callsign/nic" -> interconnect network */
   interconnects: Record<string, string>;
 }
@@ -95,6 +98,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
     });
   }
   const poolCidr = pool ? parseCidr(pool) : undefined;
+  const used6 = new Map<string, Set<bigint>>();
   if (pool && !poolCidr) e('NET_POOL', `routed-pool "${pool}" is not a network (ADDRESS/PREFIX)`, 'e.g. 198.18.100.0/24');
   const takenIc: { net: Cidr; who: string }[] = [];
   const keptIc = new Map<string, Cidr>();
@@ -161,8 +165,33 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
           out.bridges[n.link]![key] = ipv4.split('/')[0]!;
         }
         const gateway = n.gateway === 'auto' ? (b ? formatIp(b.gw) : undefined) : n.gateway;
-        rows.push({ callsign: k.callsign, nic: i, kind: 'bridge', via: n.link, address: ipv4, gateway });
-        return { ...n, ipv4, gateway };
+        // IPv6: auto is the bridge's network with the same host number as the IPv4 address
+        // (or the next free one), so both families tell the same container apart
+        let ipv6 = n.ipv6;
+        let gateway6 = n.gateway6;
+        const hn = networks.find((x) => x.name === n.link);
+        const b6 = hn?.ipv6 ? parseCidr6(hn.ipv6) : null;
+        if ((ipv6 === 'auto' || gateway6 === 'auto') && !b6) {
+          e('NET_NO_NETWORK', `${who}: ipv6/gateway6: auto needs an ipv6 address for ${n.link} in the manifest's networks`, `add networks: { ${n.link}: { ipv6: fd00:3::1/64 } }`);
+        } else if (b6) {
+          if (ipv6 === 'auto') {
+            const prev = lock?.bridges6?.[n.link]?.[key];
+            const host = prev ? parseIp6(prev) : null;
+            const v4host = ipv4 && b ? BigInt((parseIp(ipv4.split('/')[0]!) ?? 0) - networkOf(b.net)) : 2n;
+            const taken = used6.get(n.link) ?? new Set<bigint>([b6.addr]);
+            used6.set(n.link, taken);
+            let addr = host !== null && network6({ addr: host, prefix: b6.prefix }) === network6(b6) && !taken.has(host) ? host : network6(b6) + v4host;
+            while (taken.has(addr)) addr += 1n;
+            taken.add(addr);
+            ipv6 = `${formatIp6(addr)}/${b6.prefix}`;
+            out.bridges6 ??= {};
+            out.bridges6[n.link] ??= {};
+            out.bridges6[n.link]![key] = formatIp6(addr);
+          }
+          if (gateway6 === 'auto') gateway6 = formatIp6(b6.addr);
+        }
+        rows.push({ callsign: k.callsign, nic: i, kind: 'bridge', via: n.link, address: [ipv4, ipv6].filter(Boolean).join(' ') || undefined, gateway: [gateway, gateway6].filter(Boolean).join(' ') || undefined });
+        return { ...n, ipv4, gateway, ipv6, gateway6 };
       }
       // routed
       let ic = n.interconnect;

@@ -25,6 +25,6 @@ export function allocateForManifest(manifest: Manifest, wanted: { name: string; 
   return {
     wanted: wanted.map((w) => ({ name: w.name, input: w.input.net || nets.has(w.name) ? { ...w.input, net: nets.get(w.name) ?? w.input.net } : w.input })),
     // a lock file only when something was allocated
-    lock: Object.keys(r.lock.bridges).length || Object.keys(r.lock.interconnects).length ? { file: lockFileFor(manifest), text: JSON.stringify(r.lock, null, 1) + '\n' } : undefined,
+    lock: Object.keys(r.lock.bridges).length || Object.keys(r.lock.interconnects).length || Object.keys(r.lock.bridges6 ?? {}).length ? { file: lockFileFor(manifest), text: JSON.stringify(r.lock, null, 1) + '\n' } : undefined,
   };
 }

@@ -45,14 +45,14 @@ export function netFiles(manifest: Manifest, version: string): NetFile[] {
     k.net.flatMap((n, i) => {
       if (n.type !== 'routed') return [];
       const ic = parseCidr(n.interconnect ?? '');
-      return ic ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: formatIp(interconnectEnds(ic).host) }] : [];
+      return ic ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: formatIp(interconnectEnds(ic).host), host6: n.gateway6, v6: (n.ipv6?.length ?? 0) > 0 }] : [];
     }),
   );
   const files: NetFile[] = [];
   if (bridges.length || routes.length) {
-    files.push({ device: '/etc/init.d/S40thunderbox-net', content: render('S40thunderbox-net.ejs', { header, bridges, routed: routes.length > 0 }), mode: 0o755 });
+    files.push({ device: '/etc/init.d/S40thunderbox-net', content: render('S40thunderbox-net.ejs', { header, bridges, routed: routes.length > 0, routed6: routes.some((r) => r.v6) }), mode: 0o755 });
     const fwd = bridges.some((b) => b.forward) || routes.length > 0;
-    const fwd6 = bridges.some((b) => b.forward && b.ipv6);
+    const fwd6 = bridges.some((b) => b.forward && b.ipv6) || routes.some((r) => r.v6);
     if (fwd) files.push({ device: '/etc/sysctl.d/40-thunderbox.conf', content: `# ${header}\nnet.ipv4.ip_forward = 1\n${fwd6 ? 'net.ipv6.conf.all.forwarding = 1\n' : ''}`, mode: 0o644 });
   }
   for (const b of bridges) {

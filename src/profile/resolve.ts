@@ -119,7 +119,7 @@ function resolveNet(nets: NetSpec[], errors: Diagnostic[]): NetSpec[] {
     if (n.vethPair !== undefined && !/^[^\s/:]{1,15}$/.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name, e.g. veth-ocdm'));
     if (n.hwaddr !== undefined && !MAC.test(n.hwaddr)) errors.push(err('NET_HWADDR_INVALID', `hwaddr "${n.hwaddr}" is not a MAC address`, 'write six hex pairs such as 00:16:3e:12:34:56 (no "xx": thunderbox derives a stable one if you leave it out)'));
     if (n.ipv4 !== undefined && n.ipv4 !== 'auto' && !validIpv4Cidr(n.ipv4)) errors.push(err('NET_IPV4_INVALID', `ipv4 "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.10/24'));
-    if (n.ipv6 !== undefined && !/^[0-9a-fA-F:]+\/(\d|[1-9]\d|1[01]\d|12[0-8])$/.test(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64'));
+    if (n.ipv6 !== undefined && n.ipv6 !== 'auto' && !/^[0-9a-fA-F:]+\/(\d|[1-9]\d|1[01]\d|12[0-8])$/.test(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64'));
   }
   return nets;
 }

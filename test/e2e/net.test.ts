@@ -109,7 +109,7 @@ describe('container networking, with real traffic in a test namespace', () => {
   it('routed veth: the routed address is reachable from the host side, and the container reaches the host side', async () => {
     const dir = tmpDir();
     const r = `R${randomBytes(2).toString('hex')}`;
-    const m = manifest(dir, rootfs(dir), `routed-pool: 198.18.100.0/24\ncontainers:\n  ${r}:\n    rootfs: ROOTFS\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.200.5/32] }]\n`);
+    const m = manifest(dir, rootfs(dir), `routed-pool: 198.18.100.0/24\ncontainers:\n  ${r}:\n    rootfs: ROOTFS\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.200.5/32], ipv6: ['fd18:7::5/128'], gateway6: 'fd18:7::1' }]\n`);
     const target = await prepared(dir, m);
     await withNetns(async (ns, name, track) => {
       expect((await ns(['sh', path.join(target, 'etc/init.d/S40thunderbox-net'), 'start'])).code).toBe(0);
@@ -120,7 +120,35 @@ describe('container networking, with real traffic in a test namespace', () => {
       expect((await ns(['ip', 'route'])).stdout).toContain('198.18.200.5 dev');
       expect((await ns(['ip', 'link', 'show', 'type', 'bridge'])).stdout).toBe(''); // no bridge involved
       expect((await ns(['/bin/busybox', 'ping', '-c1', '-W2', '198.18.100.2'])).code).toBe(0);
+      // IPv6: the host side carries gateway6 (script.up), the host routes the container's /128 to it
+      await waitFor(async () => (await ns(['/bin/busybox', 'ping', '-6', '-c1', '-W1', 'fd18:7::5'])).code === 0, 8000);
+      expect((await ns(['ip', '-6', 'route'])).stdout).toContain('fd18:7::5 dev');
       await waitFor(async () => fs.existsSync(mark), 5000);
+      expect(fs.readFileSync(mark, 'utf8')).toBe('reached\n');
+      fs.rmSync(mark);
+    });
+  });
+
+  it('IPv6 on a bridge: ipv6/gateway6 auto get an address from the bridge network; traffic flows both ways', async () => {
+    const dir = tmpDir();
+    const c = `S${randomBytes(2).toString('hex')}`;
+    const m = manifest(dir, rootfs(dir), `networks:\n  tbxbr6: { ipv4: 198.18.6.1/24, ipv6: "fd18:6::1/64" }\ncontainers:\n  ${c}:\n    rootfs: ROOTFS\n    net: [{ type: veth, link: tbxbr6, ipv4: auto, ipv6: auto, gateway6: auto }]\n`);
+    const plan = JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { address: string; gateway: string }[];
+    expect(plan[0]).toMatchObject({ address: '198.18.6.2/24 fd18:6::2/64', gateway: 'fd18:6::1' });
+    const target = await prepared(dir, m);
+    const cfg = fs.readFileSync(path.join(target, `usr/share/Thunder/${c}/Container/config`), 'utf8');
+    expect(cfg).toContain('lxc.net.0.ipv6.address = fd18:6::2/64');
+    expect(cfg).toContain('lxc.net.0.ipv6.gateway = fd18:6::1');
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'thunderbox.lock'), 'utf8')).bridges6.tbxbr6).toEqual({ [`${c}/0`]: 'fd18:6::2' });
+    await withNetns(async (ns, name, track) => {
+      await ns(['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0']);
+      expect((await ns(['sh', path.join(target, 'etc/init.d/S40thunderbox-net'), 'start'])).code).toBe(0);
+      expect((await ns(['ip', '-6', 'addr', 'show', 'dev', 'tbxbr6'])).stdout).toContain('fd18:6::1/64');
+      const mark = `/tmp/tbx-v6-${randomBytes(4).toString('hex')}`;
+      track(sleeper(name, target, c, // the container's address is tentative (DAD) for a moment: the container retries
+      `for i in 1 2 3 4 5 6; do ping -6 -c1 -W1 fd18:6::1 && { echo reached > ${mark}; break; }; sleep 1; done; sleep 30`));
+      await waitFor(async () => (await ns(['/bin/busybox', 'ping', '-6', '-c1', '-W1', 'fd18:6::2'])).code === 0);
+      await waitFor(async () => fs.existsSync(mark), 8000);
       expect(fs.readFileSync(mark, 'utf8')).toBe('reached\n');
       fs.rmSync(mark);
     });
