@@ -8,6 +8,7 @@ interface TryFlags {
   target?: string;
   datapath?: string;
   keep?: boolean;
+  start?: boolean;
   fixHostSubids?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -22,12 +23,15 @@ export function register(program: Command): void {
       `Start the container that \`thunderbox prepare\` made, on this machine, with the real lxc-execute
 (as root). The config is the device's, with lxc.rootfs.path pointing at the tree here; idmap,
 mounts and environment are the same. An ARM rootfs runs through qemu-user (binfmt_misc).
-The command's exit status is thunderbox's exit status.`,
+The command's exit status is thunderbox's exit status. With --start (lxc-start, the command is
+the container's init as on the device) the console output is printed when the container stops,
+and the status is lxc-start's: 0 when the container started and stopped cleanly.`,
     )
     .argument('<callsign>', 'the prepared container, e.g. OCDM')
     .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if present, else /bin/sh -c true)')
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .option('--start', 'use lxc-start: the command is the container\'s init, as Thunder starts it (default: lxc-execute, with lxc-init as init)')
     .option('--keep', 'keep the temporary lxcpath (config and lxc.log) for inspection')
     .option('--fix-host-subids', 'add the /etc/subuid and /etc/subgid lines the idmap needs on this host (with newuidmap installed, liblxc needs them even as root)')
     .option('--json', 'print a machine-readable result (output captured)')
@@ -43,7 +47,7 @@ Examples:
     .action(async (callsign: string, cmd: string[], f: TryFlags) => {
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const r = await tryContainer({ target: t.target, datapath: f.datapath ?? DEFAULT_DATAPATH, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true });
+      const r = await tryContainer({ target: t.target, datapath: f.datapath ?? DEFAULT_DATAPATH, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true });
       out.diagnostics(r.notes);
       if (f.verbose) {
         out.detail(r.config.trimEnd().replace(/^/gm, '  | '));

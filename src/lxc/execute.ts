@@ -28,6 +28,11 @@ export interface TryRequest {
   keep: boolean;
   /** Add missing /etc/subuid and /etc/subgid lines on this host. */
   fixHostSubids: boolean;
+  /**
+   * Start with lxc-start (the command is the container's init, as Thunder's LXC backend runs
+   * it) instead of lxc-execute (lxc-init runs the command).
+   */
+  start?: boolean;
 }
 
 export interface TryResult {
@@ -176,12 +181,16 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   fs.chmodSync(tmp, 0o711); // the container's mapped root must traverse the lxcpath
   const name = `tbx-${req.callsign}-${process.pid}-${path.basename(tmp).slice(-6)}`;
   const tmpConfig = path.join(tmp, 'config');
-  const rendered = renderConfig(doc);
+  const consoleLog = path.join(tmp, 'console.log');
+  // under lxc-start the command's output goes to the container console: keep it in a file
+  const rendered = renderConfig(doc) + (req.start ? `lxc.console.logfile = ${consoleLog}\n` : '');
   fs.writeFileSync(tmpConfig, rendered);
   const log = path.join(tmp, 'lxc.log');
   try {
     const { execa } = await import('execa');
-    const child = execa('lxc-execute', ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command], {
+    const tool = req.start ? 'lxc-start' : 'lxc-execute';
+    const args = req.start ? ['-n', name, '-P', tmp, '-f', tmpConfig, '-F', '-l', 'ERROR', '-o', log, '--', ...command] : ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command];
+    const child = execa(tool, args, {
       env,
       extendEnv: false,
       reject: false,
@@ -189,8 +198,13 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
       stdout: req.capture ? 'pipe' : 'inherit',
       stderr: req.capture ? 'pipe' : 'inherit',
     });
-    // SIGINT/SIGTERM stop the container (lxc-execute passes them on), then the temp lxcpath goes
-    const stop = (sig: NodeJS.Signals) => child.kill(sig);
+    // SIGINT/SIGTERM stop the container, then the temp lxcpath goes. lxc-execute passes the
+    // signal to lxc-init; under lxc-start the command is init, which ignores SIGTERM, so
+    // lxc-stop kills it.
+    const stop = (sig: NodeJS.Signals) => {
+      if (req.start) void execa('lxc-stop', ['-n', name, '-P', tmp, '-k'], { reject: false });
+      else child.kill(sig);
+    };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     let r;
@@ -200,8 +214,13 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }
-    if ((r as { code?: string }).code === 'ENOENT') fail('LXC_MISSING', 'lxc-execute is not installed on this host', 'install LXC (Debian: apt-get install lxc), then run as root');
+    if ((r as { code?: string }).code === 'ENOENT') fail('LXC_MISSING', `${tool} is not installed on this host`, 'install LXC (Debian: apt-get install lxc), then run as root');
     const lxcLog = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+    if (req.start) {
+      const console = fs.existsSync(consoleLog) ? fs.readFileSync(consoleLog, 'utf8') : '';
+      if (!req.capture) process.stdout.write(console);
+      return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout: req.capture ? console : undefined, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
+    }
     return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout: req.capture ? String(r.stdout) : undefined, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
   } finally {
     if (!req.keep) removeTree(tmp);

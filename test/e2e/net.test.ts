@@ -59,7 +59,7 @@ async function prepared(dir: string, m: string): Promise<string> {
   return target;
 }
 
-const sleeper = (ns: string, target: string, cs: string, script = 'sleep 30') => execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'try', cs, '--target', target, '-q', '--', '/bin/sh', '-c', script], { reject: false, stdio: 'ignore', env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+const sleeper = (ns: string, target: string, cs: string, script = 'sleep 30', start = false) => execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'try', cs, ...(start ? ['--start'] : []), '--target', target, '-q', '--', '/bin/sh', '-c', script], { reject: false, stdio: 'ignore', env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
 
 async function waitFor(check: () => Promise<boolean>, ms = 15000): Promise<void> {
   const t0 = Date.now();
@@ -93,12 +93,18 @@ describe('container networking, with real traffic in a test namespace', () => {
       expect(rules.length).toBe(3);
       expect(new Set(rules).size).toBe(3); // each exactly once
       expect((await ns(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout).toBe('1');
-      track(sleeper(name, target, a));
+      // both with lxc-start, as Thunder starts them. A pings B and the gateway once B is up
+      // and leaves a mark in /tmp (the host's /tmp inside); B pings A and the gateway and
+      // stays up until A's mark is there.
+      const mark = `/tmp/tbx-bridge-${randomBytes(4).toString('hex')}`;
+      track(sleeper(name, target, a, `until ping -c1 -W1 198.18.0.3; do sleep 0.2; done; ping -c1 -W2 198.18.0.1 && echo ok > ${mark}; sleep 30`, true));
       await waitFor(async () => (await ns(['/bin/busybox', 'ping', '-c1', '-W1', '198.18.0.2'])).code === 0);
-      const r = await ns([process.execPath, BIN, 'try', b, '--target', target, '-q', '--', '/bin/sh', '-c', 'ping -c1 -W2 198.18.0.2 && ping -c1 -W2 198.18.0.1']);
+      const r = await ns([process.execPath, BIN, 'try', b, '--start', '--target', target, '-q', '--', '/bin/sh', '-c', `ping -c1 -W2 198.18.0.2 && ping -c1 -W2 198.18.0.1; i=0; while [ ! -e ${mark} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`]);
+      expect(r.code).toBe(0);
       expect(r.stdout).toContain('64 bytes from 198.18.0.2');
       expect(r.stdout).toContain('64 bytes from 198.18.0.1');
-      expect(r.code).toBe(0);
+      expect(fs.readFileSync(mark, 'utf8')).toBe('ok\n');
+      fs.rmSync(mark);
       expect((await ns(['sh', init, 'stop'])).code).toBe(0);
       expect((await ns(['ip', 'link', 'show', 'tbxbr0'])).code).not.toBe(0);
       const after = (await ns(['iptables-save'])).stdout;

@@ -66,6 +66,18 @@ describe('thunderbox try starts the container', () => {
     expect(fs.existsSync(path.join(share, 'g'))).toBe(false);
   });
 
+  it('--start uses lxc-start: the command is the container\'s init (pid 1), its console output is printed', async () => {
+    const dir = tmpDir();
+    const cs = `Start${randomBytes(3).toString('hex')}`;
+    const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs);
+    const r = await tbx(['try', cs, '--start', '--target', target, '-q', '--', '/bin/sh', '-c', 'echo "pid=$$ uid=$(id -u)"']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('pid=1 uid=0'); // under lxc-execute, lxc-init is pid 1
+    const e = await tbx(['try', cs, '--target', target, '-q', '--', '/bin/sh', '-c', 'echo "pid=$$"']);
+    expect(e.stdout).toMatch(/^pid=\d+$/);
+    expect(e.stdout).not.toBe('pid=1');
+  });
+
   it('the default command is ThunderPlugin when the rootfs has it', async () => {
     const dir = tmpDir();
     const bb = fs.readFileSync('/bin/busybox');
