@@ -59,6 +59,7 @@ function netLines(callsign: string, nets: NetSpec[]): ConfigLine[] {
       }
       for (const r of n.ipv6 ?? []) out.push(entryLine(k('ipv6.address'), r));
       if (n.gateway6) out.push(entryLine(k('ipv6.gateway'), n.gateway6));
+      for (const r of n.routes ?? []) out.push(entryLine(k(r.includes(':') ? 'veth.ipv6.route' : 'veth.ipv4.route'), r));
       out.push(entryLine(k('script.up'), ROUTED_UP_SCRIPT));
       return;
     }

@@ -229,7 +229,20 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
         if (contains(rc, ends.host)) e('NET_GATEWAY_ROUTED', `${who}: the gateway ${formatIp(ends.host)} lies inside the routed addresses ${r}`, 'route addresses outside the interconnect network');
         for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: routed ${r} overlaps the network of ${name}`, 'route another range');
       }
-      rows.push({ callsign: k.callsign, nic: i, kind: 'routed', via: `interconnect ${formatCidr(networkOf(c), c.prefix)}`, address: formatCidr(ends.container, c.prefix), gateway: formatIp(ends.host), routes: n.ipv4 ?? [] });
+      for (const r of n.routes ?? []) {
+        if (r.includes(':')) {
+          if (!parseCidr6(r)) e('NET_ROUTE', `${who}: route "${r}" is not an IPv6 NETWORK/PREFIX`, 'e.g. fd00:10::/64');
+          continue;
+        }
+        const rc = parseCidr(r);
+        if (!rc) {
+          e('NET_ROUTE', `${who}: route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24');
+          continue;
+        }
+        if (contains(rc, ends.host) || contains(rc, ends.container)) e('NET_GATEWAY_ROUTED', `${who}: the route ${r} covers the interconnect ${formatCidr(networkOf(c), c.prefix)}`, 'route a network outside the interconnect');
+        for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: route ${r} overlaps the network of ${name}`, 'route another range');
+      }
+      rows.push({ callsign: k.callsign, nic: i, kind: 'routed', via: `interconnect ${formatCidr(networkOf(c), c.prefix)}`, address: formatCidr(ends.container, c.prefix), gateway: formatIp(ends.host), routes: [...(n.ipv4 ?? []), ...(n.ipv6 ?? []), ...(n.routes ?? [])] });
       return { ...n, interconnect: formatCidr(networkOf(c), c.prefix) };
     }),
   }));

@@ -45,7 +45,7 @@ export function netFiles(manifest: Manifest, version: string): NetFile[] {
     k.net.flatMap((n, i) => {
       if (n.type !== 'routed') return [];
       const ic = parseCidr(n.interconnect ?? '');
-      return ic ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: formatIp(interconnectEnds(ic).host), host6: n.gateway6, v6: (n.ipv6?.length ?? 0) > 0 }] : [];
+      return ic ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: formatIp(interconnectEnds(ic).host), host6: n.gateway6, v6: (n.ipv6?.length ?? 0) > 0 || (n.routes ?? []).some((r) => r.includes(':')) }] : [];
     }),
   );
   const files: NetFile[] = [];

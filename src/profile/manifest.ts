@@ -57,6 +57,7 @@ const net = z.discriminatedUnion('type', [
     ipv4: z.union([z.string(), z.array(z.string())]).optional(),
     ipv6: z.union([z.string(), z.array(z.string())]).optional(),
     gateway6: z.string().optional(),
+    routes: z.union([z.string(), z.array(z.string())]).optional(),
     hwaddr: z.string().optional(),
     'veth-pair': z.string().optional(),
   }),
@@ -140,7 +141,7 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
     const list = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
     out.net = (Array.isArray(raw.net) ? raw.net : [raw.net]).map((n): NetSpec => {
       if (n.type === 'empty') return n;
-      if (n.type === 'routed') return { type: 'routed', interconnect: n.interconnect, ipv4: list(n.ipv4), ipv6: list(n.ipv6), gateway6: n.gateway6, hwaddr: n.hwaddr, vethPair: n['veth-pair'] };
+      if (n.type === 'routed') return { type: 'routed', interconnect: n.interconnect, ipv4: list(n.ipv4), ipv6: list(n.ipv6), gateway6: n.gateway6, routes: list(n.routes), hwaddr: n.hwaddr, vethPair: n['veth-pair'] };
       return { type: 'veth', link: n.link, ipv4: n.ipv4, ipv6: n.ipv6, gateway: n.gateway, gateway6: n.gateway6, hwaddr: n.hwaddr, vethPair: n['veth-pair'] };
     });
   }

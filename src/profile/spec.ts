@@ -37,6 +37,8 @@ export interface RoutedNet {
   /** IPv6: the container's addresses and the host side's (the gateway), given. */
   ipv6?: string[];
   gateway6?: string;
+  /** Networks behind the container: the host routes them to the veth (veth.ipv4.route, veth.ipv6.route). */
+  routes?: string[];
   hwaddr?: string;
   vethPair?: string;
 }

@@ -115,15 +115,21 @@ describe('container networking, with real traffic in a test namespace', () => {
   it('routed veth: the routed address is reachable from the host side, and the container reaches the host side', async () => {
     const dir = tmpDir();
     const r = `R${randomBytes(2).toString('hex')}`;
-    const m = manifest(dir, rootfs(dir), `routed-pool: 198.18.100.0/24\ncontainers:\n  ${r}:\n    rootfs: ROOTFS\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.200.5/32], ipv6: ['fd18:7::5/128'], gateway6: 'fd18:7::1' }]\n`);
+    const m = manifest(dir, rootfs(dir), `routed-pool: 198.18.100.0/24\ncontainers:\n  ${r}:\n    rootfs: ROOTFS\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.200.5/32], ipv6: ['fd18:7::5/128'], gateway6: 'fd18:7::1', routes: [198.18.210.0/24] }]\n`);
     const target = await prepared(dir, m);
+    const cfg = path.join(target, 'usr/share/Thunder', r, 'Container/config');
+    expect(fs.readFileSync(cfg, 'utf8')).toContain('lxc.net.0.veth.ipv4.route = 198.18.210.0/24\n');
+    expect(JSON.parse((await tbx(['lxc', 'check', cfg, '--json'])).stdout)).toEqual({ ok: true, diagnostics: [] });
     await withNetns(async (ns, name, track) => {
       expect((await ns(['sh', path.join(target, 'etc/init.d/S40thunderbox-net'), 'start'])).code).toBe(0);
       // /tmp is the host's /tmp inside: the container leaves a mark there when it reached the host side
       const mark = `/tmp/tbx-routed-${randomBytes(4).toString('hex')}`;
-      track(sleeper(name, target, r, `ping -c1 -W2 198.18.100.1 && echo reached > ${mark}; sleep 30`));
+      // 198.18.210.0/24 is a network behind the container (veth.ipv4.route): it answers for .1 of it
+      track(sleeper(name, target, r, `ip addr add 198.18.210.1/32 dev lo; ping -c1 -W2 198.18.100.1 && echo reached > ${mark}; sleep 30`));
       await waitFor(async () => (await ns(['/bin/busybox', 'ping', '-c1', '-W1', '198.18.200.5'])).code === 0);
       expect((await ns(['ip', 'route'])).stdout).toContain('198.18.200.5 dev');
+      expect((await ns(['ip', 'route'])).stdout).toContain('198.18.210.0/24 dev');
+      await waitFor(async () => (await ns(['/bin/busybox', 'ping', '-c1', '-W1', '198.18.210.1'])).code === 0, 5000);
       expect((await ns(['ip', 'link', 'show', 'type', 'bridge'])).stdout).toBe(''); // no bridge involved
       expect((await ns(['/bin/busybox', 'ping', '-c1', '-W2', '198.18.100.2'])).code).toBe(0);
       // IPv6: the host side carries gateway6 (script.up), the host routes the container's /128 to it
@@ -214,10 +220,12 @@ describe('container networking, with real traffic in a test namespace', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('error[NET_COLLISION]: Y (lxc.net.0) and X (lxc.net.0) both have 198.18.0.9');
     expect(bad.stderr).toContain("error[NET_OUTSIDE]: Z (lxc.net.0): 198.19.0.9/24 is outside tbxbr0's network 198.18.0.0/24");
-    fs.writeFileSync(m, `routed-pool: 198.18.100.0/30\ncontainers:\n  R1:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.100.0/24] }]\n  R2:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: auto }]\n`);
+    fs.writeFileSync(m, `routed-pool: 198.18.100.0/30\ncontainers:\n  R1:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.100.0/24] }]\n  R2:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: auto }]\n  R3:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: 198.18.120.0/30, routes: [198.18.120.0/24, 'fd18::/300'] }]\n`);
     const routed = await tbx(['net', 'plan', '--manifest', m]);
     expect(routed.stderr).toContain('error[NET_GATEWAY_ROUTED]: R1 (lxc.net.0): the gateway 198.18.100.1 lies inside the routed addresses 198.18.100.0/24');
     expect(routed.stderr).toContain('error[NET_POOL_FULL]: R2 (lxc.net.0): the routed pool 198.18.100.0/30 has no free /30 left');
+    expect(routed.stderr).toContain('error[NET_GATEWAY_ROUTED]: R3 (lxc.net.0): the route 198.18.120.0/24 covers the interconnect 198.18.120.0/30');
+    expect(routed.stderr).toContain('error[NET_ROUTE]: R3 (lxc.net.0): route "fd18::/300" is not an IPv6 NETWORK/PREFIX');
   });
 
   it('DHCP on a bridge: a dnsmasq config beside the init script', async () => {
