@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../core/errors.js';
@@ -6,6 +7,7 @@ import type { Op } from '../core/plan.js';
 import { applyPlan } from '../core/transaction.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
+import { ROUTED_UP_SCRIPT } from '../lxc/container-config.js';
 import { mergeInputs } from '../profile/input.js';
 import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
 import type { NetSpec } from '../profile/spec.js';
@@ -32,6 +34,10 @@ interface PrepareFlags {
   ipv6?: string;
   hwaddr?: string;
   vethPair?: string;
+  gateway?: string;
+  gateway6?: string;
+  interconnect?: string;
+  route?: string[];
   seccomp?: 'default' | 'off' | 'off-common-conf';
   pluginJson?: string | false;
   unmappedToNobody?: boolean;
@@ -65,11 +71,15 @@ not at all; a second run with the same inputs changes nothing.`,
     .option('--env <NAME[=VALUE]>', 'extra lxc.environment (repeatable; a bare NAME inherits Thunder\'s value)', collect)
     .option('--mount <HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]]>', 'share a device directory with the container (repeatable; default ro); MODE and the container UID:GID owning it, e.g. /testshare:TestLogging:rw:0770:1000', collect)
     .option('--no-tmp', 'do not bind-mount /tmp (Thunder\'s communicator socket lives there)')
-    .addOption(new Option('--net <type>', 'network: empty (default) or veth').choices(['empty', 'veth']))
+    .addOption(new Option('--net <type>', 'network: empty (default), veth (on a bridge) or routed (veth in router mode, no bridge)').choices(['empty', 'veth', 'routed']))
     .option('--link <bridge>', 'bridge for --net veth, e.g. lxcbr0')
-    .option('--ipv4 <cidr>', 'static IPv4 address for --net veth, e.g. 10.0.3.10/24')
-    .option('--ipv6 <cidr>', 'static IPv6 address for --net veth')
-    .option('--hwaddr <mac>', 'MAC for --net veth (default: derived from the callsign, stable)')
+    .option('--ipv4 <cidr>', 'static IPv4 address (--net veth, e.g. 10.0.3.10/24), or the address routed to the container (--net routed, e.g. 192.0.2.5/32)')
+    .option('--ipv6 <cidr>', 'static IPv6 address (--net veth or routed)')
+    .option('--gateway <addr>', 'IPv4 default gateway for --net veth, e.g. 10.0.3.1')
+    .option('--gateway6 <addr>', 'IPv6 default gateway (--net veth; with --net routed also the host side\'s address)')
+    .option('--interconnect <cidr>', 'the /30 or /31 network linking host and container for --net routed, e.g. 198.18.100.0/30')
+    .option('--route <cidr>', 'a network behind the container the host routes to it, --net routed (repeatable)', collect)
+    .option('--hwaddr <mac>', 'MAC for --net veth or routed (default: derived from the callsign, stable)')
     .option('--veth-pair <name>', 'host-side veth name (at most 15 characters)')
     .addOption(new Option('--seccomp <mode>', 'default, off (this container only), off-common-conf (the wiki way: every container)').choices(['default', 'off', 'off-common-conf']))
     .option('--plugin-json <file>', 'the plugin config to switch to Container mode (default: searched in the image)')
@@ -124,15 +134,24 @@ function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command)
   if (f.unmappedToNobody) i.unmappedToNobody = true;
   if (f.fixRootMode) i.fixRootMode = true;
   if (f.keepDevices) i.keepDevices = true;
-  const vethFlags = ['link', 'ipv4', 'ipv6', 'hwaddr', 'vethPair'] as const;
-  const net = f.net ?? (vethFlags.some((k) => f[k] !== undefined) ? 'veth' : undefined);
+  const netFlags = ['link', 'ipv4', 'ipv6', 'gateway', 'gateway6', 'interconnect', 'route', 'hwaddr', 'vethPair'] as const;
+  const flagName = (k: string) => `--${k.replace('vethPair', 'veth-pair')}`;
+  const given = netFlags.filter((k) => f[k] !== undefined);
+  const net = f.net ?? (f.link === undefined && (f.interconnect !== undefined || f.route !== undefined) ? 'routed' : given.length ? 'veth' : undefined);
   if (net === 'empty') {
-    const stray = vethFlags.filter((k) => f[k] !== undefined);
-    if (stray.length) throw new UsageError(`--${stray[0]!.replace('vethPair', 'veth-pair')} needs --net veth`);
+    if (given.length) throw new UsageError(`${flagName(given[0]!)} needs --net veth or --net routed`);
     i.net = [{ type: 'empty' }];
   } else if (net === 'veth') {
+    const stray = given.filter((k) => k === 'interconnect' || k === 'route');
+    if (stray.length) throw new UsageError(`${flagName(stray[0]!)} needs --net routed`);
     if (!f.link) throw new UsageError('--net veth needs --link BRIDGE', 'e.g. --net veth --link lxcbr0 --ipv4 10.0.3.10/24');
-    const n: NetSpec = { type: 'veth', link: f.link, ipv4: f.ipv4, ipv6: f.ipv6, hwaddr: f.hwaddr, vethPair: f.vethPair };
+    const n: NetSpec = { type: 'veth', link: f.link, ipv4: f.ipv4, ipv6: f.ipv6, gateway: f.gateway, gateway6: f.gateway6, hwaddr: f.hwaddr, vethPair: f.vethPair };
+    i.net = [n];
+  } else if (net === 'routed') {
+    const stray = given.filter((k) => k === 'link' || k === 'gateway');
+    if (stray.length) throw new UsageError(`${flagName(stray[0]!)} is for --net veth: a routed container's gateway is the interconnect's host side`);
+    if (!f.interconnect) throw new UsageError('--net routed needs --interconnect A.B.C.D/30', 'e.g. --net routed --interconnect 198.18.100.0/30 --ipv4 198.18.200.5/32');
+    const n: NetSpec = { type: 'routed', interconnect: f.interconnect, ipv4: f.ipv4 ? [f.ipv4] : undefined, ipv6: f.ipv6 ? [f.ipv6] : undefined, gateway6: f.gateway6, routes: f.route, hwaddr: f.hwaddr, vethPair: f.vethPair };
     i.net = [n];
   }
   return i;
@@ -190,6 +209,11 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   out.say(`image root: ${t.target} (from ${t.from})`);
   const { plan, reports } = await planPrepare(req, { scan: f.dryRun === true });
   out.diagnostics(plan.diagnostics);
+  // a routed veth runs the image's routed-up (script.up), which `net render` writes from a manifest
+  const routedUp = path.join(t.target, ROUTED_UP_SCRIPT.slice(1));
+  if (!manifest && containers.some((c) => c.net.some((n) => n.type === 'routed')) && !fs.existsSync(routedUp)) {
+    out.diagnostics([{ code: 'NET_ROUTED_UP_MISSING', severity: 'warning', message: `the routed container's lxc.net script.up ${ROUTED_UP_SCRIPT} is not in the image (${routedUp}); LXC cannot start the container until it is there`, hint: 'describe the container in a manifest and run thunderbox net render --manifest FILE --target DIR (the Buildroot post-build hook does)' }]);
+  }
   if (f.dryRun) {
     await printPlan(out, plan.ops, reports);
     out.json({ ok: true, dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })), diagnostics: plan.diagnostics });

@@ -228,6 +228,35 @@ describe('container networking, with real traffic in a test namespace', () => {
     expect(routed.stderr).toContain('error[NET_ROUTE]: R3 (lxc.net.0): route "fd18::/300" is not an IPv6 NETWORK/PREFIX');
   });
 
+  it('flags without a manifest: --net routed with --interconnect, --ipv4, --route, --ipv6/--gateway6; --net veth with --gateway; bad flags are clear errors', async () => {
+    const dir = tmpDir();
+    const archive = rootfs(dir);
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const ok = await tbx(['prepare', 'Rf', archive, '--target', target, '--no-plugin-json', '--net', 'routed', '--interconnect', '198.18.101.0/30', '--ipv4', '198.18.201.5/32', '--route', '198.18.211.0/24', '--route', 'fd18:11::/64', '--ipv6', 'fd18:8::5/128', '--gateway6', 'fd18:8::1']);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain('warning[NET_ROUTED_UP_MISSING]'); // net render writes it from a manifest
+    const cfg = path.join(target, 'usr/share/Thunder/Rf/Container/config');
+    const lines = fs.readFileSync(cfg, 'utf8').split('\n').filter((l) => l.startsWith('lxc.net.'));
+    expect(lines).toEqual(expect.arrayContaining(['lxc.net.0.veth.mode = router', 'lxc.net.0.ipv4.address = 198.18.101.2/30', 'lxc.net.0.ipv4.address = 198.18.201.5/32', 'lxc.net.0.ipv4.gateway = 198.18.101.1', 'lxc.net.0.veth.ipv4.route = 198.18.211.0/24', 'lxc.net.0.veth.ipv6.route = fd18:11::/64', 'lxc.net.0.ipv6.address = fd18:8::5/128', 'lxc.net.0.ipv6.gateway = fd18:8::1']));
+    expect(JSON.parse((await tbx(['lxc', 'check', cfg, '--json'])).stdout)).toEqual({ ok: true, diagnostics: [] });
+    const veth = await tbx(['prepare', 'Vf', archive, '--target', target, '--no-plugin-json', '-q', '--link', 'tbxbr9', '--ipv4', '198.18.9.7/24', '--gateway', '198.18.9.1']);
+    expect(veth.code).toBe(0);
+    expect(fs.readFileSync(path.join(target, 'usr/share/Thunder/Vf/Container/config'), 'utf8')).toContain('lxc.net.0.ipv4.gateway = 198.18.9.1\n');
+    const bad = async (args: string[]) => {
+      const r = await tbx(['prepare', 'Bad', archive, '--target', target, '--no-plugin-json', ...args]);
+      expect(r.code).not.toBe(0);
+      expect(fs.existsSync(path.join(target, 'usr/share/Thunder/Bad'))).toBe(false);
+      return r.stderr;
+    };
+    expect(await bad(['--net', 'routed'])).toContain('--net routed needs --interconnect A.B.C.D/30');
+    expect(await bad(['--interconnect', '198.18.101.0/24'])).toContain('interconnect "198.18.101.0/24" is not a /30 or /31 network');
+    expect(await bad(['--net', 'routed', '--interconnect', '198.18.101.0/30', '--link', 'br0'])).toContain('--link is for --net veth');
+    expect(await bad(['--link', 'br0', '--route', '198.18.0.0/24'])).toContain('--route needs --net routed');
+    expect(await bad(['--interconnect', '198.18.101.0/30', '--ipv6', 'fd18::5/128'])).toContain('IPv6 on a routed interface needs gateway6');
+    expect(await bad(['--link', 'br0', '--gateway6', 'fd18::zz'])).toContain('gateway6 "fd18::zz" is not an IPv6 address');
+  });
+
   it('DHCP on a bridge: a dnsmasq config beside the init script', async () => {
     const dir = tmpDir();
     const m = manifest(dir, rootfs(dir), 'networks:\n  lxcbr0: { ipv4: 198.18.4.1/24, nat: true, dhcp: true, ipv6: "fd00:4::1/64" }\ncontainers:\n  D:\n    rootfs: ROOTFS\n    net: [{ type: veth, link: lxcbr0 }]\n');
