@@ -22,9 +22,24 @@ Examples:
   return p;
 }
 
-async function register(p: Command): Promise<void> {
-  const mods = await Promise.all([import('./prepare.js'), import('./try.js'), import('./demo.js'), import('./buildroot.js'), import('./lxc.js'), import('./kconfig.js'), import('./net.js')]);
-  for (const m of mods) m.register(p);
+const COMMANDS: Record<string, () => Promise<{ register(p: Command): void }>> = {
+  prepare: () => import('./prepare.js'),
+  try: () => import('./try.js'),
+  demo: () => import('./demo.js'),
+  buildroot: () => import('./buildroot.js'),
+  lxc: () => import('./lxc.js'),
+  kconfig: () => import('./kconfig.js'),
+  net: () => import('./net.js'),
+};
+
+/**
+ * Load the command being run, alone: a no-op `prepare` is mostly Node's start-up, and every
+ * other command's modules would add to it. Help, a typo or no command loads them all.
+ */
+async function register(p: Command, argv: string[]): Promise<void> {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const only = first !== undefined && Object.hasOwn(COMMANDS, first) ? [COMMANDS[first]!] : Object.values(COMMANDS);
+  for (const m of await Promise.all(only.map((load) => load()))) m.register(p);
 }
 
 function exitCodeFor(err: unknown): number {
@@ -39,7 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   const p = program();
   let code = 0;
   try {
-    await register(p);
+    await register(p, argv);
     await p.parseAsync(argv);
     code = process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
