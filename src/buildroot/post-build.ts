@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
+import { readStamp } from '../thunder/layout.js';
 import { br2ArchName, readBr2Config } from './br2-config.js';
 
 // `thunderbox buildroot post-build TARGET_DIR [args...]`, Buildroot's contract:
@@ -62,9 +62,5 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
 }
 
 export function stampArch(containerDir: string): string | null {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(containerDir, 'thunderbox.stamp'), 'utf8')) as { facts: { archName: string | null } }).facts.archName;
-  } catch {
-    return null;
-  }
+  return readStamp(containerDir)?.facts?.archName ?? null;
 }

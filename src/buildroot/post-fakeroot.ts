@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { resolveInTarget } from '../core/target-path.js';
+import { TABLE_NAME } from '../thunder/layout.js';
 
 // `thunderbox buildroot post-fakeroot TARGET_DIR`: apply the permission tables that
 // `prepare` wrote as a normal user, inside Buildroot's fakeroot, with makedevs' semantics:
@@ -61,7 +62,7 @@ export function findTables(target: string, datapath: string): string[] {
   } catch {
     return [];
   }
-  return names.map((n) => path.join(data, n, 'Container', 'device_table.txt')).filter((f) => fs.existsSync(f));
+  return names.map((n) => path.join(data, n, 'Container', TABLE_NAME)).filter((f) => fs.existsSync(f));
 }
 
 export function applyTableLine(target: string, l: TableLine): void {

@@ -34,6 +34,8 @@ Runs on every make: a second run with the same inputs does nothing.`,
       const { register: registerPrepare } = await import('./prepare.js');
       const { loadManifest } = await import('../profile/manifest.js');
       const { formatDiagnostic } = await import('../core/diagnostic.js');
+      const { resolveInTarget } = await import('../core/target-path.js');
+      const { deviceContainerDir } = await import('../lxc/container-config.js');
       const a = parsePostScriptArgs(args);
       if (!a.manifest) throw new UsageError('post-build needs --manifest FILE in BR2_ROOTFS_POST_SCRIPT_ARGS', 'BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"');
       const manifest = path.resolve(a.manifest);
@@ -42,7 +44,7 @@ Runs on every make: a second run with the same inputs does nothing.`,
       await p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]);
       const m = loadManifest(manifest);
       const datapath = a.datapath ?? m.datapath ?? DEFAULT_DATAPATH;
-      const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(path.join(target, datapath, c.name, 'Container')) }));
+      const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(resolveInTarget(target, deviceContainerDir(datapath, c.name))) }));
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
       if (m.networks.length || m.containers.some((c) => c.input.net?.some((n) => n.type === 'routed'))) {
         const n = newProgram();
@@ -60,20 +62,11 @@ Runs on every make: a second run with the same inputs does nothing.`,
     .addHelpText('after', '\nExample:\n  thunderbox buildroot check ~/my-br2-external')
     .action(async (dir: string | undefined, f: Flags) => {
       const path = await import('node:path');
-      const { fileURLToPath } = await import('node:url');
       const fs = await import('node:fs');
       const { checkExternal } = await import('../buildroot/check.js');
       const { formatDiagnostic } = await import('../core/diagnostic.js');
-      let root = dir;
-      if (!root) {
-        for (let d = path.dirname(fileURLToPath(import.meta.url)); ; d = path.dirname(d)) {
-          if (fs.existsSync(path.join(d, 'external.desc'))) {
-            root = d;
-            break;
-          }
-          if (d === path.dirname(d)) break;
-        }
-      }
+      const { findUp } = await import('../core/find-up.js');
+      const root = dir ?? findUp(import.meta.url, (d) => fs.existsSync(path.join(d, 'external.desc'))) ?? undefined;
       const ds = await checkExternal(root ?? '.');
       if (f.json) process.stdout.write(JSON.stringify({ ok: ds.length === 0, diagnostics: ds }, null, 2) + '\n');
       else for (const d of ds) process.stdout.write(formatDiagnostic(d) + '\n');

@@ -8,6 +8,7 @@ import { applyPlan } from '../core/transaction.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
 import { ROUTED_UP_SCRIPT } from '../lxc/container-config.js';
+import { resolveInTarget } from '../core/target-path.js';
 import { mergeInputs } from '../profile/input.js';
 import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
 import type { NetSpec } from '../profile/spec.js';
@@ -210,7 +211,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   const { plan, reports } = await planPrepare(req, { scan: f.dryRun === true });
   out.diagnostics(plan.diagnostics);
   // a routed veth runs the image's routed-up (script.up), which `net render` writes from a manifest
-  const routedUp = path.join(t.target, ROUTED_UP_SCRIPT.slice(1));
+  const routedUp = resolveInTarget(t.target, ROUTED_UP_SCRIPT);
   if (!manifest && containers.some((c) => c.net.some((n) => n.type === 'routed')) && !fs.existsSync(routedUp)) {
     out.diagnostics([{ code: 'NET_ROUTED_UP_MISSING', severity: 'warning', message: `the routed container's lxc.net script.up ${ROUTED_UP_SCRIPT} is not in the image (${routedUp}); LXC cannot start the container until it is there`, hint: 'describe the container in a manifest and run thunderbox net render --manifest FILE --target DIR (the Buildroot post-build hook does)' }]);
   }

@@ -1,18 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { findUp } from './find-up.js';
 
 /** thunderbox's own version, from its package.json (found upwards from this file, bundled or not). */
 function readVersion(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+  let version = '0.0.0';
+  findUp(import.meta.url, (dir) => {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'thunderbox' && pkg.version) return pkg.version;
+      if (pkg.name === 'thunderbox' && pkg.version) version = pkg.version;
     } catch {
       // not here
     }
-    if (dir === path.dirname(dir)) return '0.0.0';
-  }
+    return version !== '0.0.0';
+  });
+  return version;
 }
 
 export const VERSION: string = readVersion();

@@ -176,8 +176,7 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
     const lenient = def.lenient?.includes(c.o.version);
     add(c, file, l, 'value', lenient ? 'warning' : 'error', 'LXC_VALUE', `${key}: ${err}${lenient ? ` (LXC ${c.o.version} loads it anyway)` : ''}`, `expected ${def.grammar.text}`);
   }
-  if (!def.multi && !def.prefix) noteDuplicate(c, file, l, key);
-  if (def.prefix && !def.multi) noteDuplicate(c, file, l, key);
+  if (!def.multi) noteDuplicate(c, file, l, key);
   switch (key) {
     case 'lxc.include':
       readInclude(c, file, l, v);
@@ -208,15 +207,12 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
       else if (!t && !v.startsWith('/')) add(c, file, l, 'value', 'warning', 'LXC_ROOTFS_RELATIVE', `rootfs path "${v}" is relative`, 'give an absolute path, e.g. dir:/usr/share/Thunder/OCDM/Container/rootfs');
       break;
     }
-    case 'lxc.idmap':
-      break;
   }
   if (/\s#/.test(v)) add(c, file, l, 'value', 'warning', 'LXC_INLINE_COMMENT', `"${v}": "#" after a value is part of the value, not a comment`, 'put comments on their own line');
 }
 
 function clearState(c: Ctx, key: string): void {
   if (key === 'lxc.cap.keep' || key === 'lxc.cap.drop') c.caps = { keep: false, drop: false };
-  if (key === 'lxc.idmap') c.idmap = [];
 }
 
 function noteDuplicate(c: Ctx, file: string, l: ConfigLine, key: string): void {
@@ -267,15 +263,17 @@ function checkText(c: Ctx, text: string, file: string): void {
   }
 }
 
+const newCtx = (o: CheckOptions, stack: string[]): Ctx => ({ o, out: [], stack, nics: new Map(), caps: { keep: false, drop: false }, ns: { clone: false, keep: false }, idmap: [], seen: new Map() });
+
 export function checkConfig(file: string, o: CheckOptions): Diagnostic[] {
-  const c: Ctx = { o, out: [], stack: [], nics: new Map(), caps: { keep: false, drop: false }, ns: { clone: false, keep: false }, idmap: [], seen: new Map() };
+  const c = newCtx(o, []);
   checkFile(c, file);
   finish(c);
   return c.out;
 }
 
 export function checkConfigText(text: string, file: string, o: CheckOptions): Diagnostic[] {
-  const c: Ctx = { o, out: [], stack: [path.resolve(file)], nics: new Map(), caps: { keep: false, drop: false }, ns: { clone: false, keep: false }, idmap: [], seen: new Map() };
+  const c = newCtx(o, [path.resolve(file)]);
   checkText(c, text, file);
   finish(c);
   return c.out;

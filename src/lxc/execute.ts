@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
-import { removeTree, writeFileAtomic } from '../core/fsutil.js';
+import { readFileOrNull, removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
+import { readStamp } from '../thunder/layout.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceContainerDir } from './container-config.js';
 import { fstabEscape, fstabUnescape } from './mount-entry.js';
@@ -73,7 +74,7 @@ function checkSubids(map: IdMapLine[], fix: boolean, notes: Diagnostic[]): void 
   const todo: { file: string; text: string; missing: SubidRange[] }[] = [];
   for (const kind of ['u', 'g'] as const) {
     const file = subidFile(kind);
-    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const text = readFileOrNull(file)?.toString('utf8') ?? '';
     const myId = kind === 'u' ? process.getuid?.() : process.getgid?.();
     // mapping only the caller's own id, with range 1, needs no subordinate ids
     const ranges = neededRanges([map], kind).filter((r) => !(r.count === 1 && r.start === myId));
@@ -149,10 +150,10 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   checkSubids(idmap, req.fixHostSubids, notes);
 
   // Which architecture: the stamp prepare wrote, else lxc.arch.
-  let archName: string | null = null;
-  try {
-    archName = (JSON.parse(fs.readFileSync(path.join(dir, 'thunderbox.stamp'), 'utf8')) as { facts: { archName: string | null } }).facts.archName;
-  } catch {
+  let archName: string | null;
+  const facts = readStamp(dir)?.facts;
+  if (facts) archName = facts.archName ?? null;
+  else {
     const a = values(doc, 'lxc.arch').pop();
     archName = a === 'linux32' || a === 'armhf' ? 'armhf' : a === 'arm64' || a === 'aarch64' ? 'aarch64' : null;
   }
@@ -189,8 +190,7 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   try {
     const { execa } = await import('execa');
     const tool = req.start ? 'lxc-start' : 'lxc-execute';
-    const args = req.start ? ['-n', name, '-P', tmp, '-f', tmpConfig, '-F', '-l', 'ERROR', '-o', log, '--', ...command] : ['-n', name, '-P', tmp, '-f', tmpConfig, '-l', 'ERROR', '-o', log, '--', ...command];
-    const child = execa(tool, args, {
+    const child = execa(tool, ['-n', name, '-P', tmp, '-f', tmpConfig, ...(req.start ? ['-F'] : []), '-l', 'ERROR', '-o', log, '--', ...command], {
       env,
       extendEnv: false,
       reject: false,
@@ -215,13 +215,12 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
       process.off('SIGTERM', stop);
     }
     if ((r as { code?: string }).code === 'ENOENT') fail('LXC_MISSING', `${tool} is not installed on this host`, 'install LXC (Debian: apt-get install lxc), then run as root');
-    const lxcLog = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
-    if (req.start) {
-      const console = fs.existsSync(consoleLog) ? fs.readFileSync(consoleLog, 'utf8') : '';
-      if (!req.capture) process.stdout.write(console);
-      return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout: req.capture ? console : undefined, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
-    }
-    return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout: req.capture ? String(r.stdout) : undefined, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
+    const lxcLog = readFileOrNull(log)?.toString('utf8') ?? '';
+    // under lxc-start the command's output is in the console log (printed now unless captured)
+    const console = req.start ? (readFileOrNull(consoleLog)?.toString('utf8') ?? '') : undefined;
+    if (console !== undefined && !req.capture) process.stdout.write(console);
+    const stdout = req.capture ? (console ?? String(r.stdout)) : undefined;
+    return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
   } finally {
     if (!req.keep) removeTree(tmp);
   }

@@ -200,7 +200,8 @@ const exact = new Map(KEYS.filter((k) => !k.prefix).map((k) => [k.key, k]));
 // longer prefixes first: lxc.cgroup2. before lxc.cgroup.
 const prefixes = KEYS.filter((k) => k.prefix).sort((a, b) => b.key.length - a.key.length);
 const netSubs = new Map(NET_KEYS.map((k) => [k.sub, k]));
-const legacyExact = new Map<string, string>();
+/** Legacy key -> its current name (exact keys; legacy prefixes are handled by lookupKey). */
+export const legacyExact = new Map<string, string>();
 for (const k of KEYS) for (const l of k.legacy ?? []) if (!l.endsWith('.')) legacyExact.set(l, k.key);
 
 /** Look a key up as liblxc does, then explain legacy and misspelt ones. */

@@ -1,6 +1,6 @@
 import type { Diagnostic } from '../core/diagnostic.js';
 import { commentLine, parseConfig, renderConfig, type ConfigLine } from './document.js';
-import { KEYS, NET_KEYS, REMOVED_LEGACY, type LxcVersion } from './keys.js';
+import { NET_KEYS, REMOVED_LEGACY, legacyExact, type LxcVersion } from './keys.js';
 
 // `thunderbox lxc migrate`: LXC 2.x keys to their current names, as lxc-update-config does,
 // without its bugs (reference: lxc/lxc src/lxc/cmd/lxc-update-config.in):
@@ -22,8 +22,6 @@ export interface Migration {
   notes: Diagnostic[];
 }
 
-const legacyToNew = new Map<string, string>();
-for (const k of KEYS) for (const l of k.legacy ?? []) if (!l.endsWith('.')) legacyToNew.set(l, k.key);
 const netLegacy = new Map<string, string>();
 for (const n of NET_KEYS) {
   netLegacy.set(n.sub, n.sub);
@@ -97,7 +95,7 @@ export function migrateConfig(text: string, file: string, version: LxcVersion): 
       note(l, `${key} -> ${nk}`);
       continue;
     }
-    const nk = legacyToNew.get(key);
+    const nk = legacyExact.get(key);
     if (nk) {
       out.push(renameKey(l, nk));
       note(l, `${key} -> ${nk}`);

@@ -2,6 +2,8 @@
 // (confile.c, confile_utils.c, lxc 5.0.2 / 6.0.x). Each returns an error message, or null.
 // Numbers go through strtoul/strtol with base 0 in liblxc: decimal, 0x hex and 0 octal.
 
+import { parseIp } from '../net/ipv4.js';
+
 export type ValueCheck = (v: string, version: number) => string | null;
 
 export interface Grammar {
@@ -82,13 +84,8 @@ export function checkMountAuto(v: string): string | null {
   return null;
 }
 
-function ipv4Octets(a: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
-  return !!m && m.slice(1).every((o) => Number(o) <= 255);
-}
-
 export function isIpv4(a: string): boolean {
-  return ipv4Octets(a);
+  return parseIp(a) !== null;
 }
 
 export function isIpv6(a: string): boolean {
@@ -99,7 +96,7 @@ export function isIpv6(a: string): boolean {
   let groups = all.length;
   const last = all[all.length - 1];
   if (last && last.includes('.')) {
-    if (!ipv4Octets(last)) return false;
+    if (!isIpv4(last)) return false;
     groups += 1;
     all.pop();
   }

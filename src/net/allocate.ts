@@ -158,7 +158,6 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
           }
           b.used.set(addr, who);
           ipv4 = formatCidr(addr, b.net.prefix);
-          if (!kept.has(key)) kept.set(key, addr);
         }
         if (ipv4 && b) {
           out.bridges[n.link] ??= {};

@@ -4,10 +4,11 @@ import type { ContainerInput } from '../profile/input.js';
 import type { Manifest } from '../profile/manifest.js';
 import { allocate, readLock, type AllocationResult } from './allocate.js';
 
-export const LOCK_NAME = 'thunderbox.lock';
+/** Addresses handed out, beside the manifest (not core/lock.ts's .thunderbox.lock, the run lock). */
+const ADDRESS_LOCK_NAME = 'thunderbox.lock';
 
 export function lockFileFor(manifest: Manifest): string {
-  return path.join(path.dirname(path.resolve(manifest.file)), LOCK_NAME);
+  return path.join(path.dirname(path.resolve(manifest.file)), ADDRESS_LOCK_NAME);
 }
 
 /** Allocate over every container of the manifest (so numbering never depends on which are prepared). */
@@ -23,7 +24,8 @@ export function allocateForManifest(manifest: Manifest, wanted: { name: string; 
   const r = allocateManifest(manifest, new Map(wanted.map((w) => [w.name, w.input])));
   const nets = new Map(r.containers.map((c) => [c.callsign, c.net]));
   return {
-    wanted: wanted.map((w) => ({ name: w.name, input: w.input.net || nets.has(w.name) ? { ...w.input, net: nets.get(w.name) ?? w.input.net } : w.input })),
+    // every wanted container is one of the manifest's (prepare refuses others)
+    wanted: wanted.map((w) => ({ name: w.name, input: { ...w.input, net: nets.get(w.name)! } })),
     // a lock file only when something was allocated
     lock: Object.keys(r.lock.bridges).length || Object.keys(r.lock.interconnects).length || Object.keys(r.lock.bridges6 ?? {}).length ? { file: lockFileFor(manifest), text: JSON.stringify(r.lock, null, 1) + '\n' } : undefined,
   };

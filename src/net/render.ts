@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
+import { findUp } from '../core/find-up.js';
 import { readFileOrNull } from '../core/fsutil.js';
 import type { FileOp, KeepOp, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
@@ -17,11 +17,12 @@ import { allocateManifest } from './manifest-nets.js';
 //   /etc/thunderbox/routed-up       gives routed veths their host-side address (lxc script.up)
 // The scripts come from templates/*.ejs; every file says it is generated and by what.
 
+let templates: string | undefined;
 function templatesDir(): string {
-  for (let d = path.dirname(fileURLToPath(import.meta.url)); ; d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'templates', 'S40thunderbox-net.ejs'))) return path.join(d, 'templates');
-    if (d === path.dirname(d)) throw new Error('templates/ not found next to thunderbox');
-  }
+  if (templates) return templates;
+  const root = findUp(import.meta.url, (d) => fs.existsSync(path.join(d, 'templates', 'S40thunderbox-net.ejs')));
+  if (!root) throw new Error('templates/ not found next to thunderbox');
+  return (templates = path.join(root, 'templates'));
 }
 
 function render(name: string, data: object): string {

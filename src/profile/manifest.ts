@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import type { ContainerInput, IdmapInput } from './input.js';
-import type { HostNetwork, MountSpec, NetSpec } from './spec.js';
+import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.js';
 
 // thunderbox.yaml. Shape (every key optional except containers):
 //
@@ -98,7 +98,7 @@ const container = z.strictObject({
 
 const manifestSchema = z.strictObject({
   thunder: z.strictObject({ datapath: z.string().startsWith('/').optional() }).optional(),
-  networks: z.record(z.string().regex(/^[^\s/:]{1,15}$/, 'an interface name (1-15 characters)'), hostNetwork).optional(),
+  networks: z.record(z.string().regex(IFNAME, 'an interface name (1-15 characters)'), hostNetwork).optional(),
   'routed-pool': z.string().optional(),
   containers: z.record(z.string(), container),
 });

@@ -1,13 +1,14 @@
 import fs from 'node:fs';
-import { parseIp6 } from '../net/ipv6.js';
 import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { LXC_ARCH_NAMES } from '../lxc/arch.js';
+import { parseCidr, parseIp } from '../net/ipv4.js';
+import { parseCidr6, parseIp6 } from '../net/ipv6.js';
 import { DEFAULT_IDMAP, checkIdmap, parseIdmapValue, planIdmap, type IdMapLine } from '../lxc/idmap.js';
 import { normalizeEntryPath } from '../rootfs/entry-path.js';
 import type { ContainerInput, IdmapInput } from './input.js';
-import { REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MountSpec, type NetSpec } from './spec.js';
+import { IFNAME, REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MountSpec, type NetSpec } from './spec.js';
 
 // ContainerInput (manifest + flags) -> ContainerSpec: defaults filled in, every value checked.
 // Errors name the container and the value and say what to write instead.
@@ -105,37 +106,33 @@ function resolveMount(m: MountSpec, errors: Diagnostic[]): MountSpec | null {
   return { ...m, path: p.path };
 }
 
-const IPV6_CIDR = /^[0-9a-fA-F:]+\/(\d|[1-9]\d|1[01]\d|12[0-8])$/;
+const isCidr4 = (s: string): boolean => s === s.trim() && parseCidr(s) !== null;
+const isCidr6 = (s: string): boolean => parseCidr6(s) !== null;
 
 function resolveNet(nets: NetSpec[], errors: Diagnostic[]): NetSpec[] {
   for (const n of nets) {
     if (n.type === 'routed') {
       if (n.interconnect === undefined || n.interconnect === 'auto') errors.push(err('NET_INTERCONNECT_UNSET', 'a routed interface needs an interconnect network', 'give interconnect: A.B.C.D/30, or interconnect: auto with routed-pool in the manifest'));
-      else if (!validIpv4Cidr(n.interconnect) || !/\/3[01]$/.test(n.interconnect)) errors.push(err('NET_INTERCONNECT', `interconnect "${n.interconnect}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30'));
-      for (const r of n.ipv4 ?? []) if (!validIpv4Cidr(r)) errors.push(err('NET_IPV4_INVALID', `routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32'));
-      for (const r of n.ipv6 ?? []) if (!IPV6_CIDR.test(r)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${r}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/128'));
-      for (const r of n.routes ?? []) if (!(r.includes(':') ? IPV6_CIDR.test(r) : validIpv4Cidr(r))) errors.push(err('NET_ROUTE', `route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24'));
+      else if (!isCidr4(n.interconnect) || !/\/3[01]$/.test(n.interconnect)) errors.push(err('NET_INTERCONNECT', `interconnect "${n.interconnect}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30'));
+      for (const r of n.ipv4 ?? []) if (!isCidr4(r)) errors.push(err('NET_IPV4_INVALID', `routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32'));
+      for (const r of n.ipv6 ?? []) if (!isCidr6(r)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${r}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/128'));
+      for (const r of n.routes ?? []) if (!(r.includes(':') ? isCidr6(r) : isCidr4(r))) errors.push(err('NET_ROUTE', `route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24'));
       if (n.gateway6 !== undefined && parseIp6(n.gateway6) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway6 "${n.gateway6}" is not an IPv6 address`, 'e.g. fd00:7::1'));
       if (n.ipv6?.length && !n.gateway6) errors.push(err('NET_GATEWAY6_UNSET', 'IPv6 on a routed interface needs gateway6 (the host side\'s address)', 'e.g. gateway6: fd00:7::1'));
-      if (n.vethPair !== undefined && !/^[^\s/:]{1,15}$/.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name'));
+      if (n.vethPair !== undefined && !IFNAME.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name'));
       continue;
     }
     if (n.type !== 'veth') continue;
     if (n.ipv4 === 'auto' || n.gateway === 'auto' || n.ipv6 === 'auto' || n.gateway6 === 'auto') errors.push(err('NET_AUTO_UNRESOLVED', `ipv4/ipv6/gateway: auto for ${n.link} needs the manifest's networks`, 'give the address, or use --manifest with networks: { ' + n.link + ': { ipv4: 10.0.3.1/24 } }'));
-    if (n.gateway !== undefined && n.gateway !== 'auto' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(n.gateway)) errors.push(err('NET_GATEWAY_INVALID', `gateway "${n.gateway}" is not an IPv4 address`, 'e.g. 10.0.3.1, or auto'));
-    if (!/^[^\s/:]{1,15}$/.test(n.link)) errors.push(err('NET_LINK_INVALID', `bridge name "${n.link}" is not a valid interface name`, 'interface names are 1-15 characters without "/", ":" or blanks, e.g. lxcbr0'));
-    if (n.vethPair !== undefined && !/^[^\s/:]{1,15}$/.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name, e.g. veth-ocdm'));
+    if (n.gateway !== undefined && n.gateway !== 'auto' && parseIp(n.gateway) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway "${n.gateway}" is not an IPv4 address`, 'e.g. 10.0.3.1, or auto'));
+    if (!IFNAME.test(n.link)) errors.push(err('NET_LINK_INVALID', `bridge name "${n.link}" is not a valid interface name`, 'interface names are 1-15 characters without "/", ":" or blanks, e.g. lxcbr0'));
+    if (n.vethPair !== undefined && !IFNAME.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name, e.g. veth-ocdm'));
     if (n.hwaddr !== undefined && !MAC.test(n.hwaddr)) errors.push(err('NET_HWADDR_INVALID', `hwaddr "${n.hwaddr}" is not a MAC address`, 'write six hex pairs such as 00:16:3e:12:34:56 (no "xx": thunderbox derives a stable one if you leave it out)'));
-    if (n.ipv4 !== undefined && n.ipv4 !== 'auto' && !validIpv4Cidr(n.ipv4)) errors.push(err('NET_IPV4_INVALID', `ipv4 "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.10/24'));
+    if (n.ipv4 !== undefined && n.ipv4 !== 'auto' && !isCidr4(n.ipv4)) errors.push(err('NET_IPV4_INVALID', `ipv4 "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.10/24'));
     if (n.gateway6 !== undefined && n.gateway6 !== 'auto' && parseIp6(n.gateway6) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway6 "${n.gateway6}" is not an IPv6 address`, 'e.g. fd00:3::1, or auto'));
-    if (n.ipv6 !== undefined && n.ipv6 !== 'auto' && !IPV6_CIDR.test(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64'));
+    if (n.ipv6 !== undefined && n.ipv6 !== 'auto' && !isCidr6(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64'));
   }
   return nets;
-}
-
-export function validIpv4Cidr(s: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
-  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
 }
 
 export interface ResolveContext {

@@ -1,5 +1,8 @@
 import type { IdMapLine } from '../lxc/idmap.js';
 
+/** An interface name as the kernel takes it: 1-15 characters, no blank, "/" or ":". */
+export const IFNAME = /^[^\s/:]{1,15}$/;
+
 // The resolved description of one container: what the manifest and the flags say, with
 // every default filled in. Planning reads only this.
 

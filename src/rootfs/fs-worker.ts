@@ -8,7 +8,6 @@ import { parentPort } from 'node:worker_threads';
 // creation, page-cache copies) overlap with parsing on the main thread.
 
 export type WriteOp =
-  | ['mkdir', string]
   | ['open', number, string, number]
   | ['write', number, number, number, number]
   | ['close', number, number, number, number, number]
@@ -16,8 +15,7 @@ export type WriteOp =
   | ['symlink', string, string, number, number, number]
   | ['link', string, string]
   | ['unlink', string]
-  | ['node', 'c' | 'b' | 'p', string, number, number, number, number, number, number]
-  | ['meta', string, number, number, number, number];
+  | ['node', 'c' | 'b' | 'p', string, number, number, number, number, number, number];
 
 export interface WriteBatch {
   seq: number;
@@ -39,9 +37,6 @@ const fds = new Map<number, number>();
 /** uid -1 means "leave the owner", mode -1 "leave the mode". */
 function run(op: WriteOp, slabs: ArrayBuffer[]): void {
   switch (op[0]) {
-    case 'mkdir':
-      fs.mkdirSync(op[1], 0o700);
-      return;
     case 'open':
       fds.set(op[1], fs.openSync(op[2], 'wx', op[3]));
       return;
@@ -97,13 +92,6 @@ function run(op: WriteOp, slabs: ArrayBuffer[]): void {
       if (type === 'p') execFileSync('mkfifo', ['-m', '600', p]);
       else execFileSync('mknod', ['-m', '600', p, type, String(major), String(minor)]);
       if (uid >= 0) fs.lchownSync(p, uid, gid);
-      fs.chmodSync(p, mode);
-      fs.utimesSync(p, mtime, mtime);
-      return;
-    }
-    case 'meta': {
-      const [, p, uid, gid, mode, mtime] = op;
-      if (uid >= 0) fs.chownSync(p, uid, gid);
       fs.chmodSync(p, mode);
       fs.utimesSync(p, mtime, mtime);
       return;

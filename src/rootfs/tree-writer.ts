@@ -323,7 +323,10 @@ export class TreeWriter implements EntrySink {
         continue;
       }
       let note = `created /${p} (mount target)`;
-      const d = decideEntry({ path: p, kind: 'dir' }, new Map([...this.written].filter(([q]) => q !== p)), this.o.canMknod);
+      // decided as if p were not there yet (it is replaced below), without copying the map
+      if (k !== undefined) this.written.delete(p);
+      const d = decideEntry({ path: p, kind: 'dir' }, this.written, this.o.canMknod);
+      if (k !== undefined) this.written.set(p, k);
       if (d.action === 'refuse') {
         this.refuse('MOUNT_TARGET_BLOCKED', `the mount target /${p} cannot be made a directory: ${d.message}`, 'choose a mount path whose parents are real directories in the rootfs');
       }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { findUp } from '../core/find-up.js';
 import type { WriteBatch, WriteOp, WriteReply } from './fs-worker.js';
 
 // The main thread's side of the writer thread: operations are queued in order, sent in
@@ -23,12 +23,12 @@ const LOW = 512 << 10;
 const SLAB = 256 << 10;
 
 /** dist/rootfs/fs-worker.js, found from the package root (this code may be bundled into a chunk). */
+let workerPath: string | undefined;
 function workerFile(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    const f = path.join(dir, 'dist', 'rootfs', 'fs-worker.js');
-    if (fs.existsSync(f)) return f;
-    if (dir === path.dirname(dir)) throw new Error('dist/rootfs/fs-worker.js not found: run `npm run build` first');
-  }
+  if (workerPath) return workerPath;
+  const root = findUp(import.meta.url, (dir) => fs.existsSync(path.join(dir, 'dist', 'rootfs', 'fs-worker.js')));
+  if (!root) throw new Error('dist/rootfs/fs-worker.js not found: run `npm run build` first');
+  return (workerPath = path.join(root, 'dist', 'rootfs', 'fs-worker.js'));
 }
 
 export class WriteThread {
@@ -75,9 +75,8 @@ export class WriteThread {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  push(op: WriteOp, bytes = 0): void {
+  push(op: WriteOp): void {
     this.ops.push(op);
-    this.batchBytes += bytes;
     if (this.ops.length >= BATCH_OPS || this.batchBytes >= BATCH_BYTES) this.flush();
   }
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 // Where Thunder looks for things on the device.
@@ -21,4 +22,18 @@ export const BASE_MOUNT_TARGETS: readonly { path: string; mode: number }[] = [
 
 export function pluginJsonCandidates(target: string, callsign: string): string[] {
   return PLUGIN_JSON_DIRS.map((d) => path.join(target, d, `${callsign}.json`));
+}
+
+/** What `prepare` leaves in each <Callsign>/Container directory: its inputs and findings. */
+export const STAMP_NAME = 'thunderbox.stamp';
+/** The ownership table of a container made without root (post-fakeroot applies it). */
+export const TABLE_NAME = 'device_table.txt';
+
+/** The stamp of a prepared container directory, or null when there is none or it is unreadable. */
+export function readStamp<T = { facts?: { archName?: string | null } }>(containerDir: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(containerDir, STAMP_NAME), 'utf8')) as T;
+  } catch {
+    return null;
+  }
 }

@@ -16,7 +16,7 @@ import { TreeWriter, type MountPoint, type TreeStats } from '../rootfs/tree-writ
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { commentOutSeccompProfile } from './common-conf.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, pluginJsonCandidates } from './layout.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, pluginJsonCandidates, readStamp } from './layout.js';
 import { setExecutionMode } from './plugin-json.js';
 
 // `thunderbox prepare`: plan the container trees, the plugin JSON edits and the common.conf
@@ -29,8 +29,6 @@ import { setExecutionMode } from './plugin-json.js';
 //   device_table.txt     ... or, when not root, a Buildroot permission table with those owners
 //   thunderbox.stamp     what this tree was made from: a second run with the same inputs is a no-op
 
-export const STAMP_NAME = 'thunderbox.stamp';
-export const TABLE_NAME = 'device_table.txt';
 
 export interface PrepareRequest {
   /** Image root on this host (absolute). */
@@ -77,15 +75,6 @@ interface Stamp {
   facts: BuildFacts;
 }
 
-function readStamp(dir: string): Stamp | null {
-  const raw = readFileOrNull(path.join(dir, STAMP_NAME));
-  if (!raw) return null;
-  try {
-    return JSON.parse(raw.toString('utf8')) as Stamp;
-  } catch {
-    return null;
-  }
-}
 
 function diag(code: string, severity: Diagnostic['severity'], message: string, hint?: string, file?: string): Diagnostic {
   return { code, severity, message, ...(hint ? { hint } : {}), ...(file ? { file } : {}) };
@@ -367,7 +356,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const jp = jsonPaths.get(spec.callsign);
     if (jp) report.pluginJson = { path: jp, changed: fileOps.has(jp), previous: fileOps.has(jp) ? undefined : 'Container' };
     reports.push(report);
-    const stamp = req.force ? null : readStamp(dir);
+    const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint) {
       const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch: stamp.facts.arch });
       if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs'))) {
