@@ -5,7 +5,7 @@
 // --idmap none. Targets: ratio <= 1.2, peak RSS <= 100 MB, no-op re-run <= 5% of the first
 // run (issue #2); the shift adds at most 10% (issue #4).
 //
-//   node scripts/bench.mjs [--runs 5] [--mb 160] [--entries 6000] [--keep DIR]
+//   node scripts/bench.mjs [--runs 7] [--mb 160] [--entries 6000] [--keep DIR]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -18,24 +18,14 @@ fi
 
 pkgs=""
 have() { command -v "$1" >/dev/null 2>&1; }
-have lxc-execute || pkgs="$pkgs lxc"
-have newuidmap || pkgs="$pkgs uidmap"
+# command -> the Debian package that has it
+for pair in lxc-execute:lxc newuidmap:uidmap update-binfmts:binfmt-support xz:xz-utils \
+  bzip2:bzip2 zstd:zstd fakeroot:fakeroot setpriv:util-linux flex:flex bison:bison gcc:gcc \
+  make:make shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps; do
+  have "${pair%%:*}" || pkgs="$pkgs ${pair#*:}"
+done
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
 [ -e /usr/share/binfmts/qemu-arm ] || pkgs="$pkgs qemu-user-static"
-have update-binfmts || pkgs="$pkgs binfmt-support"
-have xz || pkgs="$pkgs xz-utils"
-have bzip2 || pkgs="$pkgs bzip2"
-have zstd || pkgs="$pkgs zstd"
-have fakeroot || pkgs="$pkgs fakeroot"
-have setpriv || pkgs="$pkgs util-linux"
-have mknod || pkgs="$pkgs coreutils"
-have flex || pkgs="$pkgs flex"
-have bison || pkgs="$pkgs bison"
-have gcc || pkgs="$pkgs gcc"
-have make || pkgs="$pkgs make"
-have shellcheck || pkgs="$pkgs shellcheck"
-have iptables || pkgs="$pkgs iptables"
-have ip || pkgs="$pkgs iproute2"
 [ -e /usr/src/linux-source-6.1.tar.xz ] || pkgs="$pkgs linux-source-6.1"
 
 cache=test/.cache

@@ -5,6 +5,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { TABLE_NAME } from '../thunder/layout.js';
+import { SYMLINK_MARK } from './permission-table.js';
 
 // `thunderbox buildroot post-fakeroot TARGET_DIR`: apply the permission tables that
 // `prepare` wrote as a normal user, inside Buildroot's fakeroot, with makedevs' semantics:
@@ -27,12 +28,14 @@ export interface TableLine {
   minor: number;
 }
 
+const SYMLINK_LINE = new RegExp(`^${SYMLINK_MARK} (\\S+) (\\d+) (\\d+)$`);
+
 export function parseTable(text: string, file: string): { lines: TableLine[]; diagnostics: Diagnostic[] } {
   const lines: TableLine[] = [];
   const diagnostics: Diagnostic[] = [];
   text.split('\n').forEach((raw, i) => {
     const t = raw.trim();
-    const link = /^# thunderbox:symlink (\S+) (\d+) (\d+)$/.exec(t);
+    const link = SYMLINK_LINE.exec(t);
     if (link) {
       lines.push({ file, line: i + 1, name: link[1]!, type: 'l', mode: 0o777, uid: Number(link[2]), gid: Number(link[3]), major: 0, minor: 0 });
       return;

@@ -59,6 +59,7 @@ Runs on every make: a second run with the same inputs does nothing.`,
     .description('Check a Buildroot external tree: external.desc, Config.in, external.mk, defconfigs (hash checking,\n$(BR2_EXTERNAL_..._PATH) references), scripts, permission and users tables, overlay modes\nthat rsync drops, and kernel fragments (kconfig lint against the Pi target). Exit 0 clean, 1 findings.')
     .argument('[dir]', 'the external tree (default: this thunderbox checkout)')
     .option('--json', 'print the diagnostics as JSON')
+    .option('-q, --quiet', 'print only the findings, not the summary line')
     .addHelpText('after', '\nExample:\n  thunderbox buildroot check ~/my-br2-external')
     .action(async (dir: string | undefined, f: Flags) => {
       const path = await import('node:path');
@@ -90,7 +91,8 @@ Runs on every make: a second run with the same inputs does nothing.`,
       `Apply every permission table that \`thunderbox prepare\` wrote as a normal user
 (<target><datapath>/<Callsign>/Container/device_table.txt) to TARGET_DIR, with makedevs'
 semantics, so the image holds the shifted owners. Buildroot runs post-fakeroot scripts inside
-fakeroot with TARGET_DIR first and BR2_ROOTFS_POST_SCRIPT_ARGS after it (ignored here).
+fakeroot with TARGET_DIR first and BR2_ROOTFS_POST_SCRIPT_ARGS after it (--datapath is read,
+the rest ignored).
 Pointing BR2_ROOTFS_DEVICE_TABLE at the same tables gives the same image.`,
     )
     .argument('<target>', 'TARGET_DIR (Buildroot passes it as the first argument)')

@@ -44,9 +44,8 @@ async function usesFrom(f: LintFlags): Promise<Set<Condition>> {
   return new Set(DEFAULT_USES);
 }
 
-function print(out: Output, ds: Diagnostic[], quiet: boolean | undefined): void {
+function print(ds: Diagnostic[], quiet: boolean | undefined): void {
   for (const d of ds) if (d.severity === 'error' || !quiet) process.stdout.write(formatDiagnostic(d) + '\n');
-  void out;
 }
 
 export function register(program: Command): void {
@@ -99,7 +98,7 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
       const errors = ds.filter((d) => d.severity === 'error').length;
       const warnings = ds.filter((d) => d.severity === 'warning').length;
       if (f.json) out.json({ ok: errors === 0 && !(f.strict && warnings > 0), diagnostics: ds, options: result.states });
-      else print(out, ds, f.quiet);
+      else print(ds, f.quiet);
       out.say(`${files.length} file(s): ${errors} error(s), ${warnings} warning(s)`);
       if (errors > 0 || (f.strict && warnings > 0)) process.exitCode = 1;
     });

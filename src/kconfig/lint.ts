@@ -59,8 +59,8 @@ export function readConfigFile(file: string, typeOf?: TypeOf): { config: KConfig
 }
 
 /** Merge fragments left to right (merge_config.sh); reports redefinitions. */
-export function mergeFragments(frags: KConfig[], strict: boolean, base?: Map<string, KAssign>): { merged: Map<string, KAssign>; diagnostics: Diagnostic[] } {
-  const merged = new Map<string, KAssign>(base ?? []);
+export function mergeFragments(frags: KConfig[], strict: boolean): { merged: Map<string, KAssign>; diagnostics: Diagnostic[] } {
+  const merged = new Map<string, KAssign>();
   const diagnostics: Diagnostic[] = [];
   for (const f of frags) {
     for (const a of f.values.values()) {
@@ -180,7 +180,7 @@ export async function lint(files: string[], o: LintOptions): Promise<LintResult>
   const fullFirst = !t && parsed[0]?.header !== undefined;
   const base = fullFirst ? parsed[0]!.values : undefined;
   const frags = fullFirst ? parsed.slice(1) : parsed;
-  const { merged, diagnostics: md } = mergeFragments(frags, o.strict === true, undefined);
+  const { merged, diagnostics: md } = mergeFragments(frags, o.strict === true);
   diagnostics.push(...md);
   let final: Map<string, string>;
   if (t) {
