@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
 import type { HostNetwork, NetSpec } from '../profile/spec.js';
-import { contains, formatCidr, formatIp, interconnectEnds, networkOf, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
+import { contains, formatCidr, formatIp, formatNet, interconnectEnds, networkOf, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
 import { formatIp6, network6, parseCidr6, parseIp6 } from './ipv6.js';
 
 // Addresses for the containers of a manifest:
@@ -77,7 +77,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
       const c = parseCidr(n.ipv4);
       if (!b || !c) return;
       const who = `${k.callsign} (lxc.net.${i})`;
-      if (!contains(b.net, c.addr)) return void e('NET_OUTSIDE', `${who}: ${n.ipv4} is outside ${n.link}'s network ${formatCidr(networkOf(b.net), b.net.prefix)}`, `pick an address in ${formatCidr(networkOf(b.net), b.net.prefix)}, or ipv4: auto`);
+      if (!contains(b.net, c.addr)) return void e('NET_OUTSIDE', `${who}: ${n.ipv4} is outside ${n.link}'s network ${formatNet(b.net)}`, `pick an address in ${formatNet(b.net)}, or ipv4: auto`);
       const other = b.used.get(c.addr);
       if (other) return void e('NET_COLLISION', `${who} and ${other} both have ${formatIp(c.addr)}`, 'give one of them another address, or ipv4: auto');
       b.used.set(c.addr, who);
@@ -153,7 +153,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
             }
           }
           if (addr === undefined) {
-            e('NET_FULL', `${who}: ${n.link}'s network ${formatCidr(networkOf(b.net), b.net.prefix)} has no free address left`, 'use a larger network (a shorter prefix)');
+            e('NET_FULL', `${who}: ${n.link}'s network ${formatNet(b.net)} has no free address left`, 'use a larger network (a shorter prefix)');
             return n;
           }
           b.used.set(addr, who);
@@ -217,7 +217,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
         e('NET_INTERCONNECT', `${who}: interconnect "${ic}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30, or interconnect: auto');
         return n;
       }
-      out.interconnects[key] = formatCidr(networkOf(c), c.prefix);
+      out.interconnects[key] = formatNet(c);
       const ends = interconnectEnds(c);
       for (const r of n.ipv4 ?? []) {
         const rc = parseCidr(r);
@@ -238,11 +238,11 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
           e('NET_ROUTE', `${who}: route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24');
           continue;
         }
-        if (contains(rc, ends.host) || contains(rc, ends.container)) e('NET_GATEWAY_ROUTED', `${who}: the route ${r} covers the interconnect ${formatCidr(networkOf(c), c.prefix)}`, 'route a network outside the interconnect');
+        if (contains(rc, ends.host) || contains(rc, ends.container)) e('NET_GATEWAY_ROUTED', `${who}: the route ${r} covers the interconnect ${formatNet(c)}`, 'route a network outside the interconnect');
         for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: route ${r} overlaps the network of ${name}`, 'route another range');
       }
-      rows.push({ callsign: k.callsign, nic: i, kind: 'routed', via: `interconnect ${formatCidr(networkOf(c), c.prefix)}`, address: formatCidr(ends.container, c.prefix), gateway: formatIp(ends.host), routes: [...(n.ipv4 ?? []), ...(n.ipv6 ?? []), ...(n.routes ?? [])] });
-      return { ...n, interconnect: formatCidr(networkOf(c), c.prefix) };
+      rows.push({ callsign: k.callsign, nic: i, kind: 'routed', via: `interconnect ${formatNet(c)}`, address: formatCidr(ends.container, c.prefix), gateway: formatIp(ends.host), routes: [...(n.ipv4 ?? []), ...(n.ipv6 ?? []), ...(n.routes ?? [])] });
+      return { ...n, interconnect: formatNet(c) };
     }),
   }));
   return { containers, rows, lock: out, errors };

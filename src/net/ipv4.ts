@@ -33,6 +33,11 @@ export function networkOf(c: Cidr): number {
   return (c.addr & mask(c.prefix)) >>> 0;
 }
 
+/** The network a CIDR lies in, written NETWORK/PREFIX (198.18.0.7/24 -> 198.18.0.0/24). */
+export function formatNet(c: Cidr): string {
+  return formatCidr(networkOf(c), c.prefix);
+}
+
 export function size(prefix: number): number {
   return 2 ** (32 - prefix);
 }

@@ -7,7 +7,7 @@ import type { FileOp, KeepOp, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ROUTED_UP_SCRIPT, derivedVethPair } from '../lxc/container-config.js';
 import type { Manifest } from '../profile/manifest.js';
-import { formatCidr, formatIp, interconnectEnds, networkOf, parseCidr } from './ipv4.js';
+import { formatIp, formatNet, interconnectEnds, networkOf, parseCidr, size } from './ipv4.js';
 import { allocateManifest } from './manifest-nets.js';
 
 // `thunderbox net render`: the device's side of the container networks, from the manifest:
@@ -40,7 +40,7 @@ export function netFiles(manifest: Manifest, version: string): NetFile[] {
   const alloc = allocateManifest(manifest);
   const bridges = manifest.networks.map((n) => {
     const c = n.ipv4 ? parseCidr(n.ipv4) : null;
-    return { ...n, subnet: c ? formatCidr(networkOf(c), c.prefix) : undefined, nat: n.nat && !!c, dhcp: n.dhcp && !!c, c };
+    return { ...n, subnet: c ? formatNet(c) : undefined, nat: n.nat && !!c, dhcp: n.dhcp && !!c, c };
   });
   const routes = alloc.containers.flatMap((k) =>
     k.net.flatMap((n, i) => {
@@ -59,7 +59,7 @@ export function netFiles(manifest: Manifest, version: string): NetFile[] {
   for (const b of bridges) {
     if (!b.dhcp || !b.c) continue;
     const net = networkOf(b.c);
-    const last = net + 2 ** (32 - b.c.prefix) - 2;
+    const last = net + size(b.c.prefix) - 2;
     const first = Math.max(net + 2, last - Math.floor((last - net) / 2));
     files.push({ device: `/etc/thunderbox/dnsmasq-${b.name}.conf`, content: `# ${header}\ninterface=${b.name}\nbind-interfaces\nexcept-interface=lo\ndhcp-range=${formatIp(first)},${formatIp(last)},12h\ndhcp-option=option:router,${formatIp(b.c.addr)}\n`, mode: 0o644 });
   }
