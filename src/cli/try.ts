@@ -18,7 +18,7 @@ interface TryFlags {
 export function register(program: Command): void {
   program
     .command('try')
-    .summary('start a prepared container on this build host with lxc-execute')
+    .summary('start a prepared container on this build host with lxc-execute (or lxc-start)')
     .description(
       `Start the container that \`thunderbox prepare\` made, on this machine, with the real lxc-execute
 (as root). The config is the device's, with lxc.rootfs.path pointing at the tree here; idmap,
