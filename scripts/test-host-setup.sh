@@ -3,6 +3,8 @@
 # when missing, so `npm test` works on a fresh machine and costs nothing on a prepared one:
 #   - lxc (lxc-execute, lxc-info) and uidmap: real containers;
 #   - busybox-static (host and armhf): runnable rootfs archives;
+#   - libc6 for armhf, armel and arm64, unpacked (not installed) under test/.cache/deb-ARCH,
+#     and binutils (readelf): real foreign ELF files for the ELF reader's tests;
 #   - qemu-user-static + binfmt-support: the armhf container;
 #   - xz-utils, bzip2, zstd: compressed archives; fakeroot; util-linux (setpriv);
 #   - linux-source-6.1, gcc, make, flex, bison: the kernel's own kconfig (kconfig lint --kernel-src);
@@ -21,7 +23,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # command -> the Debian package that has it
 for pair in lxc-execute:lxc newuidmap:uidmap update-binfmts:binfmt-support xz:xz-utils \
   bzip2:bzip2 zstd:zstd fakeroot:fakeroot setpriv:util-linux flex:flex bison:bison gcc:gcc \
-  make:make shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps; do
+  make:make readelf:binutils shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps; do
   have "${pair%%:*}" || pkgs="$pkgs ${pair#*:}"
 done
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
@@ -31,10 +33,17 @@ dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
 cache=test/.cache
 armhf_missing=0
 [ -s "$cache/busybox-armhf" ] || armhf_missing=1
+# libc6 of each foreign architecture, unpacked: a .done stamp marks a complete unpack
+debs_missing=""
+for arch in armhf armel arm64; do
+  [ -e "$cache/deb-$arch/.done" ] || debs_missing="$debs_missing $arch"
+done
 
-if [ -n "$pkgs" ] || [ "$armhf_missing" = 1 ]; then
+if [ -n "$pkgs" ] || [ "$armhf_missing" = 1 ] || [ -n "$debs_missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
-  dpkg --print-foreign-architectures | grep -qx armhf || dpkg --add-architecture armhf
+  for arch in armhf armel arm64; do
+    dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
+  done
   # a mirror being synced can fail one index; what we need is checked right after
   apt-get update -q || apt-get update -q || true
   if [ -n "$pkgs" ]; then
@@ -51,6 +60,16 @@ if [ "$armhf_missing" = 1 ]; then
   cp "$tmp/x/bin/busybox" "$cache/busybox-armhf"
   rm -rf "$tmp"
 fi
+
+for arch in $debs_missing; do
+  mkdir -p "$cache"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download "libc6:$arch")
+  rm -rf "$cache/deb-$arch"
+  dpkg -x "$tmp"/libc6_*_"$arch".deb "$cache/deb-$arch"
+  touch "$cache/deb-$arch/.done"
+  rm -rf "$tmp"
+done
 
 # A real kernel tree for `kconfig lint --kernel-src`: only what kconfig reads (the Kconfig and
 # Makefile files, scripts/, include/, the defconfigs), not the 1.3 GB of sources.
