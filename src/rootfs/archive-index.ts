@@ -1,0 +1,137 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { EntryMeta, EntrySink, FileSink } from './entry.js';
+import { readElf, type ElfResult } from './elf.js';
+import type { TreeNode, TreeView } from './tree-view.js';
+
+// The first pass over an archive for a minimised container: every entry's metadata, the ELF
+// facts of every ELF file (read from its bytes as they stream by, one file in memory at a
+// time), the first bytes of every file (a "#!" line) and the whole of small configuration
+// files under etc/. Nothing is written. A later entry for the same path replaces the earlier
+// one, as it does when tar extracts.
+
+const HEAD = 256;
+const SMALL_ETC = 256 * 1024;
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+
+interface Indexed extends TreeNode {
+  head?: Buffer;
+  whole?: Buffer;
+  elf?: ElfResult | null;
+  sha256?: string;
+}
+
+export interface IndexOptions {
+  /** Hash every regular file (sha256), for --dedupe-with-host. */
+  hash: boolean;
+}
+
+export class ArchiveIndex implements TreeView, EntrySink {
+  private readonly nodes = new Map<string, Indexed>([['', { kind: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 }]]);
+  private readonly children = new Map<string, Set<string>>();
+  constructor(private readonly o: IndexOptions) {}
+
+  private add(p: string, node: Indexed): void {
+    this.nodes.set(p, node);
+    // parents the archive does not list exist once extracted (implicit directories)
+    let child = p;
+    while (child !== '') {
+      const slash = child.lastIndexOf('/');
+      const parent = slash === -1 ? '' : child.slice(0, slash);
+      let set = this.children.get(parent);
+      if (!set) this.children.set(parent, (set = new Set()));
+      const name = child.slice(slash + 1);
+      if (set.has(name)) break;
+      set.add(name);
+      if (parent !== '' && !this.nodes.has(parent)) this.nodes.set(parent, { kind: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 });
+      child = parent;
+    }
+  }
+
+  entry(meta: EntryMeta): FileSink | null {
+    const node: Indexed = { kind: meta.kind, mode: meta.mode, uid: meta.uid, gid: meta.gid, size: meta.kind === 'file' ? meta.size : 0 };
+    if (meta.linkpath !== undefined) node.linkpath = meta.linkpath;
+    if (meta.path === '') {
+      if (meta.kind === 'dir') this.nodes.set('', node);
+      return null;
+    }
+    this.add(meta.path, node);
+    if (meta.kind !== 'file') return null;
+    const keepWhole = meta.path.startsWith('etc/') && meta.size <= SMALL_ETC;
+    const hash: Hash | null = this.o.hash ? createHash('sha256') : null;
+    let parts: Buffer[] | null = null; // the whole file, while it may be ELF or a small etc file
+    let got = 0;
+    let head: Buffer | null = null;
+    return {
+      write: (chunk: Buffer) => {
+        hash?.update(chunk);
+        if (got === 0 && chunk.length) {
+          // the chunk is the reader's buffer: copy what is kept
+          head = Buffer.from(chunk.subarray(0, HEAD));
+          if (keepWhole || chunk.subarray(0, 4).equals(ELF_MAGIC)) parts = [];
+        } else if (head && head.length < HEAD) {
+          head = Buffer.concat([head, chunk.subarray(0, HEAD - head.length)]);
+        }
+        if (parts) parts.push(Buffer.from(chunk));
+        got += chunk.length;
+      },
+      end: () => {
+        node.head = head ?? Buffer.alloc(0);
+        if (hash) node.sha256 = hash.digest('hex');
+        if (parts) {
+          const whole = Buffer.concat(parts, got);
+          if (whole.subarray(0, 4).equals(ELF_MAGIC)) node.elf = readElf(whole, { imports: true });
+          if (keepWhole) node.whole = whole;
+        }
+        parts = null;
+      },
+    };
+  }
+
+  copy(): void {
+    throw new Error('ArchiveIndex reads archives only');
+  }
+
+  async backpressure(): Promise<void> {}
+
+  private file(rel: string): Indexed | undefined {
+    let n = this.nodes.get(rel);
+    for (let i = 0; n?.kind === 'hardlink' && i < 8; i++) n = this.nodes.get(n.linkpath ?? '');
+    return n?.kind === 'file' ? n : undefined;
+  }
+
+  get(rel: string): TreeNode | undefined {
+    return this.nodes.get(rel);
+  }
+
+  list(rel: string): string[] {
+    return [...(this.children.get(rel) ?? [])].sort();
+  }
+
+  read(rel: string, limit: number): Buffer | null {
+    const n = this.file(rel);
+    if (!n) return null;
+    if (n.whole) return n.whole.subarray(0, limit);
+    if (n.head && (limit <= n.head.length || n.head.length === n.size)) return n.head.subarray(0, limit);
+    return null;
+  }
+
+  elf(rel: string): ElfResult | null {
+    return this.file(rel)?.elf ?? null;
+  }
+
+  sha256(rel: string): string | undefined {
+    return this.file(rel)?.sha256;
+  }
+
+  /** Regular files and their bytes (hard links counted once). */
+  totals(): { files: number; bytes: number } {
+    let files = 0;
+    let bytes = 0;
+    for (const n of this.nodes.values()) {
+      if (n.kind !== 'file') continue;
+      files++;
+      bytes += n.size;
+    }
+    return { files, bytes };
+  }
+}

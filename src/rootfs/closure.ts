@@ -1,0 +1,341 @@
+import path from 'node:path';
+import picomatch from 'picomatch';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { EM, describeElf, incompatibility, type ElfInfo } from './elf.js';
+import { resolve, type TreeView } from './tree-view.js';
+
+// The files a program needs to run in a rootfs, found the way the target's dynamic linker
+// finds them (glibc's ld.so, musl's, uClibc's; all read the same ELF facts):
+//   - the interpreter (PT_INTERP), by its absolute path;
+//   - each DT_NEEDED without a '/': the loader's DT_RPATH, then its loaders' DT_RPATH up to the
+//     executable (only while none of them has DT_RUNPATH), then the loader's own DT_RUNPATH,
+//     then the directories of /etc/ld.so.conf (with its include globs; musl: the
+//     /etc/ld-musl-ARCH.path file), then the arch's default directories. $ORIGIN, $LIB and
+//     $PLATFORM are expanded. A candidate of another class, machine or float ABI is passed
+//     over, as ld.so does; if only such candidates exist that is an error of its own.
+//   - a script's "#!" interpreter (and for "#!/usr/bin/env NAME" the NAME on PATH).
+// Every symlink on the way is part of the result: the tree needs the link as well as the file.
+
+export interface ClosureRoot {
+  /** Absolute path in the rootfs. */
+  path: string;
+  /** Why it is a root (shown in reports). */
+  why: string;
+  /** Missing is fine (a warning at most), e.g. a glibc module that this libc does not ship. */
+  optional?: boolean;
+}
+
+export interface ClosureResult {
+  /** Every path the tree needs (files and each symlink on the way; not their parent directories), with why. */
+  paths: Map<string, string>;
+  /** ELF objects reached, by their real path. */
+  objects: Map<string, ElfInfo>;
+  /** The first root that is a dynamic executable (the process the libraries are loaded into). */
+  main?: { path: string; elf: ElfInfo };
+  problems: Diagnostic[];
+}
+
+const TRIPLETS: Record<number, (e: ElfInfo) => string[]> = {
+  [EM.X86_64]: () => ['x86_64-linux-gnu'],
+  [EM.X86]: () => ['i386-linux-gnu'],
+  [EM.AARCH64]: (e) => [e.littleEndian ? 'aarch64-linux-gnu' : 'aarch64_be-linux-gnu'],
+  [EM.ARM]: (e) => (e.abi === 'soft' ? ['arm-linux-gnueabi'] : e.abi === 'hard' ? ['arm-linux-gnueabihf'] : ['arm-linux-gnueabihf', 'arm-linux-gnueabi']),
+  [EM.MIPS]: (e) => [e.bits === 64 ? (e.littleEndian ? 'mips64el-linux-gnuabi64' : 'mips64-linux-gnuabi64') : e.littleEndian ? 'mipsel-linux-gnu' : 'mips-linux-gnu'],
+  [EM.RISCV]: (e) => [e.bits === 64 ? 'riscv64-linux-gnu' : 'riscv32-linux-gnu'],
+};
+
+/** The directories a dynamic linker searches last, for this kind of object. */
+export function defaultLibDirs(e: ElfInfo, musl: boolean): string[] {
+  if (musl) return ['/lib', '/usr/local/lib', '/usr/lib'];
+  const triplets = TRIPLETS[e.machine]?.(e) ?? [];
+  const dirs = triplets.flatMap((t) => [`/lib/${t}`, `/usr/lib/${t}`]);
+  if (e.bits === 64) dirs.push('/lib64', '/usr/lib64');
+  if (e.machine === EM.X86 || e.machine === EM.MIPS) dirs.push('/lib32', '/usr/lib32');
+  dirs.push('/lib', '/usr/lib');
+  return dirs;
+}
+
+function isGlob(s: string): boolean {
+  return picomatch.scan(s).isGlob;
+}
+
+/** Absolute paths in the view matching a glob (each component may be a glob). */
+export function globView(view: TreeView, pattern: string): string[] {
+  let current = [''];
+  for (const part of pattern.split('/').filter(Boolean)) {
+    const next: string[] = [];
+    for (const dir of current) {
+      const r = resolve(view, dir || '/');
+      if (r.rel === null) continue;
+      if (isGlob(part)) {
+        const match = picomatch(part, { dot: false });
+        for (const name of view.list(r.rel)) if (match(name)) next.push(dir ? `${dir}/${name}` : name);
+      } else if (view.get(r.rel === '' ? part : `${r.rel}/${part}`) || resolve(view, `${dir}/${part}`).rel !== null) {
+        next.push(dir ? `${dir}/${part}` : part);
+      }
+    }
+    current = next;
+  }
+  return current.filter((p) => p !== '').map((p) => `/${p}`).sort();
+}
+
+/** The directories /etc/ld.so.conf lists, with its includes (relative includes are relative to the including file's directory). */
+export function ldSoConfDirs(view: TreeView, file = '/etc/ld.so.conf', seen = new Set<string>()): string[] {
+  if (seen.has(file) || seen.size > 64) return [];
+  seen.add(file);
+  const r = resolve(view, file);
+  const text = r.rel === null ? null : view.read(r.rel, 1 << 20);
+  if (!text) return [];
+  const dirs: string[] = [];
+  for (const raw of text.toString('utf8').split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) continue;
+    const inc = /^include\s+(.+)$/.exec(line);
+    if (inc) {
+      for (const pat of inc[1]!.split(/\s+/)) {
+        const abs = pat.startsWith('/') ? pat : path.posix.join(path.posix.dirname(file), pat);
+        for (const f of isGlob(abs) ? globView(view, abs) : [abs]) dirs.push(...ldSoConfDirs(view, f, seen));
+      }
+      continue;
+    }
+    if (/^hwcap\s/.test(line)) continue;
+    for (const d of line.split(/[\s:,=]+/)) if (d.startsWith('/')) dirs.push(d.replace(/\/+$/, '') || '/');
+  }
+  return dirs;
+}
+
+const MUSL_ARCH: Record<number, string> = { [EM.X86_64]: 'x86_64', [EM.X86]: 'i386', [EM.AARCH64]: 'aarch64', [EM.ARM]: 'arm', [EM.MIPS]: 'mips', [EM.RISCV]: 'riscv64' };
+
+interface Loaded {
+  /** The path it was found at (its $ORIGIN is this path's directory). */
+  asFound: string;
+  real: string;
+  elf: ElfInfo;
+  /** RPATHs of the loaders above it, nearest first, for objects without RUNPATH. */
+  inherited: string[][];
+}
+
+export class Closure {
+  readonly result: ClosureResult = { paths: new Map(), objects: new Map(), problems: [] };
+  private readonly confDirs: string[];
+  private readonly searched = new Map<string, { real: string; chain: string[] } | null>();
+  private readonly done = new Set<string>();
+
+  constructor(
+    private readonly view: TreeView,
+    /** The container's PATH, for "#!/usr/bin/env NAME". */
+    private readonly pathDirs: string[] = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/sbin', '/sbin'],
+  ) {
+    this.confDirs = ldSoConfDirs(view);
+  }
+
+  private problem(code: string, message: string, hint: string, severity: Diagnostic['severity'] = 'error'): void {
+    if (this.result.problems.some((p) => p.code === code && p.message === message)) return;
+    this.result.problems.push({ code, severity, message, hint });
+  }
+
+  private need(p: string, why: string): void {
+    const rel = p.replace(/^\/+/, '');
+    if (rel !== '' && !this.result.paths.has(rel)) this.result.paths.set(rel, why);
+  }
+
+  /** Resolve an absolute path; record it and its symlinks. */
+  private reach(p: string, why: string): string | null {
+    const r = resolve(this.view, p);
+    if (r.rel === null) return null;
+    for (const l of r.chain) this.need(l, `symlink on the way to ${p}`);
+    this.need(r.rel, why);
+    // a hard link needs the file it shares (the archive stores the data once)
+    const node = this.view.get(r.rel);
+    if (node?.kind === 'hardlink' && node.linkpath) this.need(node.linkpath, `hard-linked from /${r.rel}`);
+    return r.rel;
+  }
+
+  /** Add a root (and everything it needs). Returns false when it does not exist. */
+  add(root: ClosureRoot): boolean {
+    const r = resolve(this.view, root.path);
+    if (r.rel === null) {
+      if (!root.optional) this.problem('ROOT_MISSING', `${root.path} (${root.why}) is not in the rootfs: ${r.error}`, 'check the path, or leave the root out');
+      return false;
+    }
+    const real = this.reach(root.path, root.why)!;
+    const node = this.view.get(real);
+    if (node?.kind === 'dir') {
+      this.addTree(real, root.why);
+      return true;
+    }
+    // a program's $ORIGIN is its real directory (the kernel gives ld.so the resolved path)
+    this.object(`/${real}`, real, root.why, []);
+    return true;
+  }
+
+  /** A directory root: everything below it. */
+  private addTree(rel: string, why: string): void {
+    for (const name of this.view.list(rel)) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      const node = this.view.get(child);
+      this.need(child, why);
+      if (node?.kind === 'dir') this.addTree(child, why);
+      else if (node?.kind === 'symlink') this.add({ path: `/${child}`, why: `${why} (symlink target)`, optional: true });
+      else if (node?.kind === 'file' || node?.kind === 'hardlink') this.object(`/${child}`, child, why, []);
+    }
+  }
+
+  /** An executable, library or script at `real` (reached via `asFound`). */
+  private object(asFound: string, real: string, why: string, inherited: string[][]): void {
+    const key = real;
+    if (this.done.has(key)) return;
+    this.done.add(key);
+    const er = this.view.elf(real);
+    if (er === null) {
+      this.script(real, why);
+      return;
+    }
+    if (!er.ok) {
+      this.problem('ELF_MALFORMED', `/${real}: ${er.error}`, 'the file is damaged or not a complete ELF object; rebuild it');
+      return;
+    }
+    const elf = er.elf;
+    this.result.objects.set(real, elf);
+    // a program has an interpreter and no SONAME (glibc's libc.so.6 has PT_INTERP too: it can be run)
+    if (!this.result.main && elf.interp !== undefined && elf.soname === undefined) this.result.main = { path: `/${real}`, elf };
+    const ref = this.result.main?.elf;
+    if (ref && ref !== elf) {
+      const bad = incompatibility(ref, elf);
+      if (bad) this.problem('ELF_WRONG_ARCH', `/${real} (${why}) is ${bad.replace(/, not .*/, '')}, but ${this.result.main!.path} is ${describeElf(ref)}`, 'install the build of this file for the target architecture');
+    }
+    if (elf.interp !== undefined) {
+      const interp = this.reach(elf.interp, `interpreter of /${real}`);
+      if (interp === null) this.problem('INTERP_MISSING', `/${real} needs the interpreter ${elf.interp}, which is not in the rootfs`, 'keep the C library\'s dynamic linker in the tree (or link the program statically)');
+      else this.object(elf.interp, interp, `interpreter of /${real}`, []);
+    }
+    const loaded: Loaded = { asFound, real, elf, inherited };
+    for (const name of elf.needed) this.library(name, loaded);
+  }
+
+  private expand(dir: string, origin: string, e: ElfInfo): string {
+    const lib = e.bits === 64 && e.machine !== EM.AARCH64 ? 'lib64' : 'lib';
+    const platform = e.machine === EM.X86_64 ? 'x86_64' : e.machine === EM.AARCH64 ? 'aarch64' : e.machine === EM.ARM ? 'v7l' : '';
+    return dir
+      .replace(/\$(\{ORIGIN\}|ORIGIN)/g, origin)
+      .replace(/\$(\{LIB\}|LIB)/g, lib)
+      .replace(/\$(\{PLATFORM\}|PLATFORM)/g, platform);
+  }
+
+  private searchDirs(l: Loaded): string[] {
+    const origin = path.posix.dirname(l.asFound.startsWith('/') ? l.asFound : `/${l.asFound}`);
+    const e = l.elf;
+    const dirs: string[] = [];
+    if (e.runpath.length === 0) {
+      dirs.push(...e.rpath.map((d) => this.expand(d, origin, e)));
+      for (const r of l.inherited) dirs.push(...r);
+    } else {
+      dirs.push(...e.runpath.map((d) => this.expand(d, origin, e)));
+    }
+    const interp = this.result.main?.elf.interp ?? e.interp ?? '';
+    const musl = /ld-musl-/.test(interp);
+    if (musl) {
+      const arch = MUSL_ARCH[e.machine];
+      const file = arch ? resolve(this.view, `/etc/ld-musl-${arch}.path`) : null;
+      const text = file?.rel ? this.view.read(file.rel, 1 << 16) : null;
+      if (text) dirs.push(...text.toString('utf8').split(/[\n:]/).map((s) => s.trim()).filter((s) => s.startsWith('/')));
+      else dirs.push(...defaultLibDirs(e, true));
+    } else {
+      dirs.push(...this.confDirs, ...defaultLibDirs(e, false));
+    }
+    return [...new Set(dirs)];
+  }
+
+  private library(name: string, loader: Loaded): void {
+    const why = `needed by /${loader.real}`;
+    if (name.includes('/')) {
+      const real = this.reach(name, why);
+      if (real === null) this.problem('LIB_UNRESOLVED', `${name}, ${why}, is not in the rootfs`, 'add the library to the rootfs');
+      else this.object(name, real, why, []);
+      return;
+    }
+    const dirs = this.searchDirs(loader);
+    const rejected: string[] = [];
+    for (const dir of dirs) {
+      const cand = `${dir}/${name}`;
+      const r = resolve(this.view, cand);
+      if (r.rel === null) continue;
+      const node = this.view.get(r.rel);
+      if (node?.kind !== 'file' && node?.kind !== 'hardlink') continue;
+      const er = this.view.elf(r.rel);
+      if (!er || !er.ok) {
+        rejected.push(`${cand} (${er ? er.error : 'not an ELF file'})`);
+        continue;
+      }
+      const bad = incompatibility(this.result.main?.elf ?? loader.elf, er.elf);
+      if (bad) {
+        rejected.push(`${cand} (${describeElf(er.elf)})`);
+        continue;
+      }
+      this.reach(cand, why);
+      // the loader's RPATH (ignored when it has a RUNPATH) and its own loaders' serve this library too
+      const own = loader.elf.runpath.length === 0 ? [loader.elf.rpath.map((d) => this.expand(d, path.posix.dirname(`/${loader.asFound.replace(/^\/+/, '')}`), loader.elf))] : [];
+      this.object(cand, r.rel, why, [...own, ...loader.inherited]);
+      return;
+    }
+    if (rejected.length) {
+      this.problem('LIB_WRONG_ARCH', `${name}, ${why}, exists only for another architecture or ABI: ${rejected.join(', ')}; the process is ${describeElf(this.result.main?.elf ?? loader.elf)}`, 'install the library built for the target (same machine, class and float ABI)');
+    } else {
+      this.problem('LIB_UNRESOLVED', `${name}, ${why}, is not found in ${dirs.join(':')}`, 'add the library to the rootfs (or to --keep), or fix the RPATH/RUNPATH or /etc/ld.so.conf');
+    }
+  }
+
+  /** Look a library name up the way the main program would (for dlopen()ed modules). */
+  findLibrary(name: string): string | null {
+    const main = this.result.main;
+    if (!main) return null;
+    const key = `${main.path}\0${name}`;
+    if (this.searched.has(key)) return this.searched.get(key)?.real ?? null;
+    const loaded: Loaded = { asFound: main.path, real: main.path.slice(1), elf: main.elf, inherited: [] };
+    for (const dir of this.searchDirs(loaded)) {
+      const r = resolve(this.view, `${dir}/${name}`);
+      if (r.rel === null) continue;
+      const er = this.view.elf(r.rel);
+      if (er?.ok && !incompatibility(main.elf, er.elf)) {
+        this.searched.set(key, { real: `${dir}/${name}`, chain: r.chain });
+        return `${dir}/${name}`;
+      }
+    }
+    this.searched.set(key, null);
+    return null;
+  }
+
+  /** A "#!" script: its interpreter is needed too. */
+  private script(real: string, why: string): void {
+    const head = this.view.read(real, 256);
+    if (!head || head[0] !== 0x23 || head[1] !== 0x21) return; // data or a non-ELF, non-script file
+    const line = head.toString('latin1', 2).split('\n')[0]!.trim();
+    const [interp, arg] = line.split(/\s+/, 2);
+    if (!interp) return;
+    const r = this.reach(interp, `interpreter of /${real}`);
+    if (r === null) {
+      this.problem('INTERP_MISSING', `/${real} (${why}) is a script for ${interp}, which is not in the rootfs`, `keep ${interp} in the tree`);
+      return;
+    }
+    this.object(interp, r, `interpreter of /${real}`, []);
+    if (path.posix.basename(interp) === 'env' && arg && !arg.startsWith('-')) {
+      const found = this.pathDirs.map((d) => `${d}/${arg}`).find((p) => resolve(this.view, p).rel !== null);
+      if (found) this.add({ path: found, why: `run by /${real} through env` });
+      else this.problem('INTERP_MISSING', `/${real} runs "${arg}" through env, and no ${arg} is on PATH (${this.pathDirs.join(':')})`, `keep ${arg} in the tree`);
+    }
+  }
+
+  /** A file the program reads (not loaded): the path and its symlinks. */
+  addFile(p: string, why: string): boolean {
+    return this.reach(p, why) !== null;
+  }
+}
+
+/** ELF problems of one program in a tree (for doctor): the closure of `root` alone. */
+export function closureOf(view: TreeView, roots: ClosureRoot[], pathDirs?: string[]): ClosureResult {
+  const c = new Closure(view, pathDirs);
+  for (const r of roots) c.add(r);
+  return c.result;
+}
+
+export { describeElf };

@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { closureOf, ldSoConfDirs } from '../../src/rootfs/closure.js';
+import { ArchiveIndex } from '../../src/rootfs/archive-index.js';
+import { probeArchive, readArchive } from '../../src/rootfs/archive-reader.js';
+import { DirView, resolve } from '../../src/rootfs/tree-view.js';
+import { lddPaths } from '../helpers/host-rootfs.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// The dependency closure against the real thing: the host's own dynamic linker (ldd) on a
+// multi-library program, and programs built here with RPATH, RUNPATH and $ORIGIN.
+
+const libsOf = (objects: Map<string, unknown>) => [...objects.keys()].filter((p) => /\.so/.test(p)).map((p) => fs.realpathSync(`/${p}`)).sort();
+
+/** What the host's dynamic linker loads for a program (ldd), as real paths. */
+const lddReal = (program: string) => [...new Set(lddPaths(program).map((p) => fs.realpathSync(p)))].sort();
+
+describe('closure against ldd', () => {
+  for (const program of ['/usr/bin/lxc-start', '/usr/bin/bash', '/usr/bin/newuidmap']) {
+    it(`finds what ldd finds for ${program}`, async () => {
+      const view = new DirView('/');
+      const c = closureOf(view, [{ path: program, why: 'test' }]);
+      expect(c.problems).toEqual([]);
+      const expected = lddReal(program);
+      expect(expected.length).toBeGreaterThan(1);
+      expect(libsOf(c.objects)).toEqual(expected);
+    });
+  }
+});
+
+describe('closure rules on programs built here', () => {
+  async function build(dir: string): Promise<void> {
+    fs.mkdirSync(path.join(dir, 'src'));
+    fs.writeFileSync(path.join(dir, 'src/a.c'), 'int a(void) { return 7; }\n');
+    fs.writeFileSync(path.join(dir, 'src/b.c'), 'int a(void); int b(void) { return a() + 1; }\n');
+    fs.writeFileSync(path.join(dir, 'src/main.c'), '#include <stdio.h>\nint b(void);\nint main(void) { printf("%d\\n", b()); return b(); }\n');
+    const cc = (...args: string[]) => execa('gcc', args, { cwd: dir });
+    const root = path.join(dir, 'root');
+    for (const d of ['opt/app/bin', 'opt/app/lib', 'opt/other', 'usr/bin']) fs.mkdirSync(path.join(root, d), { recursive: true });
+    await cc('-shared', '-fPIC', '-o', 'root/opt/other/liba.so', '-Wl,-soname,liba.so', 'src/a.c');
+    // libb finds liba through its own RUNPATH
+    await cc('-shared', '-fPIC', '-o', 'root/opt/app/lib/libb.so.1.0', '-Wl,-soname,libb.so.1', 'src/b.c', '-Lroot/opt/other', '-la', '-Wl,--enable-new-dtags,-rpath,/opt/other');
+    fs.symlinkSync('libb.so.1.0', path.join(root, 'opt/app/lib/libb.so.1'));
+    // main: DT_RPATH with $ORIGIN (old dtags)
+    await cc('-o', 'root/opt/app/bin/main-rpath', 'src/main.c', '-Lroot/opt/app/lib', '-l:libb.so.1', '-Lroot/opt/other', '-Wl,--disable-new-dtags,-rpath,$ORIGIN/../lib', '-Wl,-rpath-link,root/opt/other');
+    // main: DT_RUNPATH with $ORIGIN
+    await cc('-o', 'root/opt/app/bin/main-runpath', 'src/main.c', '-Lroot/opt/app/lib', '-l:libb.so.1', '-Wl,--enable-new-dtags,-rpath,${ORIGIN}/../lib', '-Wl,-rpath-link,root/opt/other');
+    // reached through a symlink in another directory: $ORIGIN is the real directory
+    fs.symlinkSync('/opt/app/bin/main-rpath', path.join(root, 'usr/bin/app'));
+    // the C library, where the host has it (merged /usr: /lib64 -> usr/lib64)
+    for (const f of ['/lib64/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/libc.so.6']) {
+      const dest = path.join(root, 'usr', f.replace(/^\/lib64/, 'lib64').replace(/^\/lib/, 'lib'));
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(f), dest);
+    }
+    fs.symlinkSync('usr/lib64', path.join(root, 'lib64'));
+    fs.symlinkSync('usr/lib', path.join(root, 'lib'));
+  }
+
+  it('follows RPATH with $ORIGIN, RUNPATH, the interpreter and the symlink chain, and the program runs there', async () => {
+    const dir = tmpDir();
+    await build(dir);
+    const root = path.join(dir, 'root');
+    const view = new DirView(root);
+    const c = closureOf(view, [{ path: '/usr/bin/app', why: 'test' }]);
+    expect(c.problems).toEqual([]);
+    const paths = [...c.paths.keys()].sort();
+    expect(paths).toEqual(['lib', 'lib64', 'opt/app/bin/main-rpath', 'opt/app/lib/libb.so.1', 'opt/app/lib/libb.so.1.0', 'opt/other/liba.so', 'usr/bin/app', 'usr/lib/x86_64-linux-gnu/libc.so.6', 'usr/lib64/ld-linux-x86-64.so.2']);
+    // the truth: the program runs in a tree of exactly these files
+    const min = path.join(dir, 'min');
+    for (const p of paths) {
+      fs.mkdirSync(path.dirname(path.join(min, p)), { recursive: true });
+      fs.cpSync(path.join(root, p), path.join(min, p), { verbatimSymlinks: true });
+    }
+    // with /proc, as in a container: ld.so takes the program's $ORIGIN from /proc/self/exe (its real path)
+    fs.mkdirSync(path.join(min, 'proc'));
+    const r = await execa('unshare', ['--mount', '--pid', '--fork', 'sh', '-c', 'mount -t proc proc "$1/proc" && exec chroot "$1" /usr/bin/app', 'sh', min], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('8');
+    expect(r.exitCode).toBe(8);
+  });
+
+  it('RUNPATH is searched for the object only; a library missing from the tree is an error naming the directories', async () => {
+    const dir = tmpDir();
+    await build(dir);
+    const root = path.join(dir, 'root');
+    const ok = closureOf(new DirView(root), [{ path: '/opt/app/bin/main-runpath', why: 'test' }]);
+    expect(ok.problems).toEqual([]);
+    fs.rmSync(path.join(root, 'opt/other/liba.so'));
+    const bad = closureOf(new DirView(root), [{ path: '/opt/app/bin/main-runpath', why: 'test' }]);
+    expect(bad.problems).toHaveLength(1);
+    expect(bad.problems[0]!.code).toBe('LIB_UNRESOLVED');
+    expect(bad.problems[0]!.message).toContain('liba.so, needed by /opt/app/lib/libb.so.1.0');
+    expect(bad.problems[0]!.message).toContain('/opt/other');
+  });
+
+  it('passes over a library of another architecture and reports it when nothing else is there', async () => {
+    const dir = tmpDir();
+    await build(dir);
+    const root = path.join(dir, 'root');
+    const armhf = path.join(process.cwd(), 'test/.cache/busybox-armhf');
+    fs.copyFileSync(armhf, path.join(root, 'opt/other/liba.so'));
+    const c = closureOf(new DirView(root), [{ path: '/usr/bin/app', why: 'test' }]);
+    expect(c.problems.map((p) => p.code)).toEqual(['LIB_WRONG_ARCH']);
+    expect(c.problems[0]!.message).toContain('/opt/other/liba.so (ELF 32-bit LSB ARM');
+  });
+
+  it('reads /etc/ld.so.conf with include globs, relative includes and comments', () => {
+    const dir = tmpDir();
+    fs.mkdirSync(path.join(dir, 'etc/ld.so.conf.d'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'etc/more'));
+    fs.writeFileSync(path.join(dir, 'etc/ld.so.conf'), '# comment\n/opt/first\ninclude ld.so.conf.d/*.conf\ninclude /etc/more/x.conf\n');
+    fs.writeFileSync(path.join(dir, 'etc/ld.so.conf.d/b.conf'), '/opt/b # trailing comment\n');
+    fs.writeFileSync(path.join(dir, 'etc/ld.so.conf.d/a.conf'), '/opt/a1:/opt/a2\n');
+    fs.writeFileSync(path.join(dir, 'etc/ld.so.conf.d/a.txt'), '/opt/not-included\n');
+    fs.writeFileSync(path.join(dir, 'etc/more/x.conf'), '/opt/x\ninclude /etc/ld.so.conf\n');
+    expect(ldSoConfDirs(new DirView(dir))).toEqual(['/opt/first', '/opt/a1', '/opt/a2', '/opt/b', '/opt/x']);
+  });
+
+  it('resolves symlinks inside the rootfs, never on the host', () => {
+    const dir = tmpDir();
+    fs.mkdirSync(path.join(dir, 'usr/lib'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'usr/lib/real'), 'x');
+    fs.symlinkSync('/usr/lib', path.join(dir, 'libdir'));
+    fs.symlinkSync('../../../../../usr/lib/real', path.join(dir, 'usr/lib/up'));
+    fs.symlinkSync('/etc/passwd', path.join(dir, 'hostfile'));
+    fs.symlinkSync('loop2', path.join(dir, 'loop1'));
+    fs.symlinkSync('loop1', path.join(dir, 'loop2'));
+    const v = new DirView(dir);
+    expect(resolve(v, '/libdir/real')).toEqual({ rel: 'usr/lib/real', chain: ['libdir'] });
+    expect(resolve(v, 'usr/lib/up')).toEqual({ rel: 'usr/lib/real', chain: ['usr/lib/up'] });
+    expect(resolve(v, '/hostfile').rel).toBeNull(); // /etc/passwd of the host is not in this tree
+    expect(resolve(v, '/loop1').error).toMatch(/too many levels/);
+  });
+});
+
+describe('archive index', () => {
+  it('sees the same tree as the directory it was made from', async () => {
+    const dir = tmpDir();
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+    fs.copyFileSync('/usr/bin/bash', path.join(root, 'usr/bin/bash'));
+    fs.linkSync(path.join(root, 'usr/bin/bash'), path.join(root, 'usr/bin/sh'));
+    fs.symlinkSync('usr/bin', path.join(root, 'bin'));
+    fs.mkdirSync(path.join(root, 'etc'));
+    fs.writeFileSync(path.join(root, 'etc/ld.so.conf'), '/opt/x\n');
+    await execa('tar', ['-cf', path.join(dir, 'r.tar'), '-C', root, '.']);
+    const index = new ArchiveIndex({ hash: true });
+    await readArchive(path.join(dir, 'r.tar'), probeArchive(path.join(dir, 'r.tar')), index);
+    const dv = new DirView(root);
+    for (const p of ['bin', 'etc/ld.so.conf']) expect(index.get(p)?.kind).toBe(dv.get(p)?.kind);
+    // tar stores the data with the first name it meets, the other is a hard link to it
+    expect([index.get('usr/bin/sh')?.kind, index.get('usr/bin/bash')?.kind].sort()).toEqual(['file', 'hardlink']);
+    expect(index.elf('usr/bin/sh')).toEqual(dv.elf('usr/bin/bash'));
+    expect(index.elf('usr/bin/bash')).toEqual(dv.elf('usr/bin/bash'));
+    expect(ldSoConfDirs(index)).toEqual(['/opt/x']);
+    expect(index.list('usr/bin')).toEqual(['bash', 'sh']);
+    expect(index.totals().files).toBe(2);
+  });
+});
