@@ -14,6 +14,7 @@ import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveCo
 import type { NetSpec } from '../profile/spec.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
 import { assertTargetUsable, planPrepare, type ContainerReport } from '../thunder/prepare.js';
+import type { SizeReport } from '../rootfs/filter-sink.js';
 import { Output, ProgressBar, formatBytes } from './output.js';
 import { chooseTarget } from './target.js';
 
@@ -44,6 +45,11 @@ interface PrepareFlags {
   unmappedToNobody?: boolean;
   fixRootMode?: boolean;
   keepDevices?: boolean;
+  minimize?: boolean;
+  root?: string[];
+  keep?: string[];
+  thunderRoots?: boolean;
+  dedupeWithHost?: boolean;
   force?: boolean;
   dryRun?: boolean;
   json?: boolean;
@@ -88,6 +94,11 @@ not at all; a second run with the same inputs changes nothing.`,
     .option('--unmapped-to-nobody', 'files owned by ids outside the idmap go to the container\'s nobody (65534) instead of failing')
     .option('--fix-root-mode', 'make a rootfs top directory that locks others out (0700) traversable (0755)')
     .option('--keep-devices', 'keep the archive\'s device nodes in an unprivileged container (left out by default: lxc.autodev provides /dev)')
+    .option('--minimize', 'copy only what the container runs: the closure of ThunderPlugin, the plugin library, the proxy stubs and glibc\'s modules (ELF dependencies), plus --root and --keep')
+    .option('--root <path>', 'a further program, library or directory the minimised rootfs needs, with its libraries (repeatable; implies --minimize)', collect)
+    .option('--keep <glob>', 'keep paths matching this glob in a minimised rootfs, e.g. "usr/share/zoneinfo/**" (repeatable; implies --minimize)', collect)
+    .option('--no-thunder-roots', 'minimise around --root only, not around ThunderPlugin (a container that does not run a Thunder plugin)')
+    .option('--dedupe-with-host', 'hard-link files identical to the image\'s own copies (same path) instead of copying them')
     .option('--force', 'rebuild the container even if its inputs did not change')
     .option('--dry-run', 'print the plan and the diffs, change nothing')
     .option('--json', 'print a machine-readable summary')
@@ -105,6 +116,8 @@ Examples:
   thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml --target "$TARGET_DIR"
   # what would change
   thunderbox prepare OCDM rootfs.tar --dry-run
+  # only what ThunderPlugin and the OCDM plugin need, files shared with the image hard-linked
+  thunderbox prepare OCDM rootfs.tar --minimize --keep 'etc/ssl/**' --dedupe-with-host
   # the wiki's shared folder: container uid 1000 is host uid 1000 and owns /testshare
   thunderbox prepare OCDM rootfs.tar --share-uid 1000 --mount /testshare:TestLogging:rw:0770:1000
 
@@ -135,6 +148,11 @@ function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command)
   if (f.unmappedToNobody) i.unmappedToNobody = true;
   if (f.fixRootMode) i.fixRootMode = true;
   if (f.keepDevices) i.keepDevices = true;
+  if (f.minimize) i.minimize = true;
+  if (f.root) i.roots = f.root;
+  if (f.keep) i.keep = f.keep;
+  if (fromCli(cmd, 'thunderRoots')) i.thunderRoots = f.thunderRoots;
+  if (f.dedupeWithHost) i.dedupeWithHost = true;
   const netFlags = ['link', 'ipv4', 'ipv6', 'gateway', 'gateway6', 'interconnect', 'route', 'hwaddr', 'vethPair'] as const;
   const flagName = (k: string) => `--${k.replace('vethPair', 'veth-pair')}`;
   const given = netFlags.filter((k) => f[k] !== undefined);
@@ -237,6 +255,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   for (const r of reports) {
     out.say(describe(r, { create: 'created', replace: 'replaced', unchanged: 'unchanged' }));
     if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? 'mode set to "Container"' : 'already "Container"'}`);
+    if (r.facts?.size) out.say(`  size: ${sizeLine(r.facts.size)}`);
     if (r.status !== 'unchanged') for (const n of r.facts?.notes ?? []) out.say(`  note: ${n}`);
     if (f.verbose && r.config) out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
   }
@@ -247,6 +266,11 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));
   if (result.changed.length === 0) out.say('nothing to do: everything is up to date');
   out.json({ ok: true, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map(reportJson), diagnostics: plan.diagnostics });
+}
+
+function sizeLine(s: SizeReport): string {
+  const shared = s.sharedFiles ? `; ${s.sharedFiles} files (${formatBytes(s.sharedBytes)}) hard-linked to the image's copies` : '';
+  return `${s.files} files, ${formatBytes(s.bytes)}: ${s.percent}% of the full rootfs (${s.fullFiles} files, ${formatBytes(s.fullBytes)})${shared}`;
 }
 
 function reportJson(r: ContainerReport) {
@@ -261,6 +285,7 @@ function reportJson(r: ContainerReport) {
     arch: r.facts?.arch ?? null,
     archName: r.facts?.archName ?? null,
     counts: r.facts?.stats ?? null,
+    size: r.facts?.size ?? null,
     permissionTableLines: r.facts?.tableLines ?? null,
     pluginJson: r.pluginJson ?? null,
     notes: r.facts?.notes ?? [],
@@ -276,6 +301,7 @@ async function printPlan(out: Output, ops: Op[], reports: ContainerReport[]): Pr
       out.say(`${r?.status === 'replace' ? '~' : '+'} ${op.path}: ${op.reason}`);
       if (r) out.say(`    ${describe(r, { create: 'would create', replace: 'would replace', unchanged: 'unchanged' })}`);
       for (const d of op.detail) out.say(`    ${d}`);
+      if (r?.facts?.size) out.say(`    size: ${sizeLine(r.facts.size)}`);
       for (const n of r?.facts?.notes ?? []) out.say(`    note: ${n}`);
       if (r?.config) out.say(createTwoFilesPatch('/dev/null', path.join(op.path, 'config'), '', r.config).trimEnd());
     } else if (op.kind === 'dir') {

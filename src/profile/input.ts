@@ -25,6 +25,12 @@ export interface ContainerInput {
   unmappedToNobody?: boolean;
   fixRootMode?: boolean;
   keepDevices?: boolean;
+  /** A minimised rootfs (implied by roots or keep). */
+  minimize?: boolean;
+  roots?: string[];
+  keep?: string[];
+  thunderRoots?: boolean;
+  dedupeWithHost?: boolean;
 }
 
 /** Later inputs win, field by field (command line over manifest). */

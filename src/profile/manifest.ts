@@ -24,6 +24,8 @@ import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.j
 //       unmapped-to-nobody: false           # files of ids outside the idmap: error, or the container's nobody
 //       fix-root-mode: false                # make a locked rootfs top (0700) traversable
 //       keep-devices: false                 # keep device nodes in an unprivileged container
+//       minimize: true                      # or { roots: [/usr/bin/x], keep: ["usr/share/zoneinfo/**"], thunder-roots: true }
+//       dedupe-with-host: false             # hard-link files identical to the image's own copies
 //
 // zod checks the shape; the yaml CST gives every error its line and column.
 
@@ -94,6 +96,17 @@ const container = z.strictObject({
   'unmapped-to-nobody': z.boolean().optional(),
   'fix-root-mode': z.boolean().optional(),
   'keep-devices': z.boolean().optional(),
+  minimize: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        roots: z.array(z.string().min(1)).optional(),
+        keep: z.array(z.string().min(1)).optional(),
+        'thunder-roots': z.boolean().optional(),
+      }),
+    ])
+    .optional(),
+  'dedupe-with-host': z.boolean().optional(),
 });
 
 const manifestSchema = z.strictObject({
@@ -167,6 +180,16 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
   if (raw['unmapped-to-nobody'] !== undefined) out.unmappedToNobody = raw['unmapped-to-nobody'];
   if (raw['fix-root-mode'] !== undefined) out.fixRootMode = raw['fix-root-mode'];
   if (raw['keep-devices'] !== undefined) out.keepDevices = raw['keep-devices'];
+  if (raw.minimize !== undefined) {
+    if (typeof raw.minimize === 'boolean') out.minimize = raw.minimize;
+    else {
+      out.minimize = true;
+      if (raw.minimize.roots) out.roots = raw.minimize.roots;
+      if (raw.minimize.keep) out.keep = raw.minimize.keep;
+      if (raw.minimize['thunder-roots'] !== undefined) out.thunderRoots = raw.minimize['thunder-roots'];
+    }
+  }
+  if (raw['dedupe-with-host'] !== undefined) out.dedupeWithHost = raw['dedupe-with-host'];
   return out;
 }
 

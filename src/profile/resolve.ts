@@ -8,7 +8,7 @@ import { parseCidr6, parseIp6 } from '../net/ipv6.js';
 import { DEFAULT_IDMAP, checkIdmap, parseIdmapValue, planIdmap, type IdMapLine } from '../lxc/idmap.js';
 import { normalizeEntryPath } from '../rootfs/entry-path.js';
 import type { ContainerInput, IdmapInput } from './input.js';
-import { IFNAME, REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MountSpec, type NetSpec } from './spec.js';
+import { IFNAME, REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MinimizeSpec, type MountSpec, type NetSpec } from './spec.js';
 
 // ContainerInput (manifest + flags) -> ContainerSpec: defaults filled in, every value checked.
 // Errors name the container and the value and say what to write instead.
@@ -177,6 +177,7 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     environment.push(e);
   }
   const net = resolveNet(input.net ?? [{ type: 'empty' }], errors);
+  const minimize = resolveMinimize(input, errors);
   if (errors.length) throw new ThunderboxError(errors.map((e) => ({ ...e, message: `${callsign}: ${e.message}` })));
   return {
     callsign,
@@ -192,5 +193,25 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     unmappedToNobody: input.unmappedToNobody ?? false,
     fixRootMode: input.fixRootMode ?? false,
     keepDevices: input.keepDevices ?? false,
+    ...(minimize ? { minimize } : {}),
+    dedupeWithHost: input.dedupeWithHost ?? false,
   };
+}
+
+function resolveMinimize(input: ContainerInput, errors: Diagnostic[]): MinimizeSpec | undefined {
+  const implied = (input.roots?.length ?? 0) > 0 || (input.keep?.length ?? 0) > 0 || input.thunderRoots === false;
+  if (input.minimize === false) {
+    if (implied) errors.push(err('MINIMIZE_OFF', 'roots, keep or thunder-roots are given but minimize is off', 'drop them, or turn minimize on'));
+    return undefined;
+  }
+  if (!input.minimize && !implied) return undefined;
+  const roots: string[] = [];
+  for (const r of input.roots ?? []) {
+    const p = normalizeEntryPath(r.replace(/^\/+/, ''));
+    if (!p.ok || p.path === '') errors.push(err('ROOT_INVALID', `root "${r}" is not a path inside the container`, 'give an absolute path such as /usr/bin/ThunderPlugin (no "..")'));
+    else roots.push(`/${p.path}`);
+  }
+  const thunderRoots = input.thunderRoots ?? true;
+  if (!thunderRoots && roots.length === 0) errors.push(err('MINIMIZE_NO_ROOTS', 'without the Thunder roots a minimised rootfs needs at least one --root', 'e.g. --no-thunder-roots --root /usr/bin/myprogram'));
+  return { roots, keep: input.keep ?? [], thunderRoots };
 }

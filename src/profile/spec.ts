@@ -80,6 +80,16 @@ export interface EnvSpec {
 
 export type RootfsSource = { kind: 'archive'; path: string } | { kind: 'dir'; path: string };
 
+/** A minimised rootfs: the closure of the roots plus kept files, not a copy of everything. */
+export interface MinimizeSpec {
+  /** Extra programs, libraries or directories (absolute paths in the container). */
+  roots: string[];
+  /** Globs of further paths to keep (relative to the rootfs top; a directory keeps all below it). */
+  keep: string[];
+  /** ThunderPlugin, the plugin library, proxy stubs, glibc's modules (on unless --no-thunder-roots). */
+  thunderRoots: boolean;
+}
+
 export interface ContainerSpec {
   callsign: string;
   rootfs: RootfsSource;
@@ -101,6 +111,10 @@ export interface ContainerSpec {
   fixRootMode: boolean;
   /** Keep device nodes in an unprivileged container (they are skipped by default: lxc.autodev provides /dev). */
   keepDevices: boolean;
+  /** Absent: the whole rootfs is copied. */
+  minimize?: MinimizeSpec;
+  /** Hard-link files identical to the image's own copies (same path) instead of copying them. */
+  dedupeWithHost: boolean;
 }
 
 /** Thunder needs these two in every container (lxc.environment = NAME, value inherited). */

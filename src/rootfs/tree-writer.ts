@@ -300,6 +300,19 @@ export class TreeWriter implements EntrySink {
   }
 
   /**
+   * A regular file that is the same as a file of the image outside the container
+   * (--dedupe-with-host): a hard link to that file instead of a copy. Its owner, mode and
+   * mtime are the image file's and are left alone (they are shared), so it is not recorded.
+   */
+  linkHost(meta: EntryMeta, hostFile: string): void {
+    if (!this.prepare(meta)) return;
+    const t = this.threadOf(meta);
+    this.stats.files++;
+    this.written.set(meta.path, 'file');
+    this.io?.push(t, ['link', hostFile, this.abs(meta.path)]);
+  }
+
+  /**
    * Make each path a real directory (mount targets). A symlink or file there is replaced,
    * since LXC refuses to mount onto a symlink ("... was a symbolic link"). Runs after the
    * writer threads are idle, on this thread. Returns notes for what it changed.

@@ -13,6 +13,11 @@ import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive } from '../rootfs/archive-reader.js';
 import { fingerprintDirectory, readDirectory, type DirWalkOptions } from '../rootfs/dir-reader.js';
 import { TreeWriter, type MountPoint, type TreeStats } from '../rootfs/tree-writer.js';
+import { ArchiveIndex } from '../rootfs/archive-index.js';
+import { FilterSink, type SizeReport } from '../rootfs/filter-sink.js';
+import { DirView, type TreeView } from '../rootfs/tree-view.js';
+import type { EntrySink } from '../rootfs/entry.js';
+import { findShared, selectMinimal, walk } from './minimize.js';
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { commentOutSeccompProfile } from './common-conf.js';
@@ -47,6 +52,8 @@ export interface BuildFacts {
   arch: string | null;
   archName: string | null;
   stats: TreeStats;
+  /** Files and bytes in the container against the full rootfs. */
+  size: SizeReport;
   notes: string[];
   /** Found while building (a locked rootfs top, ...): shown with the plan's diagnostics. */
   warnings: Diagnostic[];
@@ -160,7 +167,51 @@ interface BuildInput {
   spec: ContainerSpec;
   walk: DirWalkOptions;
   deviceDir: string;
+  /** The Container directory on this host. */
+  dir: string;
   fingerprint: string;
+  pluginJson?: string;
+}
+
+/**
+ * A minimised rootfs or one that shares files with the image: read the source once to know
+ * what is in it (an archive: a first pass that writes nothing), pick the entries, and put a
+ * filter in front of the writer. Errors (an unresolved library, a wrong-arch one) stop here,
+ * before anything is written.
+ */
+async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[]): Promise<FilterSink> {
+  const { spec, req } = b;
+  let view: TreeView;
+  let sha256: ((rel: string) => string | undefined) | undefined;
+  if (spec.rootfs.kind === 'archive') {
+    const index = new ArchiveIndex({ hash: spec.dedupeWithHost });
+    const info = probeArchive(spec.rootfs.path);
+    await readArchive(spec.rootfs.path, info, index, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n / 2, info.size) });
+    view = index;
+    sha256 = (rel) => index.sha256(rel);
+  } else {
+    view = new DirView(spec.rootfs.path);
+  }
+  let selected: Set<string> | null = null;
+  if (spec.minimize) {
+    const sel = selectMinimal(view, spec, spec.minimize, { pluginJson: b.pluginJson, mountPaths: spec.mounts.map((m) => m.path) });
+    const errors = sel.problems.filter((p) => p.severity === 'error');
+    if (errors.length) throw new ThunderboxError(sel.problems.map((p) => ({ ...p, file: p.file ?? spec.rootfs.path })));
+    warnings.push(...sel.problems);
+    notes.push(...sel.notes);
+    selected = sel.paths;
+  }
+  let dedupe = new Map<string, string>();
+  if (spec.dedupeWithHost) {
+    let paths: Iterable<string> | null = selected;
+    if (!paths) {
+      const all: string[] = [];
+      walk(view, '', all);
+      paths = all.filter((p) => !b.walk.exclude(p));
+    }
+    dedupe = findShared(view, paths, { target: req.target, containerDir: b.dir, stageDir: stage, sha256, sourceDir: spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined, privileged: spec.idmap.length === 0 }, notes);
+  }
+  return new FilterSink(writer, selected, dedupe, spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined);
 }
 
 /** Extract or copy the rootfs into `dir` (a new directory, or nothing with dryRun) and render the config. */
@@ -183,12 +234,16 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     skipDevices: spec.idmap.length > 0 && !spec.keepDevices,
     onElf: spec.arch === 'auto' ? (id) => vote.add(id) : undefined,
   });
+  let filter: FilterSink | undefined;
   try {
+    if (spec.minimize || spec.dedupeWithHost) filter = await selectEntries(b, dir, writer, signal, notes, warnings);
+    const sink: EntrySink = filter ?? writer;
     if (spec.rootfs.kind === 'archive') {
       const info = probeArchive(spec.rootfs.path);
-      await readArchive(spec.rootfs.path, info, writer, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n, info.size) });
+      const pass1 = filter && spec.rootfs.kind === 'archive' ? info.size : 0;
+      await readArchive(spec.rootfs.path, info, sink, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, pass1 ? (pass1 + n) / 2 : n, info.size) });
     } else {
-      await readDirectory(spec.rootfs.path, writer, { ...b.walk, signal });
+      await readDirectory(spec.rootfs.path, sink, { ...b.walk, signal });
     }
     notes.push(...(await writer.ensureDirs(mountTargets(spec))));
     const top = writer.checkTopMode(spec.fixRootMode);
@@ -221,7 +276,8 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (writer.stats.devices && !req.isRoot) notes.push(`${writer.stats.devices} device nodes recorded in ${TABLE_NAME} (creating them needs root)`);
   if (writer.stats.devicesSkipped) notes.push(`${writer.stats.devicesSkipped} device nodes left out: an unprivileged container cannot use them and lxc.autodev provides /dev (--keep-devices keeps them)`);
   if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
-  const facts: BuildFacts = { arch, archName, stats: writer.stats, notes, warnings };
+  const size: SizeReport = filter?.report() ?? { files: writer.stats.files, bytes: writer.stats.bytes, fullFiles: writer.stats.files, fullBytes: writer.stats.bytes, percent: 100, sharedFiles: 0, sharedBytes: 0 };
+  const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings };
   const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
@@ -367,7 +423,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
         continue;
       }
     }
-    const b: BuildInput = { req, spec, walk, deviceDir, fingerprint };
+    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, pluginJson: jp };
     if (opts.scan) {
       const r = await buildContainer(b, dir, undefined, true);
       report.facts = r.facts;

@@ -1,0 +1,212 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { parse as parseJsonc } from 'jsonc-parser';
+import picomatch from 'picomatch';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { resolveInTarget } from '../core/target-path.js';
+import { ancestors } from '../rootfs/entry-path.js';
+import { Closure } from '../rootfs/closure.js';
+import { resolve, type TreeView } from '../rootfs/tree-view.js';
+import type { ContainerSpec, MinimizeSpec } from '../profile/spec.js';
+
+// A minimised container rootfs: the closure of its roots (rootfs/closure.ts) plus kept files,
+// instead of a copy of the whole image. The Thunder roots are what ThunderPlugin needs on the
+// device: itself, the plugin library (dlopen()ed by name from the plugin JSON's locator), every
+// proxy stub (dlopen()ed from a directory), the glibc modules a passwd/group lookup loads
+// (root.user / root.group) and iconv's gconv modules when something uses iconv, and the
+// files the C library reads.
+
+/** What Thunder gives its processes as PATH when the container inherits it (lxc.environment = PATH). */
+export const DEVICE_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+export const HOST_PROGRAMS = ['ThunderPlugin', 'WPEProcess'] as const;
+/** Plugin libraries: R5 (Thunder), R4 (WPEFramework). */
+export const PLUGIN_DIRS = ['/usr/lib/thunder/plugins', '/usr/lib/wpeframework/plugins'];
+export const PROXYSTUB_DIRS = ['/usr/lib/thunder/proxystubs', '/usr/lib/wpeframework/proxystubs'];
+/** Read by the C library at run time: kept when present. */
+const LIBC_FILES = ['/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/ld.so.conf', '/etc/ld.so.cache', '/etc/localtime'];
+/** NSS services glibc (2.34 and later) has built in: no module file needed. */
+const NSS_BUILTIN = new Set(['files', 'dns']);
+
+export interface Selection {
+  /** Entry paths to extract (with every parent directory). */
+  paths: Set<string>;
+  /** Selected path -> why (roots and what they pulled in). */
+  why: Map<string, string>;
+  problems: Diagnostic[];
+  notes: string[];
+}
+
+export interface SelectContext {
+  /** The plugin JSON on this host (for the locator), when there is one. */
+  pluginJson?: string;
+  /** Mount points (paths inside the container). */
+  mountPaths: string[];
+}
+
+export interface ShareContext {
+  /** The image root on this host. */
+  target: string;
+  /** The Container directory on this host (nothing in it is linked to). */
+  containerDir: string;
+  /** Where the new tree is built (links must be on its file system). */
+  stageDir: string;
+  /** sha256 of a file of the rootfs (archives: from the index; directories: undefined, read from disk). */
+  sha256?: (rel: string) => string | undefined;
+  /** The rootfs source directory (directory sources). */
+  sourceDir?: string;
+  /** The container's idmap is empty (privileged). */
+  privileged: boolean;
+}
+
+/** The PATH a container's processes get: an explicit lxc.environment value, else Thunder's. */
+export function containerPath(spec: Pick<ContainerSpec, 'environment'>): string[] {
+  const v = spec.environment.find((e) => e.name === 'PATH')?.value;
+  return v ? v.split(':').filter((d) => d.startsWith('/')) : DEVICE_PATH;
+}
+
+/** ThunderPlugin (or WPEProcess) on PATH in the view. */
+export function findHostProgram(view: TreeView, pathDirs: string[]): string | null {
+  for (const name of HOST_PROGRAMS) {
+    for (const d of pathDirs) {
+      const r = resolve(view, `${d}/${name}`);
+      if (r.rel !== null && view.get(r.rel)?.kind !== 'dir') return `${d}/${name}`;
+    }
+  }
+  return null;
+}
+
+/** The plugin JSON's "locator" (the plugin library's file name), or null. */
+export function pluginLocator(file: string): string | null {
+  try {
+    const v = parseJsonc(fs.readFileSync(file, 'utf8')) as { locator?: unknown } | undefined;
+    return typeof v?.locator === 'string' && v.locator ? v.locator : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every path of the view below `rel` (not `rel` itself). */
+export function walk(view: TreeView, rel: string, out: string[]): void {
+  for (const name of view.list(rel)) {
+    const child = rel === '' ? name : `${rel}/${name}`;
+    out.push(child);
+    if (view.get(child)?.kind === 'dir') walk(view, child, out);
+  }
+}
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function err(code: string, message: string, hint: string, severity: Diagnostic['severity'] = 'error'): Diagnostic {
+  return { code, severity, message, hint };
+}
+
+export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSpec, ctx: SelectContext): Selection {
+  const pathDirs = containerPath(spec);
+  const c = new Closure(view, pathDirs);
+  const notes: string[] = [];
+  const problems: Diagnostic[] = [];
+  if (m.thunderRoots) {
+    const program = findHostProgram(view, pathDirs);
+    if (program) c.add({ path: program, why: 'Thunder starts it in the container' });
+    else problems.push(err('THUNDERPLUGIN_MISSING', `${spec.callsign}: neither ThunderPlugin nor WPEProcess is on the container's PATH (${pathDirs.join(':')}) in ${spec.rootfs.path}`, m.roots.length ? 'build Thunder into the rootfs, or pass --no-thunder-roots for a container that does not run a Thunder plugin' : 'build Thunder into the rootfs; for another program pass --no-thunder-roots --root /path/to/it'));
+    const locator = ctx.pluginJson ? pluginLocator(ctx.pluginJson) : null;
+    if (ctx.pluginJson && !locator) problems.push(err('PLUGIN_LOCATOR_MISSING', `${spec.callsign}: ${ctx.pluginJson} has no "locator" (the plugin library)`, 'add "locator": "libThunder<Name>.so" to the plugin config, or --root the library', 'warning'));
+    if (locator) {
+      const cands = locator.startsWith('/') ? [locator] : PLUGIN_DIRS.map((d) => `${d}/${locator}`);
+      const found = cands.find((p) => resolve(view, p).rel !== null);
+      if (found) c.add({ path: found, why: `the plugin library (locator in ${path.basename(ctx.pluginJson!)})` });
+      else problems.push(err('PLUGIN_LIBRARY_MISSING', `${spec.callsign}: the plugin library ${locator} is not in the rootfs; searched ${cands.join(', ')}`, 'install the plugin in the rootfs (its Buildroot package), or fix "locator"'));
+    }
+    let stubs = 0;
+    for (const d of PROXYSTUB_DIRS) {
+      const r = resolve(view, d);
+      if (r.rel === null || view.get(r.rel)?.kind !== 'dir') continue;
+      c.add({ path: d, why: 'proxy stubs (loaded by ThunderPlugin from this directory)' });
+      stubs += view.list(r.rel).length;
+    }
+    if (stubs === 0) notes.push('no proxy stubs in the rootfs (/usr/lib/thunder/proxystubs)');
+  }
+  for (const r of m.roots) c.add({ path: r.startsWith('/') ? r : `/${r}`, why: 'given with --root' });
+  for (const f of LIBC_FILES) c.addFile(f, 'read by the C library');
+  for (const f of ['/etc/ld.so.conf.d']) if (resolve(view, f).rel !== null) c.add({ path: f, why: 'ld.so.conf includes' });
+  for (const mp of ['proc', 'sys', 'dev', 'tmp', ...ctx.mountPaths]) {
+    const r = resolve(view, mp, false);
+    if (r.rel !== null) c.addFile(`/${mp}`, 'mount point');
+  }
+
+  // what glibc loads with dlopen(): NSS modules for passwd/group, gconv for iconv
+  const objects = [...c.result.objects];
+  const glibc = objects.find(([, e]) => e.soname === 'libc.so.6');
+  if (glibc && c.result.main) {
+    const conf = resolve(view, '/etc/nsswitch.conf');
+    const text = conf.rel !== null ? (view.read(conf.rel, 1 << 16)?.toString('utf8') ?? '') : '';
+    const services = new Set<string>();
+    for (const db of ['passwd', 'group']) {
+      const line = text.split('\n').find((l) => l.replace(/#.*/, '').trim().startsWith(`${db}:`));
+      const words = line ? line.replace(/#.*/, '').split(':')[1]!.replace(/\[[^\]]*\]/g, ' ').split(/\s+/).filter(Boolean) : ['files'];
+      for (const w of words) services.add(w);
+    }
+    for (const s of services) {
+      const lib = c.findLibrary(`libnss_${s}.so.2`);
+      if (lib) c.add({ path: lib, why: `NSS module for passwd/group (${s}), loaded by glibc for root.user / root.group` });
+      else if (!NSS_BUILTIN.has(s)) problems.push(err('NSS_MODULE_MISSING', `${spec.callsign}: /etc/nsswitch.conf names "${s}" for passwd/group, and libnss_${s}.so.2 is not in the rootfs`, `install it, or drop "${s}" from nsswitch.conf`, 'warning'));
+    }
+    if (objects.some(([, e]) => e.imports?.includes('iconv_open'))) {
+      const gconv = `/${path.posix.dirname(glibc[0])}/gconv`;
+      if (resolve(view, gconv).rel !== null) {
+        c.add({ path: gconv, why: 'gconv modules (iconv_open is used)' });
+        notes.push(`kept ${gconv}: iconv_open is used`);
+      }
+    }
+  }
+  for (const kept of m.keep) {
+    const pattern = kept.replace(/^\/+/, '');
+    const match = picomatch(pattern, { dot: true });
+    const all: string[] = [];
+    walk(view, '', all);
+    const hits = all.filter((p) => match(p));
+    if (hits.length === 0) problems.push(err('KEEP_NO_MATCH', `${spec.callsign}: --keep ${kept} matches nothing in the rootfs`, 'check the pattern (paths are relative to the rootfs top, e.g. usr/share/zoneinfo/**)', 'warning'));
+    for (const h of hits) c.add({ path: `/${h}`, why: `kept (--keep ${kept})` });
+  }
+  problems.push(...c.result.problems.map((p) => ({ ...p, message: `${spec.callsign}: ${p.message}` })));
+
+  const paths = new Set<string>(['']);
+  for (const p of c.result.paths.keys()) {
+    paths.add(p);
+    for (const a of ancestors(p)) paths.add(a);
+  }
+  return { paths, why: c.result.paths, problems, notes };
+}
+
+/**
+ * Selected files the image already has, byte for byte, at the same path: hard-link them
+ * instead of copying. Only where sharing the inode is invisible: same size and mode, no
+ * setuid/setgid bits, and either the same owner (privileged) or readable (and, for programs,
+ * executable) by everyone, since an unprivileged container sees the image's root as nobody.
+ */
+export function findShared(view: TreeView, paths: Iterable<string>, ctx: ShareContext, notes: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  let probe = ctx.stageDir; // a dry run has no stage yet: the nearest existing parent
+  while (!fs.existsSync(probe)) probe = path.dirname(probe);
+  const dev = fs.statSync(probe).dev;
+  let ownerless = 0;
+  for (const rel of paths) {
+    const node = view.get(rel);
+    if (node?.kind !== 'file' || node.size === 0) continue;
+    const host = resolveInTarget(ctx.target, `/${rel}`);
+    if (!path.relative(ctx.containerDir, host).startsWith('..')) continue; // never into the tree being replaced
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.dev !== dev || st.size !== node.size || (st.mode & 0o7777) !== node.mode || node.mode & 0o6000) continue;
+    if (ctx.privileged ? st.uid !== node.uid || st.gid !== node.gid : !(node.mode & 0o004) || (node.mode & 0o100 && !(node.mode & 0o001))) continue;
+    const same = ctx.sourceDir ? path.resolve(ctx.sourceDir, rel) === host || sha256File(path.join(ctx.sourceDir, rel)) === sha256File(host) : ctx.sha256?.(rel) === sha256File(host);
+    if (!same) continue;
+    out.set(rel, host);
+    if (!ctx.privileged) ownerless++;
+  }
+  if (out.size && ownerless) notes.push(`${out.size} files are hard links to the image's own copies; the container sees them owned by nobody (they belong to the image's root), readable as before`);
+  else if (out.size) notes.push(`${out.size} files are hard links to the image's own copies`);
+  return out;
+}

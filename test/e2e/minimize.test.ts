@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { buildHostRootfs, type HostRootfs } from '../helpers/host-rootfs.js';
+import { tbx } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// A minimised container rootfs (--minimize): the closure of ThunderPlugin, the plugin library,
+// the proxy stubs and glibc's modules, made from a Debian-like rootfs built from this host's
+// own programs, and started for real with `thunderbox try`.
+
+const cs = (p: string) => `${p}${randomBytes(3).toString('hex')}`;
+
+/** The rootfs and a target with OCDM-like plugin JSON (Local mode, locator = the stand-in). */
+function setup(opts: { programs?: string[] } = {}): { dir: string; target: string; rootfs: HostRootfs; pluginJson: (callsign: string) => string } {
+  const dir = tmpDir();
+  const rootfs = buildHostRootfs(path.join(dir, 'rootfs'), { thunderStandIn: true, programs: opts.programs ?? ['/usr/bin/bash', '/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/lxc-info'], tar: path.join(dir, 'rootfs.tar') });
+  const target = path.join(dir, 'target');
+  deviceBasics(target);
+  const pluginJson = (callsign: string) => {
+    const f = path.join(target, 'etc/Thunder/plugins', `${callsign}.json`);
+    fs.writeFileSync(f, JSON.stringify({ callsign, locator: 'libThunderTest.so', classname: 'Test', configuration: { root: { mode: 'Local' } } }, null, 2) + '\n');
+    return f;
+  };
+  return { dir, target, rootfs, pluginJson };
+}
+
+/** What the device image has besides the container: LXC's config files (the host's), /tmp, Thunder's plugin dir. */
+function deviceBasics(target: string): void {
+  fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
+  fs.cpSync('/usr/share/lxc/config', path.join(target, 'usr/share/lxc/config'), { recursive: true, verbatimSymlinks: true });
+  fs.mkdirSync(path.join(target, 'tmp'), { recursive: true, mode: 0o1777 });
+}
+
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const n of fs.readdirSync(path.join(root, rel))) {
+      const r = rel ? `${rel}/${n}` : n;
+      out.push(r);
+      if (fs.lstatSync(path.join(root, r)).isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out.sort();
+}
+
+describe('prepare --minimize', () => {
+  it('keeps the closure of the Thunder roots only, reports the size, and the container runs ThunderPlugin', async () => {
+    const { target, rootfs, pluginJson } = setup();
+    const name = cs('Min');
+    pluginJson(name);
+    const r = await tbx(['prepare', name, rootfs.archive!, '--target', target, '--minimize', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout).containers[0];
+    const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+    const have = files(tree);
+    // the roots and what they need
+    for (const p of ['usr/bin/ThunderPlugin', 'usr/lib/thunder/plugins/libThunderTest.so', 'usr/lib/thunder/proxystubs/libThunderTestProxyStubs.so', 'usr/lib64/ld-linux-x86-64.so.2', 'lib64', 'usr/lib/x86_64-linux-gnu/libc.so.6', 'usr/lib/x86_64-linux-gnu/libtinfo.so.6', 'etc/passwd', 'etc/group', 'etc/nsswitch.conf', 'etc/ld.so.conf', 'etc/ld.so.conf.d/x86_64-linux-gnu.conf', 'proc', 'sys', 'dev', 'tmp']) {
+      expect(have).toContain(p);
+    }
+    // and nothing else: other programs and their libraries stay out
+    for (const p of ['usr/bin/ls', 'usr/bin/lxc-info', 'usr/bin/cat', 'usr/bin/bash', 'usr/lib/x86_64-linux-gnu/liblxc.so.1', 'usr/lib/x86_64-linux-gnu/libselinux.so.1', 'etc/hostname']) {
+      expect(have).not.toContain(p);
+    }
+    expect(report.size.files).toBeLessThan(report.size.fullFiles);
+    expect(report.size.bytes).toBeLessThan(report.size.fullBytes);
+    expect(report.size.percent).toBe(Math.round((report.size.bytes / report.size.fullBytes) * 1000) / 10);
+    expect(report.size.percent).toBeLessThan(70);
+    // counted against the real tree
+    const regular = have.filter((p) => fs.lstatSync(path.join(tree, p)).isFile());
+    expect(report.size.files).toBe(regular.length);
+    expect(report.size.bytes).toBe(regular.reduce((n, p) => n + fs.statSync(path.join(tree, p)).size, 0));
+
+    // it starts: ThunderPlugin (bash here) runs from PATH as the container's root, mapped to 100000
+    const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', '-c', 'echo "running as $(id -u 2>/dev/null || echo uid-unknown) in $PWD"; exit 9']);
+    expect(run.stdout).toContain('running as');
+    expect(run.code).toBe(9);
+
+    // the human summary prints the size line; a second run changes nothing
+    const again = await tbx(['prepare', name, rootfs.archive!, '--target', target, '--minimize']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('unchanged');
+    expect(again.stdout).toMatch(/size: \d+ files, .*% of the full rootfs/);
+  });
+
+  it('--keep and --root add files with their libraries; hard links inside the tree stay hard links', async () => {
+    const { target, rootfs, pluginJson } = setup();
+    // a second name for ThunderPlugin (as WPEProcess is on some images)
+    fs.linkSync(path.join(rootfs.dir, 'usr/bin/ThunderPlugin'), path.join(rootfs.dir, 'usr/bin/WPEProcess'));
+    const name = cs('Keep');
+    pluginJson(name);
+    const r = await tbx(['prepare', name, rootfs.dir, '--target', target, '--keep', 'usr/bin/ls', '--keep', 'etc/host*', '--root', '/usr/bin/WPEProcess', '-q']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+    const have = files(tree);
+    for (const p of ['usr/bin/ls', 'usr/lib/x86_64-linux-gnu/libselinux.so.1', 'etc/hostname', 'usr/bin/WPEProcess']) expect(have).toContain(p);
+    expect(have).not.toContain('usr/bin/lxc-info');
+    expect(fs.statSync(path.join(tree, 'usr/bin/WPEProcess')).ino).toBe(fs.statSync(path.join(tree, 'usr/bin/ThunderPlugin')).ino);
+    const run = await tbx(['try', name, '--target', target, '--', '/usr/bin/ls', '/usr/bin']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(['ThunderPlugin', 'WPEProcess', 'ls']);
+  });
+
+  it('a missing library or a missing ThunderPlugin stops prepare before anything is written, naming what is missing', async () => {
+    const { target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
+    const name = cs('Bad');
+    pluginJson(name);
+    fs.rmSync(path.join(rootfs.dir, 'usr/lib/x86_64-linux-gnu/libtinfo.so.6'));
+    const r = await tbx(['prepare', name, rootfs.dir, '--target', target, '--minimize']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('LIB_UNRESOLVED');
+    expect(r.stderr).toContain('libtinfo.so.6, needed by /usr/bin/ThunderPlugin');
+    expect(fs.existsSync(path.join(target, 'usr/share/Thunder', name))).toBe(false);
+    expect(fs.readFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), 'utf8')).toContain('"Local"');
+
+    fs.rmSync(path.join(rootfs.dir, 'usr/bin/ThunderPlugin'));
+    const r2 = await tbx(['prepare', name, rootfs.dir, '--target', target, '--minimize']);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain('THUNDERPLUGIN_MISSING');
+    expect(fs.existsSync(path.join(target, 'usr/share/Thunder', name))).toBe(false);
+  });
+
+  it('a library of another architecture is an error naming the file and both architectures', async () => {
+    const { target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
+    const name = cs('Arch');
+    pluginJson(name);
+    const lib = path.join(rootfs.dir, 'usr/lib/x86_64-linux-gnu/libtinfo.so.6');
+    const real = fs.realpathSync(lib);
+    fs.copyFileSync(path.join(process.cwd(), 'test/.cache/busybox-armhf'), real);
+    const r = await tbx(['prepare', name, rootfs.dir, '--target', target, '--minimize']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('LIB_WRONG_ARCH');
+    expect(r.stderr).toContain('ELF 32-bit LSB ARM');
+    expect(r.stderr).toContain('x86-64');
+  });
+
+  it('--dedupe-with-host hard-links the files the image already has, leaves their owners alone, and the container runs', async () => {
+    // the image root is the rootfs itself (rootfs: target), as when TARGET_DIR is the source
+    const dir = tmpDir();
+    const name = cs('Dup');
+    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true });
+    const target = rootfs.dir;
+    deviceBasics(target);
+    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+    const r = await tbx(['prepare', name, 'target', '--target', target, '--minimize', '--dedupe-with-host', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const size = JSON.parse(r.stdout).containers[0].size;
+    expect(size.sharedFiles).toBeGreaterThan(3);
+    const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+    const libc = 'usr/lib/x86_64-linux-gnu/libc.so.6';
+    expect(fs.statSync(path.join(tree, libc)).ino).toBe(fs.statSync(path.join(target, libc)).ino);
+    expect(fs.statSync(path.join(target, libc)).uid).toBe(0); // not shifted to 100000 through the link
+    // directories are the container's own, owned by its root
+    expect(fs.statSync(path.join(tree, 'etc')).uid).toBe(100000);
+    const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', '-c', 'exit 3']);
+    expect(run.code).toBe(3);
+  });
+});
