@@ -5,7 +5,7 @@ import { br2ArchName, readBr2Config } from './br2-config.js';
 
 // `thunderbox buildroot post-build TARGET_DIR [args...]`, Buildroot's contract:
 //   $1 is TARGET_DIR; then BR2_ROOTFS_POST_SCRIPT_ARGS (every post script gets them all, so
-//   only --manifest FILE and --datapath PATH are ours and the rest is ignored); the environment
+//   only --manifest FILE, --datapath PATH and --no-doctor are ours and the rest is ignored); the environment
 //   has BR2_CONFIG, HOST_DIR, BINARIES_DIR, BASE_DIR, BR2_EXTERNAL_*; cwd is the Buildroot tree;
 //   it runs as the building user, not root, not in fakeroot.
 // The containers are prepared by `prepare` (a container whose rootfs is `target` copies the
@@ -15,6 +15,8 @@ import { br2ArchName, readBr2Config } from './br2-config.js';
 export interface PostBuildArgs {
   manifest?: string;
   datapath?: string;
+  /** Skip the doctor's checks after preparing. */
+  noDoctor?: boolean;
   ignored: string[];
 }
 
@@ -24,7 +26,8 @@ export function parsePostScriptArgs(args: string[]): PostBuildArgs {
     const a = args[i]!;
     const eq = a.indexOf('=');
     const [k, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    if (k === '--manifest' || k === '--datapath') {
+    if (k === '--no-doctor') out.noDoctor = true;
+    else if (k === '--manifest' || k === '--datapath') {
       const v = inline ?? args[++i];
       if (v === undefined) break;
       if (k === '--manifest') out.manifest = v;

@@ -21,7 +21,7 @@ post-fakeroot script or a permission table), the build's architecture against th
 Runs on every make: a second run with the same inputs does nothing.`,
     )
     .argument('<target>', 'TARGET_DIR (Buildroot passes it as the first argument)')
-    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS: --manifest FILE [--datapath PATH] ...')
+    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS: --manifest FILE [--datapath PATH] [--no-doctor] ...')
     .allowUnknownOption(true)
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print a machine-readable summary')
@@ -41,7 +41,7 @@ Runs on every make: a second run with the same inputs does nothing.`,
       const manifest = path.resolve(a.manifest);
       const p = newProgram();
       registerPrepare(p);
-      await p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]);
+      await p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]);
       const m = loadManifest(manifest);
       const datapath = a.datapath ?? m.datapath ?? DEFAULT_DATAPATH;
       const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(resolveInTarget(target, deviceContainerDir(datapath, c.name))) }));

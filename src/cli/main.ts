@@ -18,6 +18,7 @@ export function program(): Command {
 Examples:
   thunderbox prepare OCDM output/images/rootfs.tar --target output/target
   thunderbox try OCDM --target output/target -- /bin/sh -c 'uname -m'
+  thunderbox doctor OCDM --target output/target
   thunderbox demo`);
   return p;
 }
@@ -25,6 +26,7 @@ Examples:
 const COMMANDS: Record<string, () => Promise<{ register(p: Command): void }>> = {
   prepare: () => import('./prepare.js'),
   try: () => import('./try.js'),
+  doctor: () => import('./doctor.js'),
   demo: () => import('./demo.js'),
   buildroot: () => import('./buildroot.js'),
   lxc: () => import('./lxc.js'),

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../core/errors.js';
+import type { Diagnostic } from '../core/diagnostic.js';
 import { sourceDateEpoch } from '../core/epoch.js';
 import type { Op } from '../core/plan.js';
 import { applyPlan } from '../core/transaction.js';
@@ -50,6 +51,7 @@ interface PrepareFlags {
   keep?: string[];
   thunderRoots?: boolean;
   dedupeWithHost?: boolean;
+  doctor?: boolean;
   force?: boolean;
   dryRun?: boolean;
   json?: boolean;
@@ -99,6 +101,7 @@ not at all; a second run with the same inputs changes nothing.`,
     .option('--keep <glob>', 'keep paths matching this glob in a minimised rootfs, e.g. "usr/share/zoneinfo/**" (repeatable; implies --minimize)', collect)
     .option('--no-thunder-roots', 'minimise around --root only, not around ThunderPlugin (a container that does not run a Thunder plugin)')
     .option('--dedupe-with-host', 'hard-link files identical to the image\'s own copies (same path) instead of copying them')
+    .option('--no-doctor', 'skip the checks (thunderbox doctor) after preparing')
     .option('--force', 'rebuild the container even if its inputs did not change')
     .option('--dry-run', 'print the plan and the diffs, change nothing')
     .option('--json', 'print a machine-readable summary')
@@ -265,7 +268,24 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));
   if (result.changed.length === 0) out.say('nothing to do: everything is up to date');
-  out.json({ ok: true, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map(reportJson), diagnostics: plan.diagnostics });
+  // the same checks as `thunderbox doctor`, for the containers made in this run (an unchanged
+  // one was checked when it was made)
+  const doctor: Record<string, { errors: number; warnings: number; findings: Diagnostic[] }> = {};
+  let doctorErrors = 0;
+  if (f.doctor !== false) {
+    const { runDoctor } = await import('../thunder/doctor.js');
+    for (const r of reports.filter((x) => x.status !== 'unchanged')) {
+      const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign });
+      doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
+      doctorErrors += d.errors;
+      const shown = d.findings.filter((x) => x.severity !== 'note' || f.verbose);
+      out.diagnostics(shown.map((x) => ({ ...x, message: `doctor: ${x.message}` })));
+      if (!d.errors && !d.warnings) out.say(`${r.callsign}: doctor: no problems found`);
+      if (d.errors) out.say(`${r.callsign}: doctor found ${d.errors} error(s): the container will not start on the device as it is (thunderbox doctor ${r.callsign} --target ${t.target} checks again)`);
+    }
+  }
+  out.json({ ok: doctorErrors === 0, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map((r) => ({ ...reportJson(r), doctor: doctor[r.callsign] ?? null })), diagnostics: plan.diagnostics });
+  if (doctorErrors) process.exitCode = 1;
 }
 
 function sizeLine(s: SizeReport): string {

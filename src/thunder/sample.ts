@@ -43,6 +43,7 @@ export function sampleRootfsEntries(mtime: number): ArchiveEntry[] {
     d('./usr/lib/thunder/plugins'),
     f('./usr/lib/thunder/plugins/libThunderOCDM.so', elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD), 0o755),
     d('./usr/lib/thunder/proxystubs'),
+    f('./usr/lib/thunder/proxystubs/libThunderMarshalling.so', elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD), 0o755),
     l('./bin/sh', 'busybox'),
     f('./bin/busybox', elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD, 2), 0o4755),
     l('./proc', '/dev/null'), // real rootfs trees have such things; LXC refuses to mount onto them
@@ -102,6 +103,18 @@ lxc.mount.auto = sys:rw
 lxc.include = /usr/share/lxc/config/userns.conf.d/
 `;
 
+/** LXC's common.seccomp, as common.conf names it (liblxc refuses to start without the file). */
+export const SAMPLE_COMMON_SECCOMP = `2
+denylist
+reject_force_umount  # comment this to allow umount -f;  not recommended
+[all]
+kexec_load errno 1
+open_by_handle_at errno 1
+init_module errno 1
+finit_module errno 1
+delete_module errno 1
+`;
+
 export interface Sample {
   archive: string;
   target: string;
@@ -116,8 +129,11 @@ export function writeSample(dir: string, mtime: number): Sample {
   fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/userns.conf'), SAMPLE_USERNS_CONF);
+  fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.seccomp'), SAMPLE_COMMON_SECCOMP);
+  fs.mkdirSync(path.join(target, 'tmp'), { mode: 0o1777 });
+  fs.chmodSync(path.join(target, 'tmp'), 0o1777);
   // fixed times: the sample is the same bytes and metadata every time
-  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', '']) {
+  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config/common.seccomp', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', 'tmp', '']) {
     fs.utimesSync(path.join(target, p), mtime, mtime);
   }
   fs.utimesSync(archive, mtime, mtime);

@@ -15,7 +15,7 @@ import { tmpDir } from '../helpers/tmp.js';
 async function prepared(dir: string, archive: string, name: string): Promise<string> {
   const target = path.join(dir, name);
   fs.mkdirSync(target);
-  const r = await tbx(['prepare', 'X', archive, '--target', target, '--idmap', 'none', '--no-plugin-json', '-q']);
+  const r = await tbx(['prepare', '--no-doctor', 'X', archive, '--target', target, '--idmap', 'none', '--no-plugin-json', '-q']);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return path.join(target, 'usr/share/Thunder/X/Container/rootfs');
@@ -66,7 +66,7 @@ describe('extraction matches GNU tar', () => {
     fs.mkdirSync(path.join(dir, 'bin'));
     // a PATH with node but without xz
     fs.symlinkSync(process.execPath, path.join(dir, 'bin', 'node'));
-    const r = await tbx(['prepare', 'X', `${archive}.xz`, '--target', path.join(dir, 'target'), '--no-plugin-json'], { env: { PATH: path.join(dir, 'bin') }, extendEnv: false });
+    const r = await tbx(['prepare', '--no-doctor', 'X', `${archive}.xz`, '--target', path.join(dir, 'target'), '--no-plugin-json'], { env: { PATH: path.join(dir, 'bin') }, extendEnv: false });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error\[TOOL_MISSING\]: .*xz-compressed and the `xz` command is not installed/);
     expect(r.stderr).toContain('apt-get install xz-utils');
@@ -82,7 +82,7 @@ describe('extraction matches GNU tar', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0x55;
     fs.writeFileSync(`${archive}.xz`, bytes);
     fs.mkdirSync(path.join(dir, 'target'));
-    const r = await tbx(['prepare', 'X', `${archive}.xz`, '--target', path.join(dir, 'target'), '--no-plugin-json']);
+    const r = await tbx(['prepare', '--no-doctor', 'X', `${archive}.xz`, '--target', path.join(dir, 'target'), '--no-plugin-json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error\[ARCHIVE_CORRUPT\]/);
     expect(fs.readdirSync(path.join(dir, 'target'))).toEqual([]);

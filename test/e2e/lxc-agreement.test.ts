@@ -63,7 +63,7 @@ describe('what liblxc only meets at start, lxc check reports at once: the contai
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     const cs = `Start${Math.random().toString(36).slice(2, 8)}`;
-    expect((await tbx(['prepare', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
     const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
     expect((await tbx(['try', cs, '--target', target, '--', '/bin/true'])).code).toBe(0);
     fs.appendFileSync(config, `${line}\n`);

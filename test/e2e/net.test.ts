@@ -51,7 +51,7 @@ function manifest(dir: string, archive: string, body: string): string {
 async function prepared(dir: string, m: string): Promise<string> {
   const target = path.join(dir, 'target');
   fs.mkdirSync(target, { recursive: true });
-  const p = await tbx(['prepare', '--manifest', m, '--target', target, '--no-plugin-json', '-q']);
+  const p = await tbx(['prepare', '--no-doctor', '--manifest', m, '--target', target, '--no-plugin-json', '-q']);
   expect(p.stderr).toBe('');
   expect(p.code).toBe(0);
   const r = await tbx(['net', 'render', '--manifest', m, '--target', target, '-q']);
@@ -233,18 +233,18 @@ describe('container networking, with real traffic in a test namespace', () => {
     const archive = rootfs(dir);
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
-    const ok = await tbx(['prepare', 'Rf', archive, '--target', target, '--no-plugin-json', '--net', 'routed', '--interconnect', '198.18.101.0/30', '--ipv4', '198.18.201.5/32', '--route', '198.18.211.0/24', '--route', 'fd18:11::/64', '--ipv6', 'fd18:8::5/128', '--gateway6', 'fd18:8::1']);
+    const ok = await tbx(['prepare', '--no-doctor', 'Rf', archive, '--target', target, '--no-plugin-json', '--net', 'routed', '--interconnect', '198.18.101.0/30', '--ipv4', '198.18.201.5/32', '--route', '198.18.211.0/24', '--route', 'fd18:11::/64', '--ipv6', 'fd18:8::5/128', '--gateway6', 'fd18:8::1']);
     expect(ok.code).toBe(0);
     expect(ok.stderr).toContain('warning[NET_ROUTED_UP_MISSING]'); // net render writes it from a manifest
     const cfg = path.join(target, 'usr/share/Thunder/Rf/Container/config');
     const lines = fs.readFileSync(cfg, 'utf8').split('\n').filter((l) => l.startsWith('lxc.net.'));
     expect(lines).toEqual(expect.arrayContaining(['lxc.net.0.veth.mode = router', 'lxc.net.0.ipv4.address = 198.18.101.2/30', 'lxc.net.0.ipv4.address = 198.18.201.5/32', 'lxc.net.0.ipv4.gateway = 198.18.101.1', 'lxc.net.0.veth.ipv4.route = 198.18.211.0/24', 'lxc.net.0.veth.ipv6.route = fd18:11::/64', 'lxc.net.0.ipv6.address = fd18:8::5/128', 'lxc.net.0.ipv6.gateway = fd18:8::1']));
     expect(JSON.parse((await tbx(['lxc', 'check', cfg, '--json'])).stdout)).toEqual({ ok: true, diagnostics: [] });
-    const veth = await tbx(['prepare', 'Vf', archive, '--target', target, '--no-plugin-json', '-q', '--link', 'tbxbr9', '--ipv4', '198.18.9.7/24', '--gateway', '198.18.9.1']);
+    const veth = await tbx(['prepare', '--no-doctor', 'Vf', archive, '--target', target, '--no-plugin-json', '-q', '--link', 'tbxbr9', '--ipv4', '198.18.9.7/24', '--gateway', '198.18.9.1']);
     expect(veth.code).toBe(0);
     expect(fs.readFileSync(path.join(target, 'usr/share/Thunder/Vf/Container/config'), 'utf8')).toContain('lxc.net.0.ipv4.gateway = 198.18.9.1\n');
     const bad = async (args: string[]) => {
-      const r = await tbx(['prepare', 'Bad', archive, '--target', target, '--no-plugin-json', ...args]);
+      const r = await tbx(['prepare', '--no-doctor', 'Bad', archive, '--target', target, '--no-plugin-json', ...args]);
       expect(r.code).not.toBe(0);
       expect(fs.existsSync(path.join(target, 'usr/share/Thunder/Bad'))).toBe(false);
       return r.stderr;

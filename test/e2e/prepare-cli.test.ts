@@ -16,7 +16,7 @@ describe('thunderbox prepare (CLI)', () => {
   it("does the wiki's OCDM recipe in one command; liblxc accepts the config", async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    const r = await tbx(['prepare', 'OCDM', s.archive], { cwd: s.target });
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive], { cwd: s.target });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`image root: ${s.target} (from the current directory)`);
     expect(r.stdout).toMatch(/OCDM: created .*Container \(\d+ entries, .* armhf -> lxc\.arch linux32\)/);
@@ -38,7 +38,7 @@ describe('thunderbox prepare (CLI)', () => {
   ])('liblxc accepts the config: %s', async (_n, flags) => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '-q', ...flags]);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q', ...flags]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const a = await lxcAccepts(path.join(C(s.target), 'config'));
@@ -58,17 +58,17 @@ describe('thunderbox prepare (CLI)', () => {
     for (const t of [t1, t2]) {
       fs.mkdirSync(t);
       writeSample(t, 1700000000); // a plugin JSON and common.conf at t/target
-      expect((await tbx(['prepare', 'OCDM', archive, '--target', path.join(t, 'target'), '-q'], { env })).code).toBe(0);
+      expect((await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t, 'target'), '-q'], { env })).code).toBe(0);
     }
     const first = snapshot(path.join(t1, 'target'), { hash: true });
-    const again = await tbx(['prepare', 'OCDM', archive, '--target', path.join(t1, 'target')], { env });
+    const again = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t1, 'target')], { env });
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('nothing to do');
     expect(snapshot(path.join(t1, 'target'), { hash: true })).toEqual(first); // same inodes: not even rewritten
     expect(comparable(path.join(t2, 'target'), { hash: true })).toEqual(comparable(path.join(t1, 'target'), { hash: true }));
     expect(fs.statSync(path.join(C(path.join(t1, 'target')), 'config')).mtimeMs).toBe(1712345678000);
     expect(fs.statSync(path.join(t1, 'target/etc/Thunder/plugins/OCDM.json')).mtimeMs).toBe(1712345678000);
-    const forced = await tbx(['prepare', 'OCDM', archive, '--target', path.join(t1, 'target'), '--force', '-q'], { env });
+    const forced = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t1, 'target'), '--force', '-q'], { env });
     expect(forced.code).toBe(0);
     expect(comparable(path.join(t1, 'target'), { hash: true })).toEqual(comparable(path.join(t2, 'target'), { hash: true }));
   });
@@ -77,7 +77,7 @@ describe('thunderbox prepare (CLI)', () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
     const before = comparable(s.target, { hash: true });
-    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--dry-run', '--seccomp', 'off-common-conf']);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--dry-run', '--seccomp', 'off-common-conf']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('+++ ' + path.join(C(s.target), 'config'));
     expect(r.stdout).toContain('+lxc.uts.name = OCDM');
@@ -93,14 +93,14 @@ describe('thunderbox prepare (CLI)', () => {
     const s = writeSample(dir, 1700000000);
     const cc = path.join(s.target, 'usr/share/lxc/config/common.conf');
     const before = fs.readFileSync(cc, 'utf8');
-    for (let i = 0; i < 2; i++) expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'off-common-conf', '-q'])).code).toBe(0);
+    for (let i = 0; i < 2; i++) expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'off-common-conf', '-q'])).code).toBe(0);
     expect(fs.readFileSync(cc, 'utf8')).toBe(before.replace('\nlxc.seccomp.profile', '\n# lxc.seccomp.profile'));
   });
 
   it('--json summary', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--json']);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ ok: true, target: s.target, targetFrom: '--target', containers: [{ callsign: 'OCDM', status: 'create', arch: 'linux32', archName: 'armhf', config: path.join(C(s.target), 'config') }] });
@@ -111,13 +111,13 @@ describe('thunderbox prepare (CLI)', () => {
   it('$TARGET_DIR is the default image root; / is refused unless given with --target', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    const r = await tbx(['prepare', 'OCDM', s.archive, '-q'], { env: { TARGET_DIR: s.target } });
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '-q'], { env: { TARGET_DIR: s.target } });
     expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(C(s.target), 'config'))).toBe(true);
-    const slash = await tbx(['prepare', 'OCDM', s.archive], { env: { TARGET_DIR: '/' } });
+    const slash = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive], { env: { TARGET_DIR: '/' } });
     expect(slash.code).toBe(1);
     expect(slash.stderr).toContain('error[TARGET_IS_ROOT]');
-    const cwdSlash = await tbx(['prepare', 'OCDM', s.archive], { cwd: '/' });
+    const cwdSlash = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive], { cwd: '/' });
     expect(cwdSlash.stderr).toContain('error[TARGET_IS_ROOT]');
     expect(fs.existsSync('/usr/share/Thunder/OCDM')).toBe(false);
   });
@@ -126,7 +126,7 @@ describe('thunderbox prepare (CLI)', () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
     await execa('tar', ['-xf', s.archive, '-C', s.target]);
-    const r1 = await tbx(['prepare', 'OCDM', 'target', '--target', s.target, '-q']);
+    const r1 = await tbx(['prepare', '--no-doctor', 'OCDM', 'target', '--target', s.target, '-q']);
     expect(r1.stderr).toBe('');
     const rootfs = path.join(C(s.target), 'rootfs');
     expect(fs.existsSync(path.join(rootfs, 'bin/busybox'))).toBe(true);
@@ -134,7 +134,7 @@ describe('thunderbox prepare (CLI)', () => {
     // the copy shows the image as it is after this run
     expect(fs.readFileSync(path.join(rootfs, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).toContain('"mode":"Container"');
     const snap = snapshot(s.target, { hash: true });
-    const r2 = await tbx(['prepare', 'OCDM', 'target', '--target', s.target]);
+    const r2 = await tbx(['prepare', '--no-doctor', 'OCDM', 'target', '--target', s.target]);
     expect(r2.stdout).toContain('nothing to do');
     expect(snapshot(s.target, { hash: true })).toEqual(snap);
   });
@@ -147,7 +147,7 @@ describe('thunderbox prepare (CLI)', () => {
       path.join(dir, 'thunderbox.yaml'),
       `containers:\n  OCDM:\n    rootfs: rootfs.tar\n    seccomp: off\n  Netflix:\n    rootfs: rootfs.tar\n    idmap: none\n    environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "NF=1"]\n`,
     );
-    const r = await tbx(['prepare', '--manifest', path.join(dir, 'thunderbox.yaml'), '--target', s.target]);
+    const r = await tbx(['prepare', '--no-doctor', '--manifest', path.join(dir, 'thunderbox.yaml'), '--target', s.target]);
     expect(r.stderr).toBe('warning[PRIVILEGED]: Netflix runs privileged (--idmap none): root in the container is root on the device\n  hint: leave the idmap at its default unless the plugin needs host root');
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(C(s.target), 'config'), 'utf8')).toContain('lxc.seccomp.profile =\n');
@@ -159,15 +159,15 @@ describe('thunderbox prepare (CLI)', () => {
 
   it.each([
     [['prepare'], 2, /give a callsign and a rootfs/],
-    [['prepare', 'OCDM', 'x.tar', '--bogus'], 2, /unknown option '--bogus'/],
-    [['prepare', 'OCDM', 'x.tar', '--seccomp', 'maybe'], 2, /Allowed choices are default, off, off-common-conf/],
-    [['prepare', 'OCDM', 'x.tar', '--net', 'veth'], 2, /--net veth needs --link BRIDGE/],
-    [['prepare', 'OC/DM', 'rootfs.tar'], 1, /error\[CALLSIGN_INVALID\]/],
-    [['prepare', 'OCDM', 'missing.tar'], 1, /error\[ROOTFS_UNREADABLE\]/],
-    [['prepare', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 100000 0'], 1, /error\[IDMAP_RANGE_ZERO\]/],
-    [['prepare', 'OCDM', 'rootfs.tar', '--mount', 'relative:x'], 1, /error\[MOUNT_HOST_RELATIVE\]/],
-    [['prepare', 'OCDM', 'rootfs.tar', '--veth-pair', 'a-very-long-veth-name', '--link', 'br0'], 1, /error\[NET_VETH_PAIR_INVALID\]/],
-    [['prepare', 'Netflix', 'rootfs.tar'], 1, /error\[PLUGIN_JSON_NOT_FOUND\]: no plugin config for Netflix; searched .*etc\/Thunder\/plugins\/Netflix\.json, .*etc\/Thunder\/plugin\/Netflix\.json, .*etc\/WPEFramework\/plugins\/Netflix\.json/],
+    [['prepare', '--no-doctor', 'OCDM', 'x.tar', '--bogus'], 2, /unknown option '--bogus'/],
+    [['prepare', '--no-doctor', 'OCDM', 'x.tar', '--seccomp', 'maybe'], 2, /Allowed choices are default, off, off-common-conf/],
+    [['prepare', '--no-doctor', 'OCDM', 'x.tar', '--net', 'veth'], 2, /--net veth needs --link BRIDGE/],
+    [['prepare', '--no-doctor', 'OC/DM', 'rootfs.tar'], 1, /error\[CALLSIGN_INVALID\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'missing.tar'], 1, /error\[ROOTFS_UNREADABLE\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 100000 0'], 1, /error\[IDMAP_RANGE_ZERO\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--mount', 'relative:x'], 1, /error\[MOUNT_HOST_RELATIVE\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--veth-pair', 'a-very-long-veth-name', '--link', 'br0'], 1, /error\[NET_VETH_PAIR_INVALID\]/],
+    [['prepare', '--no-doctor', 'Netflix', 'rootfs.tar'], 1, /error\[PLUGIN_JSON_NOT_FOUND\]: no plugin config for Netflix; searched .*etc\/Thunder\/plugins\/Netflix\.json, .*etc\/Thunder\/plugin\/Netflix\.json, .*etc\/WPEFramework\/plugins\/Netflix\.json/],
   ])('%j exits %i', async (args, code, re) => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
@@ -184,14 +184,14 @@ describe('thunderbox prepare (CLI)', () => {
     const f = path.join(s.target, 'etc/Thunder/plugins/OCDM.json');
     fs.writeFileSync(f, '{\n "configuration": {\n  "root": { "mode": Local }\n }\n}\n');
     const before = comparable(s.target, { hash: true });
-    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target]);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${f}:3:21: error[PLUGIN_JSON_INVALID]`);
     expect(comparable(s.target, { hash: true })).toEqual(before);
   });
 
   it('--help shows examples for every command', async () => {
-    for (const cmd of ['prepare', 'try', 'demo']) {
+    for (const cmd of ['prepare', '--no-doctor', 'try', 'demo']) {
       const r = await tbx([cmd, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Example');

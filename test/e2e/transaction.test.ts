@@ -17,7 +17,7 @@ const C = (target: string) => path.join(target, 'usr/share/Thunder/OCDM/Containe
 async function preparedSample(): Promise<{ dir: string; target: string; archive: string; before: ReturnType<typeof comparable> }> {
   const dir = tmpDir();
   const s = writeSample(dir, 1700000000);
-  const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '-q']);
+  const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q']);
   expect(r.code).toBe(0);
   // a second plugin JSON edit would be part of the next run too
   fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), '{"configuration":{"root":{"mode":"Local"}}}\n');
@@ -26,7 +26,7 @@ async function preparedSample(): Promise<{ dir: string; target: string; archive:
 
 /** Start a prepare of a big archive and send `signal` once it is extracting. */
 async function interrupted(target: string, archive: string, signal: NodeJS.Signals) {
-  const child = execa(process.execPath, [BIN, 'prepare', 'OCDM', archive, '--target', target, '-q'], { reject: false, env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+  const child = execa(process.execPath, [BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q'], { reject: false, env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
   const staged = stagedName(C(target));
   const t0 = Date.now();
   while (!fs.existsSync(path.join(staged, 'rootfs', 'd29')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 5));
@@ -63,7 +63,7 @@ describe('transactions', () => {
       else expect(now[p]).toEqual(v);
     }
     expect(fs.existsSync(path.join(target, '.thunderbox.lock'))).toBe(true);
-    const again = await tbx(['prepare', 'OCDM', big, '--target', target]);
+    const again = await tbx(['prepare', '--no-doctor', 'OCDM', big, '--target', target]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('recovered: an interrupted earlier run was rolled back first');
     expect(fs.readdirSync(path.join(target, 'usr/share/Thunder/OCDM'))).toEqual(['Container']);
@@ -80,11 +80,11 @@ describe('transactions', () => {
     try {
       writeSample(small, 1700000000);
       const t = path.join(small, 'target');
-      expect((await tbx(['prepare', 'OCDM', path.join(small, 'rootfs.tar'), '--target', t, '-q'])).code).toBe(0);
+      expect((await tbx(['prepare', '--no-doctor', 'OCDM', path.join(small, 'rootfs.tar'), '--target', t, '-q'])).code).toBe(0);
       const before = comparable(t, { hash: true });
       const big = path.join(dir, 'big.tar');
       bigArchive(big, 200, 40_000); // 8 MB: does not fit
-      const r = await tbx(['prepare', 'OCDM', big, '--target', t]);
+      const r = await tbx(['prepare', '--no-doctor', 'OCDM', big, '--target', t]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('error[DISK_FULL]');
       expect(comparable(t, { hash: true })).toEqual(before);
@@ -98,11 +98,11 @@ describe('transactions', () => {
     const { target, archive } = await preparedSample();
     const lock = path.join(target, '.thunderbox.lock');
     fs.writeFileSync(lock, `${process.pid}\n`); // a live process holds it
-    const r = await tbx(['prepare', 'OCDM', archive, '--target', target]);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error[LOCKED]: another thunderbox run (pid ${process.pid}) is working on ${target}`);
     fs.writeFileSync(lock, '999999999\n'); // no such process
-    const r2 = await tbx(['prepare', 'OCDM', archive, '--target', target, '-q']);
+    const r2 = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q']);
     expect(r2.code).toBe(0);
     expect(fs.existsSync(lock)).toBe(false);
   });
@@ -111,7 +111,7 @@ describe('transactions', () => {
     const { dir, target } = await preparedSample();
     const big = path.join(dir, 'big.tar');
     bigArchive(big, 1500); // about a second of work: the two runs overlap
-    const [a, b] = await Promise.all([tbx(['prepare', 'OCDM', big, '--target', target, '-q']), tbx(['prepare', 'OCDM', big, '--target', target, '-q'])]);
+    const [a, b] = await Promise.all([tbx(['prepare', '--no-doctor', 'OCDM', big, '--target', target, '-q']), tbx(['prepare', '--no-doctor', 'OCDM', big, '--target', target, '-q'])]);
     expect([a.code, b.code].sort()).toEqual([0, 1]);
     expect([a.stderr, b.stderr].join('')).toContain('error[LOCKED]');
     expect(fs.readdirSync(path.join(C(target), 'rootfs')).length).toBe(34); // d0..d29, proc, sys, dev, tmp
@@ -172,7 +172,7 @@ describe('transactions', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, 65534, 65534);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(devices ? '1 device nodes recorded in device_table.txt' : '1 device nodes left out');
     const c = C(target);

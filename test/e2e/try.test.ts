@@ -14,7 +14,7 @@ import { tmpDir } from '../helpers/tmp.js';
 async function prepared(archive: string, callsign: string, extra: string[] = []): Promise<string> {
   const target = path.join(path.dirname(archive), 'target');
   fs.mkdirSync(target, { recursive: true });
-  const r = await tbx(['prepare', callsign, archive, '--target', target, '--no-plugin-json', '-q', ...extra]);
+  const r = await tbx(['prepare', '--no-doctor', callsign, archive, '--target', target, '--no-plugin-json', '-q', ...extra]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return target;

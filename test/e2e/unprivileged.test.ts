@@ -42,7 +42,7 @@ describe('unprivileged containers', () => {
     const name = cs();
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
-    const p = await tbx(['prepare', name, rootfsArchive(dir), '--target', target, '--no-plugin-json']);
+    const p = await tbx(['prepare', '--no-doctor', name, rootfsArchive(dir), '--target', target, '--no-plugin-json']);
     expect(p.code).toBe(0);
     expect(p.stdout).toContain('1 device nodes left out: an unprivileged container cannot use them');
     const rootfs = path.join(C(target, name), 'rootfs');
@@ -67,7 +67,7 @@ describe('unprivileged containers', () => {
     const unshifted = cs();
     const t1 = path.join(dir, 't1');
     fs.mkdirSync(t1);
-    expect((await tbx(['prepare', unshifted, archive, '--target', t1, '--no-plugin-json', '--idmap', 'none', '-q'])).code).toBe(0);
+    expect((await tbx(['prepare', '--no-doctor', unshifted, archive, '--target', t1, '--no-plugin-json', '--idmap', 'none', '-q'])).code).toBe(0);
     fs.appendFileSync(path.join(C(t1, unshifted), 'config'), 'lxc.include = /usr/share/lxc/config/userns.conf\nlxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n');
     const r1 = await tbx(['try', unshifted, '--target', t1, '--', ...script]);
     expect(r1.code).not.toBe(0);
@@ -75,7 +75,7 @@ describe('unprivileged containers', () => {
     const shifted = cs();
     const t2 = path.join(dir, 't2');
     fs.mkdirSync(t2);
-    expect((await tbx(['prepare', shifted, archive, '--target', t2, '--no-plugin-json', '-q'])).code).toBe(0);
+    expect((await tbx(['prepare', '--no-doctor', shifted, archive, '--target', t2, '--no-plugin-json', '-q'])).code).toBe(0);
     const r2 = await tbx(['try', shifted, '--target', t2, '--', ...script]);
     expect(r2.stdout).toContain('wrote');
     expect(r2.code).toBe(0);
@@ -86,7 +86,7 @@ describe('unprivileged containers', () => {
     const name = cs();
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
-    const p = await tbx(['prepare', name, rootfsArchive(dir), '--target', target, '--no-plugin-json', '--share-uid', '1000', '--mount', '/testshare:TestLogging:rw:0770:1000']);
+    const p = await tbx(['prepare', '--no-doctor', name, rootfsArchive(dir), '--target', target, '--no-plugin-json', '--share-uid', '1000', '--mount', '/testshare:TestLogging:rw:0770:1000']);
     expect(p.code).toBe(0);
     const config = fs.readFileSync(path.join(C(target, name), 'config'), 'utf8');
     expect(config).toContain('lxc.idmap = u 0 100000 1000\nlxc.idmap = g 0 100000 1000\nlxc.idmap = u 1000 1000 1\nlxc.idmap = g 1000 1000 1\nlxc.idmap = u 1001 101001 64535\nlxc.idmap = g 1001 101001 64535\n');
@@ -111,7 +111,7 @@ describe('unprivileged containers', () => {
     const odd = 40000 + randomInt(20000);
     const saved = { u: fs.readFileSync('/etc/subuid', 'utf8'), g: fs.readFileSync('/etc/subgid', 'utf8') };
     try {
-      expect((await tbx(['prepare', name, rootfsArchive(dir), '--target', target, '--no-plugin-json', '--share-uid', String(odd), '-q'])).code).toBe(0);
+      expect((await tbx(['prepare', '--no-doctor', name, rootfsArchive(dir), '--target', target, '--no-plugin-json', '--share-uid', String(odd), '-q'])).code).toBe(0);
       const r = await tbx(['try', name, '--target', target, '--', '/bin/true']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`error[SUBID_MISSING]`);
@@ -136,7 +136,7 @@ describe('unprivileged containers', () => {
     fs.writeFileSync(path.join(target, 'usr/bin/newuidmap'), '');
     fs.writeFileSync(path.join(target, 'etc/subuid'), 'builder:200000:65536\n');
     const archive = rootfsArchive(dir);
-    const args = ['prepare', 'OCDM', archive, '--target', target, '--no-plugin-json', '--share-uid', '1000'];
+    const args = ['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--share-uid', '1000'];
     const r = await tbx(args);
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(target, 'etc/subuid'), 'utf8')).toBe('builder:200000:65536\nroot:100000:1000\nroot:1000:1\nroot:101001:64535\n');
@@ -155,16 +155,16 @@ describe('unprivileged containers', () => {
       { path: 'etc', type: 'Directory' },
       { path: 'etc/far', type: 'File', uid: 70000, gid: 70000, data: 'x' },
     ]);
-    const refused = await tbx(['prepare', 'OCDM', archive, '--target', target, '--no-plugin-json']);
+    const refused = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('error[IDMAP_UNMAPPED_OWNER]: OCDM: 1 rootfs entries are owned by ids the idmap does not cover: etc/far (uid 70000, gid 70000)');
-    const warned = await tbx(['prepare', 'OCDM', archive, '--target', target, '--no-plugin-json', '--unmapped-to-nobody']);
+    const warned = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--unmapped-to-nobody']);
     expect(warned.code).toBe(0);
     expect(warned.stderr).toContain('warning[ROOT_MODE_LOCKED]');
     const rootfs = path.join(C(target, 'OCDM'), 'rootfs');
     expect(fs.statSync(path.join(rootfs, 'etc/far')).uid).toBe(165534);
     expect(fs.statSync(rootfs).mode & 0o777).toBe(0o700);
-    const fixed = await tbx(['prepare', 'OCDM', archive, '--target', target, '--no-plugin-json', '--unmapped-to-nobody', '--fix-root-mode']);
+    const fixed = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--unmapped-to-nobody', '--fix-root-mode']);
     expect(fixed.stderr).not.toContain('ROOT_MODE_LOCKED');
     expect(fs.statSync(rootfs).mode & 0o777).toBe(0o755);
   });
@@ -190,13 +190,13 @@ async function nonRootFlow(dir: string, archive: string, user: number): Promise<
     // root flow, for reference
     const ref = path.join(dir, 'ref');
     fs.mkdirSync(ref);
-    expect((await tbx(['prepare', 'OCDM', archive, '--target', ref, '-q', ...flags])).code).toBe(0);
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', ref, '-q', ...flags])).code).toBe(0);
     // Buildroot's flow: the build runs as a normal user ...
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, user, user);
     const as = (cmd: string[]) => execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', ...cmd], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
-    const prep = await as([process.execPath, BIN, 'prepare', 'OCDM', archive, '--target', target, '-q', ...flags]);
+    const prep = await as([process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q', ...flags]);
     expect(prep.stderr).toBe('');
     expect(prep.exitCode).toBe(0);
     // ... and makes the filesystem image inside fakeroot: chown -R 0:0, the hooks, tar

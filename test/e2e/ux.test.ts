@@ -17,9 +17,9 @@ describe('output', () => {
     fs.mkdirSync(path.join(dir, 't1'));
     fs.mkdirSync(path.join(dir, 't2'));
     // `script` gives the command a pseudo-terminal
-    const tty = await execa('script', ['-qec', `${process.execPath} ${BIN} prepare OCDM ${big} --target ${path.join(dir, 't1')} --no-plugin-json`, '/dev/null'], { env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+    const tty = await execa('script', ['-qec', `${process.execPath} ${BIN} prepare --no-doctor OCDM ${big} --target ${path.join(dir, 't1')} --no-plugin-json`, '/dev/null'], { env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
     expect(tty.stdout).toMatch(/OCDM \[#+-*\] +\d+% [\d.]+\/[\d.]+ MB/);
-    const piped = await tbx(['prepare', 'OCDM', big, '--target', path.join(dir, 't2'), '--no-plugin-json']);
+    const piped = await tbx(['prepare', '--no-doctor', 'OCDM', big, '--target', path.join(dir, 't2'), '--no-plugin-json']);
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toMatch(/\[#/);
   });
@@ -27,9 +27,9 @@ describe('output', () => {
   it('--verbose shows the config; --quiet shows nothing on success', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    const v = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--verbose']);
+    const v = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--verbose']);
     expect(v.stderr).toContain('  | lxc.uts.name = OCDM');
-    const q = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--force', '--quiet']);
+    const q = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--force', '--quiet']);
     expect(q.code).toBe(0);
     expect(q.stdout + q.stderr).toBe('');
   });
@@ -40,13 +40,13 @@ describe('output', () => {
     const custom = path.join(s.target, 'opt/thunder/OCDM.json');
     fs.mkdirSync(path.dirname(custom), { recursive: true });
     fs.writeFileSync(custom, '{"configuration":{"root":{"mode":"Off"}}}');
-    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--plugin-json', '/opt/thunder/OCDM.json', '-q']);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--plugin-json', '/opt/thunder/OCDM.json', '-q']);
     expect(r.code).toBe(0);
     expect(fs.readFileSync(custom, 'utf8')).toBe('{"configuration":{"root":{"mode":"Container"}}}');
     expect(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).toContain('"mode":"Local"');
     const outside = path.join(dir, 'outside.json');
     fs.writeFileSync(outside, '{}');
-    const o = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--plugin-json', outside]);
+    const o = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--plugin-json', outside]);
     expect(o.code).toBe(1);
     expect(o.stderr).toContain('error[PLUGIN_JSON_NOT_FOUND]');
     expect(fs.readFileSync(outside, 'utf8')).toBe('{}');

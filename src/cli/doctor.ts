@@ -1,0 +1,76 @@
+import { Option, type Command } from 'commander';
+import { UsageError } from '../core/errors.js';
+import type { Diagnostic } from '../core/diagnostic.js';
+import { DEFAULT_DATAPATH } from '../thunder/layout.js';
+import { runDoctor } from '../thunder/doctor.js';
+import { Output } from './output.js';
+import { chooseTarget } from './target.js';
+
+interface DoctorFlags {
+  target?: string;
+  datapath?: string;
+  lxcVersion?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** One finding: "FILE:LINE: error[CODE]: message" and its fix on the next line. */
+export function formatFinding(d: Diagnostic): string {
+  const where = d.file ? `${d.file}${d.line !== undefined ? `:${d.line}` : ''}: ` : '';
+  return `${where}${d.severity}[${d.code}]: ${d.message}${d.hint ? `\n  fix: ${d.hint}` : ''}`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('doctor')
+    .summary('check a prepared container as the device will see it (config, rootfs, libraries, mounts, owners, plugin JSON)')
+    .description(
+      `Check the container that \`thunderbox prepare\` made in
+<target><datapath>/<Callsign>/Container as the device will see it, without
+starting it:
+  - the config passes lxc check (lxc.include read from the image);
+  - lxc.rootfs.path exists in the image;
+  - ThunderPlugin (or WPEProcess) is on the container's PATH, and every library
+    it, the plugin library and the proxy stubs need resolves in the rootfs
+    (same machine and float ABI);
+  - lxc.arch fits the rootfs, and the image's own programs can run it;
+  - mount sources exist in the image; mount points (and proc, sys, dev) are
+    real directories in the rootfs, not symlinks;
+  - files are owned by ids the idmap maps (all setuid/setgid files and a
+    sample; device_table.txt when the tree was made without root);
+  - lxc.environment names PATH and MESSAGE_DISPATCHER_CONFIG;
+  - the plugin JSON's configuration.root.mode is "Container";
+  - how seccomp is set (notes).
+Each finding names its fix. Exit 0 without errors (warnings allowed), 1 with
+errors, 2 usage.`,
+    )
+    .argument('<callsign>', 'the prepared container, e.g. OCDM')
+    .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
+    .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .addOption(new Option('--lxc-version <n>', 'LXC version on the device, for the config check').choices(['5', '6', '7']).default('6'))
+    .option('--json', 'print {callsign, containerDir, findings, errors, warnings} as JSON')
+    .option('-q, --quiet', 'print errors only')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  thunderbox doctor OCDM --target output/target
+  thunderbox doctor OCDM --target output/target --json | jq '.findings[] | select(.severity == "error")'
+  TARGET_DIR=output/target thunderbox doctor Netflix -q`,
+    )
+    .action(async (callsign: string, f: DoctorFlags) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(callsign)) throw new UsageError(`"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-", e.g. OCDM');
+      const datapath = f.datapath ?? DEFAULT_DATAPATH;
+      if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} is not absolute`, 'give the path on the device, e.g. /usr/share/Thunder');
+      const out = new Output(f);
+      const t = chooseTarget(f.target);
+      const r = await runDoctor({ target: t.target, datapath, callsign, lxcVersion: Number(f.lxcVersion ?? '6') as 5 | 6 | 7 });
+      if (f.json) {
+        out.json({ callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
+      } else {
+        for (const d of r.findings) if (d.severity === 'error' || !f.quiet) process.stdout.write(formatFinding(d) + '\n');
+        out.say(`${callsign}: ${r.errors} error(s), ${r.warnings} warning(s) in ${r.containerDir}${t.explicit ? '' : ` (target: ${t.from})`}`);
+      }
+      if (r.errors) process.exitCode = 1;
+    });
+}
