@@ -272,9 +272,10 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   // one was checked when it was made)
   const doctor: Record<string, { errors: number; warnings: number; findings: Diagnostic[] }> = {};
   let doctorErrors = 0;
-  if (f.doctor !== false) {
+  const made = reports.filter((x) => x.status !== 'unchanged');
+  if (f.doctor !== false && made.length) {
     const { runDoctor } = await import('../thunder/doctor.js');
-    for (const r of reports.filter((x) => x.status !== 'unchanged')) {
+    for (const r of made) {
       const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign });
       doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
       doctorErrors += d.errors;

@@ -13,11 +13,9 @@ import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive } from '../rootfs/archive-reader.js';
 import { fingerprintDirectory, readDirectory, type DirWalkOptions } from '../rootfs/dir-reader.js';
 import { TreeWriter, type MountPoint, type TreeStats } from '../rootfs/tree-writer.js';
-import { ArchiveIndex } from '../rootfs/archive-index.js';
-import { FilterSink, type SizeReport } from '../rootfs/filter-sink.js';
-import { DirView, type TreeView } from '../rootfs/tree-view.js';
+import type { FilterSink, SizeReport } from '../rootfs/filter-sink.js';
+import type { TreeView } from '../rootfs/tree-view.js';
 import type { EntrySink } from '../rootfs/entry.js';
-import { findShared, selectMinimal, walk } from './minimize.js';
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { commentOutSeccompProfile } from './common-conf.js';
@@ -181,6 +179,8 @@ interface BuildInput {
  */
 async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[]): Promise<FilterSink> {
   const { spec, req } = b;
+  // loaded here: a plain or a no-op run does not need the ELF reader, the closure or the matcher
+  const [{ ArchiveIndex }, { FilterSink }, { DirView }, { findShared, selectMinimal, walk }] = await Promise.all([import('../rootfs/archive-index.js'), import('../rootfs/filter-sink.js'), import('../rootfs/tree-view.js'), import('./minimize.js')]);
   let view: TreeView;
   let sha256: ((rel: string) => string | undefined) | undefined;
   if (spec.rootfs.kind === 'archive') {

@@ -13,9 +13,9 @@ import { tmpDir } from '../helpers/tmp.js';
 const cs = (p: string) => `${p}${randomBytes(3).toString('hex')}`;
 
 /** The rootfs and a target with OCDM-like plugin JSON (Local mode, locator = the stand-in). */
-function setup(opts: { programs?: string[] } = {}): { dir: string; target: string; rootfs: HostRootfs; pluginJson: (callsign: string) => string } {
+function setup(opts: { programs?: string[]; standIn?: string } = {}): { dir: string; target: string; rootfs: HostRootfs; pluginJson: (callsign: string) => string } {
   const dir = tmpDir();
-  const rootfs = buildHostRootfs(path.join(dir, 'rootfs'), { thunderStandIn: true, programs: opts.programs ?? ['/usr/bin/bash', '/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/lxc-info'], tar: path.join(dir, 'rootfs.tar') });
+  const rootfs = buildHostRootfs(path.join(dir, 'rootfs'), { thunderStandIn: opts.standIn ? { program: opts.standIn } : true, programs: opts.programs ?? ['/usr/bin/bash', '/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/lxc-info'], tar: path.join(dir, 'rootfs.tar') });
   const target = path.join(dir, 'target');
   deviceBasics(target);
   const pluginJson = (callsign: string) => {
@@ -136,6 +136,39 @@ describe('prepare --minimize', () => {
     expect(r.stderr).toContain('LIB_WRONG_ARCH');
     expect(r.stderr).toContain('ELF 32-bit LSB ARM');
     expect(r.stderr).toContain('x86-64');
+  });
+
+  it("glibc's dlopen()ed modules: the NSS modules nsswitch.conf names, and gconv when iconv_open is used; they work in the container", async () => {
+    const gconv = '/usr/lib/x86_64-linux-gnu/gconv';
+    // ThunderPlugin is env here: unlike bash, it does not use iconv
+    const { target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash', '/usr/bin/iconv'], standIn: '/usr/bin/env' });
+    // extra host files: gconv (part of it) and one NSS module
+    for (const f of ['gconv-modules', 'gconv-modules.d/gconv-modules-extra.conf', 'CP1252.so', 'CP1250.so']) {
+      fs.mkdirSync(path.dirname(path.join(rootfs.dir, gconv, f)), { recursive: true });
+      fs.copyFileSync(path.join(gconv, f), path.join(rootfs.dir, gconv, f));
+    }
+    fs.copyFileSync('/usr/lib/x86_64-linux-gnu/libnss_compat.so.2', path.join(rootfs.dir, 'usr/lib/x86_64-linux-gnu/libnss_compat.so.2'));
+    fs.writeFileSync(path.join(rootfs.dir, 'etc/nsswitch.conf'), 'passwd: compat files\ngroup: files [NOTFOUND=return] mymissing\nhosts: files dns\n');
+    const name = cs('Nss');
+    pluginJson(name);
+    const without = await tbx(['prepare', name, rootfs.dir, '--target', target, '--minimize', '-q']);
+    expect(without.code).toBe(0);
+    const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+    expect(files(tree)).toContain('usr/lib/x86_64-linux-gnu/libnss_compat.so.2');
+    expect(files(tree)).not.toContain('usr/lib/x86_64-linux-gnu/gconv'); // nothing uses iconv yet
+
+    const r = await tbx(['prepare', name, rootfs.dir, '--target', target, '--root', '/usr/bin/iconv', '--root', '/usr/bin/dash']);
+    expect(r.code).toBe(0);
+    // a service without a module (and not built into glibc) is a warning
+    expect(r.stderr).toContain('warning[NSS_MODULE_MISSING]');
+    expect(r.stderr).toContain('libnss_mymissing.so.2');
+    expect(r.stdout).toContain(`kept /usr/lib/x86_64-linux-gnu/gconv: iconv_open is used`);
+    const have = files(tree);
+    for (const f of ['gconv-modules', 'gconv-modules.d/gconv-modules-extra.conf', 'CP1252.so', 'CP1250.so']) expect(have).toContain(`usr/lib/x86_64-linux-gnu/gconv/${f}`);
+    const run = await tbx(['try', name, '--target', target, '--', '/usr/bin/dash', '-c', "printf 'caf\\351' | iconv -f CP1252 -t UTF-8; echo; echo ~root"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('café');
+    expect(run.stdout).toContain('/root'); // getpwnam() through NSS
   });
 
   it('--dedupe-with-host hard-links the files the image already has, leaves their owners alone, and the container runs', async () => {
