@@ -6,6 +6,8 @@ import { closureOf, ldSoConfDirs } from '../../src/rootfs/closure.js';
 import { ArchiveIndex } from '../../src/rootfs/archive-index.js';
 import { probeArchive, readArchive } from '../../src/rootfs/archive-reader.js';
 import { DirView, resolve } from '../../src/rootfs/tree-view.js';
+import { EF_ARM_ABI_FLOAT_HARD, EF_ARM_ABI_FLOAT_SOFT, EM } from '../../src/rootfs/elf.js';
+import { buildElf } from '../helpers/elf-writer.js';
 import { lddPaths } from '../helpers/host-rootfs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -158,5 +160,64 @@ describe('archive index', () => {
     expect(ldSoConfDirs(index)).toEqual(['/opt/x']);
     expect(index.list('usr/bin')).toEqual(['bash', 'sh']);
     expect(index.totals().files).toBe(2);
+  });
+});
+
+describe('closure for other architectures (Debian armhf and armel libc6)', () => {
+  const deb = (arch: string) => path.join(process.cwd(), 'test/.cache', `deb-${arch}`);
+  /** An ARM EABI5 program (hard or soft float) needing libc.so.6 through the armhf interpreter. */
+  function program(float: 'hard' | 'soft'): Buffer {
+    const flags = 0x05000000 | (float === 'hard' ? EF_ARM_ABI_FLOAT_HARD : EF_ARM_ABI_FLOAT_SOFT);
+    return Buffer.from(buildElf({ bits: 32, littleEndian: true, machine: EM.ARM, flags, type: 3, interp: '/lib/ld-linux-armhf.so.3', needed: ['libc.so.6'] }).bytes);
+  }
+  function tree(): string {
+    const dir = tmpDir();
+    fs.mkdirSync(path.join(dir, 'usr/bin'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'lib/arm-linux-gnueabihf'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'usr/lib/arm-linux-gnueabihf'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'usr/bin/prog'), program('hard'), { mode: 0o755 });
+    for (const f of ['ld-linux-armhf.so.3', 'libc.so.6']) fs.copyFileSync(path.join(deb('armhf'), 'lib/arm-linux-gnueabihf', f), path.join(dir, 'lib/arm-linux-gnueabihf', f));
+    fs.symlinkSync('arm-linux-gnueabihf/ld-linux-armhf.so.3', path.join(dir, 'lib/ld-linux-armhf.so.3'));
+    return dir;
+  }
+
+  it('an armhf program finds armhf libc in the triplet directory, through the interpreter symlink', () => {
+    const c = closureOf(new DirView(tree()), [{ path: '/usr/bin/prog', why: 'test' }]);
+    expect(c.problems).toEqual([]);
+    expect([...c.paths.keys()].sort()).toEqual(['lib/arm-linux-gnueabihf/ld-linux-armhf.so.3', 'lib/arm-linux-gnueabihf/libc.so.6', 'lib/ld-linux-armhf.so.3', 'usr/bin/prog']);
+  });
+
+  it('an armel libc first in the search path is passed over for the armhf one; alone, it is an error naming the float ABI', () => {
+    const dir = tree();
+    // ld.so.conf puts a directory with armel's libc first
+    fs.mkdirSync(path.join(dir, 'etc'));
+    fs.mkdirSync(path.join(dir, 'opt/armel'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'etc/ld.so.conf'), '/opt/armel\n');
+    fs.copyFileSync(path.join(deb('armel'), 'lib/arm-linux-gnueabi/libc.so.6'), path.join(dir, 'opt/armel/libc.so.6'));
+    const ok = closureOf(new DirView(dir), [{ path: '/usr/bin/prog', why: 'test' }]);
+    expect(ok.problems).toEqual([]);
+    expect(ok.paths.has('lib/arm-linux-gnueabihf/libc.so.6')).toBe(true);
+    expect(ok.paths.has('opt/armel/libc.so.6')).toBe(false);
+
+    fs.rmSync(path.join(dir, 'lib/arm-linux-gnueabihf/libc.so.6'));
+    const bad = closureOf(new DirView(dir), [{ path: '/usr/bin/prog', why: 'test' }]);
+    expect(bad.problems.map((p) => p.code)).toEqual(['LIB_WRONG_ARCH']);
+    expect(bad.problems[0]!.message).toContain('/opt/armel/libc.so.6 (ELF 32-bit LSB ARM (soft-float))');
+    expect(bad.problems[0]!.message).toContain('the process is ELF 32-bit LSB ARM (hard-float)');
+  });
+
+  it('an arm64 library for an armhf program is the wrong class and machine', () => {
+    const dir = tree();
+    fs.copyFileSync(path.join(deb('arm64'), 'lib/aarch64-linux-gnu/libc.so.6'), path.join(dir, 'lib/arm-linux-gnueabihf/libc.so.6'));
+    const c = closureOf(new DirView(dir), [{ path: '/usr/bin/prog', why: 'test' }]);
+    expect(c.problems.map((p) => p.code)).toEqual(['LIB_WRONG_ARCH']);
+    expect(c.problems[0]!.message).toContain('ELF 64-bit LSB AArch64');
+  });
+
+  it('a root of another architecture than the program is reported', () => {
+    const dir = tree();
+    fs.writeFileSync(path.join(dir, 'usr/bin/soft'), program('soft'), { mode: 0o755 });
+    const c = closureOf(new DirView(dir), [{ path: '/usr/bin/prog', why: 'test' }, { path: '/usr/bin/soft', why: 'a second root' }]);
+    expect(c.problems.map((p) => p.code)).toContain('ELF_WRONG_ARCH');
   });
 });
