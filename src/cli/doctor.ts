@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
+import { CALLSIGN } from '../profile/resolve.js';
 import { runDoctor } from '../thunder/doctor.js';
 import { Output } from './output.js';
 import { chooseTarget } from './target.js';
@@ -59,7 +60,7 @@ Examples:
   TARGET_DIR=output/target thunderbox doctor Netflix -q`,
     )
     .action(async (callsign: string, f: DoctorFlags) => {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(callsign)) throw new UsageError(`"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-", e.g. OCDM');
+      if (!CALLSIGN.test(callsign)) throw new UsageError(`"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-", e.g. OCDM');
       const datapath = f.datapath ?? DEFAULT_DATAPATH;
       if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} is not absolute`, 'give the path on the device, e.g. /usr/share/Thunder');
       const out = new Output(f);

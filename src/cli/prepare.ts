@@ -260,6 +260,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? 'mode set to "Container"' : 'already "Container"'}`);
     if (r.facts?.size) out.say(`  size: ${sizeLine(r.facts.size)}`);
     if (r.status !== 'unchanged') for (const n of r.facts?.notes ?? []) out.say(`  note: ${n}`);
+    if (f.verbose && r.facts?.kept) for (const [p, why] of r.facts.kept) out.detail(`  kept /${p}: ${why}`);
     if (f.verbose && r.config) out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
   }
   for (const op of plan.ops) {

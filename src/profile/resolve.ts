@@ -13,7 +13,7 @@ import { IFNAME, REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MinimizeSp
 // ContainerInput (manifest + flags) -> ContainerSpec: defaults filled in, every value checked.
 // Errors name the container and the value and say what to write instead.
 
-const CALLSIGN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const CALLSIGN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 

@@ -52,6 +52,8 @@ export interface BuildFacts {
   stats: TreeStats;
   /** Files and bytes in the container against the full rootfs. */
   size: SizeReport;
+  /** A minimised rootfs: each path kept (not their parent directories) and why. */
+  kept?: [string, string][];
   notes: string[];
   /** Found while building (a locked rootfs top, ...): shown with the plan's diagnostics. */
   warnings: Diagnostic[];
@@ -177,7 +179,7 @@ interface BuildInput {
  * filter in front of the writer. Errors (an unresolved library, a wrong-arch one) stop here,
  * before anything is written.
  */
-async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[]): Promise<FilterSink> {
+async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][]): Promise<FilterSink> {
   const { spec, req } = b;
   // loaded here: a plain or a no-op run does not need the ELF reader, the closure or the matcher
   const [{ ArchiveIndex }, { FilterSink }, { DirView }, { findShared, selectMinimal, walk }] = await Promise.all([import('../rootfs/archive-index.js'), import('../rootfs/filter-sink.js'), import('../rootfs/tree-view.js'), import('./minimize.js')]);
@@ -199,6 +201,7 @@ async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, s
     if (errors.length) throw new ThunderboxError(sel.problems.map((p) => ({ ...p, file: p.file ?? spec.rootfs.path })));
     warnings.push(...sel.problems);
     notes.push(...sel.notes);
+    kept.push(...[...sel.why].sort((x, y) => (x[0] < y[0] ? -1 : 1)));
     selected = sel.paths;
   }
   let dedupe = new Map<string, string>();
@@ -235,8 +238,9 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     onElf: spec.arch === 'auto' ? (id) => vote.add(id) : undefined,
   });
   let filter: FilterSink | undefined;
+  const kept: [string, string][] = [];
   try {
-    if (spec.minimize || spec.dedupeWithHost) filter = await selectEntries(b, dir, writer, signal, notes, warnings);
+    if (spec.minimize || spec.dedupeWithHost) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept);
     const sink: EntrySink = filter ?? writer;
     if (spec.rootfs.kind === 'archive') {
       const info = probeArchive(spec.rootfs.path);
@@ -277,7 +281,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (writer.stats.devicesSkipped) notes.push(`${writer.stats.devicesSkipped} device nodes left out: an unprivileged container cannot use them and lxc.autodev provides /dev (--keep-devices keeps them)`);
   if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
   const size: SizeReport = filter?.report() ?? { files: writer.stats.files, bytes: writer.stats.bytes, fullFiles: writer.stats.files, fullBytes: writer.stats.bytes, percent: 100, sharedFiles: 0, sharedBytes: 0 };
-  const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings };
+  const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings, ...(spec.minimize ? { kept } : {}) };
   const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;

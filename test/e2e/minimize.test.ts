@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildHostRootfs, type HostRootfs } from '../helpers/host-rootfs.js';
 import { tbx } from '../helpers/cli.js';
@@ -103,6 +103,30 @@ describe('prepare --minimize', () => {
     const run = await tbx(['try', name, '--target', target, '--', '/usr/bin/ls', '/usr/bin']);
     expect(run.code).toBe(0);
     expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(['ThunderPlugin', 'WPEProcess', 'ls']);
+  });
+
+  it('is reproducible: the same inputs give the same tree (names, modes, owners, sizes, mtimes, bytes) in another image', async () => {
+    const { dir, target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash', '/usr/bin/ls'] });
+    const name = cs('Rep');
+    pluginJson(name);
+    const other = path.join(dir, 'other');
+    fs.cpSync(target, other, { recursive: true, verbatimSymlinks: true });
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    for (const t of [target, other]) {
+      const r = await tbx(['prepare', name, rootfs.archive!, '--target', t, '--minimize', '--keep', 'usr/bin/ls', '-q'], { env });
+      expect(r.code).toBe(0);
+    }
+    const describeTree = (t: string) => {
+      const root = path.join(t, 'usr/share/Thunder', name, 'Container');
+      return files(root).map((p) => {
+        const st = fs.lstatSync(path.join(root, p));
+        const content = st.isFile() ? createHash('sha256').update(fs.readFileSync(path.join(root, p))).digest('hex') : st.isSymbolicLink() ? fs.readlinkSync(path.join(root, p)) : '';
+        return `${p} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.isDirectory() ? '-' : st.size} ${st.mtimeMs} ${content}`;
+      });
+    };
+    const a = describeTree(target);
+    expect(a.length).toBeGreaterThan(20);
+    expect(describeTree(other)).toEqual(a);
   });
 
   it('a missing library or a missing ThunderPlugin stops prepare before anything is written, naming what is missing', async () => {
