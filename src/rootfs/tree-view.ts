@@ -48,8 +48,10 @@ function split(p: string): string[] {
 /**
  * Resolve `p` (absolute or relative to the top) inside the view, like the kernel would in a
  * process whose root is the rootfs. `followLast`: follow a symlink in the last component too.
+ * `partial`: a path whose rest does not exist (yet) resolves to where it would be, as a file
+ * about to be written there (the rest is taken as it is).
  */
-export function resolve(view: TreeView, p: string, followLast = true): Resolved {
+export function resolve(view: TreeView, p: string, followLast = true, partial = false): Resolved {
   const chain: string[] = [];
   let done: string[] = [];
   let todo = split(p);
@@ -62,7 +64,14 @@ export function resolve(view: TreeView, p: string, followLast = true): Resolved 
     }
     const rel = [...done, name].join('/');
     const node = view.get(rel);
-    if (!node) return { rel: null, chain, error: `/${rel} does not exist` };
+    if (!node || (todo.length > 0 && node.kind !== 'dir' && node.kind !== 'symlink')) {
+      if (partial) {
+        const rest = [...done, name];
+        for (const t of todo) t === '..' ? rest.pop() : rest.push(t);
+        return { rel: rest.join('/'), chain };
+      }
+      return { rel: null, chain, error: node ? `/${rel} is not a directory` : `/${rel} does not exist` };
+    }
     if (node.kind === 'symlink' && (todo.length > 0 || followLast)) {
       if (++links > MAX_LINKS) return { rel: null, chain, error: `too many levels of symbolic links at /${rel}` };
       if (!chain.includes(rel)) chain.push(rel);
@@ -71,7 +80,6 @@ export function resolve(view: TreeView, p: string, followLast = true): Resolved 
       todo = [...split(target), ...todo];
       continue;
     }
-    if (todo.length > 0 && node.kind !== 'dir') return { rel: null, chain, error: `/${rel} is not a directory` };
     done.push(name);
   }
   return { rel: done.join('/'), chain };

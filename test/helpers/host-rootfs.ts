@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { DirView, resolve } from '../../src/rootfs/tree-view.js';
 
 // A small, runnable "Debian 12"-like rootfs made from this host's own programs: each program
 // and every library `ldd` lists (and the dynamic linker), copied at the same paths with cp -a
@@ -75,27 +76,9 @@ export function lddPaths(program: string): string[] {
 
 /** Resolve a path inside `root` as if root were '/' (links followed in the tree, '..' stops at the top). */
 function inRoot(root: string, p: string, followLast: boolean): string {
-  const todo = p.split('/').filter((s) => s && s !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length) {
-    const name = todo.shift()!;
-    if (name === '..') {
-      done.pop();
-      continue;
-    }
-    const abs = path.join(root, ...done, name);
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    if (st?.isSymbolicLink() && (todo.length > 0 || followLast)) {
-      if (++links > 40) throw new Error(`symlink loop at ${abs}`);
-      const to = fs.readlinkSync(abs);
-      if (to.startsWith('/')) done.length = 0;
-      todo.unshift(...to.split('/').filter((s) => s && s !== '.'));
-      continue;
-    }
-    done.push(name);
-  }
-  return path.join(root, ...done);
+  const r = resolve(new DirView(root), p, followLast, true);
+  if (r.rel === null) throw new Error(`${p} in ${root}: ${r.error}`);
+  return path.join(root, r.rel);
 }
 
 function mkdirIn(root: string, dir: string): string {
