@@ -27,14 +27,8 @@ function ok(buf: Uint8Array, opts?: { imports?: boolean }): { elf: ElfInfo; warn
   return r;
 }
 
-interface ReadelfView {
-  interp?: string;
-  dynamic: boolean;
-  needed: string[];
-  rpath: string[];
-  runpath: string[];
-  soname?: string;
-}
+/** What readelf shows of a file, in the reader's terms. */
+type ReadelfView = Pick<ElfInfo, 'interp' | 'dynamic' | 'needed' | 'rpath' | 'runpath' | 'soname'>;
 
 /** `readelf -l -d -W` over many files at once, split per file. */
 async function readelfMany(files: string[]): Promise<Map<string, ReadelfView>> {
