@@ -14,7 +14,7 @@ import { mergeInputs } from '../profile/input.js';
 import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
 import type { NetSpec } from '../profile/spec.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
-import { assertTargetUsable, planPrepare, type ContainerReport } from '../thunder/prepare.js';
+import { assertTargetUsable, planPrepare, recordDoctor, type ContainerReport } from '../thunder/prepare.js';
 import type { SizeReport } from '../rootfs/filter-sink.js';
 import { Output, ProgressBar, formatBytes } from './output.js';
 import { chooseTarget } from './target.js';
@@ -269,15 +269,17 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));
   if (result.changed.length === 0) out.say('nothing to do: everything is up to date');
-  // the same checks as `thunderbox doctor`, for the containers made in this run (an unchanged
-  // one was checked when it was made)
+  // the same checks as `thunderbox doctor`, for the containers made in this run and the
+  // unchanged ones it has not found clean before (the verdict is kept in the stamp)
   const doctor: Record<string, { errors: number; warnings: number; findings: Diagnostic[] }> = {};
   let doctorErrors = 0;
-  const made = reports.filter((x) => x.status !== 'unchanged');
-  if (f.doctor !== false && made.length) {
+  const check = reports.filter((x) => x.status !== 'unchanged' || x.doctor?.errors !== 0);
+  if (f.doctor !== false && check.length) {
     const { runDoctor } = await import('../thunder/doctor.js');
-    for (const r of made) {
-      const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign });
+    for (const r of check) {
+      const spec = containers.find((c) => c.callsign === r.callsign)!;
+      const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign, pluginJson: spec.pluginJson === null ? null : r.pluginJson?.path });
+      recordDoctor(r.dir, d, req.epoch);
       doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
       doctorErrors += d.errors;
       const shown = d.findings.filter((x) => x.severity !== 'note' || f.verbose);

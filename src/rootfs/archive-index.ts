@@ -14,6 +14,8 @@ const SMALL_ETC = 256 * 1024;
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
 interface Indexed extends TreeNode {
+  /** A hard link: the file it shares, as it was when the link was read. */
+  target?: Indexed;
   head?: Buffer;
   whole?: Buffer;
   elf?: ElfResult | null;
@@ -50,6 +52,8 @@ export class ArchiveIndex implements TreeView, EntrySink {
   entry(meta: EntryMeta): FileSink | null {
     const node: Indexed = { kind: meta.kind, mode: meta.mode, uid: meta.uid, gid: meta.gid, size: meta.kind === 'file' ? meta.size : 0 };
     if (meta.linkpath !== undefined) node.linkpath = meta.linkpath;
+    // a hard link is to the file as it is now: a later entry for that path does not change it
+    if (meta.kind === 'hardlink') node.target = this.file(meta.linkpath ?? '');
     if (meta.path === '') {
       if (meta.kind === 'dir') this.nodes.set('', node);
       return null;
@@ -58,24 +62,21 @@ export class ArchiveIndex implements TreeView, EntrySink {
     if (meta.kind !== 'file') return null;
     const keepWhole = meta.path.startsWith('etc/') && meta.size <= SMALL_ETC;
     const hash: Hash | null = this.o.hash ? createHash('sha256') : null;
-    let parts: Buffer[] | null = null; // the whole file, while it may be ELF or a small etc file
+    // the whole file while it may be ELF (known from its first 4 bytes, which a decompressor's
+    // chunk boundary can split) or is a small etc file
+    let parts: Buffer[] | null = [];
     let got = 0;
-    let head: Buffer | null = null;
+    let head = Buffer.alloc(0);
     return {
       write: (chunk: Buffer) => {
         hash?.update(chunk);
-        if (got === 0 && chunk.length) {
-          // the chunk is the reader's buffer: copy what is kept
-          head = Buffer.from(chunk.subarray(0, HEAD));
-          if (keepWhole || chunk.subarray(0, 4).equals(ELF_MAGIC)) parts = [];
-        } else if (head && head.length < HEAD) {
-          head = Buffer.concat([head, chunk.subarray(0, HEAD - head.length)]);
-        }
+        if (head.length < HEAD) head = Buffer.concat([head, chunk.subarray(0, HEAD - head.length)]); // copies: the chunk is the reader's buffer
+        if (parts && !keepWhole && head.length >= 4 && !head.subarray(0, 4).equals(ELF_MAGIC)) parts = null;
         if (parts) parts.push(Buffer.from(chunk));
         got += chunk.length;
       },
       end: () => {
-        node.head = head ?? Buffer.alloc(0);
+        node.head = head;
         if (hash) node.sha256 = hash.digest('hex');
         if (parts) {
           const whole = Buffer.concat(parts, got);
@@ -94,9 +95,9 @@ export class ArchiveIndex implements TreeView, EntrySink {
   async backpressure(): Promise<void> {}
 
   private file(rel: string): Indexed | undefined {
-    let n = this.nodes.get(rel);
-    for (let i = 0; n?.kind === 'hardlink' && i < 8; i++) n = this.nodes.get(n.linkpath ?? '');
-    return n?.kind === 'file' ? n : undefined;
+    const n = this.nodes.get(rel);
+    const f = n?.kind === 'hardlink' ? n.target : n;
+    return f?.kind === 'file' ? f : undefined;
   }
 
   get(rel: string): TreeNode | undefined {

@@ -104,39 +104,61 @@ export function ldSoConfDirs(view: TreeView, file = '/etc/ld.so.conf', seen = ne
   return dirs;
 }
 
-const MUSL_ARCH: Record<number, string> = { [EM.X86_64]: 'x86_64', [EM.X86]: 'i386', [EM.AARCH64]: 'aarch64', [EM.ARM]: 'arm', [EM.MIPS]: 'mips', [EM.RISCV]: 'riscv64' };
-
 interface Loaded {
   /** The path it was found at (its $ORIGIN is this path's directory). */
   asFound: string;
   real: string;
   elf: ElfInfo;
-  /** RPATHs of the loaders above it, nearest first, for objects without RUNPATH. */
-  inherited: string[][];
+  /** The object whose DT_NEEDED (or dlopen(), for roots: the program) brought it in. */
+  loader?: Loaded;
+  why: string;
 }
+
+export interface ClosureOptions {
+  /** The container's PATH, for "#!/usr/bin/env NAME". */
+  pathDirs?: string[];
+  /** LD_LIBRARY_PATH as the container's processes get it (an explicit lxc.environment value). */
+  ldLibraryPath?: string[];
+}
+
+const DEFAULT_PATH = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 export class Closure {
   readonly result: ClosureResult = { paths: new Map(), objects: new Map(), problems: [] };
   private readonly confDirs: string[];
-  private readonly searched = new Map<string, { real: string; chain: string[] } | null>();
-  private readonly done = new Set<string>();
+  private readonly pathDirs: string[];
+  private readonly ldLibraryPath: string[];
+  /** Objects by real path, and by the names they answer to (SONAME, the name they were asked for). */
+  private readonly byReal = new Map<string, Loaded>();
+  private readonly byName = new Map<string, Loaded>();
+  private readonly walked = new Set<string>();
+  /** Breadth first, as ld.so maps dependencies. */
+  private readonly queue: Loaded[] = [];
+  /** While adding a --keep root: its problems are warnings (a kept file need not be loadable). */
+  private lenient = false;
 
   constructor(
     private readonly view: TreeView,
-    /** The container's PATH, for "#!/usr/bin/env NAME". */
-    private readonly pathDirs: string[] = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/sbin', '/sbin'],
+    o: ClosureOptions | string[] = {},
   ) {
+    const opts = Array.isArray(o) ? { pathDirs: o } : o;
+    this.pathDirs = opts.pathDirs ?? DEFAULT_PATH;
+    this.ldLibraryPath = opts.ldLibraryPath ?? [];
     this.confDirs = ldSoConfDirs(view);
   }
 
-  private problem(code: string, message: string, hint: string, severity: Diagnostic['severity'] = 'error'): void {
+  private problem(code: string, message: string, hint: string): void {
     if (this.result.problems.some((p) => p.code === code && p.message === message)) return;
-    this.result.problems.push({ code, severity, message, hint });
+    this.result.problems.push({ code, severity: this.lenient ? 'warning' : 'error', message, hint });
   }
 
   private need(p: string, why: string): void {
     const rel = p.replace(/^\/+/, '');
-    if (rel !== '' && !this.result.paths.has(rel)) this.result.paths.set(rel, why);
+    if (rel === '' || this.result.paths.has(rel)) return;
+    this.result.paths.set(rel, why);
+    // a hard link needs the file it shares (the archive stores the data once)
+    const node = this.view.get(rel);
+    if (node?.kind === 'hardlink' && node.linkpath) this.need(node.linkpath, `hard-linked from /${rel}`);
   }
 
   /** Resolve an absolute path; record it and its symlinks. */
@@ -145,72 +167,111 @@ export class Closure {
     if (r.rel === null) return null;
     for (const l of r.chain) this.need(l, `symlink on the way to ${p}`);
     this.need(r.rel, why);
-    // a hard link needs the file it shares (the archive stores the data once)
-    const node = this.view.get(r.rel);
-    if (node?.kind === 'hardlink' && node.linkpath) this.need(node.linkpath, `hard-linked from /${r.rel}`);
     return r.rel;
   }
 
-  /** Add a root (and everything it needs). Returns false when it does not exist. */
-  add(root: ClosureRoot): boolean {
-    const r = resolve(this.view, root.path);
-    if (r.rel === null) {
-      if (!root.optional) this.problem('ROOT_MISSING', `${root.path} (${root.why}) is not in the rootfs: ${r.error}`, 'check the path, or leave the root out');
-      return false;
-    }
-    const real = this.reach(root.path, root.why)!;
-    const node = this.view.get(real);
-    if (node?.kind === 'dir') {
-      this.addTree(real, root.why);
+  /**
+   * Add a root (and everything it needs). Returns false when it does not exist. `lenient`: a
+   * kept file, whose problems are warnings.
+   */
+  add(root: ClosureRoot, lenient = false): boolean {
+    const was = this.lenient;
+    this.lenient = lenient;
+    try {
+      const r = resolve(this.view, root.path);
+      if (r.rel === null) {
+        if (!root.optional) this.problem('ROOT_MISSING', `${root.path} (${root.why}) is not in the rootfs: ${r.error}`, 'check the path, or leave the root out');
+        return false;
+      }
+      const real = this.reach(root.path, root.why)!;
+      if (this.view.get(real)?.kind === 'dir') this.addTree(real, real, root.why);
+      // a program's $ORIGIN is its real directory (the kernel gives ld.so the resolved path);
+      // a dlopen()ed root is searched for as the program would
+      else this.object(`/${real}`, real, root.why, this.mainLoaded());
+      this.drain();
       return true;
+    } finally {
+      this.lenient = was;
     }
-    // a program's $ORIGIN is its real directory (the kernel gives ld.so the resolved path)
-    this.object(`/${real}`, real, root.why, []);
-    return true;
   }
 
-  /** A directory root: everything below it. */
-  private addTree(rel: string, why: string): void {
+  private mainLoaded(): Loaded | undefined {
+    const m = this.result.main;
+    return m ? this.byReal.get(m.path.slice(1)) : undefined;
+  }
+
+  /**
+   * A directory root: everything below it. A symlink in it is kept; a directory it points to is
+   * walked only when it lies inside the same root (a link to / would otherwise pull in the
+   * whole rootfs), and each directory once (usr/bin/X11 -> . loops).
+   */
+  private addTree(top: string, rel: string, why: string): void {
+    if (this.walked.has(rel)) return;
+    this.walked.add(rel);
+    const inside = (p: string) => p === top || p.startsWith(`${top}/`) || top === '';
     for (const name of this.view.list(rel)) {
       const child = rel === '' ? name : `${rel}/${name}`;
       const node = this.view.get(child);
       this.need(child, why);
-      if (node?.kind === 'dir') this.addTree(child, why);
-      else if (node?.kind === 'symlink') this.add({ path: `/${child}`, why: `${why} (symlink target)`, optional: true });
-      else if (node?.kind === 'file' || node?.kind === 'hardlink') this.object(`/${child}`, child, why, []);
+      if (node?.kind === 'dir') this.addTree(top, child, why);
+      else if (node?.kind === 'symlink') {
+        const r = resolve(this.view, `/${child}`);
+        if (r.rel === null) continue; // dangling: kept as it is
+        const target = this.view.get(r.rel);
+        if (target?.kind === 'dir') {
+          if (inside(r.rel)) this.addTree(top, r.rel, why);
+        } else {
+          this.reach(`/${child}`, `${why} (symlink target)`);
+          this.object(`/${r.rel}`, r.rel, why, this.mainLoaded());
+        }
+      } else if (node?.kind === 'file' || node?.kind === 'hardlink') this.object(`/${child}`, child, why, this.mainLoaded());
     }
   }
 
-  /** An executable, library or script at `real` (reached via `asFound`). */
-  private object(asFound: string, real: string, why: string, inherited: string[][]): void {
-    const key = real;
-    if (this.done.has(key)) return;
-    this.done.add(key);
+  /** An executable, library or script at `real` (reached via `asFound`): queued for its dependencies. */
+  private object(asFound: string, real: string, why: string, loader: Loaded | undefined, asName?: string): Loaded | null {
+    const known = this.byReal.get(real);
+    if (known) {
+      if (asName) this.byName.set(asName, known);
+      return known;
+    }
     const er = this.view.elf(real);
     if (er === null) {
       this.script(real, why);
-      return;
+      return null;
     }
     if (!er.ok) {
       this.problem('ELF_MALFORMED', `/${real}: ${er.error}`, 'the file is damaged or not a complete ELF object; rebuild it');
-      return;
+      return null;
     }
     const elf = er.elf;
+    const loaded: Loaded = { asFound, real, elf, loader, why };
+    this.byReal.set(real, loaded);
+    if (asName) this.byName.set(asName, loaded);
+    if (elf.soname) this.byName.set(elf.soname, loaded);
     this.result.objects.set(real, elf);
     // a program has an interpreter and no SONAME (glibc's libc.so.6 has PT_INTERP too: it can be run)
     if (!this.result.main && elf.interp !== undefined && elf.soname === undefined) this.result.main = { path: `/${real}`, elf };
     const ref = this.result.main?.elf;
-    if (ref && ref !== elf) {
+    // only what the dynamic linker loads has to match (a kept firmware blob or kernel module need not)
+    if (ref && ref !== elf && (elf.dynamic || elf.interp !== undefined)) {
       const bad = incompatibility(ref, elf);
       if (bad) this.problem('ELF_WRONG_ARCH', `/${real} (${why}) is ${bad.replace(/, not .*/, '')}, but ${this.result.main!.path} is ${describeElf(ref)}`, 'install the build of this file for the target architecture');
     }
     if (elf.interp !== undefined) {
       const interp = this.reach(elf.interp, `interpreter of /${real}`);
       if (interp === null) this.problem('INTERP_MISSING', `/${real} needs the interpreter ${elf.interp}, which is not in the rootfs`, 'keep the C library\'s dynamic linker in the tree (or link the program statically)');
-      else this.object(elf.interp, interp, `interpreter of /${real}`, []);
+      else this.object(elf.interp, interp, `interpreter of /${real}`, undefined, path.posix.basename(elf.interp));
     }
-    const loaded: Loaded = { asFound, real, elf, inherited };
-    for (const name of elf.needed) this.library(name, loaded);
+    this.queue.push(loaded);
+    return loaded;
+  }
+
+  private drain(): void {
+    while (this.queue.length) {
+      const l = this.queue.shift()!;
+      for (const name of l.elf.needed) this.library(name, l);
+    }
   }
 
   private expand(dir: string, origin: string, e: ElfInfo): string {
@@ -222,36 +283,56 @@ export class Closure {
       .replace(/\$(\{PLATFORM\}|PLATFORM)/g, platform);
   }
 
-  private searchDirs(l: Loaded): string[] {
+  private pathsOf(l: Loaded, which: 'rpath' | 'runpath'): string[] {
     const origin = path.posix.dirname(l.asFound.startsWith('/') ? l.asFound : `/${l.asFound}`);
+    return l.elf[which].map((d) => this.expand(d, origin, l.elf));
+  }
+
+  /**
+   * Where a dependency of `l` is looked for.
+   * glibc: the RPATHs of l and its loaders up to the program (only while l has no RUNPATH; an
+   *   object with a RUNPATH contributes no RPATH), then the program's own RPATH, LD_LIBRARY_PATH,
+   *   l's RUNPATH, the ld.so.conf directories (ld.so.cache), the default directories.
+   * musl: LD_LIBRARY_PATH, the RUNPATH (else RPATH) of l and each of its loaders, then
+   *   /etc/ld-musl-ARCH.path (ARCH as in the interpreter's name) or /lib:/usr/local/lib:/usr/lib.
+   */
+  private searchDirs(l: Loaded): string[] {
     const e = l.elf;
     const dirs: string[] = [];
-    if (e.runpath.length === 0) {
-      dirs.push(...e.rpath.map((d) => this.expand(d, origin, e)));
-      for (const r of l.inherited) dirs.push(...r);
-    } else {
-      dirs.push(...e.runpath.map((d) => this.expand(d, origin, e)));
-    }
     const interp = this.result.main?.elf.interp ?? e.interp ?? '';
-    const musl = /ld-musl-/.test(interp);
+    const musl = /ld-musl-([^/]+)\.so/.exec(interp);
     if (musl) {
-      const arch = MUSL_ARCH[e.machine];
-      const file = arch ? resolve(this.view, `/etc/ld-musl-${arch}.path`) : null;
-      const text = file?.rel ? this.view.read(file.rel, 1 << 16) : null;
-      if (text) dirs.push(...text.toString('utf8').split(/[\n:]/).map((s) => s.trim()).filter((s) => s.startsWith('/')));
+      dirs.push(...this.ldLibraryPath);
+      for (let p: Loaded | undefined = l; p; p = p.loader) dirs.push(...this.pathsOf(p, p.elf.runpath.length ? 'runpath' : 'rpath'));
+      const file = resolve(this.view, `/etc/ld-musl-${musl[1]}.path`);
+      const text = file.rel !== null ? this.view.read(file.rel, 1 << 16) : null;
+      if (text) dirs.push(...text.toString('utf8').split(/[\n:]/).map((x) => x.trim()).filter((x) => x.startsWith('/')));
       else dirs.push(...defaultLibDirs(e, true));
-    } else {
-      dirs.push(...this.confDirs, ...defaultLibDirs(e, false));
+      return [...new Set(dirs)];
     }
+    if (e.runpath.length === 0) {
+      const seen = new Set<Loaded>();
+      for (let p: Loaded | undefined = l; p && !seen.has(p); p = p.loader) {
+        seen.add(p);
+        if (p.elf.runpath.length === 0) dirs.push(...this.pathsOf(p, 'rpath'));
+      }
+      const main = this.mainLoaded();
+      if (main && !seen.has(main) && main.elf.runpath.length === 0) dirs.push(...this.pathsOf(main, 'rpath'));
+    }
+    dirs.push(...this.ldLibraryPath);
+    dirs.push(...this.pathsOf(l, 'runpath'));
+    dirs.push(...this.confDirs, ...defaultLibDirs(e, false));
     return [...new Set(dirs)];
   }
 
   private library(name: string, loader: Loaded): void {
     const why = `needed by /${loader.real}`;
+    // ld.so does not search again for a name an object it loaded answers to (its SONAME)
+    if (this.byName.has(name)) return;
     if (name.includes('/')) {
       const real = this.reach(name, why);
       if (real === null) this.problem('LIB_UNRESOLVED', `${name}, ${why}, is not in the rootfs`, 'add the library to the rootfs');
-      else this.object(name, real, why, []);
+      else this.object(name, real, why, loader, name);
       return;
     }
     const dirs = this.searchDirs(loader);
@@ -273,9 +354,7 @@ export class Closure {
         continue;
       }
       this.reach(cand, why);
-      // the loader's RPATH (ignored when it has a RUNPATH) and its own loaders' serve this library too
-      const own = loader.elf.runpath.length === 0 ? [loader.elf.rpath.map((d) => this.expand(d, path.posix.dirname(`/${loader.asFound.replace(/^\/+/, '')}`), loader.elf))] : [];
-      this.object(cand, r.rel, why, [...own, ...loader.inherited]);
+      this.object(cand, r.rel, why, loader, name);
       return;
     }
     if (rejected.length) {
@@ -285,23 +364,16 @@ export class Closure {
     }
   }
 
-  /** Look a library name up the way the main program would (for dlopen()ed modules). */
+  /** Look a library name up the way the program would (a dlopen()ed module): its path, or null. */
   findLibrary(name: string): string | null {
-    const main = this.result.main;
+    const main = this.mainLoaded();
     if (!main) return null;
-    const key = `${main.path}\0${name}`;
-    if (this.searched.has(key)) return this.searched.get(key)?.real ?? null;
-    const loaded: Loaded = { asFound: main.path, real: main.path.slice(1), elf: main.elf, inherited: [] };
-    for (const dir of this.searchDirs(loaded)) {
+    for (const dir of this.searchDirs(main)) {
       const r = resolve(this.view, `${dir}/${name}`);
       if (r.rel === null) continue;
       const er = this.view.elf(r.rel);
-      if (er?.ok && !incompatibility(main.elf, er.elf)) {
-        this.searched.set(key, { real: `${dir}/${name}`, chain: r.chain });
-        return `${dir}/${name}`;
-      }
+      if (er?.ok && !incompatibility(main.elf, er.elf)) return `${dir}/${name}`;
     }
-    this.searched.set(key, null);
     return null;
   }
 
@@ -317,10 +389,10 @@ export class Closure {
       this.problem('INTERP_MISSING', `/${real} (${why}) is a script for ${interp}, which is not in the rootfs`, `keep ${interp} in the tree`);
       return;
     }
-    this.object(interp, r, `interpreter of /${real}`, []);
+    this.object(interp, r, `interpreter of /${real}`, undefined);
     if (path.posix.basename(interp) === 'env' && arg && !arg.startsWith('-')) {
       const found = this.pathDirs.map((d) => `${d}/${arg}`).find((p) => resolve(this.view, p).rel !== null);
-      if (found) this.add({ path: found, why: `run by /${real} through env` });
+      if (found) this.add({ path: found, why: `run by /${real} through env` }, this.lenient);
       else this.problem('INTERP_MISSING', `/${real} runs "${arg}" through env, and no ${arg} is on PATH (${this.pathDirs.join(':')})`, `keep ${arg} in the tree`);
     }
   }
@@ -332,8 +404,8 @@ export class Closure {
 }
 
 /** ELF problems of one program in a tree (for doctor): the closure of `root` alone. */
-export function closureOf(view: TreeView, roots: ClosureRoot[], pathDirs?: string[]): ClosureResult {
-  const c = new Closure(view, pathDirs);
+export function closureOf(view: TreeView, roots: ClosureRoot[], o: ClosureOptions | string[] = {}): ClosureResult {
+  const c = new Closure(view, o);
   for (const r of roots) c.add(r);
   return c.result;
 }

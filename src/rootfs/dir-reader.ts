@@ -106,20 +106,30 @@ export async function readDirectory(root: string, sink: EntrySink, o: DirWalkOpt
  */
 export function fingerprintDirectory(root: string, o: DirWalkOptions): string {
   const h = createHash('sha256');
+  // hard links: the first path of each inode in walk order, as readDirectory makes them; not
+  // the link count, which links outside the tree (a container sharing the file) change
+  const leaders = new Map<string, string>();
   for (const w of walk(root, o)) {
     // An overridden file counts as what it will be after this run (a patched plugin JSON keeps
     // its mode and owner, gets new bytes and mtime), so the next run sees the same fingerprint.
     const ov = o.overrides.get(w.rel);
     const { uid, gid } = owner(w.st);
     if (ov) {
-      h.update(`${w.rel}\0${w.st.mode}\0${uid}\0${gid}\0${ov.content.length}\0${ov.mtime * 1000}\0${w.st.rdev}\x000\0\n`);
+      h.update(`${w.rel}\0${w.st.mode}\0${uid}\0${gid}\0${ov.content.length}\0${ov.mtime * 1000}\0${w.st.rdev}\0\0\n`);
       continue;
     }
     const link = w.st.isSymbolicLink() ? fs.readlinkSync(w.abs) : '';
     // A directory's mtime is left out: this run's own writes (a renamed plugin JSON, new
     // container directories) change it, and its content is covered by its children.
     const dir = w.st.isDirectory();
-    h.update(`${w.rel}\0${w.st.mode}\0${uid}\0${gid}\0${dir ? 0 : w.st.size}\0${dir ? 0 : w.st.mtimeMs}\0${w.st.rdev}\0${w.st.nlink > 1 && !dir ? w.st.ino : 0}\0${link}\n`);
+    let leader = '';
+    if (w.st.nlink > 1 && !dir) {
+      const key = `${w.st.dev}:${w.st.ino}`;
+      const first = leaders.get(key);
+      if (first === undefined) leaders.set(key, w.rel);
+      else leader = first;
+    }
+    h.update(`${w.rel}\0${w.st.mode}\0${uid}\0${gid}\0${dir ? 0 : w.st.size}\0${dir ? 0 : w.st.mtimeMs}\0${w.st.rdev}\0${leader}\0${link}\n`);
   }
   return h.digest('hex');
 }

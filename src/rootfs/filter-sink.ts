@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { EntryMeta, EntrySink, FileSink } from './entry.js';
 import type { TreeWriter } from './tree-writer.js';
+import { ThunderboxError } from '../core/errors.js';
 
 // Passes only the selected entries of a rootfs on to the tree writer (a minimised container)
 // and counts what the full rootfs had, for the size report. Selected files that are the same
@@ -92,7 +93,7 @@ export class FilterSink implements EntrySink {
     const re = this.relink(meta);
     if (re?.kind === 'file') {
       // archives keep the data with the first name only; the selection always includes it there
-      if (!this.sourceDir) throw new Error(`hard link ${meta.path}: ${meta.linkpath} was not selected`);
+      if (!this.sourceDir) throw new ThunderboxError({ code: 'INTERNAL_SELECTION', severity: 'error', message: `hard link ${meta.path} in the archive points to ${meta.linkpath}, which the selection left out`, hint: 'report this as a thunderbox bug; prepare without --minimize meanwhile' });
       const abs = path.join(this.sourceDir, meta.path);
       const st = fs.statSync(abs);
       this.kept.files++;

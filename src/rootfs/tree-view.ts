@@ -40,6 +40,8 @@ export interface Resolved {
 }
 
 const MAX_LINKS = 40; // the kernel's limit (ELOOP)
+/** ELF files are read whole (program headers, dynamic section, .dynsym): up to this size. */
+export const MAX_ELF = 1 << 30;
 
 function split(p: string): string[] {
   return p.split('/').filter((s) => s !== '' && s !== '.');
@@ -142,7 +144,8 @@ export class DirView implements TreeView {
     const head = this.read(rel, 4);
     let r: ElfResult | null = null;
     if (head && head.length === 4 && head[0] === 0x7f && head.toString('latin1', 1, 4) === 'ELF') {
-      r = readElf(this.read(rel, Number.MAX_SAFE_INTEGER) ?? Buffer.alloc(0), { imports: true });
+      const size = this.get(rel)?.size ?? 0;
+      r = size > MAX_ELF ? { ok: false, error: `/${rel} is ${size} bytes, more than the ${MAX_ELF >> 20} MiB an ELF file is read up to` } : readElf(this.read(rel, MAX_ELF) ?? Buffer.alloc(0), { imports: true });
     }
     this.elfs.set(rel, r);
     return r;

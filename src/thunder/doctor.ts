@@ -47,6 +47,8 @@ export interface DoctorOptions {
   callsign: string;
   /** LXC version the config is checked against (default 6). */
   lxcVersion?: LxcVersion;
+  /** The plugin JSON on this host (prepare's --plugin-json), null for none (--no-plugin-json); default: searched in the image. */
+  pluginJson?: string | null;
   /** How many rootfs entries (in sorted walk order) have their owners checked; setuid/setgid files always are. Default 200. */
   ownerSample?: number;
 }
@@ -140,7 +142,9 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   checkSeccomp(f, cfg, configFile, target);
 
   // 8. plugin JSON
-  const pluginJson = checkPluginJson(f, target, o.callsign);
+  let pluginJson: string | undefined;
+  if (o.pluginJson === null) f.note('PLUGIN_JSON_SKIPPED', `the plugin config of ${o.callsign} was not checked (prepare --no-plugin-json)`, 'prepare without --no-plugin-json to have its mode set and checked');
+  else pluginJson = checkPluginJson(f, target, o.callsign, o.pluginJson);
 
   // 2. rootfs
   const rootfs = checkRootfsPath(f, cfg, configFile, target, deviceDir);
@@ -154,7 +158,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     // 5. mounts
     checkMounts(f, cfg, configFile, target, view, rootfs);
     // 6. ownership
-    checkOwnership(f, cfg, configFile, containerDir, rootfs, o.ownerSample ?? 200);
+    checkOwnership(f, cfg, configFile, containerDir, rootfs, o.ownerSample ?? 200, target);
   }
   return done();
 }
@@ -269,10 +273,10 @@ function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: s
   }
 }
 
-function checkPluginJson(f: Findings, target: string, callsign: string): string | undefined {
+function checkPluginJson(f: Findings, target: string, callsign: string, given?: string): string | undefined {
   const searched: string[] = [];
-  for (const dev of pluginJsonCandidates('', callsign)) {
-    const host = inTarget(target, dev);
+  for (const dev of given ? [given] : pluginJsonCandidates('', callsign)) {
+    const host = given ?? inTarget(target, dev);
     if (host === null) continue;
     searched.push(host);
     if (!statOrNull(host)?.isFile()) continue;
@@ -373,7 +377,8 @@ function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env:
     stubs += view.list(r.rel).length;
   }
   if (stubs === 0) f.warning('PROXYSTUBS_MISSING', `no proxy stubs in ${PROXYSTUB_DIRS.map((d) => path.join(rootfsHost, d)).join(' or ')}: ThunderPlugin cannot talk COM-RPC to Thunder`, 'keep /usr/lib/thunder/proxystubs in the rootfs (Thunder\'s and the plugin\'s packages install them)', { file: rootfsHost });
-  const c = closureOf(view, roots, pathDirs);
+  const ld = env.find((e) => e.name === 'LD_LIBRARY_PATH')?.value;
+  const c = closureOf(view, roots, { pathDirs, ldLibraryPath: ld ? ld.split(':').filter((d) => d.startsWith('/')) : [] });
   for (const p of c.problems) {
     f.add(p.code, p.severity === 'note' ? 'note' : 'error', `${p.message} (in the rootfs ${rootfsHost})`, p.hint ?? 'install or keep the library in the rootfs', p.file ? { file: p.file } : {});
   }
@@ -571,10 +576,11 @@ interface Owned {
 }
 
 /** One sorted walk (lstat only): the first `sample` entries and every setuid/setgid file. */
-function walkOwners(root: string, sample: number): { sampled: Owned[]; setid: Owned[]; total: number } {
+function walkOwners(root: string, sample: number, target: string): { sampled: Owned[]; setid: Owned[]; total: number; shared: number } {
   const sampled: Owned[] = [];
   const setid: Owned[] = [];
   let total = 0;
+  let shared = 0;
   const stack: string[] = [''];
   // depth first, sorted: each directory's entries in name order
   while (stack.length) {
@@ -593,7 +599,11 @@ function walkOwners(root: string, sample: number): { sampled: Owned[]; setid: Ow
       const wantStat = sampled.length < sample || d.isFile();
       if (wantStat) {
         const st = statOrNull(path.join(root, child));
-        if (st) {
+        // a file shared with the image (--dedupe-with-host) has the image's owner on purpose
+        const img = st?.isFile() && st.nlink > 1 ? inTarget(target, `/${child}`) : null;
+        const imgSt = img ? statOrNull(img) : null;
+        if (st && imgSt && imgSt.ino === st.ino && imgSt.dev === st.dev) shared++;
+        else if (st) {
           const o: Owned = { name: `/${child}`, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, file: st.isFile() };
           if (sampled.length < sample) sampled.push(o);
           if (o.file && o.mode & 0o6000) setid.push(o);
@@ -603,11 +613,11 @@ function walkOwners(root: string, sample: number): { sampled: Owned[]; setid: Ow
     }
     for (let i = dirs.length - 1; i >= 0; i--) stack.push(dirs[i]!);
   }
-  return { sampled, setid, total };
+  return { sampled, setid, total, shared };
 }
 
 /** The same from a makedevs table (device_table.txt): owners as they will be on the device. */
-function tableOwners(text: string, sample: number): { sampled: Owned[]; setid: Owned[]; total: number } {
+function tableOwners(text: string, sample: number): { sampled: Owned[]; setid: Owned[]; total: number; shared?: number } {
   const sampled: Owned[] = [];
   const setid: Owned[] = [];
   let total = 0;
@@ -629,11 +639,14 @@ function tableOwners(text: string, sample: number): { sampled: Owned[]; setid: O
   return { sampled, setid, total };
 }
 
-function checkOwnership(f: Findings, cfg: OwnConfig, configFile: string, containerDir: string, rootfs: Rootfs, sample: number): void {
+function checkOwnership(f: Findings, cfg: OwnConfig, configFile: string, containerDir: string, rootfs: Rootfs, sample: number, target: string): void {
   const table = path.join(containerDir, TABLE_NAME);
   const tableText = statOrNull(table)?.isFile() ? fs.readFileSync(table, 'utf8') : null;
   const from = tableText !== null ? `${table} (the owners post-fakeroot gives the tree)` : rootfs.host;
-  const owners = tableText !== null ? tableOwners(tableText, sample) : walkOwners(rootfs.host, sample);
+  const owners = tableText !== null ? tableOwners(tableText, sample) : walkOwners(rootfs.host, sample, target);
+  if (owners.shared) {
+    f.note('SHARED_WITH_IMAGE', `${owners.shared} files of the rootfs are the image's own files (hard links, --dedupe-with-host): they keep the image's owners, which the container sees as nobody`, 'nothing to do: they are readable (and programs executable) by everyone; prepare without --dedupe-with-host for copies owned through the idmap');
+  }
   const map = cfg.idmap;
   if (map.length === 0) {
     f.note('PRIVILEGED', 'the config has no lxc.idmap: a privileged container (its root is the device\'s root; files keep their owners)', 'thunderbox prepare --idmap default makes it unprivileged', { file: configFile });

@@ -57,6 +57,19 @@ export interface ShareContext {
   sourceDir?: string;
   /** The container's idmap is empty (privileged). */
   privileged: boolean;
+  /** Paths this run rewrites (a patched plugin JSON): never shared. */
+  skip?: (rel: string) => boolean;
+}
+
+/** A file of the image that a container shares: what must stay the same for the container to be unchanged. */
+export type SharedFile = [host: string, ino: number, size: number, mtimeMs: number];
+
+/** Whether the shared files are still the ones the container was made with. */
+export function sharedUnchanged(files: readonly SharedFile[]): boolean {
+  return files.every(([host, ino, size, mtimeMs]) => {
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    return st !== undefined && st.ino === ino && st.size === size && st.mtimeMs === mtimeMs;
+  });
 }
 
 /** The PATH a container's processes get: an explicit lxc.environment value, else Thunder's. */
@@ -105,7 +118,8 @@ function err(code: string, message: string, hint: string, severity: Diagnostic['
 
 export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSpec, ctx: SelectContext): Selection {
   const pathDirs = containerPath(spec);
-  const c = new Closure(view, pathDirs);
+  const ld = spec.environment.find((e) => e.name === 'LD_LIBRARY_PATH')?.value;
+  const c = new Closure(view, { pathDirs, ldLibraryPath: ld ? ld.split(':').filter((d) => d.startsWith('/')) : [] });
   const notes: string[] = [];
   const problems: Diagnostic[] = [];
   if (m.thunderRoots) {
@@ -137,9 +151,17 @@ export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSp
     if (r.rel !== null) c.addFile(`/${mp}`, 'mount point');
   }
 
+  const all: string[] = [];
+  if (m.keep.length) walk(view, '', all);
+  for (const kept of m.keep) {
+    const pattern = kept.replace(/^\/+/, '');
+    const match = picomatch(pattern, { dot: true });
+    const hits = all.filter((p) => match(p));
+    if (hits.length === 0) problems.push(err('KEEP_NO_MATCH', `${spec.callsign}: --keep ${kept} matches nothing in the rootfs`, 'check the pattern (paths are relative to the rootfs top, e.g. usr/share/zoneinfo/**)', 'warning'));
+    for (const h of hits) c.add({ path: `/${h}`, why: `kept (--keep ${kept})` }, true);
+  }
   // what glibc loads with dlopen(): NSS modules for passwd/group, gconv for iconv
-  const objects = [...c.result.objects];
-  const glibc = objects.find(([, e]) => e.soname === 'libc.so.6');
+  const glibc = [...c.result.objects].find(([, e]) => e.soname === 'libc.so.6');
   if (glibc && c.result.main) {
     const conf = resolve(view, '/etc/nsswitch.conf');
     const text = conf.rel !== null ? (view.read(conf.rel, 1 << 16)?.toString('utf8') ?? '') : '';
@@ -154,22 +176,19 @@ export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSp
       if (lib) c.add({ path: lib, why: `NSS module for passwd/group (${s}), loaded by glibc for root.user / root.group` });
       else if (!NSS_BUILTIN.has(s)) problems.push(err('NSS_MODULE_MISSING', `${spec.callsign}: /etc/nsswitch.conf names "${s}" for passwd/group, and libnss_${s}.so.2 is not in the rootfs`, `install it, or drop "${s}" from nsswitch.conf`, 'warning'));
     }
-    if (objects.some(([, e]) => e.imports?.includes('iconv_open'))) {
-      const gconv = `/${path.posix.dirname(glibc[0])}/gconv`;
-      if (resolve(view, gconv).rel !== null) {
+    const users = [...c.result.objects].filter(([, e]) => e.imports?.includes('iconv_open')).map(([p]) => `/${p}`);
+    if (users.length) {
+      // glibc's GCONV_PATH default: <libdir>/gconv (Debian: the multiarch libdir; Buildroot: /usr/lib/gconv)
+      const triplet = path.posix.basename(path.posix.dirname(glibc[0]));
+      const cands = [...new Set([`/${path.posix.dirname(glibc[0])}/gconv`, `/usr/lib/${triplet}/gconv`, '/usr/lib/gconv', '/usr/lib64/gconv'])];
+      const gconv = cands.find((d) => { const r = resolve(view, d); return r.rel !== null && view.get(r.rel)?.kind === 'dir'; });
+      if (gconv) {
         c.add({ path: gconv, why: 'gconv modules (iconv_open is used)' });
         notes.push(`kept ${gconv}: iconv_open is used`);
+      } else {
+        problems.push(err('GCONV_MISSING', `${spec.callsign}: ${users.slice(0, 3).join(', ')} use iconv_open, and the rootfs has no gconv modules (${cands.join(', ')})`, 'build them into the image (Buildroot: BR2_TOOLCHAIN_GLIBC_GCONV_LIBS_COPY) if the program converts character sets', 'warning'));
       }
     }
-  }
-  for (const kept of m.keep) {
-    const pattern = kept.replace(/^\/+/, '');
-    const match = picomatch(pattern, { dot: true });
-    const all: string[] = [];
-    walk(view, '', all);
-    const hits = all.filter((p) => match(p));
-    if (hits.length === 0) problems.push(err('KEEP_NO_MATCH', `${spec.callsign}: --keep ${kept} matches nothing in the rootfs`, 'check the pattern (paths are relative to the rootfs top, e.g. usr/share/zoneinfo/**)', 'warning'));
-    for (const h of hits) c.add({ path: `/${h}`, why: `kept (--keep ${kept})` });
   }
   problems.push(...c.result.problems.map((p) => ({ ...p, message: `${spec.callsign}: ${p.message}` })));
 
@@ -183,30 +202,32 @@ export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSp
 
 /**
  * Selected files the image already has, byte for byte, at the same path: hard-link them
- * instead of copying. Only where sharing the inode is invisible: same size and mode, no
- * setuid/setgid bits, and either the same owner (privileged) or readable (and, for programs,
- * executable) by everyone, since an unprivileged container sees the image's root as nobody.
+ * instead of copying. Only where sharing the inode is invisible and harmless: same size and
+ * mode; no setuid/setgid bits; nobody but root can write it (a container process must not
+ * change the image's copy); and either the same owner (privileged) or readable (and, for
+ * programs, executable) by everyone, since an unprivileged container sees the image's root as
+ * nobody.
  */
-export function findShared(view: TreeView, paths: Iterable<string>, ctx: ShareContext, notes: string[]): Map<string, string> {
-  const out = new Map<string, string>();
+export function findShared(view: TreeView, paths: Iterable<string>, ctx: ShareContext, notes: string[]): { links: Map<string, string>; files: SharedFile[] } {
+  const links = new Map<string, string>();
+  const files: SharedFile[] = [];
   let probe = ctx.stageDir; // a dry run has no stage yet: the nearest existing parent
   while (!fs.existsSync(probe)) probe = path.dirname(probe);
   const dev = fs.statSync(probe).dev;
-  let ownerless = 0;
   for (const rel of paths) {
     const node = view.get(rel);
-    if (node?.kind !== 'file' || node.size === 0) continue;
+    if (node?.kind !== 'file' || node.size === 0 || ctx.skip?.(rel)) continue;
     const host = resolveInTarget(ctx.target, `/${rel}`);
     if (!path.relative(ctx.containerDir, host).startsWith('..')) continue; // never into the tree being replaced
     const st = fs.lstatSync(host, { throwIfNoEntry: false });
     if (!st?.isFile() || st.dev !== dev || st.size !== node.size || (st.mode & 0o7777) !== node.mode || node.mode & 0o6000) continue;
+    if (node.mode & 0o022 || (st.uid !== 0 && node.mode & 0o200)) continue;
     if (ctx.privileged ? st.uid !== node.uid || st.gid !== node.gid : !(node.mode & 0o004) || (node.mode & 0o100 && !(node.mode & 0o001))) continue;
     const same = ctx.sourceDir ? path.resolve(ctx.sourceDir, rel) === host || sha256File(path.join(ctx.sourceDir, rel)) === sha256File(host) : ctx.sha256?.(rel) === sha256File(host);
     if (!same) continue;
-    out.set(rel, host);
-    if (!ctx.privileged) ownerless++;
+    links.set(rel, host);
+    files.push([host, st.ino, st.size, st.mtimeMs]);
   }
-  if (out.size && ownerless) notes.push(`${out.size} files are hard links to the image's own copies; the container sees them owned by nobody (they belong to the image's root), readable as before`);
-  else if (out.size) notes.push(`${out.size} files are hard links to the image's own copies`);
-  return out;
+  if (links.size) notes.push(`${links.size} files are hard links to the image's own copies${ctx.privileged ? '' : '; the container sees them owned by nobody (they belong to the image\'s root), readable as before'}`);
+  return { links, files };
 }

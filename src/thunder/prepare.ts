@@ -16,6 +16,7 @@ import { TreeWriter, type MountPoint, type TreeStats } from '../rootfs/tree-writ
 import type { FilterSink, SizeReport } from '../rootfs/filter-sink.js';
 import type { TreeView } from '../rootfs/tree-view.js';
 import type { EntrySink } from '../rootfs/entry.js';
+import type { SharedFile } from './minimize.js';
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { commentOutSeccompProfile } from './common-conf.js';
@@ -54,6 +55,8 @@ export interface BuildFacts {
   size: SizeReport;
   /** A minimised rootfs: each path kept (not their parent directories) and why. */
   kept?: [string, string][];
+  /** --dedupe-with-host: the image files the tree shares (a change to one makes the next run rebuild). */
+  shared?: SharedFile[];
   notes: string[];
   /** Found while building (a locked rootfs top, ...): shown with the plan's diagnostics. */
   warnings: Diagnostic[];
@@ -70,6 +73,8 @@ export interface ContainerReport {
   pluginJson?: { path: string; previous?: string; changed: boolean };
   facts?: BuildFacts;
   config?: string;
+  /** An unchanged container: what the doctor found when it last checked it. */
+  doctor?: DoctorRecord;
 }
 
 export interface PreparePlan {
@@ -77,9 +82,29 @@ export interface PreparePlan {
   reports: ContainerReport[];
 }
 
+/** What the doctor found when it last checked the container (kept in the stamp). */
+export interface DoctorRecord {
+  errors: number;
+  warnings: number;
+}
+
 interface Stamp {
   fingerprint: string;
   facts: BuildFacts;
+  doctor?: DoctorRecord;
+}
+
+/**
+ * Keep the doctor's verdict in the stamp: an unchanged container the doctor found errors in
+ * (or never checked) is checked again on the next run, so a second `make` cannot pass where
+ * the first failed.
+ */
+export function recordDoctor(containerDir: string, d: DoctorRecord, epoch?: number): void {
+  const stamp = readStamp<Stamp>(containerDir);
+  if (!stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings)) return;
+  stamp.doctor = { errors: d.errors, warnings: d.warnings };
+  writeFileAtomic(path.join(containerDir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime: epoch });
+  if (epoch !== undefined) fs.utimesSync(containerDir, epoch, epoch);
 }
 
 
@@ -179,7 +204,7 @@ interface BuildInput {
  * filter in front of the writer. Errors (an unresolved library, a wrong-arch one) stop here,
  * before anything is written.
  */
-async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][]): Promise<FilterSink> {
+async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[]): Promise<FilterSink> {
   const { spec, req } = b;
   // loaded here: a plain or a no-op run does not need the ELF reader, the closure or the matcher
   const [{ ArchiveIndex }, { FilterSink }, { DirView }, { findShared, selectMinimal, walk }] = await Promise.all([import('../rootfs/archive-index.js'), import('../rootfs/filter-sink.js'), import('../rootfs/tree-view.js'), import('./minimize.js')]);
@@ -212,7 +237,9 @@ async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, s
       walk(view, '', all);
       paths = all.filter((p) => !b.walk.exclude(p));
     }
-    dedupe = findShared(view, paths, { target: req.target, containerDir: b.dir, stageDir: stage, sha256, sourceDir: spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined, privileged: spec.idmap.length === 0 }, notes);
+    const s = findShared(view, paths, { target: req.target, containerDir: b.dir, stageDir: stage, sha256, sourceDir: spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined, privileged: spec.idmap.length === 0, skip: (rel) => b.walk.overrides.has(rel) }, notes);
+    dedupe = s.links;
+    shared.push(...s.files);
   }
   return new FilterSink(writer, selected, dedupe, spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined);
 }
@@ -239,8 +266,9 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   });
   let filter: FilterSink | undefined;
   const kept: [string, string][] = [];
+  const shared: SharedFile[] = [];
   try {
-    if (spec.minimize || spec.dedupeWithHost) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept);
+    if (spec.minimize || spec.dedupeWithHost) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept, shared);
     const sink: EntrySink = filter ?? writer;
     if (spec.rootfs.kind === 'archive') {
       const info = probeArchive(spec.rootfs.path);
@@ -281,7 +309,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (writer.stats.devicesSkipped) notes.push(`${writer.stats.devicesSkipped} device nodes left out: an unprivileged container cannot use them and lxc.autodev provides /dev (--keep-devices keeps them)`);
   if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
   const size: SizeReport = filter?.report() ?? { files: writer.stats.files, bytes: writer.stats.bytes, fullFiles: writer.stats.files, fullBytes: writer.stats.bytes, percent: 100, sharedFiles: 0, sharedBytes: 0 };
-  const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings, ...(spec.minimize ? { kept } : {}) };
+  const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings, ...(spec.minimize ? { kept } : {}), ...(shared.length ? { shared } : {}) };
   const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
@@ -371,6 +399,11 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     diagnostics.push(diag('COMMON_CONF_MISSING', 'warning', `the image has no ${COMMON_CONF}, which the container config includes`, 'enable LXC in the image (BR2_PACKAGE_LXC=y); the container cannot start without it', commonConf));
   }
 
+  for (const spec of req.containers) {
+    if (spec.dedupeWithHost && !req.isRoot) {
+      fail('DEDUPE_NEEDS_ROOT', `${spec.callsign}: --dedupe-with-host as a normal user (Buildroot's post-build): Buildroot applies its permission tables afterwards, and they would change the shared files inside the container too`, 'run prepare with --dedupe-with-host from a post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or as root, or leave --dedupe-with-host out');
+    }
+  }
   const dirOps = new Map<string, DirOp>();
   for (const spec of req.containers) {
     if (spec.idmap.length === 0) {
@@ -409,20 +442,25 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       }
     }
     const walk: DirWalkOptions = { exclude: spec.rootfs.kind === 'dir' ? dirExclusions(req, spec.rootfs.path) : () => false, overrides };
+    // a minimised rootfs also depends on the plugin library the plugin JSON names
+    const jsonFile = jsonPaths.get(spec.callsign);
+    const locator = spec.minimize?.thunderRoots && jsonFile ? (await import('./minimize.js')).pluginLocator(jsonFile) : null;
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ v: req.toolVersion, spec, datapath: req.datapath, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk) }))
+      .update(JSON.stringify({ v: req.toolVersion, spec, datapath: req.datapath, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk), locator }))
       .digest('hex');
     const report: ContainerReport = { callsign: spec.callsign, dir, deviceDir, source: spec.rootfs.path, status: fs.existsSync(dir) ? 'replace' : 'create' };
     const jp = jsonPaths.get(spec.callsign);
     if (jp) report.pluginJson = { path: jp, changed: fileOps.has(jp), previous: fileOps.has(jp) ? undefined : 'Container' };
     reports.push(report);
     const stamp = req.force ? null : readStamp<Stamp>(dir);
-    if (stamp && stamp.fingerprint === fingerprint) {
+    const sharedSame = async () => !stamp?.facts.shared || (await import('./minimize.js')).sharedUnchanged(stamp.facts.shared);
+    if (stamp && stamp.fingerprint === fingerprint && (await sharedSame())) {
       const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch: stamp.facts.arch });
       if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs'))) {
         report.status = 'unchanged';
         report.facts = stamp.facts;
         report.config = config;
+        report.doctor = stamp.doctor;
         ops.push({ kind: 'keep', path: dir, reason: `${spec.callsign}: made from the same inputs already` });
         continue;
       }

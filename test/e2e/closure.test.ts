@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { closureOf, ldSoConfDirs } from '../../src/rootfs/closure.js';
+import { Closure, closureOf, ldSoConfDirs } from '../../src/rootfs/closure.js';
 import { ArchiveIndex } from '../../src/rootfs/archive-index.js';
 import { probeArchive, readArchive } from '../../src/rootfs/archive-reader.js';
 import { DirView, resolve } from '../../src/rootfs/tree-view.js';
@@ -221,3 +221,133 @@ describe('closure for other architectures (Debian armhf and armel libc6)', () =>
     expect(c.problems.map((p) => p.code)).toContain('ELF_WRONG_ARCH');
   });
 });
+
+describe('dynamic linker rules on synthetic objects', () => {
+  // x86-64 objects made by the test's ELF writer: enough for the closure, which reads only the ELF facts
+  const X = { bits: 64 as const, littleEndian: true, machine: EM.X86_64 };
+  const exe = (o: { interp?: string; needed?: string[]; rpath?: string; runpath?: string }) => Buffer.from(buildElf({ ...X, type: 3, interp: o.interp ?? '/lib64/ld-linux-x86-64.so.2', needed: o.needed ?? [], rpath: o.rpath, runpath: o.runpath }).bytes);
+  const lib = (soname: string, o: { needed?: string[]; rpath?: string; runpath?: string } = {}) => Buffer.from(buildElf({ ...X, type: 3, soname, needed: o.needed ?? [], rpath: o.rpath, runpath: o.runpath }).bytes);
+  function put(root: string, files: Record<string, Buffer | string>): void {
+    for (const [p, data] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(root, p)), { recursive: true });
+      if (typeof data === 'string') fs.symlinkSync(data, path.join(root, p));
+      else fs.writeFileSync(path.join(root, p), data, { mode: 0o755 });
+    }
+  }
+  const base = () => ({ 'lib64/ld-linux-x86-64.so.2': lib('ld-linux-x86-64.so.2'), 'lib/libc.so.6': lib('libc.so.6', { needed: ['ld-linux-x86-64.so.2'] }) });
+
+  it("a dlopen()ed root finds its libraries through the program's RPATH; a name already loaded is not searched again", () => {
+    const root = tmpDir();
+    put(root, {
+      ...base(),
+      'usr/bin/ThunderPlugin': exe({ needed: ['libcore.so.1', 'libc.so.6'], rpath: '/opt/thunder/lib' }),
+      'opt/thunder/lib/libcore.so.1': lib('libcore.so.1', { needed: ['libc.so.6'] }),
+      'opt/thunder/lib/libhelper.so': lib('libhelper.so', { needed: ['libc.so.6'] }),
+      // libhelper is only on the program's RPATH
+      'usr/lib/thunder/plugins/libp.so': lib('libp.so', { needed: ['libhelper.so'] }),
+      // with a RUNPATH of its own, the program's RPATH is not searched; libcore is loaded already
+      'usr/lib/thunder/plugins/libq.so': lib('libq.so', { needed: ['libcore.so.1'], runpath: '/nowhere' }),
+      'usr/lib/thunder/plugins/libr.so': lib('libr.so', { needed: ['libhelper.so'], runpath: '/nowhere' }),
+    });
+    const c = closureOf(new DirView(root), [
+      { path: '/usr/bin/ThunderPlugin', why: 'program' },
+      { path: '/usr/lib/thunder/plugins/libp.so', why: 'plugin' },
+      { path: '/usr/lib/thunder/plugins/libq.so', why: 'plugin' },
+    ]);
+    expect(c.problems).toEqual([]);
+    expect(c.paths.has('opt/thunder/lib/libhelper.so')).toBe(true);
+    // libr asks for libhelper before anything loaded it: only /nowhere and the system directories are searched
+    const r = closureOf(new DirView(root), [
+      { path: '/usr/bin/ThunderPlugin', why: 'program' },
+      { path: '/usr/lib/thunder/plugins/libr.so', why: 'plugin' },
+    ]);
+    expect(r.problems.map((p) => p.code)).toEqual(['LIB_UNRESOLVED']);
+  });
+
+  it('RUNPATH is not inherited (glibc), LD_LIBRARY_PATH comes before RUNPATH', () => {
+    const root = tmpDir();
+    put(root, {
+      ...base(),
+      'usr/bin/prog': exe({ needed: ['liba.so'], runpath: '/opt/a' }),
+      'opt/a/liba.so': lib('liba.so', { needed: ['libb.so'] }),
+      'opt/a/libb.so': lib('libb.so'),
+      'opt/ld/liba.so': lib('liba.so', { needed: ['libb.so'] }),
+    });
+    const glibc = closureOf(new DirView(root), [{ path: '/usr/bin/prog', why: 'p' }]);
+    // libb is only in the program's RUNPATH, which does not serve liba's own needs
+    expect(glibc.problems.map((p) => p.code)).toEqual(['LIB_UNRESOLVED']);
+    expect(glibc.problems[0]!.message).toContain('libb.so, needed by /opt/a/liba.so');
+    const withLd = closureOf(new DirView(root), [{ path: '/usr/bin/prog', why: 'p' }], { ldLibraryPath: ['/opt/ld', '/opt/a'] });
+    expect(withLd.paths.has('opt/ld/liba.so')).toBe(true);
+    expect(withLd.problems).toEqual([]);
+  });
+
+  it('musl: /etc/ld-musl-ARCH.path named as the interpreter is, and RUNPATH of the loaders counts', () => {
+    const root = tmpDir();
+    put(root, {
+      'lib/ld-musl-x86_64.so.1': lib('libc.musl-x86_64.so.1'),
+      'usr/bin/prog': exe({ interp: '/lib/ld-musl-x86_64.so.1', needed: ['liba.so'], runpath: '/opt/a' }),
+      'opt/a/liba.so': lib('liba.so', { needed: ['libb.so', 'libc.so'] }),
+      'opt/a/libb.so': lib('libb.so'),
+      'opt/musl/libc.so': '/lib/ld-musl-x86_64.so.1',
+    });
+    fs.mkdirSync(path.join(root, 'etc'));
+    fs.writeFileSync(path.join(root, 'etc/ld-musl-x86_64.path'), '/opt/musl\n/lib\n');
+    const c = closureOf(new DirView(root), [{ path: '/usr/bin/prog', why: 'p' }]);
+    expect(c.problems).toEqual([]);
+    expect(c.paths.has('opt/a/libb.so')).toBe(true);
+    expect(c.paths.has('opt/musl/libc.so')).toBe(true);
+  });
+
+  it('a directory root: a symlink loop is walked once, a link out of it is kept but not followed, hard links need their file', () => {
+    const root = tmpDir();
+    put(root, { ...base(), 'usr/bin/prog': exe({ needed: ['libc.so.6'] }), 'opt/kit/bin/tool': exe({ needed: ['libc.so.6'] }), 'opt/kit/X11': '.', 'opt/kit/all': '/', 'opt/kit/up': '..' });
+    const c = closureOf(new DirView(root), [{ path: '/usr/bin/prog', why: 'p' }, { path: '/opt/kit', why: 'kit' }]);
+    expect(c.problems).toEqual([]);
+    expect([...c.paths.keys()].filter((p) => p.startsWith('opt/')).sort()).toEqual(['opt/kit', 'opt/kit/X11', 'opt/kit/all', 'opt/kit/bin', 'opt/kit/bin/tool', 'opt/kit/up']);
+  });
+
+  it('a kept file is checked leniently: a foreign static blob is fine, a missing library is a warning', () => {
+    const root = tmpDir();
+    put(root, { ...base(), 'usr/bin/prog': exe({ needed: ['libc.so.6'] }), 'usr/bin/extra': exe({ needed: ['libgone.so'] }) });
+    fs.mkdirSync(path.join(root, 'lib/firmware'));
+    fs.copyFileSync(path.join(process.cwd(), 'test/.cache/busybox-armhf'), path.join(root, 'lib/firmware/coproc.elf'));
+    const c = new Closure(new DirView(root));
+    c.add({ path: '/usr/bin/prog', why: 'p' });
+    c.add({ path: '/lib/firmware', why: 'kept' }, true);
+    c.add({ path: '/usr/bin/extra', why: 'kept' }, true);
+    expect(c.result.problems.map((p) => [p.code, p.severity])).toEqual([['LIB_UNRESOLVED', 'warning']]);
+  });
+});
+
+describe('archive index details', () => {
+  const meta = (p: string, kind: 'file' | 'hardlink', size = 0, linkpath?: string) => ({ path: p, kind, mode: 0o755, uid: 0, gid: 0, mtime: 0, size, ...(linkpath ? { linkpath } : {}) });
+  it('finds an ELF file whose bytes arrive one at a time (a decompressor may split anywhere)', () => {
+    const bytes = Buffer.from(readFileBash());
+    const index = new ArchiveIndex({ hash: false });
+    const sink = index.entry(meta('usr/bin/bash', 'file', bytes.length))!;
+    for (let i = 0; i < 64; i++) sink.write(bytes.subarray(i, i + 1));
+    sink.write(bytes.subarray(64));
+    sink.end();
+    expect(index.elf('usr/bin/bash')).toEqual(new DirView('/').elf('usr/bin/bash'));
+  });
+
+  it('a hard link keeps the file as it was when the link was read, as tar extracts it', () => {
+    const index = new ArchiveIndex({ hash: true });
+    const write = (p: string, data: string) => {
+      const s = index.entry(meta(p, 'file', data.length))!;
+      s.write(Buffer.from(data));
+      s.end();
+    };
+    write('a', 'version 1');
+    index.entry(meta('b', 'hardlink', 0, 'a'));
+    write('a', 'version 2 is longer');
+    expect(index.read('b', 100)?.toString()).toBe('version 1');
+    expect(index.read('a', 100)?.toString()).toBe('version 2 is longer');
+    expect(index.sha256('b')).not.toBe(index.sha256('a'));
+  });
+});
+
+function readFileBash(): Buffer {
+  return fs.readFileSync('/usr/bin/bash');
+}

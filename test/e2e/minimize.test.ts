@@ -3,7 +3,9 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildHostRootfs, type HostRootfs } from '../helpers/host-rootfs.js';
-import { tbx } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { BIN, tbx } from '../helpers/cli.js';
+import { parsePostScriptArgs } from '../../src/buildroot/post-build.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // A minimised container rootfs (--minimize): the closure of ThunderPlugin, the plugin library,
@@ -216,5 +218,86 @@ describe('prepare --minimize', () => {
     expect(fs.statSync(path.join(tree, 'etc')).uid).toBe(100000);
     const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', '-c', 'exit 3']);
     expect(run.code).toBe(3);
+  });
+
+  it('--dedupe-with-host from an archive: links what is the same, a second run changes nothing, a changed image file makes the next run rebuild', async () => {
+    const dir = tmpDir();
+    const name = cs('DupA');
+    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true, tar: path.join(dir, 'rootfs.tar') });
+    const target = rootfs.dir; // the image is what the archive was made from
+    deviceBasics(target);
+    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+    const run = () => tbx(['prepare', name, rootfs.archive!, '--target', target, '--minimize', '--dedupe-with-host', '--json']);
+    const first = await run();
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const c1 = JSON.parse(first.stdout).containers[0];
+    expect(c1.size.sharedFiles).toBeGreaterThan(3);
+    expect(c1.doctor).toEqual(expect.objectContaining({ errors: 0, warnings: 0 })); // shared files are not "unmapped owners"
+    const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+    const libc = 'usr/lib/x86_64-linux-gnu/libc.so.6';
+    expect(fs.statSync(path.join(tree, libc)).ino).toBe(fs.statSync(path.join(target, libc)).ino);
+    const again = JSON.parse((await run()).stdout).containers[0];
+    expect(again.status).toBe('unchanged');
+    // the image's copy changes in place (same inode): the container no longer matches its archive
+    const t = fs.statSync(path.join(target, libc));
+    fs.utimesSync(path.join(target, libc), t.atime, new Date(t.mtimeMs + 5000));
+    const third = JSON.parse((await run()).stdout).containers[0];
+    expect(third.status).toBe('replace');
+  });
+
+  it('--dedupe-with-host shares nothing a container could change or that is setuid, and is refused as a normal user', async () => {
+    const dir = tmpDir();
+    const name = cs('DupS');
+    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true });
+    const target = rootfs.dir;
+    deviceBasics(target);
+    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+    fs.chmodSync(path.join(target, 'etc/group'), 0o666);
+    fs.chmodSync(path.join(target, 'usr/lib/thunder/plugins/libThunderTest.so'), 0o4755);
+    const r = await tbx(['prepare', name, 'target', '--target', target, '--minimize', '--dedupe-with-host', '-q']);
+    expect(r.code).toBe(0);
+    const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+    for (const p of ['etc/group', 'usr/lib/thunder/plugins/libThunderTest.so']) expect(fs.statSync(path.join(tree, p)).ino).not.toBe(fs.statSync(path.join(target, p)).ino);
+    expect(fs.statSync(path.join(tree, 'etc/passwd')).ino).toBe(fs.statSync(path.join(target, 'etc/passwd')).ino);
+
+    fs.chmodSync(dir, 0o755);
+    const nobody = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', cs('DupN'), 'target', '--target', target, '--minimize', '--dedupe-with-host', '--no-plugin-json'], { reject: false, env: { HOME: '/nonexistent' } });
+    expect(nobody.exitCode).toBe(1);
+    expect(nobody.stderr).toContain('DEDUPE_NEEDS_ROOT');
+  });
+});
+
+describe('prepare runs the doctor', () => {
+  it('an error fails prepare, also on the next run that changes nothing, until it is fixed; a clean container is not checked again', async () => {
+    const { target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
+    const name = cs('Doc');
+    pluginJson(name);
+    const seccomp = path.join(target, 'usr/share/lxc/config/common.seccomp');
+    const saved = fs.readFileSync(seccomp);
+    fs.rmSync(seccomp);
+    const run = (...extra: string[]) => tbx(['prepare', name, rootfs.dir, '--target', target, '--minimize', ...extra]);
+    const first = await run('--json');
+    expect(first.code).toBe(1);
+    const j = JSON.parse(first.stdout);
+    expect(j.ok).toBe(false);
+    expect(j.containers[0].doctor.errors).toBe(1);
+    expect(j.containers[0].doctor.findings.map((f: { code: string }) => f.code)).toContain('SECCOMP_PROFILE_MISSING');
+    // the tree was written (doctor and try can look at it), the next run has nothing to do but still fails
+    const second = await run();
+    expect(second.stdout).toContain('unchanged');
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('error[SECCOMP_PROFILE_MISSING]: doctor: ');
+    fs.writeFileSync(seccomp, saved);
+    const third = await run();
+    expect(third.code).toBe(0);
+    expect(third.stdout).toContain(`${name}: doctor: no problems found`);
+    const fourth = await run();
+    expect(fourth.code).toBe(0);
+    expect(fourth.stdout).not.toContain('doctor');
+    // --no-doctor skips it; post-build passes it on
+    fs.rmSync(seccomp);
+    expect((await run('--force', '--no-doctor')).code).toBe(0);
+    expect(parsePostScriptArgs(['--manifest', 'm.yaml', '--no-doctor', '--other']).noDoctor).toBe(true);
   });
 });

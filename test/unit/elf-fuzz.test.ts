@@ -7,23 +7,17 @@ import { EM, readElf } from '../../src/rootfs/elf.js';
 import { buildElf } from '../helpers/elf-writer.js';
 
 // readElf on hostile bytes: it must never throw, never report an internal error (a bug caught
-// by its last-resort catch), and return quickly. Inputs: random bytes, random bytes behind the
+// by its last-resort catch), and never run away (a hang ends the test at vitest's timeout; the
+// budgets that bound the work are asserted through what they report, not by timing). Inputs: random bytes, random bytes behind the
 // magic, and mutations (bytes, 32/64-bit fields with boundary values, truncations) of synthetic
 // ELF files and of real ones, aimed at the parts the reader walks.
 
 const CACHE = path.resolve(import.meta.dirname, '../.cache');
-/** Per call. Real files read in about 1 ms, the pathological ones below in about 30; the limit is
- *  for runaway work (a scan per entry over the whole file takes minutes), and generous so that a
- *  loaded CI machine (a GC pause, another job) does not flake. */
-const MAX_MS = 1000;
 /** ELF_FUZZ_SCALE=20 for a deeper search than the ~1 s run of every `npm test`. */
 const SCALE = Math.max(1, Number(process.env.ELF_FUZZ_SCALE) || 1);
 
 function check(buf: Uint8Array, imports: boolean): void {
-  const t = performance.now();
   const r = readElf(buf, { imports });
-  const ms = performance.now() - t;
-  if (ms > MAX_MS) throw new Error(`readElf took ${ms.toFixed(0)} ms on ${buf.length} bytes`);
   const magic = buf.length >= 4 && buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46;
   if (!magic) {
     if (r !== null) throw new Error('non-ELF bytes gave a result');
@@ -143,16 +137,14 @@ describe('readElf fuzz', () => {
     });
   });
 
-  it('pathological string tables stay within the string budget and time', () => {
+  it('pathological string tables stay within the string budget', () => {
     const long = 'x'.repeat(60_000);
     // 1000 imports all named by the same 60 KB string: 60 MB of names if each were decoded
     const imp = buildElf({ bits: 64, littleEndian: true, machine: EM.X86_64, imports: [long, ...Array.from({ length: 999 }, (_, i) => `s${i}`)] });
     const dv = new DataView(imp.bytes.buffer);
     const first = dv.getUint32(imp.layout.symOff! + 24, true);
     for (let i = 2; i <= 1000; i++) dv.setUint32(imp.layout.symOff! + i * 24, first + (i % 100), true);
-    let t = performance.now();
     const r = readElf(imp.bytes, { imports: true });
-    expect(performance.now() - t).toBeLessThan(MAX_MS);
     expect(r?.ok).toBe(true);
     if (r?.ok) {
       expect(r.elf.imports).toBeUndefined();
@@ -163,9 +155,7 @@ describe('readElf fuzz', () => {
     const nv = new DataView(need.bytes.buffer);
     const sonameVal = nv.getUint32(need.layout.dynOff + 2000 * 8 + 4, false);
     for (let i = 0; i < 2000; i++) nv.setUint32(need.layout.dynOff + i * 8 + 4, sonameVal, false);
-    t = performance.now();
     const n = readElf(need.bytes);
-    expect(performance.now() - t).toBeLessThan(MAX_MS);
     expect(n?.ok).toBe(false);
     if (n && !n.ok) expect(n.error).toMatch(/DT_NEEDED at 0x[0-9a-f]+: the strings read add up to more than 16777216 bytes/);
     // 40 DT_RPATH entries naming one list of 30000 one-letter paths: 1.2 million array entries if all were kept
@@ -176,9 +166,7 @@ describe('readElf fuzz', () => {
       rv.setBigUint64(rp.layout.dynOff + i * 16, 15n, true);
       rv.setBigUint64(rp.layout.dynOff + i * 16 + 8, rpathVal, true);
     }
-    t = performance.now();
     const p = readElf(rp.bytes);
-    expect(performance.now() - t).toBeLessThan(MAX_MS);
     expect(p?.ok).toBe(false);
     if (p && !p.ok) expect(p.error).toMatch(/DT_RPATH at 0x[0-9a-f]+: the strings read add up to more than 16777216 bytes/);
   });
