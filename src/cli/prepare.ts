@@ -270,16 +270,22 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));
   if (result.changed.length === 0) out.say('nothing to do: everything is up to date');
   // the same checks as `thunderbox doctor`, for the containers made in this run and the
-  // unchanged ones it has not found clean before (the verdict is kept in the stamp)
+  // unchanged ones it has not found clean, or not with the image as it is now (the verdict and
+  // a signature of what it read from the image are kept in the stamp)
   const doctor: Record<string, { errors: number; warnings: number; findings: Diagnostic[] }> = {};
   let doctorErrors = 0;
-  const check = reports.filter((x) => x.status !== 'unchanged' || x.doctor?.errors !== 0);
-  if (f.doctor !== false && check.length) {
+  const inputs = new Map<string, string>();
+  if (f.doctor !== false) {
+    const { doctorInputs } = await import('../thunder/doctor-inputs.js');
+    for (const r of reports) inputs.set(r.callsign, doctorInputs(t.target, r.dir, r.callsign));
+  }
+  const check = f.doctor === false ? [] : reports.filter((x) => x.status !== 'unchanged' || x.doctor?.errors !== 0 || x.doctor.inputs !== inputs.get(x.callsign));
+  if (check.length) {
     const { runDoctor } = await import('../thunder/doctor.js');
     for (const r of check) {
       const spec = containers.find((c) => c.callsign === r.callsign)!;
       const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign, pluginJson: spec.pluginJson === null ? null : r.pluginJson?.path });
-      recordDoctor(r.dir, d, req.epoch);
+      recordDoctor(r.dir, { errors: d.errors, warnings: d.warnings, inputs: inputs.get(r.callsign) }, req.epoch);
       doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
       doctorErrors += d.errors;
       const shown = d.findings.filter((x) => x.severity !== 'note' || f.verbose);

@@ -111,6 +111,8 @@ interface Loaded {
   elf: ElfInfo;
   /** The object whose DT_NEEDED (or dlopen(), for roots: the program) brought it in. */
   loader?: Loaded;
+  /** The program whose process it is loaded into (itself for a program). */
+  proc?: Loaded;
   why: string;
 }
 
@@ -128,9 +130,9 @@ export class Closure {
   private readonly confDirs: string[];
   private readonly pathDirs: string[];
   private readonly ldLibraryPath: string[];
-  /** Objects by real path, and by the names they answer to (SONAME, the name they were asked for). */
+  /** Objects by real path; per process (program), by the names they answer to there (SONAME, the name asked for). */
   private readonly byReal = new Map<string, Loaded>();
-  private readonly byName = new Map<string, Loaded>();
+  private readonly names = new Map<Loaded | undefined, Map<string, Loaded>>();
   private readonly walked = new Set<string>();
   /** Breadth first, as ld.so maps dependencies. */
   private readonly queue: Loaded[] = [];
@@ -180,19 +182,36 @@ export class Closure {
     try {
       const r = resolve(this.view, root.path);
       if (r.rel === null) {
+        // a dangling symlink (etc/resolv.conf -> ../tmp/resolv.conf) is kept as it is
+        const own = resolve(this.view, root.path, false);
+        if (own.rel !== null && this.view.get(own.rel)?.kind === 'symlink') {
+          for (const l of own.chain) this.need(l, `symlink on the way to ${root.path}`);
+          this.need(own.rel, root.why);
+          return true;
+        }
         if (!root.optional) this.problem('ROOT_MISSING', `${root.path} (${root.why}) is not in the rootfs: ${r.error}`, 'check the path, or leave the root out');
         return false;
       }
       const real = this.reach(root.path, root.why)!;
       if (this.view.get(real)?.kind === 'dir') this.addTree(real, real, root.why);
-      // a program's $ORIGIN is its real directory (the kernel gives ld.so the resolved path);
-      // a dlopen()ed root is searched for as the program would
-      else this.object(`/${real}`, real, root.why, this.mainLoaded());
+      // a program's $ORIGIN is its real directory (the kernel gives ld.so the resolved path); a
+      // program is a process of its own, a library root is dlopen()ed by the main program
+      else this.object(`/${real}`, real, root.why, this.isProgram(real) ? undefined : this.mainLoaded());
       this.drain();
       return true;
     } finally {
       this.lenient = was;
     }
+  }
+
+  private namesOf(proc: Loaded | undefined): Map<string, Loaded> {
+    let m = this.names.get(proc);
+    if (!m) this.names.set(proc, (m = new Map()));
+    return m;
+  }
+
+  private isMusl(l: Loaded | undefined): boolean {
+    return /ld-musl-/.test((l?.proc ?? l)?.elf.interp ?? this.result.main?.elf.interp ?? '');
   }
 
   private mainLoaded(): Loaded | undefined {
@@ -228,11 +247,17 @@ export class Closure {
     }
   }
 
+  private isProgram(real: string): boolean {
+    const er = this.view.elf(real);
+    return er !== null && er.ok && er.elf.interp !== undefined && er.elf.soname === undefined;
+  }
+
   /** An executable, library or script at `real` (reached via `asFound`): queued for its dependencies. */
   private object(asFound: string, real: string, why: string, loader: Loaded | undefined, asName?: string): Loaded | null {
     const known = this.byReal.get(real);
+    const proc = loader ? (loader.proc ?? loader) : undefined;
     if (known) {
-      if (asName) this.byName.set(asName, known);
+      if (asName) this.namesOf(proc).set(asName, known);
       return known;
     }
     const er = this.view.elf(real);
@@ -246,9 +271,12 @@ export class Closure {
     }
     const elf = er.elf;
     const loaded: Loaded = { asFound, real, elf, loader, why };
+    loaded.proc = proc ?? (elf.interp !== undefined && elf.soname === undefined ? loaded : undefined);
     this.byReal.set(real, loaded);
-    if (asName) this.byName.set(asName, loaded);
-    if (elf.soname) this.byName.set(elf.soname, loaded);
+    const names = this.namesOf(loaded.proc);
+    if (asName) names.set(asName, loaded);
+    // glibc also knows an object by its SONAME; musl only by the name it was asked for
+    if (elf.soname && !this.isMusl(loaded)) names.set(elf.soname, loaded);
     this.result.objects.set(real, elf);
     // a program has an interpreter and no SONAME (glibc's libc.so.6 has PT_INTERP too: it can be run)
     if (!this.result.main && elf.interp !== undefined && elf.soname === undefined) this.result.main = { path: `/${real}`, elf };
@@ -261,7 +289,7 @@ export class Closure {
     if (elf.interp !== undefined) {
       const interp = this.reach(elf.interp, `interpreter of /${real}`);
       if (interp === null) this.problem('INTERP_MISSING', `/${real} needs the interpreter ${elf.interp}, which is not in the rootfs`, 'keep the C library\'s dynamic linker in the tree (or link the program statically)');
-      else this.object(elf.interp, interp, `interpreter of /${real}`, undefined, path.posix.basename(elf.interp));
+      else this.object(elf.interp, interp, `interpreter of /${real}`, loaded, path.posix.basename(elf.interp));
     }
     this.queue.push(loaded);
     return loaded;
@@ -316,8 +344,9 @@ export class Closure {
         seen.add(p);
         if (p.elf.runpath.length === 0) dirs.push(...this.pathsOf(p, 'rpath'));
       }
-      const main = this.mainLoaded();
-      if (main && !seen.has(main) && main.elf.runpath.length === 0) dirs.push(...this.pathsOf(main, 'rpath'));
+      // the RPATH of the process's program itself (a dlopen()ed root's process is the main program's)
+      const prog = l.proc;
+      if (prog && !seen.has(prog) && prog.elf.runpath.length === 0) dirs.push(...this.pathsOf(prog, 'rpath'));
     }
     dirs.push(...this.ldLibraryPath);
     dirs.push(...this.pathsOf(l, 'runpath'));
@@ -327,8 +356,8 @@ export class Closure {
 
   private library(name: string, loader: Loaded): void {
     const why = `needed by /${loader.real}`;
-    // ld.so does not search again for a name an object it loaded answers to (its SONAME)
-    if (this.byName.has(name)) return;
+    // ld.so does not search again for a name an object already in the process answers to
+    if (this.namesOf(loader.proc).has(name)) return;
     if (name.includes('/')) {
       const real = this.reach(name, why);
       if (real === null) this.problem('LIB_UNRESOLVED', `${name}, ${why}, is not in the rootfs`, 'add the library to the rootfs');

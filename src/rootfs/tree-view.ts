@@ -67,12 +67,10 @@ export function resolve(view: TreeView, p: string, followLast = true, partial = 
     const rel = [...done, name].join('/');
     const node = view.get(rel);
     if (!node || (todo.length > 0 && node.kind !== 'dir' && node.kind !== 'symlink')) {
-      if (partial) {
-        const rest = [...done, name];
-        for (const t of todo) t === '..' ? rest.pop() : rest.push(t);
-        return { rel: rest.join('/'), chain };
-      }
-      return { rel: null, chain, error: node ? `/${rel} is not a directory` : `/${rel} does not exist` };
+      if (!partial) return { rel: null, chain, error: node ? `/${rel} is not a directory` : `/${rel} does not exist` };
+      // taken as it is; a later '..' comes back to what exists, and links there are followed again
+      done.push(name);
+      continue;
     }
     if (node.kind === 'symlink' && (todo.length > 0 || followLast)) {
       if (++links > MAX_LINKS) return { rel: null, chain, error: `too many levels of symbolic links at /${rel}` };

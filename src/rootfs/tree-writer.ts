@@ -306,6 +306,14 @@ export class TreeWriter implements EntrySink {
    */
   linkHost(meta: EntryMeta, hostFile: string): void {
     if (!this.prepare(meta)) return;
+    if (this.o.onElf) {
+      const head = Buffer.alloc(64);
+      const fd = fs.openSync(hostFile, 'r');
+      const n = fs.readSync(fd, head, 0, 64, 0);
+      fs.closeSync(fd);
+      const id = elfIdent(head.subarray(0, n));
+      if (id) this.o.onElf(id, meta.path);
+    }
     const t = this.threadOf(meta);
     this.stats.files++;
     this.written.set(meta.path, 'file');

@@ -19,6 +19,7 @@ import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
 import { PLUGIN_DIRS, PROXYSTUB_DIRS, containerPath, findHostProgram, pluginLocator } from './minimize.js';
 import { MODE_PATH } from './plugin-json.js';
+import { TARGET_PROBES } from './doctor-inputs.js';
 
 // `thunderbox doctor`: a prepared container checked as the device will see it, without
 // starting anything. Side-effect free (reads only) and quick: the config is read once, the
@@ -62,7 +63,6 @@ export interface DoctorResult {
 }
 
 /** Programs of the image itself (outside the container) that tell the device's architecture. */
-const TARGET_PROBES = ['/usr/bin/WPEFramework', '/usr/bin/Thunder', '/bin/busybox', '/bin/sh', '/sbin/init', '/usr/bin/env'];
 /** Programs of the rootfs that tell its architecture when ThunderPlugin is not there. */
 const ROOTFS_PROBES = ['/bin/busybox', '/bin/sh', '/usr/bin/env', '/sbin/init', '/bin/ls'];
 const MAX_LISTED = 5;

@@ -9,6 +9,7 @@ import { ancestors } from '../rootfs/entry-path.js';
 import { Closure } from '../rootfs/closure.js';
 import { resolve, type TreeView } from '../rootfs/tree-view.js';
 import type { ContainerSpec, MinimizeSpec } from '../profile/spec.js';
+import { toContainer, type IdMapLine } from '../lxc/idmap.js';
 
 // A minimised container rootfs: the closure of its roots (rootfs/closure.ts) plus kept files,
 // instead of a copy of the whole image. The Thunder roots are what ThunderPlugin needs on the
@@ -55,20 +56,22 @@ export interface ShareContext {
   sha256?: (rel: string) => string | undefined;
   /** The rootfs source directory (directory sources). */
   sourceDir?: string;
-  /** The container's idmap is empty (privileged). */
-  privileged: boolean;
+  /** The container's idmap (never empty: a privileged container's root could write any shared file). */
+  idmap: IdMapLine[];
   /** Paths this run rewrites (a patched plugin JSON): never shared. */
   skip?: (rel: string) => boolean;
+  /** Image files this run rewrites (by rename: a link to the old file would be stale). */
+  rewritten?: ReadonlySet<string>;
 }
 
 /** A file of the image that a container shares: what must stay the same for the container to be unchanged. */
-export type SharedFile = [host: string, ino: number, size: number, mtimeMs: number];
+export type SharedFile = [host: string, ino: number, size: number, mtimeMs: number, mode: number, uid: number, gid: number];
 
-/** Whether the shared files are still the ones the container was made with. */
+/** Whether the shared files are still the ones the container was made with (a chmod or chown changes the container's file too). */
 export function sharedUnchanged(files: readonly SharedFile[]): boolean {
-  return files.every(([host, ino, size, mtimeMs]) => {
+  return files.every(([host, ino, size, mtimeMs, mode, uid, gid]) => {
     const st = fs.lstatSync(host, { throwIfNoEntry: false });
-    return st !== undefined && st.ino === ino && st.size === size && st.mtimeMs === mtimeMs;
+    return st !== undefined && st.ino === ino && st.size === size && st.mtimeMs === mtimeMs && st.mode === mode && st.uid === uid && st.gid === gid;
   });
 }
 
@@ -151,15 +154,6 @@ export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSp
     if (r.rel !== null) c.addFile(`/${mp}`, 'mount point');
   }
 
-  const all: string[] = [];
-  if (m.keep.length) walk(view, '', all);
-  for (const kept of m.keep) {
-    const pattern = kept.replace(/^\/+/, '');
-    const match = picomatch(pattern, { dot: true });
-    const hits = all.filter((p) => match(p));
-    if (hits.length === 0) problems.push(err('KEEP_NO_MATCH', `${spec.callsign}: --keep ${kept} matches nothing in the rootfs`, 'check the pattern (paths are relative to the rootfs top, e.g. usr/share/zoneinfo/**)', 'warning'));
-    for (const h of hits) c.add({ path: `/${h}`, why: `kept (--keep ${kept})` }, true);
-  }
   // what glibc loads with dlopen(): NSS modules for passwd/group, gconv for iconv
   const glibc = [...c.result.objects].find(([, e]) => e.soname === 'libc.so.6');
   if (glibc && c.result.main) {
@@ -176,6 +170,18 @@ export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSp
       if (lib) c.add({ path: lib, why: `NSS module for passwd/group (${s}), loaded by glibc for root.user / root.group` });
       else if (!NSS_BUILTIN.has(s)) problems.push(err('NSS_MODULE_MISSING', `${spec.callsign}: /etc/nsswitch.conf names "${s}" for passwd/group, and libnss_${s}.so.2 is not in the rootfs`, `install it, or drop "${s}" from nsswitch.conf`, 'warning'));
     }
+  }
+  const all: string[] = [];
+  if (m.keep.length) walk(view, '', all);
+  for (const kept of m.keep) {
+    const pattern = kept.replace(/^\/+/, '');
+    const match = picomatch(pattern, { dot: true });
+    const hits = all.filter((p) => match(p));
+    if (hits.length === 0) problems.push(err('KEEP_NO_MATCH', `${spec.callsign}: --keep ${kept} matches nothing in the rootfs`, 'check the pattern (paths are relative to the rootfs top, e.g. usr/share/zoneinfo/**)', 'warning'));
+    for (const h of hits) c.add({ path: `/${h}`, why: `kept (--keep ${kept})` }, true);
+  }
+  // gconv: after the kept files, which may use iconv too
+  if (glibc && c.result.main) {
     const users = [...c.result.objects].filter(([, e]) => e.imports?.includes('iconv_open')).map(([p]) => `/${p}`);
     if (users.length) {
       // glibc's GCONV_PATH default: <libdir>/gconv (Debian: the multiarch libdir; Buildroot: /usr/lib/gconv)
@@ -203,14 +209,15 @@ export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSp
 /**
  * Selected files the image already has, byte for byte, at the same path: hard-link them
  * instead of copying. Only where sharing the inode is invisible and harmless: same size and
- * mode; no setuid/setgid bits; nobody but root can write it (a container process must not
- * change the image's copy); and either the same owner (privileged) or readable (and, for
- * programs, executable) by everyone, since an unprivileged container sees the image's root as
- * nobody.
+ * mode; no setuid/setgid bits; writable by nobody but its owner, and that owner is an id the
+ * container does not map (so no process in it can write, chmod or chown the file: the image's
+ * root, seen as nobody); readable (and, for programs, executable) by everyone. A privileged
+ * container never shares: its root is the device's.
  */
 export function findShared(view: TreeView, paths: Iterable<string>, ctx: ShareContext, notes: string[]): { links: Map<string, string>; files: SharedFile[] } {
   const links = new Map<string, string>();
   const files: SharedFile[] = [];
+  if (ctx.idmap.length === 0) return { links, files };
   let probe = ctx.stageDir; // a dry run has no stage yet: the nearest existing parent
   while (!fs.existsSync(probe)) probe = path.dirname(probe);
   const dev = fs.statSync(probe).dev;
@@ -218,16 +225,16 @@ export function findShared(view: TreeView, paths: Iterable<string>, ctx: ShareCo
     const node = view.get(rel);
     if (node?.kind !== 'file' || node.size === 0 || ctx.skip?.(rel)) continue;
     const host = resolveInTarget(ctx.target, `/${rel}`);
-    if (!path.relative(ctx.containerDir, host).startsWith('..')) continue; // never into the tree being replaced
+    if (!path.relative(ctx.containerDir, host).startsWith('..') || ctx.rewritten?.has(host)) continue; // never into the tree being replaced, nor what this run rewrites
     const st = fs.lstatSync(host, { throwIfNoEntry: false });
-    if (!st?.isFile() || st.dev !== dev || st.size !== node.size || (st.mode & 0o7777) !== node.mode || node.mode & 0o6000) continue;
-    if (node.mode & 0o022 || (st.uid !== 0 && node.mode & 0o200)) continue;
-    if (ctx.privileged ? st.uid !== node.uid || st.gid !== node.gid : !(node.mode & 0o004) || (node.mode & 0o100 && !(node.mode & 0o001))) continue;
+    if (!st?.isFile() || st.dev !== dev || st.size !== node.size || (st.mode & 0o7777) !== node.mode || node.mode & 0o6000 || node.mode & 0o022) continue;
+    if (toContainer(ctx.idmap, 'u', st.uid) !== undefined) continue;
+    if (!(node.mode & 0o004) || (node.mode & 0o100 && !(node.mode & 0o001))) continue;
     const same = ctx.sourceDir ? path.resolve(ctx.sourceDir, rel) === host || sha256File(path.join(ctx.sourceDir, rel)) === sha256File(host) : ctx.sha256?.(rel) === sha256File(host);
     if (!same) continue;
     links.set(rel, host);
-    files.push([host, st.ino, st.size, st.mtimeMs]);
+    files.push([host, st.ino, st.size, st.mtimeMs, st.mode, st.uid, st.gid]);
   }
-  if (links.size) notes.push(`${links.size} files are hard links to the image's own copies${ctx.privileged ? '' : '; the container sees them owned by nobody (they belong to the image\'s root), readable as before'}`);
+  if (links.size) notes.push(`${links.size} files are hard links to the image's own copies; the container sees them owned by nobody (they belong to the image's root), readable as before`);
   return { links, files };
 }

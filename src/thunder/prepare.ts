@@ -86,6 +86,8 @@ export interface PreparePlan {
 export interface DoctorRecord {
   errors: number;
   warnings: number;
+  /** What the doctor read from the image (thunder/doctor-inputs.ts) when it checked. */
+  inputs?: string;
 }
 
 interface Stamp {
@@ -101,8 +103,8 @@ interface Stamp {
  */
 export function recordDoctor(containerDir: string, d: DoctorRecord, epoch?: number): void {
   const stamp = readStamp<Stamp>(containerDir);
-  if (!stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings)) return;
-  stamp.doctor = { errors: d.errors, warnings: d.warnings };
+  if (!stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return;
+  stamp.doctor = { errors: d.errors, warnings: d.warnings, inputs: d.inputs };
   writeFileAtomic(path.join(containerDir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime: epoch });
   if (epoch !== undefined) fs.utimesSync(containerDir, epoch, epoch);
 }
@@ -196,6 +198,8 @@ interface BuildInput {
   dir: string;
   fingerprint: string;
   pluginJson?: string;
+  /** Image files this run rewrites (plugin JSON, common.conf, subuid/subgid). */
+  rewritten: ReadonlySet<string>;
 }
 
 /**
@@ -237,7 +241,7 @@ async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, s
       walk(view, '', all);
       paths = all.filter((p) => !b.walk.exclude(p));
     }
-    const s = findShared(view, paths, { target: req.target, containerDir: b.dir, stageDir: stage, sha256, sourceDir: spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined, privileged: spec.idmap.length === 0, skip: (rel) => b.walk.overrides.has(rel) }, notes);
+    const s = findShared(view, paths, { target: req.target, containerDir: b.dir, stageDir: stage, sha256, sourceDir: spec.rootfs.kind === 'dir' ? spec.rootfs.path : undefined, idmap: spec.idmap, skip: (rel) => b.walk.overrides.has(rel), rewritten: b.rewritten }, notes);
     dedupe = s.links;
     shared.push(...s.files);
   }
@@ -400,6 +404,9 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   }
 
   for (const spec of req.containers) {
+    if (spec.dedupeWithHost && spec.idmap.length === 0) {
+      fail('DEDUPE_PRIVILEGED', `${spec.callsign}: --dedupe-with-host with --idmap none: the container's root is the device's root and could change every shared file of the image`, 'use an idmap (the default), or leave --dedupe-with-host out');
+    }
     if (spec.dedupeWithHost && !req.isRoot) {
       fail('DEDUPE_NEEDS_ROOT', `${spec.callsign}: --dedupe-with-host as a normal user (Buildroot's post-build): Buildroot applies its permission tables afterwards, and they would change the shared files inside the container too`, 'run prepare with --dedupe-with-host from a post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or as root, or leave --dedupe-with-host out');
     }
@@ -465,7 +472,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
         continue;
       }
     }
-    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, pluginJson: jp };
+    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, pluginJson: jp, rewritten: new Set(fileOps.keys()) };
     if (opts.scan) {
       const r = await buildContainer(b, dir, undefined, true);
       report.facts = r.facts;

@@ -307,6 +307,31 @@ describe('dynamic linker rules on synthetic objects', () => {
     expect([...c.paths.keys()].filter((p) => p.startsWith('opt/')).sort()).toEqual(['opt/kit', 'opt/kit/X11', 'opt/kit/all', 'opt/kit/bin', 'opt/kit/bin/tool', 'opt/kit/up']);
   });
 
+  it('each program is a process of its own: another program\'s RPATH and loaded names do not serve it', () => {
+    const root = tmpDir();
+    put(root, {
+      ...base(),
+      'usr/bin/a': exe({ needed: ['libz.so.1', 'libc.so.6'], rpath: '/opt/a/lib' }),
+      'opt/a/lib/libz.so.1': lib('libz.so.1', { needed: ['libc.so.6'] }),
+      'usr/bin/b': exe({ needed: ['libz.so.1', 'libc.so.6'] }),
+      'usr/lib/libz.so.1': lib('libz.so.1', { needed: ['libc.so.6'] }),
+    });
+    const c = closureOf(new DirView(root), [{ path: '/usr/bin/a', why: 'a' }, { path: '/usr/bin/b', why: 'b' }]);
+    expect(c.problems).toEqual([]);
+    expect(c.paths.has('opt/a/lib/libz.so.1')).toBe(true);
+    expect(c.paths.has('usr/lib/libz.so.1')).toBe(true);
+  });
+
+  it('a kept dangling symlink is kept as it is (etc/resolv.conf -> ../tmp/resolv.conf)', () => {
+    const root = tmpDir();
+    put(root, { ...base(), 'usr/bin/prog': exe({ needed: ['libc.so.6'] }), 'etc/resolv.conf': '../tmp/resolv.conf' });
+    const c = new Closure(new DirView(root));
+    c.add({ path: '/usr/bin/prog', why: 'p' });
+    expect(c.add({ path: '/etc/resolv.conf', why: 'kept' }, true)).toBe(true);
+    expect(c.result.problems).toEqual([]);
+    expect(c.result.paths.get('etc/resolv.conf')).toBe('kept');
+  });
+
   it('a kept file is checked leniently: a foreign static blob is fine, a missing library is a warning', () => {
     const root = tmpDir();
     put(root, { ...base(), 'usr/bin/prog': exe({ needed: ['libc.so.6'] }), 'usr/bin/extra': exe({ needed: ['libgone.so'] }) });

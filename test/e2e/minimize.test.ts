@@ -223,11 +223,14 @@ describe('prepare --minimize', () => {
   it('--dedupe-with-host from an archive: links what is the same, a second run changes nothing, a changed image file makes the next run rebuild', async () => {
     const dir = tmpDir();
     const name = cs('DupA');
-    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true, tar: path.join(dir, 'rootfs.tar') });
-    const target = rootfs.dir; // the image is what the archive was made from
+    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true });
+    const target = rootfs.dir; // the image is what the archive is made from
     deviceBasics(target);
     fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
-    const run = () => tbx(['prepare', name, rootfs.archive!, '--target', target, '--minimize', '--dedupe-with-host', '--json']);
+    const archive = path.join(dir, 'rootfs.tar');
+    await execa('tar', ['--numeric-owner', '-cf', archive, '-C', target, '.']);
+    // the plugin JSON is kept too: the same bytes as the image's, but this run rewrites the image's, so it is not shared
+    const run = () => tbx(['prepare', name, archive, '--target', target, '--minimize', '--dedupe-with-host', '--keep', 'etc/Thunder/**', '--json']);
     const first = await run();
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
@@ -237,6 +240,10 @@ describe('prepare --minimize', () => {
     const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
     const libc = 'usr/lib/x86_64-linux-gnu/libc.so.6';
     expect(fs.statSync(path.join(tree, libc)).ino).toBe(fs.statSync(path.join(target, libc)).ino);
+    // every ELF file of this tree is shared, and still counts for lxc.arch
+    expect(fs.readFileSync(path.join(tree, '../config'), 'utf8')).toContain('lxc.arch = x86_64\n');
+    const json = `etc/Thunder/plugins/${name}.json`;
+    expect(fs.statSync(path.join(tree, json)).ino).not.toBe(fs.statSync(path.join(target, json)).ino);
     const again = JSON.parse((await run()).stdout).containers[0];
     expect(again.status).toBe('unchanged');
     // the image's copy changes in place (same inode): the container no longer matches its archive
@@ -244,6 +251,10 @@ describe('prepare --minimize', () => {
     fs.utimesSync(path.join(target, libc), t.atime, new Date(t.mtimeMs + 5000));
     const third = JSON.parse((await run()).stdout).containers[0];
     expect(third.status).toBe('replace');
+    expect(JSON.parse((await run()).stdout).containers[0].status).toBe('unchanged');
+    // so does a chmod (the container's file is the same inode)
+    fs.chmodSync(path.join(target, 'usr/lib/thunder/proxystubs/libThunderTestProxyStubs.so'), 0o640);
+    expect(JSON.parse((await run()).stdout).containers[0].status).toBe('replace');
   });
 
   it('--dedupe-with-host shares nothing a container could change or that is setuid, and is refused as a normal user', async () => {
@@ -255,11 +266,18 @@ describe('prepare --minimize', () => {
     fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
     fs.chmodSync(path.join(target, 'etc/group'), 0o666);
     fs.chmodSync(path.join(target, 'usr/lib/thunder/plugins/libThunderTest.so'), 0o4755);
-    const r = await tbx(['prepare', name, 'target', '--target', target, '--minimize', '--dedupe-with-host', '-q']);
+    // read-only, but its owner is a uid the container maps (--share-uid): that process could chmod it
+    fs.chownSync(path.join(target, 'etc/nsswitch.conf'), 1000, 1000);
+    fs.chmodSync(path.join(target, 'etc/nsswitch.conf'), 0o444);
+    const r = await tbx(['prepare', name, 'target', '--target', target, '--minimize', '--dedupe-with-host', '--share-uid', '1000', '-q']);
     expect(r.code).toBe(0);
     const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
-    for (const p of ['etc/group', 'usr/lib/thunder/plugins/libThunderTest.so']) expect(fs.statSync(path.join(tree, p)).ino).not.toBe(fs.statSync(path.join(target, p)).ino);
+    for (const p of ['etc/group', 'usr/lib/thunder/plugins/libThunderTest.so', 'etc/nsswitch.conf']) expect(fs.statSync(path.join(tree, p)).ino).not.toBe(fs.statSync(path.join(target, p)).ino);
     expect(fs.statSync(path.join(tree, 'etc/passwd')).ino).toBe(fs.statSync(path.join(target, 'etc/passwd')).ino);
+    // a privileged container's root is the device's: it never shares
+    const priv = await tbx(['prepare', cs('DupP'), 'target', '--target', target, '--minimize', '--dedupe-with-host', '--idmap', 'none', '--no-plugin-json', '--no-thunder-roots', '--root', '/usr/bin/bash']);
+    expect(priv.code).toBe(1);
+    expect(priv.stderr).toContain('DEDUPE_PRIVILEGED');
 
     fs.chmodSync(dir, 0o755);
     const nobody = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', cs('DupN'), 'target', '--target', target, '--minimize', '--dedupe-with-host', '--no-plugin-json'], { reject: false, env: { HOME: '/nonexistent' } });
@@ -295,9 +313,14 @@ describe('prepare runs the doctor', () => {
     const fourth = await run();
     expect(fourth.code).toBe(0);
     expect(fourth.stdout).not.toContain('doctor');
-    // --no-doctor skips it; post-build passes it on
+    // the image changes under an unchanged container: what the doctor read differs, so it checks again
     fs.rmSync(seccomp);
-    expect((await run('--force', '--no-doctor')).code).toBe(0);
+    const fifth = await run();
+    expect(fifth.stdout).toContain('unchanged');
+    expect(fifth.code).toBe(1);
+    expect(fifth.stderr).toContain('SECCOMP_PROFILE_MISSING');
+    // --no-doctor skips it; post-build passes it on
+    expect((await run('--no-doctor')).code).toBe(0);
     expect(parsePostScriptArgs(['--manifest', 'm.yaml', '--no-doctor', '--other']).noDoctor).toBe(true);
   });
 });
