@@ -272,6 +272,17 @@ export class TreeWriter implements EntrySink {
     };
   }
 
+  /** A file whose bytes the writer does not see (copied by the kernel, or shared): its ELF header for --arch auto. */
+  private voteElf(p: string, file: string): void {
+    if (!this.o.onElf) return;
+    const head = Buffer.alloc(64);
+    const fd = fs.openSync(file, 'r');
+    const n = fs.readSync(fd, head, 0, 64, 0);
+    fs.closeSync(fd);
+    const id = elfIdent(head.subarray(0, n));
+    if (id) this.o.onElf(id, p);
+  }
+
   copy(meta: EntryMeta, from: string | Buffer): void {
     if (Buffer.isBuffer(from) || meta.kind !== 'file') {
       const sink = this.entry(meta);
@@ -286,14 +297,7 @@ export class TreeWriter implements EntrySink {
     this.stats.bytes += meta.size;
     this.written.set(meta.path, 'file');
     this.record(meta.path, { kind: 'file', mode: meta.mode, ...own });
-    if (this.o.onElf && meta.size >= 52) {
-      const head = Buffer.alloc(64);
-      const rfd = fs.openSync(from, 'r');
-      const n = fs.readSync(rfd, head, 0, 64, 0);
-      fs.closeSync(rfd);
-      const id = elfIdent(head.subarray(0, n));
-      if (id) this.o.onElf(id, meta.path);
-    }
+    if (meta.size >= 52) this.voteElf(meta.path, from);
     // Directory sources: the kernel copies the bytes (copy_file_range), on the writer thread.
     const [uid, gid] = this.ids(own);
     this.io?.push(t, ['copy', from, this.abs(meta.path), uid, gid, meta.mode, meta.mtime]);
@@ -306,14 +310,7 @@ export class TreeWriter implements EntrySink {
    */
   linkHost(meta: EntryMeta, hostFile: string): void {
     if (!this.prepare(meta)) return;
-    if (this.o.onElf) {
-      const head = Buffer.alloc(64);
-      const fd = fs.openSync(hostFile, 'r');
-      const n = fs.readSync(fd, head, 0, 64, 0);
-      fs.closeSync(fd);
-      const id = elfIdent(head.subarray(0, n));
-      if (id) this.o.onElf(id, meta.path);
-    }
+    this.voteElf(meta.path, hostFile);
     const t = this.threadOf(meta);
     this.stats.files++;
     this.written.set(meta.path, 'file');

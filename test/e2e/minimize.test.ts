@@ -35,6 +35,16 @@ function deviceBasics(target: string): void {
   fs.mkdirSync(path.join(target, 'tmp'), { recursive: true, mode: 0o1777 });
 }
 
+/** An image that is its own rootfs (prepare's `target` source, or the tree an archive is made of), with a Local-mode plugin JSON. */
+function imageAsRootfs(prefix: string): { dir: string; name: string; target: string } {
+  const dir = tmpDir();
+  const name = cs(prefix);
+  const target = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true }).dir;
+  deviceBasics(target);
+  fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+  return { dir, name, target };
+}
+
 function files(root: string): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
@@ -199,12 +209,7 @@ describe('prepare --minimize', () => {
 
   it('--dedupe-with-host hard-links the files the image already has, leaves their owners alone, and the container runs', async () => {
     // the image root is the rootfs itself (rootfs: target), as when TARGET_DIR is the source
-    const dir = tmpDir();
-    const name = cs('Dup');
-    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true });
-    const target = rootfs.dir;
-    deviceBasics(target);
-    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+    const { name, target } = imageAsRootfs('Dup');
     const r = await tbx(['prepare', name, 'target', '--target', target, '--minimize', '--dedupe-with-host', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -221,12 +226,7 @@ describe('prepare --minimize', () => {
   });
 
   it('--dedupe-with-host from an archive: links what is the same, a second run changes nothing, a changed image file makes the next run rebuild', async () => {
-    const dir = tmpDir();
-    const name = cs('DupA');
-    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true });
-    const target = rootfs.dir; // the image is what the archive is made from
-    deviceBasics(target);
-    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+    const { dir, name, target } = imageAsRootfs('DupA'); // the image is what the archive is made from
     const archive = path.join(dir, 'rootfs.tar');
     await execa('tar', ['--numeric-owner', '-cf', archive, '-C', target, '.']);
     // the plugin JSON is kept too: the same bytes as the image's, but this run rewrites the image's, so it is not shared
@@ -258,12 +258,7 @@ describe('prepare --minimize', () => {
   });
 
   it('--dedupe-with-host shares nothing a container could change or that is setuid, and is refused as a normal user', async () => {
-    const dir = tmpDir();
-    const name = cs('DupS');
-    const rootfs = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true });
-    const target = rootfs.dir;
-    deviceBasics(target);
-    fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+    const { dir, name, target } = imageAsRootfs('DupS');
     fs.chmodSync(path.join(target, 'etc/group'), 0o666);
     fs.chmodSync(path.join(target, 'usr/lib/thunder/plugins/libThunderTest.so'), 0o4755);
     // read-only, but its owner is a uid the container maps (--share-uid): that process could chmod it
