@@ -33,10 +33,12 @@ dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
 cache=test/.cache
 armhf_missing=0
 [ -s "$cache/busybox-armhf" ] || armhf_missing=1
-# libc6 of each foreign architecture, unpacked: a .done stamp marks a complete unpack
+# libc6 of each foreign architecture, unpacked (armhf and arm64 with libc-bin too, for its
+# dynamic programs such as getconf: a Debian-like rootfs of the Pi's architectures); a .done-2
+# stamp marks a complete unpack
 debs_missing=""
 for arch in armhf armel arm64; do
-  [ -e "$cache/deb-$arch/.done" ] || debs_missing="$debs_missing $arch"
+  [ -e "$cache/deb-$arch/.done-2" ] || debs_missing="$debs_missing $arch"
 done
 
 if [ -n "$pkgs" ] || [ "$armhf_missing" = 1 ] || [ -n "$debs_missing" ]; then
@@ -64,10 +66,13 @@ fi
 for arch in $debs_missing; do
   mkdir -p "$cache"
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download "libc6:$arch")
+  pkgs_arch="libc6:$arch"
+  [ "$arch" = armel ] || pkgs_arch="$pkgs_arch libc-bin:$arch"
+  # shellcheck disable=SC2086
+  (cd "$tmp" && apt-get download $pkgs_arch)
   rm -rf "$cache/deb-$arch"
-  dpkg -x "$tmp"/libc6_*_"$arch".deb "$cache/deb-$arch"
-  touch "$cache/deb-$arch/.done"
+  for deb in "$tmp"/*_"$arch".deb; do dpkg -x "$deb" "$cache/deb-$arch"; done
+  touch "$cache/deb-$arch/.done-2"
   rm -rf "$tmp"
 done
 

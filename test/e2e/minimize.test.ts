@@ -319,3 +319,54 @@ describe('prepare runs the doctor', () => {
     expect(parsePostScriptArgs(['--manifest', 'm.yaml', '--no-doctor', '--other']).noDoctor).toBe(true);
   });
 });
+
+describe('minimised containers of the Pi architectures: Debian armhf and arm64, run through qemu-user', () => {
+  const cases = [
+    { arch: 'armhf', triplet: 'arm-linux-gnueabihf', interp: 'lib/ld-linux-armhf.so.3', lxcArch: 'linux32', bits: '32' },
+    { arch: 'arm64', triplet: 'aarch64-linux-gnu', interp: 'lib/ld-linux-aarch64.so.1', lxcArch: 'arm64', bits: '64' },
+  ];
+  for (const k of cases) {
+    it(`${k.arch}: only what getconf (as ThunderPlugin), the plugin and the proxy stub need; it runs`, async () => {
+      const dir = tmpDir();
+      const rootfs = path.join(dir, 'rootfs');
+      // Debian's libc6 and libc-bin for the architecture, unpacked (scripts/test-host-setup.sh)
+      fs.cpSync(path.join(process.cwd(), 'test/.cache', `deb-${k.arch}`), rootfs, { recursive: true, verbatimSymlinks: true });
+      const lib = `lib/${k.triplet}`;
+      const put = (from: string, to: string) => {
+        fs.mkdirSync(path.dirname(path.join(rootfs, to)), { recursive: true });
+        fs.copyFileSync(path.join(rootfs, from), path.join(rootfs, to));
+        fs.chmodSync(path.join(rootfs, to), 0o755);
+      };
+      put('usr/bin/getconf', 'usr/bin/ThunderPlugin');
+      put(`${lib}/libanl.so.1`, 'usr/lib/thunder/plugins/libThunderTest.so');
+      put(`${lib}/libutil.so.1`, 'usr/lib/thunder/proxystubs/libThunderTestProxyStubs.so');
+      fs.writeFileSync(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+      fs.writeFileSync(path.join(rootfs, 'etc/group'), 'root:x:0:\n');
+      for (const d of ['proc', 'sys', 'dev', 'tmp']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+      fs.rmSync(path.join(rootfs, '.done-2'));
+      const archive = path.join(dir, 'rootfs.tar');
+      await execa('tar', ['--numeric-owner', '-cf', archive, '-C', rootfs, '.']);
+      const target = path.join(dir, 'target');
+      deviceBasics(target);
+      const name = cs(`Pi${k.arch}`);
+      fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+
+      const r = await tbx(['prepare', name, archive, '--target', target, '--minimize', '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const c = JSON.parse(r.stdout).containers[0];
+      expect(c.arch).toBe(k.lxcArch);
+      const tree = path.join(target, 'usr/share/Thunder', name, 'Container/rootfs');
+      const have = files(tree);
+      for (const p of ['usr/bin/ThunderPlugin', k.interp, `${lib}/libc.so.6`, 'usr/lib/thunder/plugins/libThunderTest.so', 'usr/lib/thunder/proxystubs/libThunderTestProxyStubs.so', 'etc/ld.so.conf', `etc/ld.so.conf.d/${k.triplet}.conf`]) {
+        expect(have).toContain(p);
+      }
+      for (const p of ['usr/bin/getconf', 'usr/bin/iconv', 'usr/bin/locale', `${lib}/libm.so.6`, `${lib}/gconv`]) expect(have).not.toContain(p);
+      expect(c.size.percent).toBeLessThan(25);
+
+      const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', 'LONG_BIT']);
+      expect(run.stdout.trim()).toBe(k.bits);
+      expect(run.code).toBe(0);
+    });
+  }
+});
