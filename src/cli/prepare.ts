@@ -333,6 +333,7 @@ async function printPlan(out: Output, ops: Op[], reports: ContainerReport[]): Pr
       for (const d of op.detail) out.say(`    ${d}`);
       if (r?.facts?.size) out.say(`    size: ${sizeLine(r.facts.size)}`);
       for (const n of r?.facts?.notes ?? []) out.say(`    note: ${n}`);
+      for (const [p, why] of r?.facts?.kept ?? []) out.detail(`    would keep /${p}: ${why}`);
       if (r?.config) out.say(createTwoFilesPatch('/dev/null', path.join(op.path, 'config'), '', r.config).trimEnd());
     } else if (op.kind === 'dir') {
       out.say(`+ ${op.path}/: ${op.reason}`);
