@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { ThunderboxError } from '../core/errors.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { entries, parseConfig } from '../lxc/document.js';
 import { fstabUnescape } from '../lxc/mount-entry.js';
@@ -24,8 +25,18 @@ function describe(target: string, file: string): string {
   const own = `${st.mode.toString(8)} ${st.uid}:${st.gid}`;
   if (st.isDirectory()) return `${rel} d ${own} [${fs.readdirSync(file).sort().join('/')}]`;
   if (st.isSymbolicLink()) return `${rel} l ${fs.readlinkSync(file)}`;
-  const small = st.isFile() && st.size <= 1 << 20;
+  const small = st.isFile() && st.size <= 256 << 10; // configuration files; a program is known by its size
   return `${rel} f ${own} ${st.size}${small ? ` ${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}` : ''}`;
+}
+
+/** A device path in the image, or null for a symlink loop there (the doctor reports it). */
+function inImage(target: string, p: string): string | null {
+  try {
+    return resolveInTarget(target, p);
+  } catch (e) {
+    if (e instanceof ThunderboxError) return null;
+    throw e;
+  }
 }
 
 export function doctorInputs(target: string, containerDir: string, callsign: string): string {
@@ -46,20 +57,23 @@ export function doctorInputs(target: string, containerDir: string, callsign: str
       const v = l.value ?? '';
       if (!v.startsWith('/') && l.key !== 'lxc.mount.entry') continue;
       if (l.key === 'lxc.include') {
-        const host = resolveInTarget(target, v);
+        const host = inImage(target, v);
+        if (host === null) continue;
         files.add(host);
         if (fs.statSync(host, { throwIfNoEntry: false })?.isDirectory()) {
           for (const n of fs.readdirSync(host).filter((x) => x.endsWith('.conf')).sort()) configs.push(path.join(host, n));
         } else configs.push(host);
-      } else if (l.key === 'lxc.seccomp.profile') {
-        files.add(resolveInTarget(target, v));
-      } else if (l.key === 'lxc.mount.entry') {
-        const src = fstabUnescape(v.trim().split(/\s+/)[0] ?? '');
-        if (src.startsWith('/')) files.add(resolveInTarget(target, src));
+      } else if (l.key === 'lxc.seccomp.profile' || l.key === 'lxc.mount.entry') {
+        const src = l.key === 'lxc.seccomp.profile' ? v : fstabUnescape(v.trim().split(/\s+/)[0] ?? '');
+        const host = src.startsWith('/') ? inImage(target, src) : null;
+        if (host !== null) files.add(host);
       }
     }
   }
-  for (const p of [...pluginJsonCandidates('', callsign), ...TARGET_PROBES]) files.add(resolveInTarget(target, p));
+  for (const p of [...pluginJsonCandidates('', callsign), ...TARGET_PROBES]) {
+    const host = inImage(target, p);
+    if (host !== null) files.add(host);
+  }
   const h = createHash('sha256');
   for (const f of [...files].sort()) h.update(describe(target, f) + '\n');
   return h.digest('hex');
