@@ -45,7 +45,7 @@ const TRIPLETS: Record<number, (e: ElfInfo) => string[]> = {
 };
 
 /** The directories a dynamic linker searches last, for this kind of object. */
-export function defaultLibDirs(e: ElfInfo, musl: boolean): string[] {
+function defaultLibDirs(e: ElfInfo, musl: boolean): string[] {
   if (musl) return ['/lib', '/usr/local/lib', '/usr/lib'];
   const triplets = TRIPLETS[e.machine]?.(e) ?? [];
   const dirs = triplets.flatMap((t) => [`/lib/${t}`, `/usr/lib/${t}`]);
@@ -60,7 +60,7 @@ function isGlob(s: string): boolean {
 }
 
 /** Absolute paths in the view matching a glob (each component may be a glob). */
-export function globView(view: TreeView, pattern: string): string[] {
+function globView(view: TreeView, pattern: string): string[] {
   let current = [''];
   for (const part of pattern.split('/').filter(Boolean)) {
     const next: string[] = [];
@@ -439,4 +439,3 @@ export function closureOf(view: TreeView, roots: ClosureRoot[], o: ClosureOption
   return c.result;
 }
 
-export { describeElf };

@@ -133,7 +133,7 @@ export function machineName(machine: number): string {
 }
 
 /** The ABI that e_flags gives for the machines that record one there (see ElfInfo.abi). */
-export function abiOf(machine: number, bits: 32 | 64, flags: number): string | undefined {
+function abiOf(machine: number, bits: 32 | 64, flags: number): string | undefined {
   switch (machine) {
     case EM.ARM:
       // Both bits set is not a valid file; hard wins, as the kernel and ld.so only look for it.

@@ -25,7 +25,7 @@ export interface SizeReport {
 
 const DISCARD: FileSink = { write() {}, end() {} };
 
-export function percentOf(part: number, whole: number): number {
+function percentOf(part: number, whole: number): number {
   return whole === 0 ? 100 : Math.round((part / whole) * 1000) / 10;
 }
 

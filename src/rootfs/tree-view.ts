@@ -41,7 +41,7 @@ export interface Resolved {
 
 const MAX_LINKS = 40; // the kernel's limit (ELOOP)
 /** ELF files are read whole (program headers, dynamic section, .dynsym): up to this size. */
-export const MAX_ELF = 1 << 30;
+const MAX_ELF = 1 << 30;
 
 function split(p: string): string[] {
   return p.split('/').filter((s) => s !== '' && s !== '.');

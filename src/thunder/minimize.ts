@@ -19,8 +19,8 @@ import { toContainer, type IdMapLine } from '../lxc/idmap.js';
 // files the C library reads.
 
 /** What Thunder gives its processes as PATH when the container inherits it (lxc.environment = PATH). */
-export const DEVICE_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-export const HOST_PROGRAMS = ['ThunderPlugin', 'WPEProcess'] as const;
+const DEVICE_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const HOST_PROGRAMS = ['ThunderPlugin', 'WPEProcess'] as const;
 /** Plugin libraries: R5 (Thunder), R4 (WPEFramework). */
 export const PLUGIN_DIRS = ['/usr/lib/thunder/plugins', '/usr/lib/wpeframework/plugins'];
 export const PROXYSTUB_DIRS = ['/usr/lib/thunder/proxystubs', '/usr/lib/wpeframework/proxystubs'];
