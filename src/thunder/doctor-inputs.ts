@@ -29,8 +29,8 @@ function describe(target: string, file: string): string {
   return `${rel} f ${own} ${st.size}${small ? ` ${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}` : ''}`;
 }
 
-/** A device path in the image, or null for a symlink loop there (the doctor reports it). */
-function inImage(target: string, p: string): string | null {
+/** resolveInTarget, with a symlink loop in the image as null (the doctor reports it). */
+export function inImage(target: string, p: string): string | null {
   try {
     return resolveInTarget(target, p);
   } catch (e) {

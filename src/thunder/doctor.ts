@@ -2,8 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { lineCol, type Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError } from '../core/errors.js';
-import { resolveInTarget } from '../core/target-path.js';
 import { archOf } from '../lxc/arch.js';
 import { checkConfig } from '../lxc/check.js';
 import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
@@ -19,7 +17,7 @@ import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
 import { PLUGIN_DIRS, PROXYSTUB_DIRS, containerPath, findHostProgram, pluginLocator } from './minimize.js';
 import { MODE_PATH } from './plugin-json.js';
-import { TARGET_PROBES } from './doctor-inputs.js';
+import { TARGET_PROBES, inImage as inTarget } from './doctor-inputs.js';
 
 // `thunderbox doctor`: a prepared container checked as the device will see it, without
 // starting anything. Side-effect free (reads only) and quick: the config is read once, the
@@ -92,15 +90,6 @@ function statOrNull(p: string): fs.Stats | null {
   }
 }
 
-/** resolveInTarget, with a symlink loop in the image as null (reported by the caller). */
-function inTarget(target: string, devicePath: string): string | null {
-  try {
-    return resolveInTarget(target, devicePath);
-  } catch (e) {
-    if (e instanceof ThunderboxError) return null;
-    throw e;
-  }
-}
 
 const listed = (xs: string[]): string => (xs.length > MAX_LISTED ? `${xs.slice(0, MAX_LISTED).join(', ')} and ${xs.length - MAX_LISTED} more` : xs.join(', '));
 
