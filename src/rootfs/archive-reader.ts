@@ -136,6 +136,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Compressed bytes consumed so far. */
   onProgress?: (bytes: number) => void;
+  /** Each chunk as it goes to the tar parser (decompressed, for the codecs a host tool decodes). */
+  tee?: (chunk: Buffer) => void;
 }
 
 export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySink, opts: ReadOptions = {}): Promise<void> {
@@ -185,6 +187,7 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
   try {
     for await (const chunk of chunks) {
       if (!info.codec.tool) onRead(chunk.length);
+      opts.tee?.(chunk);
       parser.write(chunk);
       if (failure) break;
       await sink.backpressure();

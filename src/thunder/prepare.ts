@@ -189,6 +189,13 @@ export function hostDirOwner(spec: ContainerSpec, m: { owner?: { uid: number; gi
   return { uid: toHost(spec.idmap, 'u', cu) ?? cu, gid: toHost(spec.idmap, 'g', cg) ?? cg };
 }
 
+/** The decompressed archive between the two passes of a minimised prepare (removed after the second). */
+const SPOOL_NAME = '.thunderbox.pass1.tar';
+
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
+}
+
 interface BuildInput {
   req: PrepareRequest;
   spec: ContainerSpec;
@@ -208,7 +215,7 @@ interface BuildInput {
  * filter in front of the writer. Errors (an unresolved library, a wrong-arch one) stop here,
  * before anything is written.
  */
-async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[]): Promise<FilterSink> {
+async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[], spool: string | null): Promise<FilterSink> {
   const { spec, req } = b;
   // loaded here: a plain or a no-op run does not need the ELF reader, the closure or the matcher
   const [{ ArchiveIndex }, { FilterSink }, { DirView }, { findShared, selectMinimal, walk }] = await Promise.all([import('../rootfs/archive-index.js'), import('../rootfs/filter-sink.js'), import('../rootfs/tree-view.js'), import('./minimize.js')]);
@@ -217,7 +224,13 @@ async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, s
   if (spec.rootfs.kind === 'archive') {
     const index = new ArchiveIndex({ hash: spec.dedupeWithHost });
     const info = probeArchive(spec.rootfs.path);
-    await readArchive(spec.rootfs.path, info, index, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n / 2, info.size) });
+    // xz, bzip2, zstd: decompressed once; the second pass reads the plain tar kept in the stage
+    const fd = spool ? fs.openSync(spool, 'wx', 0o600) : null;
+    try {
+      await readArchive(spec.rootfs.path, info, index, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n / 2, info.size), tee: fd === null ? undefined : (c) => writeAll(fd, c) });
+    } finally {
+      if (fd !== null) fs.closeSync(fd);
+    }
     view = index;
     sha256 = (rel) => index.sha256(rel);
   } else {
@@ -271,13 +284,19 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   let filter: FilterSink | undefined;
   const kept: [string, string][] = [];
   const shared: SharedFile[] = [];
+  const selecting = spec.minimize !== undefined || spec.dedupeWithHost;
+  // two passes over a tool-decompressed archive: the first keeps the plain tar beside the rootfs
+  const spool = selecting && !dryRun && spec.rootfs.kind === 'archive' && probeArchive(spec.rootfs.path).codec.tool ? path.join(dir, SPOOL_NAME) : null;
   try {
-    if (spec.minimize || spec.dedupeWithHost) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept, shared);
+    if (selecting) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept, shared, spool);
     const sink: EntrySink = filter ?? writer;
     if (spec.rootfs.kind === 'archive') {
-      const info = probeArchive(spec.rootfs.path);
-      const pass1 = filter && spec.rootfs.kind === 'archive' ? info.size : 0;
-      await readArchive(spec.rootfs.path, info, sink, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, pass1 ? (pass1 + n) / 2 : n, info.size) });
+      const source = spool ?? spec.rootfs.path;
+      const info = probeArchive(source);
+      const total = probeArchive(spec.rootfs.path).size;
+      const progress = (n: number) => req.onProgress?.(spec.callsign, filter ? total / 2 + (n / info.size) * (total / 2) : n, total);
+      await readArchive(source, info, sink, { signal, onProgress: progress });
+      if (spool) fs.rmSync(spool);
     } else {
       await readDirectory(spec.rootfs.path, sink, { ...b.walk, signal });
     }

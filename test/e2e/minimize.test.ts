@@ -141,6 +141,31 @@ describe('prepare --minimize', () => {
     expect(describeTree(other)).toEqual(a);
   });
 
+  it('from an xz archive: decompressed once, the same tree as from the plain tar, nothing left over', async () => {
+    const { dir, target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
+    const name = cs('Xz');
+    pluginJson(name);
+    const other = path.join(dir, 'other');
+    fs.cpSync(target, other, { recursive: true, verbatimSymlinks: true });
+    await execa('xz', ['-k', '-T1', '-0', rootfs.archive!]);
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    const plain = await tbx(['prepare', name, rootfs.archive!, '--target', target, '--minimize', '-q'], { env });
+    expect(plain.code).toBe(0);
+    // xz runs once: a PATH whose xz counts its runs
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    const count = path.join(dir, 'xz-runs');
+    fs.writeFileSync(path.join(bin, 'xz'), `#!/bin/sh\necho run >> ${count}\nexec /usr/bin/xz "$@"\n`, { mode: 0o755 });
+    const xz = await tbx(['prepare', name, `${rootfs.archive!}.xz`, '--target', other, '--minimize', '-q'], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(xz.stderr).toBe('');
+    expect(xz.code).toBe(0);
+    expect(fs.readFileSync(count, 'utf8')).toBe('run\n');
+    const tree = (t: string) => files(path.join(t, 'usr/share/Thunder', name, 'Container'));
+    expect(tree(other)).not.toContain('.thunderbox.pass1.tar');
+    expect(tree(other)).toEqual(tree(target));
+    expect(fs.readdirSync(path.join(other, 'usr/share/Thunder', name)).sort()).toEqual(['Container']);
+  });
+
   it('a missing library or a missing ThunderPlugin stops prepare before anything is written, naming what is missing', async () => {
     const { target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
     const name = cs('Bad');
