@@ -2,7 +2,7 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { EM, describeElf, incompatibility, type ElfInfo } from './elf.js';
-import { resolve, type TreeView } from './tree-view.js';
+import { resolve, type Resolved, type TreeView } from './tree-view.js';
 
 // The files a program needs to run in a rootfs, found the way the target's dynamic linker
 // finds them (glibc's ld.so, musl's, uClibc's; all read the same ELF facts):
@@ -134,6 +134,7 @@ export class Closure {
   private readonly byReal = new Map<string, Loaded>();
   private readonly names = new Map<Loaded | undefined, Map<string, Loaded>>();
   private readonly walked = new Set<string>();
+  private readonly muslPaths = new Map<string, string[] | null>();
   /** Breadth first, as ld.so maps dependencies. */
   private readonly queue: Loaded[] = [];
   /** While adding a --keep root: its problems are warnings (a kept file need not be loadable). */
@@ -141,11 +142,10 @@ export class Closure {
 
   constructor(
     private readonly view: TreeView,
-    o: ClosureOptions | string[] = {},
+    o: ClosureOptions = {},
   ) {
-    const opts = Array.isArray(o) ? { pathDirs: o } : o;
-    this.pathDirs = opts.pathDirs ?? DEFAULT_PATH;
-    this.ldLibraryPath = opts.ldLibraryPath ?? [];
+    this.pathDirs = o.pathDirs ?? DEFAULT_PATH;
+    this.ldLibraryPath = o.ldLibraryPath ?? [];
     this.confDirs = ldSoConfDirs(view);
   }
 
@@ -164,8 +164,7 @@ export class Closure {
   }
 
   /** Resolve an absolute path; record it and its symlinks. */
-  private reach(p: string, why: string): string | null {
-    const r = resolve(this.view, p);
+  private reach(p: string, why: string, r: Resolved = resolve(this.view, p)): string | null {
     if (r.rel === null) return null;
     for (const l of r.chain) this.need(l, `symlink on the way to ${p}`);
     this.need(r.rel, why);
@@ -311,6 +310,16 @@ export class Closure {
       .replace(/\$(\{PLATFORM\}|PLATFORM)/g, platform);
   }
 
+  /** musl's /etc/ld-musl-ARCH.path, read once: its directories, or null without one. */
+  private muslPath(arch: string): string[] | null {
+    if (!this.muslPaths.has(arch)) {
+      const file = resolve(this.view, `/etc/ld-musl-${arch}.path`);
+      const text = file.rel !== null ? this.view.read(file.rel, 1 << 16) : null;
+      this.muslPaths.set(arch, text ? text.toString('utf8').split(/[\n:]/).map((x) => x.trim()).filter((x) => x.startsWith('/')) : null);
+    }
+    return this.muslPaths.get(arch)!;
+  }
+
   private pathsOf(l: Loaded, which: 'rpath' | 'runpath'): string[] {
     const origin = path.posix.dirname(l.asFound.startsWith('/') ? l.asFound : `/${l.asFound}`);
     return l.elf[which].map((d) => this.expand(d, origin, l.elf));
@@ -332,10 +341,7 @@ export class Closure {
     if (musl) {
       dirs.push(...this.ldLibraryPath);
       for (let p: Loaded | undefined = l; p; p = p.loader) dirs.push(...this.pathsOf(p, p.elf.runpath.length ? 'runpath' : 'rpath'));
-      const file = resolve(this.view, `/etc/ld-musl-${musl[1]}.path`);
-      const text = file.rel !== null ? this.view.read(file.rel, 1 << 16) : null;
-      if (text) dirs.push(...text.toString('utf8').split(/[\n:]/).map((x) => x.trim()).filter((x) => x.startsWith('/')));
-      else dirs.push(...defaultLibDirs(e, true));
+      dirs.push(...(this.muslPath(musl[1]!) ?? defaultLibDirs(e, true)));
       return [...new Set(dirs)];
     }
     if (e.runpath.length === 0) {
@@ -382,7 +388,7 @@ export class Closure {
         rejected.push(`${cand} (${describeElf(er.elf)})`);
         continue;
       }
-      this.reach(cand, why);
+      this.reach(cand, why, r);
       this.object(cand, r.rel, why, loader, name);
       return;
     }
@@ -433,7 +439,7 @@ export class Closure {
 }
 
 /** ELF problems of one program in a tree (for doctor): the closure of `root` alone. */
-export function closureOf(view: TreeView, roots: ClosureRoot[], o: ClosureOptions | string[] = {}): ClosureResult {
+export function closureOf(view: TreeView, roots: ClosureRoot[], o: ClosureOptions = {}): ClosureResult {
   const c = new Closure(view, o);
   for (const r of roots) c.add(r);
   return c.result;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { lineCol, type Diagnostic } from '../core/diagnostic.js';
 import { archOf } from '../lxc/arch.js';
-import { checkConfig } from '../lxc/check.js';
+import { checkConfigText } from '../lxc/check.js';
 import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
 import { entries, parseConfig, type ConfigLine } from '../lxc/document.js';
 import { parseIdmapValue, toContainer, type IdMapLine } from '../lxc/idmap.js';
@@ -11,12 +11,12 @@ import type { LxcVersion } from '../lxc/keys.js';
 import { fstabUnescape } from '../lxc/mount-entry.js';
 import { SYMLINK_MARK } from '../buildroot/permission-table.js';
 import { REQUIRED_ENV, type EnvSpec } from '../profile/spec.js';
-import { closureOf, type ClosureRoot } from '../rootfs/closure.js';
+import { closureOf } from '../rootfs/closure.js';
 import { EM, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
 import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
-import { PLUGIN_DIRS, PROXYSTUB_DIRS, containerPath, findHostProgram, pluginLocator } from './minimize.js';
-import { MODE_PATH } from './plugin-json.js';
+import { PROXYSTUB_DIRS, closureOptions, thunderRoots } from './minimize.js';
+import { MODE_PATH, pluginLocator, type PluginConfig } from './plugin-json.js';
 import { TARGET_PROBES, inImage as inTarget } from './doctor-inputs.js';
 
 // `thunderbox doctor`: a prepared container checked as the device will see it, without
@@ -60,7 +60,6 @@ export interface DoctorResult {
   warnings: number;
 }
 
-/** Programs of the image itself (outside the container) that tell the device's architecture. */
 /** Programs of the rootfs that tell its architecture when ThunderPlugin is not there. */
 const ROOTFS_PROBES = ['/bin/busybox', '/bin/sh', '/usr/bin/env', '/sbin/init', '/bin/ls'];
 const MAX_LISTED = 5;
@@ -120,7 +119,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   }
 
   // 1. lxc check, includes inside the image
-  checkLxc(f, configFile, target, o.lxcVersion ?? 6);
+  checkLxc(f, text, configFile, target, o.lxcVersion ?? 6);
 
   const cfg = readOwnConfig(text, configFile);
 
@@ -131,15 +130,15 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   checkSeccomp(f, cfg, configFile, target);
 
   // 8. plugin JSON
-  let pluginJson: string | undefined;
+  let pluginJson: PluginConfig | undefined;
   if (o.pluginJson === null) f.note('PLUGIN_JSON_SKIPPED', `the plugin config of ${o.callsign} was not checked (prepare --no-plugin-json)`, 'prepare without --no-plugin-json to have its mode set and checked');
   else pluginJson = checkPluginJson(f, target, o.callsign, o.pluginJson);
 
   // 2. rootfs
   const rootfs = checkRootfsPath(f, cfg, configFile, target, deviceDir);
-  const targetElf = probeElf(new DirView(target), TARGET_PROBES);
   if (rootfs) {
     const view = new DirView(rootfs.host);
+    const targetElf = probeElf(new DirView(target), TARGET_PROBES);
     // 3. ThunderPlugin and its closure
     const mainElf = checkThunderPlugin(f, view, rootfs.host, cfg.environment, pluginJson);
     // 4. architecture
@@ -189,10 +188,10 @@ function readOwnConfig(text: string, file: string): OwnConfig {
   return { lines, all, last: (key) => all(key).at(-1), environment, idmap };
 }
 
-function checkLxc(f: Findings, configFile: string, target: string, version: LxcVersion): void {
+function checkLxc(f: Findings, text: string, configFile: string, target: string, version: LxcVersion): void {
   let ds: Diagnostic[];
   try {
-    ds = checkConfig(configFile, { version, sysroot: target });
+    ds = checkConfigText(text, configFile, { version, sysroot: target });
   } catch (e) {
     f.error('CONFIG_UNREADABLE', `cannot check ${configFile}: ${e instanceof Error ? e.message : String(e)}`, 'make the config and its includes readable files');
     return;
@@ -262,7 +261,7 @@ function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: s
   }
 }
 
-function checkPluginJson(f: Findings, target: string, callsign: string, given?: string): string | undefined {
+function checkPluginJson(f: Findings, target: string, callsign: string, given?: string): PluginConfig | undefined {
   const searched: string[] = [];
   for (const dev of given ? [given] : pluginJsonCandidates('', callsign)) {
     const host = given ?? inTarget(target, dev);
@@ -276,7 +275,7 @@ function checkPluginJson(f: Findings, target: string, callsign: string, given?: 
     if (first || !tree || tree.type !== 'object') {
       const { line } = lineCol(text, first?.offset ?? 0);
       f.error('PLUGIN_JSON_INVALID', `${host} is not a JSON object${first ? ` (${printParseErrorCode(first.error)})` : ''}: Thunder cannot load the plugin`, 'fix the JSON at that position', { file: host, line });
-      return host;
+      return { file: host, locator: pluginLocator(text) };
     }
     const node = findNodeAtLocation(tree, [...MODE_PATH]);
     const mode = node ? getNodeValue(node) : undefined;
@@ -290,7 +289,7 @@ function checkPluginJson(f: Findings, target: string, callsign: string, given?: 
     if (typeof ctype === 'string' && ctype.toLowerCase() !== 'lxc') {
       f.warning('PLUGIN_CONTAINER_TYPE', `configuration.root.configuration.containertype in ${host} is "${ctype}", not "lxc": this LXC container is not used`, 'set "containertype": "lxc", or remove it when Thunder is built with the LXC backend only', { file: host, line: lineCol(text, typeNode!.offset).line });
     }
-    return host;
+    return { file: host, locator: pluginLocator(text) };
   }
   f.warning('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${callsign}; searched ${searched.join(', ')}`, `install ${callsign}.json (from the plugin's package) with "configuration": {"root": {"mode": "Container"}}; thunderbox prepare sets the mode when the file is there`);
   return undefined;
@@ -343,31 +342,17 @@ function probeElf(view: TreeView, probes: string[]): { path: string; elf: ElfInf
   return null;
 }
 
-function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env: EnvSpec[], pluginJson: string | undefined): { path: string; elf: ElfInfo } | null {
-  const pathDirs = containerPath({ environment: env });
-  const program = findHostProgram(view, pathDirs);
+function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env: EnvSpec[], pluginJson: PluginConfig | undefined): { path: string; elf: ElfInfo } | null {
+  const opts = closureOptions(env);
+  const t = thunderRoots(view, opts.pathDirs!, pluginJson);
+  const program = t.program;
   if (!program) {
-    f.error('THUNDERPLUGIN_MISSING', `neither ThunderPlugin nor WPEProcess is on the container's PATH (${pathDirs.join(':')}) in ${rootfsHost}: Thunder cannot start the plugin there`, 'build Thunder into the rootfs the container is made from (ThunderPlugin lives in /usr/bin), or fix the PATH given with lxc.environment', { file: rootfsHost });
+    f.error('THUNDERPLUGIN_MISSING', `neither ThunderPlugin nor WPEProcess is on the container's PATH (${opts.pathDirs!.join(':')}) in ${rootfsHost}: Thunder cannot start the plugin there`, 'build Thunder into the rootfs the container is made from (ThunderPlugin lives in /usr/bin), or fix the PATH given with lxc.environment', { file: rootfsHost });
     return null;
   }
-  const roots: ClosureRoot[] = [{ path: program, why: 'Thunder starts it in the container' }];
-  const locator = pluginJson ? pluginLocator(pluginJson) : null;
-  if (locator) {
-    const cands = locator.startsWith('/') ? [locator] : PLUGIN_DIRS.map((d) => `${d}/${locator}`);
-    const found = cands.find((p) => resolve(view, p).rel !== null);
-    if (found) roots.push({ path: found, why: `the plugin library (locator in ${path.basename(pluginJson!)})` });
-    else f.error('PLUGIN_LIBRARY_MISSING', `the plugin library ${locator} (the locator in ${pluginJson}) is not in the rootfs ${rootfsHost}; searched ${cands.join(', ')}`, 'install the plugin in the rootfs the container is made from (its Buildroot package), or fix "locator"', { file: rootfsHost });
-  }
-  let stubs = 0;
-  for (const d of PROXYSTUB_DIRS) {
-    const r = resolve(view, d);
-    if (r.rel === null || view.get(r.rel)?.kind !== 'dir') continue;
-    roots.push({ path: d, why: 'proxy stubs (ThunderPlugin loads every one)', optional: true });
-    stubs += view.list(r.rel).length;
-  }
-  if (stubs === 0) f.warning('PROXYSTUBS_MISSING', `no proxy stubs in ${PROXYSTUB_DIRS.map((d) => path.join(rootfsHost, d)).join(' or ')}: ThunderPlugin cannot talk COM-RPC to Thunder`, 'keep /usr/lib/thunder/proxystubs in the rootfs (Thunder\'s and the plugin\'s packages install them)', { file: rootfsHost });
-  const ld = env.find((e) => e.name === 'LD_LIBRARY_PATH')?.value;
-  const c = closureOf(view, roots, { pathDirs, ldLibraryPath: ld ? ld.split(':').filter((d) => d.startsWith('/')) : [] });
+  if (t.plugin && !t.plugin.found) f.error('PLUGIN_LIBRARY_MISSING', `the plugin library ${t.plugin.locator} (the locator in ${pluginJson!.file}) is not in the rootfs ${rootfsHost}; searched ${t.plugin.searched.join(', ')}`, 'install the plugin in the rootfs the container is made from (its Buildroot package), or fix "locator"', { file: rootfsHost });
+  if (t.stubs === 0) f.warning('PROXYSTUBS_MISSING', `no proxy stubs in ${PROXYSTUB_DIRS.map((d) => path.join(rootfsHost, d)).join(' or ')}: ThunderPlugin cannot talk COM-RPC to Thunder`, 'keep /usr/lib/thunder/proxystubs in the rootfs (Thunder\'s and the plugin\'s packages install them)', { file: rootfsHost });
+  const c = closureOf(view, t.roots, opts);
   for (const p of c.problems) {
     f.add(p.code, p.severity === 'note' ? 'note' : 'error', `${p.message} (in the rootfs ${rootfsHost})`, p.hint ?? 'install or keep the library in the rootfs', p.file ? { file: p.file } : {});
   }

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { parse as parseJsonc } from 'jsonc-parser';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ancestors } from '../rootfs/entry-path.js';
-import { Closure } from '../rootfs/closure.js';
+import { Closure, type ClosureOptions, type ClosureRoot } from '../rootfs/closure.js';
 import { resolve, type TreeView } from '../rootfs/tree-view.js';
 import type { ContainerSpec, MinimizeSpec } from '../profile/spec.js';
+import type { PluginConfig } from './plugin-json.js';
 import { toContainer, type IdMapLine } from '../lxc/idmap.js';
 
 // A minimised container rootfs: the closure of its roots (rootfs/closure.ts) plus kept files,
@@ -22,7 +22,7 @@ import { toContainer, type IdMapLine } from '../lxc/idmap.js';
 const DEVICE_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const HOST_PROGRAMS = ['ThunderPlugin', 'WPEProcess'] as const;
 /** Plugin libraries: R5 (Thunder), R4 (WPEFramework). */
-export const PLUGIN_DIRS = ['/usr/lib/thunder/plugins', '/usr/lib/wpeframework/plugins'];
+const PLUGIN_DIRS = ['/usr/lib/thunder/plugins', '/usr/lib/wpeframework/plugins'];
 export const PROXYSTUB_DIRS = ['/usr/lib/thunder/proxystubs', '/usr/lib/wpeframework/proxystubs'];
 /** Read by the C library at run time: kept when present. */
 const LIBC_FILES = ['/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/ld.so.conf', '/etc/ld.so.cache', '/etc/localtime'];
@@ -39,8 +39,8 @@ export interface Selection {
 }
 
 export interface SelectContext {
-  /** The plugin JSON on this host (for the locator), when there is one. */
-  pluginJson?: string;
+  /** The plugin JSON on this host and its locator, when there is one. */
+  plugin?: PluginConfig;
   /** Mount points (paths inside the container). */
   mountPaths: string[];
 }
@@ -67,22 +67,54 @@ export interface ShareContext {
 /** A file of the image that a container shares: what must stay the same for the container to be unchanged. */
 export type SharedFile = [host: string, ino: number, size: number, mtimeMs: number, mode: number, uid: number, gid: number];
 
-/** Whether the shared files are still the ones the container was made with (a chmod or chown changes the container's file too). */
-export function sharedUnchanged(files: readonly SharedFile[]): boolean {
-  return files.every(([host, ino, size, mtimeMs, mode, uid, gid]) => {
-    const st = fs.lstatSync(host, { throwIfNoEntry: false });
-    return st !== undefined && st.ino === ino && st.size === size && st.mtimeMs === mtimeMs && st.mode === mode && st.uid === uid && st.gid === gid;
-  });
-}
-
 /** The PATH a container's processes get: an explicit lxc.environment value, else Thunder's. */
-export function containerPath(spec: Pick<ContainerSpec, 'environment'>): string[] {
+function containerPath(spec: Pick<ContainerSpec, 'environment'>): string[] {
   const v = spec.environment.find((e) => e.name === 'PATH')?.value;
   return v ? v.split(':').filter((d) => d.startsWith('/')) : DEVICE_PATH;
 }
 
+/** How the container's processes load libraries: its PATH (for "#!/usr/bin/env") and LD_LIBRARY_PATH. */
+export function closureOptions(environment: ContainerSpec['environment']): ClosureOptions {
+  const ld = environment.find((e) => e.name === 'LD_LIBRARY_PATH')?.value;
+  return { pathDirs: containerPath({ environment }), ldLibraryPath: ld ? ld.split(':').filter((d) => d.startsWith('/')) : [] };
+}
+
+export interface ThunderRoots {
+  /** ThunderPlugin (or WPEProcess) on PATH, null when neither is there. */
+  program: string | null;
+  /** The plugin library the plugin JSON's locator names: where it was found, or where it was looked for. */
+  plugin: { locator: string; found?: string; searched: string[] } | null;
+  /** Proxy stubs in the stub directories. */
+  stubs: number;
+  /** What is there of the above, as closure roots, in that order. */
+  roots: ClosureRoot[];
+}
+
+/** What ThunderPlugin runs in the container: itself, the plugin library, every proxy stub. */
+export function thunderRoots(view: TreeView, pathDirs: string[], config: PluginConfig | undefined): ThunderRoots {
+  const roots: ClosureRoot[] = [];
+  const program = findHostProgram(view, pathDirs);
+  if (program) roots.push({ path: program, why: 'Thunder starts it in the container' });
+  const locator = config?.locator ?? null;
+  let plugin: ThunderRoots['plugin'] = null;
+  if (locator) {
+    const searched = locator.startsWith('/') ? [locator] : PLUGIN_DIRS.map((d) => `${d}/${locator}`);
+    const found = searched.find((p) => resolve(view, p).rel !== null);
+    plugin = { locator, searched, ...(found ? { found } : {}) };
+    if (found) roots.push({ path: found, why: `the plugin library (locator in ${path.basename(config!.file)})` });
+  }
+  let stubs = 0;
+  for (const d of PROXYSTUB_DIRS) {
+    const r = resolve(view, d);
+    if (r.rel === null || view.get(r.rel)?.kind !== 'dir') continue;
+    roots.push({ path: d, why: 'proxy stubs (loaded by ThunderPlugin from this directory)', optional: true });
+    stubs += view.list(r.rel).length;
+  }
+  return { program, plugin, stubs, roots };
+}
+
 /** ThunderPlugin (or WPEProcess) on PATH in the view. */
-export function findHostProgram(view: TreeView, pathDirs: string[]): string | null {
+function findHostProgram(view: TreeView, pathDirs: string[]): string | null {
   for (const name of HOST_PROGRAMS) {
     for (const d of pathDirs) {
       const r = resolve(view, `${d}/${name}`);
@@ -90,16 +122,6 @@ export function findHostProgram(view: TreeView, pathDirs: string[]): string | nu
     }
   }
   return null;
-}
-
-/** The plugin JSON's "locator" (the plugin library's file name), or null. */
-export function pluginLocator(file: string): string | null {
-  try {
-    const v = parseJsonc(fs.readFileSync(file, 'utf8')) as { locator?: unknown } | undefined;
-    return typeof v?.locator === 'string' && v.locator ? v.locator : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Every path of the view below `rel` (not `rel` itself). */
@@ -120,31 +142,17 @@ function err(code: string, message: string, hint: string, severity: Diagnostic['
 }
 
 export function selectMinimal(view: TreeView, spec: ContainerSpec, m: MinimizeSpec, ctx: SelectContext): Selection {
-  const pathDirs = containerPath(spec);
-  const ld = spec.environment.find((e) => e.name === 'LD_LIBRARY_PATH')?.value;
-  const c = new Closure(view, { pathDirs, ldLibraryPath: ld ? ld.split(':').filter((d) => d.startsWith('/')) : [] });
+  const opts = closureOptions(spec.environment);
+  const c = new Closure(view, opts);
   const notes: string[] = [];
   const problems: Diagnostic[] = [];
   if (m.thunderRoots) {
-    const program = findHostProgram(view, pathDirs);
-    if (program) c.add({ path: program, why: 'Thunder starts it in the container' });
-    else problems.push(err('THUNDERPLUGIN_MISSING', `${spec.callsign}: neither ThunderPlugin nor WPEProcess is on the container's PATH (${pathDirs.join(':')}) in ${spec.rootfs.path}`, m.roots.length ? 'build Thunder into the rootfs, or pass --no-thunder-roots for a container that does not run a Thunder plugin' : 'build Thunder into the rootfs; for another program pass --no-thunder-roots --root /path/to/it'));
-    const locator = ctx.pluginJson ? pluginLocator(ctx.pluginJson) : null;
-    if (ctx.pluginJson && !locator) problems.push(err('PLUGIN_LOCATOR_MISSING', `${spec.callsign}: ${ctx.pluginJson} has no "locator" (the plugin library)`, 'add "locator": "libThunder<Name>.so" to the plugin config, or --root the library', 'warning'));
-    if (locator) {
-      const cands = locator.startsWith('/') ? [locator] : PLUGIN_DIRS.map((d) => `${d}/${locator}`);
-      const found = cands.find((p) => resolve(view, p).rel !== null);
-      if (found) c.add({ path: found, why: `the plugin library (locator in ${path.basename(ctx.pluginJson!)})` });
-      else problems.push(err('PLUGIN_LIBRARY_MISSING', `${spec.callsign}: the plugin library ${locator} is not in the rootfs; searched ${cands.join(', ')}`, 'install the plugin in the rootfs (its Buildroot package), or fix "locator"'));
-    }
-    let stubs = 0;
-    for (const d of PROXYSTUB_DIRS) {
-      const r = resolve(view, d);
-      if (r.rel === null || view.get(r.rel)?.kind !== 'dir') continue;
-      c.add({ path: d, why: 'proxy stubs (loaded by ThunderPlugin from this directory)' });
-      stubs += view.list(r.rel).length;
-    }
-    if (stubs === 0) notes.push('no proxy stubs in the rootfs (/usr/lib/thunder/proxystubs)');
+    const t = thunderRoots(view, opts.pathDirs!, ctx.plugin);
+    if (!t.program) problems.push(err('THUNDERPLUGIN_MISSING', `${spec.callsign}: neither ThunderPlugin nor WPEProcess is on the container's PATH (${opts.pathDirs!.join(':')}) in ${spec.rootfs.path}`, m.roots.length ? 'build Thunder into the rootfs, or pass --no-thunder-roots for a container that does not run a Thunder plugin' : 'build Thunder into the rootfs; for another program pass --no-thunder-roots --root /path/to/it'));
+    if (ctx.plugin && !t.plugin) problems.push(err('PLUGIN_LOCATOR_MISSING', `${spec.callsign}: ${ctx.plugin.file} has no "locator" (the plugin library)`, 'add "locator": "libThunder<Name>.so" to the plugin config, or --root the library', 'warning'));
+    if (t.plugin && !t.plugin.found) problems.push(err('PLUGIN_LIBRARY_MISSING', `${spec.callsign}: the plugin library ${t.plugin.locator} is not in the rootfs; searched ${t.plugin.searched.join(', ')}`, 'install the plugin in the rootfs (its Buildroot package), or fix "locator"'));
+    for (const r of t.roots) c.add(r);
+    if (t.stubs === 0) notes.push('no proxy stubs in the rootfs (/usr/lib/thunder/proxystubs)');
   }
   for (const r of m.roots) c.add({ path: r.startsWith('/') ? r : `/${r}`, why: 'given with --root' });
   for (const f of LIBC_FILES) c.addFile(f, 'read by the C library');

@@ -1,4 +1,4 @@
-import { applyEdits, findNodeAtLocation, getNodeValue, modify, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import { applyEdits, findNodeAtLocation, getNodeValue, modify, parse, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import { lineCol } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
 
@@ -47,4 +47,16 @@ export function setExecutionMode(text: string, file: string, mode = 'Container')
   const f = formatting(text);
   const edits = modify(text, [...MODE_PATH], mode, { formattingOptions: { insertSpaces: f.insertSpaces, tabSize: f.tabSize, eol: f.eol } });
   return { after: applyEdits(text, edits), previous, changed: true };
+}
+
+/** A plugin JSON and the plugin library its "locator" names (null when it names none). */
+export interface PluginConfig {
+  file: string;
+  locator: string | null;
+}
+
+/** The "locator" of a plugin JSON's text (the plugin library's file name), or null. */
+export function pluginLocator(text: string): string | null {
+  const v = parse(text) as { locator?: unknown } | undefined;
+  return typeof v?.locator === 'string' && v.locator ? v.locator : null;
 }

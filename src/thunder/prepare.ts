@@ -10,7 +10,7 @@ import { ArchVote } from '../lxc/arch.js';
 import { deviceContainerDir, renderContainerConfig } from '../lxc/container-config.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
-import { probeArchive, readArchive } from '../rootfs/archive-reader.js';
+import { probeArchive, readArchive, type ArchiveInfo } from '../rootfs/archive-reader.js';
 import { fingerprintDirectory, readDirectory, type DirWalkOptions } from '../rootfs/dir-reader.js';
 import { TreeWriter, type MountPoint, type TreeStats } from '../rootfs/tree-writer.js';
 import type { FilterSink, SizeReport } from '../rootfs/filter-sink.js';
@@ -21,7 +21,7 @@ import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { commentOutSeccompProfile } from './common-conf.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, pluginJsonCandidates, readStamp } from './layout.js';
-import { setExecutionMode } from './plugin-json.js';
+import { pluginLocator, setExecutionMode, type PluginConfig } from './plugin-json.js';
 
 // `thunderbox prepare`: plan the container trees, the plugin JSON edits and the common.conf
 // edit for a set of containers in one image root; the transaction (core/transaction.ts)
@@ -189,6 +189,14 @@ export function hostDirOwner(spec: ContainerSpec, m: { owner?: { uid: number; gi
   return { uid: toHost(spec.idmap, 'u', cu) ?? cu, gid: toHost(spec.idmap, 'g', cg) ?? cg };
 }
 
+/** Whether the shared files are still the ones the container was made with (a chmod or chown changes the container's file too). */
+function sharedUnchanged(files: readonly SharedFile[]): boolean {
+  return files.every(([host, ino, size, mtimeMs, mode, uid, gid]) => {
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    return st !== undefined && st.ino === ino && st.size === size && st.mtimeMs === mtimeMs && st.mode === mode && st.uid === uid && st.gid === gid;
+  });
+}
+
 /** The decompressed archive between the two passes of a minimised prepare (removed after the second). */
 const SPOOL_NAME = '.thunderbox.pass1.tar';
 
@@ -204,7 +212,7 @@ interface BuildInput {
   /** The Container directory on this host. */
   dir: string;
   fingerprint: string;
-  pluginJson?: string;
+  plugin?: PluginConfig;
   /** Image files this run rewrites (plugin JSON, common.conf, subuid/subgid). */
   rewritten: ReadonlySet<string>;
 }
@@ -215,15 +223,14 @@ interface BuildInput {
  * filter in front of the writer. Errors (an unresolved library, a wrong-arch one) stop here,
  * before anything is written.
  */
-async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[], spool: string | null): Promise<FilterSink> {
+async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[], info: ArchiveInfo | null, spool: string | null): Promise<FilterSink> {
   const { spec, req } = b;
   // loaded here: a plain or a no-op run does not need the ELF reader, the closure or the matcher
   const [{ ArchiveIndex }, { FilterSink }, { DirView }, { findShared, selectMinimal, walk }] = await Promise.all([import('../rootfs/archive-index.js'), import('../rootfs/filter-sink.js'), import('../rootfs/tree-view.js'), import('./minimize.js')]);
   let view: TreeView;
   let sha256: ((rel: string) => string | undefined) | undefined;
-  if (spec.rootfs.kind === 'archive') {
+  if (info) {
     const index = new ArchiveIndex({ hash: spec.dedupeWithHost });
-    const info = probeArchive(spec.rootfs.path);
     // xz, bzip2, zstd: decompressed once; the second pass reads the plain tar kept in the stage
     const fd = spool ? fs.openSync(spool, 'wx', 0o600) : null;
     try {
@@ -238,7 +245,7 @@ async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, s
   }
   let selected: Set<string> | null = null;
   if (spec.minimize) {
-    const sel = selectMinimal(view, spec, spec.minimize, { pluginJson: b.pluginJson, mountPaths: spec.mounts.map((m) => m.path) });
+    const sel = selectMinimal(view, spec, spec.minimize, { plugin: b.plugin, mountPaths: spec.mounts.map((m) => m.path) });
     const errors = sel.problems.filter((p) => p.severity === 'error');
     if (errors.length) throw new ThunderboxError(sel.problems.map((p) => ({ ...p, file: p.file ?? spec.rootfs.path })));
     warnings.push(...sel.problems);
@@ -285,17 +292,17 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   const kept: [string, string][] = [];
   const shared: SharedFile[] = [];
   const selecting = spec.minimize !== undefined || spec.dedupeWithHost;
-  // two passes over a tool-decompressed archive: the first keeps the plain tar beside the rootfs
-  const spool = selecting && !dryRun && spec.rootfs.kind === 'archive' && probeArchive(spec.rootfs.path).codec.tool ? path.join(dir, SPOOL_NAME) : null;
   try {
-    if (selecting) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept, shared, spool);
+    const info = spec.rootfs.kind === 'archive' ? probeArchive(spec.rootfs.path) : null;
+    // two passes over a tool-decompressed archive: the first keeps the plain tar beside the rootfs
+    const spool = selecting && !dryRun && info?.codec.tool ? path.join(dir, SPOOL_NAME) : null;
+    if (selecting) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept, shared, info, spool);
     const sink: EntrySink = filter ?? writer;
-    if (spec.rootfs.kind === 'archive') {
-      const source = spool ?? spec.rootfs.path;
-      const info = probeArchive(source);
-      const total = probeArchive(spec.rootfs.path).size;
-      const progress = (n: number) => req.onProgress?.(spec.callsign, filter ? total / 2 + (n / info.size) * (total / 2) : n, total);
-      await readArchive(source, info, sink, { signal, onProgress: progress });
+    if (info) {
+      const pass2 = spool ? probeArchive(spool) : info;
+      const total = info.size;
+      const progress = (n: number) => req.onProgress?.(spec.callsign, filter ? total / 2 + (n / pass2.size) * (total / 2) : n, total);
+      await readArchive(spool ?? spec.rootfs.path, pass2, sink, { signal, onProgress: progress });
       if (spool) fs.rmSync(spool);
     } else {
       await readDirectory(spec.rootfs.path, sink, { ...b.walk, signal });
@@ -389,11 +396,14 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   const overridesFor = new Map<string, { content: Buffer; mtime: number }>();
   const editMtime = req.epoch ?? Math.floor(Date.now() / 1000);
   const jsonPaths = new Map<string, string>();
+  const plugins = new Map<string, PluginConfig>();
   for (const spec of req.containers) {
     const file = findPluginJson(req, spec);
     if (!file) continue;
     jsonPaths.set(spec.callsign, file);
     const before = fs.readFileSync(file, 'utf8');
+    // a minimised rootfs also depends on the plugin library the plugin JSON names (the edit keeps it)
+    if (spec.minimize?.thunderRoots) plugins.set(spec.callsign, { file, locator: pluginLocator(before) });
     const edit = setExecutionMode(before, file);
     if (edit.changed) {
       const st = fs.statSync(file);
@@ -468,9 +478,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       }
     }
     const walk: DirWalkOptions = { exclude: spec.rootfs.kind === 'dir' ? dirExclusions(req, spec.rootfs.path) : () => false, overrides };
-    // a minimised rootfs also depends on the plugin library the plugin JSON names
-    const jsonFile = jsonPaths.get(spec.callsign);
-    const locator = spec.minimize?.thunderRoots && jsonFile ? (await import('./minimize.js')).pluginLocator(jsonFile) : null;
+    const locator = plugins.get(spec.callsign)?.locator ?? null;
     const fingerprint = createHash('sha256')
       .update(JSON.stringify({ v: req.toolVersion, spec, datapath: req.datapath, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk), locator }))
       .digest('hex');
@@ -479,8 +487,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     if (jp) report.pluginJson = { path: jp, changed: fileOps.has(jp), previous: fileOps.has(jp) ? undefined : 'Container' };
     reports.push(report);
     const stamp = req.force ? null : readStamp<Stamp>(dir);
-    const sharedSame = async () => !stamp?.facts.shared || (await import('./minimize.js')).sharedUnchanged(stamp.facts.shared);
-    if (stamp && stamp.fingerprint === fingerprint && (await sharedSame())) {
+    if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
       const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch: stamp.facts.arch });
       if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs'))) {
         report.status = 'unchanged';
@@ -491,7 +498,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
         continue;
       }
     }
-    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, pluginJson: jp, rewritten: new Set(fileOps.keys()) };
+    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, plugin: plugins.get(spec.callsign), rewritten: new Set(fileOps.keys()) };
     if (opts.scan) {
       const r = await buildContainer(b, dir, undefined, true);
       report.facts = r.facts;
