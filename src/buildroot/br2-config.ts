@@ -4,13 +4,18 @@ import fs from 'node:fs';
 
 export type Br2Config = Map<string, string>;
 
-export function readBr2Config(file: string): Br2Config {
-  const m = new Map<string, string>();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const a = /^(BR2_[A-Za-z0-9_]+)=(.*)$/.exec(line);
-    if (a) m.set(a[1]!, a[2]!.replace(/^"(.*)"$/, '$1'));
-  }
+/** Each KEY=value line (a defconfig or a .config), unquoted, with its line number. */
+export function parseBr2Config(text: string): Map<string, { value: string; line: number }> {
+  const m = new Map<string, { value: string; line: number }>();
+  text.split('\n').forEach((l, i) => {
+    const a = /^(BR2_[A-Za-z0-9_]+)=(.*)$/.exec(l);
+    if (a) m.set(a[1]!, { value: a[2]!.replace(/^"(.*)"$/, '$1'), line: i + 1 });
+  });
   return m;
+}
+
+export function readBr2Config(file: string): Br2Config {
+  return new Map([...parseBr2Config(fs.readFileSync(file, 'utf8'))].map(([k, v]) => [k, v.value]));
 }
 
 /** The Buildroot architecture's lxc.arch family: what a container rootfs of this build is. */

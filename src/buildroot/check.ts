@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { lint } from '../kconfig/lint.js';
 import { DEFAULT_USES } from '../kconfig/rules.js';
+import { TARGETS } from '../kconfig/targets.js';
+import { parseBr2Config } from './br2-config.js';
 
 // `thunderbox buildroot check [DIR]`: lint a br2-external tree (by default this repo).
 // One rule a function, each with the facts it rests on (Buildroot's manual
@@ -78,7 +80,7 @@ function scripts(c: Ctx, files: string[]): void {
 }
 
 /** rsync --chmod=u=rwX,go=rX: what an overlay file's mode becomes on the target. */
-export function rsyncMode(mode: number, dir: boolean): number {
+function rsyncMode(mode: number, dir: boolean): number {
   const x = dir || (mode & 0o111) !== 0;
   return (0o600 | (x ? 0o100 : 0)) | (0o044 | (x ? 0o011 : 0));
 }
@@ -98,19 +100,13 @@ function overlay(c: Ctx, root: string): void {
   walk('');
 }
 
-const PI_TARGET: Record<string, string> = { bcm2709: 'rpi3', bcm2711: 'rpi3-64' };
-
 async function defconfigs(c: Ctx): Promise<void> {
   const dir = path.join(c.dir, 'configs');
   if (!fs.existsSync(dir)) return warn(c, 'BR_NO_CONFIGS', dir, 'no configs/ directory: Buildroot lists an external tree\'s defconfigs from there', 'add configs/<name>_defconfig');
   for (const n of fs.readdirSync(dir).filter((x) => x.endsWith('_defconfig')).sort()) {
     const f = path.join(dir, n);
     const text = fs.readFileSync(f, 'utf8');
-    const v = new Map<string, { value: string; line: number }>();
-    text.split('\n').forEach((l, i) => {
-      const m = /^(BR2_[A-Za-z0-9_]+)=(.*)$/.exec(l);
-      if (m) v.set(m[1]!, { value: m[2]!.replace(/^"(.*)"$/, '$1'), line: i + 1 });
-    });
+    const v = parseBr2Config(text);
     if (v.get('BR2_DOWNLOAD_FORCE_CHECK_HASHES')?.value !== 'y') err(c, 'BR_DEFCONFIG_HASHES', f, 'BR2_DOWNLOAD_FORCE_CHECK_HASHES=y is missing', 'add it: every download is then checked against a hash');
     for (const [k, { value, line }] of v) {
       for (const p of refs(c, value)) if (!fs.existsSync(p)) err(c, 'BR_DEFCONFIG_REF', f, `${k} names ${path.relative(c.dir, p)}, which does not exist`, 'fix the path', line);
@@ -120,7 +116,7 @@ async function defconfigs(c: Ctx): Promise<void> {
     for (const t of table('BR2_ROOTFS_DEVICE_TABLE')) if (fs.existsSync(t)) once(c, t, () => tableCheck(c, t));
     for (const t of table('BR2_ROOTFS_USERS_TABLES')) if (fs.existsSync(t)) usersTable(c, t);
     const frags = table('BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES').filter((p) => fs.existsSync(p));
-    const target = PI_TARGET[v.get('BR2_LINUX_KERNEL_DEFCONFIG')?.value ?? ''];
+    const target = TARGETS.find((t) => t.defconfig === v.get('BR2_LINUX_KERNEL_DEFCONFIG')?.value)?.name;
     if (frags.length && target) {
       const cmdline = table('BR2_PACKAGE_RPI_FIRMWARE_CMDLINE_FILE').find((p) => fs.existsSync(p));
       const r = await lint(frags, { target, uses: DEFAULT_USES, cmdline });

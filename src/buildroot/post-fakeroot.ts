@@ -57,7 +57,7 @@ export function parseTable(text: string, file: string): { lines: TableLine[]; di
 }
 
 /** The tables prepare wrote: <target><datapath>/<Callsign>/Container/device_table.txt. */
-export function findTables(target: string, datapath: string): string[] {
+function findTables(target: string, datapath: string): string[] {
   const data = resolveInTarget(target, datapath);
   let names: string[];
   try {
@@ -68,7 +68,7 @@ export function findTables(target: string, datapath: string): string[] {
   return names.map((n) => path.join(data, n, 'Container', TABLE_NAME)).filter((f) => fs.existsSync(f));
 }
 
-export function applyTableLine(target: string, l: TableLine): void {
+function applyTableLine(target: string, l: TableLine): void {
   const where = { file: l.file, line: l.line };
   const p = path.join(resolveInTarget(target, path.posix.dirname(l.name)), path.posix.basename(l.name));
   const st = fs.lstatSync(p, { throwIfNoEntry: false });

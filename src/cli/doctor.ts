@@ -16,7 +16,7 @@ interface DoctorFlags {
 }
 
 /** One finding: "FILE:LINE: error[CODE]: message" and its fix on the next line. */
-export function formatFinding(d: Diagnostic): string {
+function formatFinding(d: Diagnostic): string {
   const where = d.file ? `${d.file}${d.line !== undefined ? `:${d.line}` : ''}: ` : '';
   return `${where}${d.severity}[${d.code}]: ${d.message}${d.hint ? `\n  fix: ${d.hint}` : ''}`;
 }

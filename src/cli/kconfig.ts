@@ -74,23 +74,17 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
     .action(async (files: string[], f: LintFlags) => {
       const out = new Output(f);
       const uses = await usesFrom(f);
-      const { lint } = await import('../kconfig/lint.js');
+      const { lint, readConfigs, mergeFragments, checkCmdline } = await import('../kconfig/lint.js');
       let result;
       if (f.kernelSrc) {
         if (!f.defconfig || !f.arch) throw new UsageError('--kernel-src needs --defconfig and --arch', 'e.g. --kernel-src /usr/src/linux --defconfig bcm2709 --arch arm');
         if (f.target) throw new UsageError('--kernel-src and --target exclude each other');
-        const { readConfigFile, mergeFragments } = await import('../kconfig/lint.js');
         const ds: Diagnostic[] = [];
-        const parsed = files.map((file) => {
-          const r = readConfigFile(file);
-          ds.push(...r.diagnostics);
-          return r.config;
-        });
-        const m = mergeFragments(parsed, f.strict === true);
+        const m = mergeFragments(readConfigs(files, ds), f.strict === true);
         ds.push(...m.diagnostics);
         const { lintWithKernelTree } = await import('../kconfig/kernel-tree.js');
         result = await lintWithKernelTree(files, m.merged, { src: f.kernelSrc, defconfig: f.defconfig, arch: f.arch, uses }, ds);
-        if (f.cmdline) (await import('../kconfig/lint.js')).checkCmdline(f.cmdline, result.final, ds);
+        if (f.cmdline) checkCmdline(f.cmdline, result.final, ds);
       } else {
         result = await lint(files, { target: f.target, strict: f.strict, uses, cmdline: f.cmdline });
       }

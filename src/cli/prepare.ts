@@ -6,6 +6,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { sourceDateEpoch } from '../core/epoch.js';
 import type { Op } from '../core/plan.js';
 import { applyPlan } from '../core/transaction.js';
+import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
 import { ROUTED_UP_SCRIPT } from '../lxc/container-config.js';
@@ -249,7 +250,6 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   if (result.recovered) out.say('recovered: an interrupted earlier run was rolled back first');
   if (lock) {
-    const { writeFileAtomic, readFileOrNull } = await import('../core/fsutil.js');
     if (readFileOrNull(lock.file)?.toString('utf8') !== lock.text) {
       writeFileAtomic(lock.file, lock.text, { mode: 0o644 });
       out.say(`addresses recorded in ${lock.file}`);

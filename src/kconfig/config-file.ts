@@ -42,7 +42,7 @@ function d(file: string, line: number, col: number, severity: Diagnostic['severi
 }
 
 /** The type a value looks like, when the symbol's real type is not known. */
-export function typeFromValue(value: string): SymbolType {
+function typeFromValue(value: string): SymbolType {
   if (value.startsWith('"')) return 'string';
   if (/^0[xX][0-9a-fA-F]+$/.test(value)) return 'hex';
   if (/^-?\d+$/.test(value)) return 'int';

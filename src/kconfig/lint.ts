@@ -168,15 +168,20 @@ export function checkCmdline(file: string, final: Map<string, string>, out: Diag
   }
 }
 
+/** Each file read (a .config or a fragment), its diagnostics added to `diagnostics`. */
+export function readConfigs(files: string[], diagnostics: Diagnostic[], typeOf?: TypeOf): KConfig[] {
+  return files.map((f) => {
+    const r = readConfigFile(f, typeOf);
+    diagnostics.push(...r.diagnostics);
+    return r.config;
+  });
+}
+
 export async function lint(files: string[], o: LintOptions): Promise<LintResult> {
   const t = o.target ? await loadTarget(o.target) : undefined;
   if (o.target && !t) fail('KCONFIG_TARGET', `unknown target ${o.target}`, 'use --target rpi3 or --target rpi3-64');
   const diagnostics: Diagnostic[] = [];
-  const parsed = files.map((f) => {
-    const r = readConfigFile(f, t?.typeOf);
-    diagnostics.push(...r.diagnostics);
-    return r.config;
-  });
+  const parsed = readConfigs(files, diagnostics, t?.typeOf);
   const fullFirst = !t && parsed[0]?.header !== undefined;
   const base = fullFirst ? parsed[0]!.values : undefined;
   const frags = fullFirst ? parsed.slice(1) : parsed;

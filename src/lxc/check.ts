@@ -5,6 +5,7 @@ import { parseConfig, type ConfigLine } from './document.js';
 import { checkIdmap, formatIdmapLine, parseIdmapValue, type IdMapLine } from './idmap.js';
 import { lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
 import { NAMESPACES } from './values.js';
+import { mountFields } from './mount-entry.js';
 
 // `thunderbox lxc check`: every rule about one key comes from its row in keys.ts; this file
 // holds what spans lines, in the order liblxc applies a config:
@@ -84,7 +85,7 @@ function readInclude(c: Ctx, from: string, l: ConfigLine, value: string): void {
   checkFile(c, host, { from, l });
 }
 
-export function checkFile(c: Ctx, file: string, includedBy?: { from: string; l: ConfigLine }): void {
+function checkFile(c: Ctx, file: string, includedBy?: { from: string; l: ConfigLine }): void {
   const real = fs.existsSync(file) ? fs.realpathSync(file) : file;
   if (c.stack.includes(real)) {
     if (includedBy) add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_CYCLE', `including ${file} again makes a cycle (${[...c.stack, real].join(' -> ')}); liblxc crashes on it`, 'remove one of the lxc.include lines');
@@ -96,7 +97,7 @@ export function checkFile(c: Ctx, file: string, includedBy?: { from: string; l: 
 }
 
 function checkMountEntry(c: Ctx, file: string, l: ConfigLine, v: string): void {
-  const f = v.trim().split(/[ \t]+/);
+  const f = mountFields(v);
   if (f.length < 4 || f.length > 6) {
     add(c, file, l, 'value', 'error', 'LXC_MOUNT_FIELDS', `a mount entry has 4 to 6 fields (source target type options [dump [pass]]), this one ${f.length}`, 'e.g. lxc.mount.entry = /tmp tmp none bind,optional 0 0');
     return;

@@ -11,10 +11,9 @@ import { g, type Grammar } from './values.js';
 // test in test/unit/lxc-keys.test.ts checks that every row parses, renders and reparses.
 
 export type LxcVersion = 5 | 6 | 7;
-export const LXC_VERSIONS: readonly LxcVersion[] = [5, 6, 7];
 
 export type NetType = 'empty' | 'veth' | 'vlan' | 'macvlan' | 'ipvlan' | 'phys' | 'none';
-export const NET_TYPES: readonly NetType[] = ['empty', 'veth', 'vlan', 'macvlan', 'ipvlan', 'phys', 'none'];
+const NET_TYPES: readonly NetType[] = ['empty', 'veth', 'vlan', 'macvlan', 'ipvlan', 'phys', 'none'];
 
 export interface KeyDef {
   /** The key; for prefix rows, the prefix including its final dot (lxc.cgroup2.). */

@@ -10,6 +10,11 @@ export function fstabUnescape(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
+/** The fields of an lxc.mount.entry value, still escaped (source, target, type, options, ...). */
+export function mountFields(v: string): string[] {
+  return v.trim().split(/[ \t]+/);
+}
+
 export interface BindEntry {
   source: string;
   /** Relative to the rootfs, no leading '/'. */

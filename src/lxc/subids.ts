@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { FileOp, KeepOp } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
 import type { IdKind, IdMapLine } from './idmap.js';
@@ -56,8 +55,8 @@ export function subidEdits(target: string, maps: IdMapLine[][], mtime: number): 
   if (maps.every((m) => m.length === 0)) return [];
   if (!NEWUIDMAP.some((p) => fs.existsSync(resolveInTarget(target, p)))) return [];
   const out: (FileOp | KeepOp)[] = [];
-  for (const [kind, dev] of [['u', '/etc/subuid'], ['g', '/etc/subgid']] as const) {
-    const file = resolveInTarget(target, dev);
+  for (const kind of ['u', 'g'] as const) {
+    const file = resolveInTarget(target, subidFile(kind));
     const st = fs.statSync(file, { throwIfNoEntry: false });
     const before = st ? fs.readFileSync(file, 'utf8') : null;
     const missing = missingRanges(before ?? '', ['root', '0'], neededRanges(maps, kind));
@@ -80,6 +79,7 @@ export function subidEdits(target: string, maps: IdMapLine[][], mtime: number): 
   return out;
 }
 
-export function subidFile(kind: IdKind, root = '/'): string {
-  return path.join(root, kind === 'u' ? 'etc/subuid' : 'etc/subgid');
+/** /etc/subuid or /etc/subgid (a device path, or this host's file). */
+export function subidFile(kind: IdKind): string {
+  return kind === 'u' ? '/etc/subuid' : '/etc/subgid';
 }

@@ -3,6 +3,7 @@
 // Numbers go through strtoul/strtol with base 0 in liblxc: decimal, 0x hex and 0 octal.
 
 import { parseIp } from '../net/ipv4.js';
+import { LXC_ARCH_NAMES } from './arch.js';
 
 export type ValueCheck = (v: string, version: number) => string | null;
 
@@ -35,14 +36,11 @@ export const g = {
   },
 };
 
-export const ARCH_32 = ['arm', 'armel', 'armhf', 'armv7l', 'athlon', 'i386', 'i486', 'i586', 'i686', 'linux32', 'mips', 'mipsel', 'ppc', 'powerpc', 'x86'];
-export const ARCH_64 = ['aarch64', 'amd64', 'arm64', 'linux64', 'mips64', 'mips64el', 'ppc64', 'ppc64el', 'ppc64le', 'powerpc64', 'riscv64', 's390x', 'x86_64'];
-
 export function archNames(version: number): string[] {
-  return [...ARCH_32, ...ARCH_64, ...(version >= 6 ? ['x32', 'loongarch64', 'loong64'] : [])];
+  return [...LXC_ARCH_NAMES, ...(version >= 6 ? ['x32', 'loongarch64', 'loong64'] : [])];
 }
 
-export const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGABRT', 'SIGFPE', 'SIGKILL', 'SIGSEGV', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGTRAP', 'SIGIOT', 'SIGBUS', 'SIGSTKFLT', 'SIGCLD', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSYS'];
+const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGABRT', 'SIGFPE', 'SIGKILL', 'SIGSEGV', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGTRAP', 'SIGIOT', 'SIGBUS', 'SIGSTKFLT', 'SIGCLD', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSYS'];
 const RT_SPAN = 30; // SIGRTMAX - SIGRTMIN on Linux (64 - 34)
 
 export function checkSignal(v: string): string | null {
@@ -58,7 +56,7 @@ export function checkSignal(v: string): string | null {
 
 export const NAMESPACES = ['user', 'mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup', 'time'];
 
-export const CAPS = ['chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap', 'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner', 'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice', 'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap', 'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf', 'checkpoint_restore'];
+const CAPS = ['chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap', 'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner', 'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice', 'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap', 'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf', 'checkpoint_restore'];
 
 export function checkCaps(v: string, keep: boolean): string | null {
   for (const t of v.split(/\s+/).filter(Boolean)) {
@@ -69,7 +67,7 @@ export function checkCaps(v: string, keep: boolean): string | null {
   return null;
 }
 
-export const MOUNT_AUTO = [
+const MOUNT_AUTO = [
   'proc', 'proc:mixed', 'proc:rw', 'sys', 'sys:ro', 'sys:mixed', 'sys:rw',
   'cgroup', 'cgroup:mixed', 'cgroup:ro', 'cgroup:rw', 'cgroup:force', 'cgroup:mixed:force', 'cgroup:ro:force', 'cgroup:rw:force',
   'cgroup-full', 'cgroup-full:mixed', 'cgroup-full:ro', 'cgroup-full:rw', 'cgroup-full:force', 'cgroup-full:mixed:force', 'cgroup-full:ro:force', 'cgroup-full:rw:force',
@@ -84,11 +82,11 @@ export function checkMountAuto(v: string): string | null {
   return null;
 }
 
-export function isIpv4(a: string): boolean {
+function isIpv4(a: string): boolean {
   return parseIp(a) !== null;
 }
 
-export function isIpv6(a: string): boolean {
+function isIpv6(a: string): boolean {
   if (!/^[0-9a-fA-F:.]+$/.test(a) || a.split('::').length > 2) return false;
   const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
   const parts = (s: string | undefined) => (s ? s.split(':') : []);
@@ -158,7 +156,7 @@ export function checkCgroupDir(v: string, inner: boolean): string | null {
   return null;
 }
 
-export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'NOTICE', 'WARN', 'ERROR', 'CRIT', 'ALERT', 'FATAL'];
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'NOTICE', 'WARN', 'ERROR', 'CRIT', 'ALERT', 'FATAL'];
 export const SYSLOG_FACILITIES = ['daemon', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
 
 export function checkLogLevel(v: string): string | null {

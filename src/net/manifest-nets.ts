@@ -7,7 +7,7 @@ import { allocate, readLock, type AllocationResult } from './allocate.js';
 /** Addresses handed out, beside the manifest (not core/lock.ts's .thunderbox.lock, the run lock). */
 const ADDRESS_LOCK_NAME = 'thunderbox.lock';
 
-export function lockFileFor(manifest: Manifest): string {
+function lockFileFor(manifest: Manifest): string {
   return path.join(path.dirname(path.resolve(manifest.file)), ADDRESS_LOCK_NAME);
 }
 

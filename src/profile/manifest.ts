@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import type { ContainerInput, IdmapInput } from './input.js';
+import { parseEnvFlag, parseShareFlag } from './resolve.js';
 import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.js';
 
 // thunderbox.yaml. Shape (every key optional except containers):
@@ -166,14 +167,11 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
       rw: m.rw ?? (m.ro === undefined ? false : !m.ro),
       optional: m.optional ?? false,
       mode: m.mode === undefined ? undefined : typeof m.mode === 'number' ? m.mode : parseInt(m.mode, 8),
-      owner: m.owner === undefined ? undefined : typeof m.owner === 'number' ? { uid: m.owner, gid: m.owner } : { uid: Number(m.owner.split(':')[0]), gid: Number(m.owner.split(':')[1] ?? m.owner.split(':')[0]) },
+      owner: m.owner === undefined ? undefined : typeof m.owner === 'number' ? { uid: m.owner, gid: m.owner } : parseShareFlag(m.owner),
     }));
   }
   if (raw.environment) {
-    out.environment = raw.environment.map((e) => {
-      const eq = e.indexOf('=');
-      return eq === -1 ? { name: e } : { name: e.slice(0, eq), value: e.slice(eq + 1) };
-    });
+    out.environment = raw.environment.map(parseEnvFlag);
   }
   if (raw.seccomp) out.seccomp = raw.seccomp;
   if (raw['plugin-json'] !== undefined) out.pluginJson = raw['plugin-json'];

@@ -31,7 +31,7 @@ function workerFile(): string {
   return (workerPath = path.join(root, 'dist', 'rootfs', 'fs-worker.js'));
 }
 
-export class WriteThread {
+class WriteThread {
   private readonly worker: Worker;
   private ops: WriteOp[] = [];
   private slabs: ArrayBuffer[] = [];

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { ThunderboxError } from '../core/errors.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { entries, parseConfig } from '../lxc/document.js';
-import { fstabUnescape } from '../lxc/mount-entry.js';
+import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
 import { pluginJsonCandidates } from './layout.js';
 
 // What the doctor reads from the image outside the container tree, as one signature: the files
@@ -64,7 +64,7 @@ export function doctorInputs(target: string, containerDir: string, callsign: str
           for (const n of fs.readdirSync(host).filter((x) => x.endsWith('.conf')).sort()) configs.push(path.join(host, n));
         } else configs.push(host);
       } else if (l.key === 'lxc.seccomp.profile' || l.key === 'lxc.mount.entry') {
-        const src = l.key === 'lxc.seccomp.profile' ? v : fstabUnescape(v.trim().split(/\s+/)[0] ?? '');
+        const src = l.key === 'lxc.seccomp.profile' ? v : fstabUnescape(mountFields(v)[0]!);
         const host = src.startsWith('/') ? inImage(target, src) : null;
         if (host !== null) files.add(host);
       }

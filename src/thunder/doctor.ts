@@ -8,7 +8,7 @@ import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
 import { entries, parseConfig, type ConfigLine } from '../lxc/document.js';
 import { parseIdmapValue, toContainer, type IdMapLine } from '../lxc/idmap.js';
 import type { LxcVersion } from '../lxc/keys.js';
-import { fstabUnescape } from '../lxc/mount-entry.js';
+import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
 import { SYMLINK_MARK } from '../buildroot/permission-table.js';
 import { REQUIRED_ENV, type EnvSpec } from '../profile/spec.js';
 import { closureOf } from '../rootfs/closure.js';
@@ -372,7 +372,7 @@ interface ArchWant {
 }
 
 /** What an lxc.arch name asks of the rootfs's programs. */
-export function archWant(name: string): ArchWant | null {
+function archWant(name: string): ArchWant | null {
   switch (name) {
     case 'linux32':
       return { bits: 32, words: '32-bit programs' };
@@ -488,7 +488,7 @@ function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, target: st
     else if (r.state !== 'ok') f.error('MOUNT_POINT_NOT_DIR', `/${m.path} in the rootfs (${host}) is not a directory: LXC cannot mount ${m.path} onto it`, fix, { file: host });
   }
   for (const l of cfg.all('lxc.mount.entry')) {
-    const fields = (l.value ?? '').trim().split(/[ \t]+/);
+    const fields = mountFields(l.value ?? '');
     if (fields.length < 4) continue; // lxc check reports it
     const source = fstabUnescape(fields[0]!);
     let dest = fstabUnescape(fields[1]!);

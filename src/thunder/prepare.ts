@@ -182,7 +182,7 @@ function mountTargets(spec: ContainerSpec): MountPoint[] {
 }
 
 /** The host (device) side of a shared directory: owned by the host ids its container owner maps to. */
-export function hostDirOwner(spec: ContainerSpec, m: { owner?: { uid: number; gid: number } }): { uid: number; gid: number } {
+function hostDirOwner(spec: ContainerSpec, m: { owner?: { uid: number; gid: number } }): { uid: number; gid: number } {
   const cu = m.owner?.uid ?? 0;
   const cg = m.owner?.gid ?? 0;
   if (spec.idmap.length === 0) return { uid: cu, gid: cg };

@@ -20,7 +20,7 @@ export function elfStub(machine: number, bits: 32 | 64, flags: number, type = 3)
   return b;
 }
 
-export function sampleRootfsEntries(mtime: number): ArchiveEntry[] {
+function sampleRootfsEntries(mtime: number): ArchiveEntry[] {
   const d = (p: string, mode = 0o755): ArchiveEntry => ({ path: p, type: 'Directory', mode, mtime });
   const f = (p: string, data: string | Buffer, mode = 0o644): ArchiveEntry => ({ path: p, type: 'File', data, mode, mtime });
   const l = (p: string, to: string): ArchiveEntry => ({ path: p, type: 'SymbolicLink', linkpath: to, mode: 0o777, mtime });
@@ -104,7 +104,7 @@ lxc.include = /usr/share/lxc/config/userns.conf.d/
 `;
 
 /** LXC's common.seccomp, as common.conf names it (liblxc refuses to start without the file). */
-export const SAMPLE_COMMON_SECCOMP = `2
+const SAMPLE_COMMON_SECCOMP = `2
 denylist
 reject_force_umount  # comment this to allow umount -f;  not recommended
 [all]
