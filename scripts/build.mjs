@@ -15,6 +15,7 @@
 //                            V8 checks the source's length, not its bytes: the two are written
 //                            together, here, after dist/ is removed, and the launcher passes
 //                            over a cache older than the bundle
+//   dist/kconfig/targets/*.data.cjs   the same for the kernel configurations kconfig lint uses
 //   dist/vendor/<lib>.cjs    the large libraries that a run may not need (zod, yaml, execa, tar,
 //                            diff, ejs, picomatch: ~1.5 MB), each required the first time it is
 //                            used. They are leaves: none imports thunderbox's own modules, so
@@ -58,16 +59,21 @@ await build({
   define: { 'import.meta.url': '__tbxFileUrl' },
   banner: { js: "const __tbxFileUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [{
-    name: 'vendor',
+    name: 'leaves',
     setup(b) {
       const filter = new RegExp(`^(${VENDOR.join('|')})$`);
       b.onResolve({ filter }, (a) => ({ path: `../vendor/${a.path}.cjs`, external: true }));
+      b.onResolve({ filter: /^\.\/targets\/[\w-]+\.data\.js$/ }, (a) => ({ path: `../kconfig/targets/${path.basename(a.path, '.js')}.cjs`, external: true }));
     },
   }],
 });
 
 for (const lib of VENDOR) {
   await build({ ...common, entryPoints: [lib], outfile: `dist/vendor/${lib}.cjs`, format: 'cjs', minifyWhitespace: true });
+}
+// the kernel configurations kconfig lint compares with (440 KB of text): read only by kconfig
+for (const data of fs.readdirSync('src/kconfig/targets').filter((f) => f.endsWith('.data.ts'))) {
+  await build({ ...common, entryPoints: [`src/kconfig/targets/${data}`], outfile: `dist/kconfig/targets/${data.replace(/\.ts$/, '.cjs')}`, format: 'cjs', sourcemap: false });
 }
 
 // ES modules of their own (each self-contained)
