@@ -146,20 +146,33 @@ function sourceIdentity(spec: ContainerSpec, walk: DirWalkOptions): unknown {
  * one before). `<datapath>/<X>/` keeps whatever else it holds, such as OCDM's *.drm modules.
  */
 function dirExclusions(req: PrepareRequest, source: string): (rel: string) => boolean {
-  const relData = path.relative(source, resolveInTarget(req.target, req.datapath)).split(path.sep).join('/');
-  const inside = relData !== '' && !relData.startsWith('..') && !path.isAbsolute(relData);
+  // Where the datapath lies from the source: below it (the image's own root), the source itself,
+  // or above it (a callsign's directory given as the source). inData(rel) is rel's path inside
+  // the datapath, or null outside it.
+  const data = resolveInTarget(req.target, req.datapath);
+  const down = path.relative(source, data).split(path.sep).join('/');
+  const up = path.relative(data, source).split(path.sep).join('/');
+  const outside = (r: string) => r.startsWith('..') || path.isAbsolute(r);
+  const inData = (rel: string): string | null => {
+    if (down === '') return rel;
+    if (!outside(down)) return rel === down ? '' : rel.startsWith(`${down}/`) ? rel.slice(down.length + 1) : null;
+    if (!outside(up)) return rel === '' ? up : `${up}/${rel}`;
+    return null;
+  };
   const own = (base: string) => base.startsWith('.thunderbox.') || /\.tbx-(new|old|tmp)/.test(base);
   // the host side of shared directories belongs to the device, not inside a container
   const shared = new Set(
     req.containers.flatMap((s) => s.mounts.map((m) => path.relative(source, resolveInTarget(req.target, m.host)).split(path.sep).join('/'))).filter((r) => r !== '' && !r.startsWith('..')),
   );
-  const aboveContainers = (rel: string) => inside && (rel === relData || path.posix.dirname(rel) === relData);
   const exclude = (rel: string): boolean => {
     const base = path.posix.basename(rel);
     if (own(base) || shared.has(rel)) return true;
-    if (!inside) return false;
-    if (base === 'Container' && path.posix.dirname(path.posix.dirname(rel)) === relData) return true;
-    if (aboveContainers(rel)) {
+    const d = inData(rel);
+    if (d === null) return false;
+    // <datapath>/<Callsign>/Container: a container, never copied into another
+    if (/^[^/]+\/Container$/.test(d)) return true;
+    // the datapath, or a callsign's directory in it, that holds nothing else is left out too
+    if (rel !== '' && !d.includes('/')) {
       let names: string[];
       try {
         if (!fs.lstatSync(path.join(source, rel)).isDirectory()) return false;

@@ -139,6 +139,31 @@ describe('thunderbox prepare (CLI)', () => {
     expect(snapshot(s.target, { hash: true })).toEqual(snap);
   });
 
+  it('a directory source at or inside the datapath leaves every container out, its own too', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q'])).code).toBe(0);
+    const data = path.join(s.target, 'usr/share/Thunder');
+    fs.writeFileSync(path.join(data, 'OCDM/notes.txt'), 'kept\n');
+    fs.mkdirSync(path.join(data, 'Empty/Container'), { recursive: true });
+    const cases: [string, string, string[], string[]][] = [
+      // source, callsign, in the new rootfs, not in it
+      [path.join(data, 'OCDM'), 'Inside', ['notes.txt'], ['Container']],
+      [data, 'AtData', ['OCDM/notes.txt'], ['OCDM/Container', 'Empty', 'Inside']],
+    ];
+    for (const [source, cs, present, absent] of cases) {
+      const r = await tbx(['prepare', '--no-doctor', cs, source, '--target', s.target, '--no-plugin-json', '-q']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const rootfs = path.join(C(s.target, cs), 'rootfs');
+      for (const p of present) expect(fs.existsSync(path.join(rootfs, p)), p).toBe(true);
+      for (const p of absent) expect(fs.existsSync(path.join(rootfs, p)), p).toBe(false);
+      // its own new container is not an input either: the same command again has nothing to do
+      const again = await tbx(['prepare', '--no-doctor', cs, source, '--target', s.target, '--no-plugin-json']);
+      expect(again.stdout).toContain('nothing to do');
+    }
+  });
+
   it('--manifest without a callsign prepares every container', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
