@@ -9,7 +9,7 @@ import { entries, parseConfig, type ConfigLine } from '../lxc/document.js';
 import { parseIdmapValue, toContainer, type IdMapLine } from '../lxc/idmap.js';
 import type { LxcVersion } from '../lxc/keys.js';
 import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
-import { SYMLINK_MARK } from '../buildroot/permission-table.js';
+import { parseTable } from '../buildroot/permission-table.js';
 import { REQUIRED_ENV, type EnvSpec } from '../profile/spec.js';
 import { closureOf } from '../rootfs/closure.js';
 import { EM, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
@@ -590,34 +590,22 @@ function walkOwners(root: string, sample: number, target: string): { sampled: Ow
   return { sampled, setid, total, shared };
 }
 
-/** The same from a makedevs table (device_table.txt): owners as they will be on the device. */
-function tableOwners(text: string, sample: number): { sampled: Owned[]; setid: Owned[]; total: number; shared?: number } {
-  const sampled: Owned[] = [];
-  const setid: Owned[] = [];
-  let total = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    let o: Owned | null = null;
-    if (line.startsWith(SYMLINK_MARK)) {
-      const [name, uid, gid] = line.slice(SYMLINK_MARK.length).trim().split(/\s+/);
-      if (name && /^\d+$/.test(uid ?? '') && /^\d+$/.test(gid ?? '')) o = { name, uid: Number(uid), gid: Number(gid), mode: 0o777, file: false };
-    } else if (line && !line.startsWith('#')) {
-      const [name, type, mode, uid, gid] = line.split(/\s+/);
-      if (name && type && /^[0-7]+$/.test(mode ?? '') && /^\d+$/.test(uid ?? '') && /^\d+$/.test(gid ?? '')) o = { name, uid: Number(uid), gid: Number(gid), mode: parseInt(mode!, 8), file: type === 'f' };
-    }
-    if (!o) continue;
-    total++;
-    if (sampled.length < sample) sampled.push(o);
-    if (o.file && o.mode & 0o6000) setid.push(o);
-  }
-  return { sampled, setid, total };
+/**
+ * The same from a makedevs table (device_table.txt): owners as they will be on the device. A line
+ * post-fakeroot would refuse is an error here too (read by the same parser).
+ */
+function tableOwners(f: Findings, text: string, file: string, sample: number): { sampled: Owned[]; setid: Owned[]; total: number; shared?: number } {
+  const { lines, diagnostics } = parseTable(text, file);
+  for (const d of diagnostics) f.error(d.code, d.message, `${d.hint}; or run thunderbox prepare again to write the table anew`, { file: d.file, line: d.line });
+  const owned = lines.map((l): Owned => ({ name: l.name, uid: l.uid, gid: l.gid, mode: l.mode, file: l.type === 'f' }));
+  return { sampled: owned.slice(0, sample), setid: owned.filter((o) => o.file && o.mode & 0o6000), total: owned.length };
 }
 
 function checkOwnership(f: Findings, cfg: OwnConfig, configFile: string, containerDir: string, rootfs: Rootfs, sample: number, target: string): void {
   const table = path.join(containerDir, TABLE_NAME);
   const tableText = statOrNull(table)?.isFile() ? fs.readFileSync(table, 'utf8') : null;
   const from = tableText !== null ? `${table} (the owners post-fakeroot gives the tree)` : rootfs.host;
-  const owners = tableText !== null ? tableOwners(tableText, sample) : walkOwners(rootfs.host, sample, target);
+  const owners = tableText !== null ? tableOwners(f, tableText, table, sample) : walkOwners(rootfs.host, sample, target);
   if (owners.shared) {
     f.note('SHARED_WITH_IMAGE', `${owners.shared} files of the rootfs are the image's own files (hard links, --dedupe-with-host): they keep the image's owners, which the container sees as nobody`, 'nothing to do: they are readable (and programs executable) by everyone; prepare without --dedupe-with-host for copies owned through the idmap');
   }

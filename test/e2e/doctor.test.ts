@@ -251,6 +251,14 @@ describe('thunderbox doctor', () => {
     expect(e2.message).toContain(`${dev}/usr/bin/mount (mode 4755) is owned by host 0:0`);
     expect(e2.file).toBe(path.join(m.containerDir, 'device_table.txt'));
     expect(r2.json.findings.filter((f) => f.severity === 'warning')).toEqual([]);
+
+    // a line post-fakeroot would refuse is an error, read by post-fakeroot's own parser
+    fs.appendFileSync(path.join(m.containerDir, 'device_table.txt'), `${dev}/etc/passwd f 644 0\n`);
+    const r3 = await doctor(m);
+    const errs3 = errorsOf(r3.json);
+    expect(errs3.map((e) => e.code)).toEqual(['TABLE_LINE', 'OWNER_UNMAPPED_SETID']);
+    expect(errs3[0]).toMatchObject({ severity: 'error', file: path.join(m.containerDir, 'device_table.txt'), line: 5, message: 'expected 10 fields, found 4' });
+    expect(r3.code).toBe(1);
   });
 
   it('a privileged container: a note, no ownership errors', async () => {

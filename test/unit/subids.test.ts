@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planIdmap } from '../../src/lxc/idmap.js';
 import { missingRanges, neededRanges, parseSubids, withRanges } from '../../src/lxc/subids.js';
 import { parseMountFlag } from '../../src/profile/resolve.js';
-import { parseTable } from '../../src/buildroot/post-fakeroot.js';
+import { parseTable } from '../../src/buildroot/permission-table.js';
 
 describe('subuid/subgid', () => {
   const wiki = planIdmap({ base: 100000, size: 65536, share: [{ uid: 1000, gid: 1000 }] });
