@@ -9,7 +9,8 @@ interface Flags {
 }
 
 export function register(program: Command): void {
-  const br = program.command('buildroot').summary('entry points for Buildroot hooks').description('Entry points for Buildroot\'s post-build and post-fakeroot scripts.');
+  const br = program.command('buildroot').summary('entry points for Buildroot hooks').description('Entry points for Buildroot\'s post-build and post-fakeroot scripts.')
+    .addHelpText('after', '\nExamples:\n  thunderbox buildroot check ~/my-br2-external\n  thunderbox buildroot post-build --help')
   br.command('post-build')
     .summary('prepare the manifest\'s containers in TARGET_DIR (Buildroot post-build script)')
     .description(

@@ -49,7 +49,8 @@ function print(ds: Diagnostic[], quiet: boolean | undefined): void {
 }
 
 export function register(program: Command): void {
-  const k = program.command('kconfig').summary('lint kernel configs for containers').description('Kernel configuration for containers: lint fragments against a target or a kernel tree, and report on a full .config.');
+  const k = program.command('kconfig').summary('lint kernel configs for containers').description('Kernel configuration for containers: lint fragments against a target or a kernel tree, and report on a full .config.')
+    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment --target rpi3\n  thunderbox kconfig check-config output/build/linux-custom/.config')
   k.command('lint')
     .summary('what a kernel fragment or .config gives containers')
     .description(

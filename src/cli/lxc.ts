@@ -17,7 +17,8 @@ function version(v: string | undefined): 5 | 6 | 7 {
 }
 
 export function register(program: Command): void {
-  const lxc = program.command('lxc').summary('check LXC container configs').description('LXC container configs: check them against every key of LXC 5, 6 and 7.');
+  const lxc = program.command('lxc').summary('check LXC container configs').description('LXC container configs: check them against every key of LXC 5, 6 and 7.')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config --sysroot output/target\n  thunderbox lxc migrate /var/lib/lxc/old/config --write\n  thunderbox lxc keys | grep idmap')
   lxc
     .command('check')
     .summary('report what liblxc would refuse or misread in LXC configs')

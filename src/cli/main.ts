@@ -38,7 +38,7 @@ const COMMANDS: Record<string, () => Promise<{ register(p: Command): void }>> = 
  * Load the command being run, alone: a no-op `prepare` is mostly Node's start-up, and every
  * other command's modules would add to it. Help, a typo or no command loads them all.
  */
-async function register(p: Command, argv: string[]): Promise<void> {
+export async function register(p: Command, argv: string[]): Promise<void> {
   const first = argv.slice(2).find((a) => !a.startsWith('-'));
   const only = first !== undefined && Object.hasOwn(COMMANDS, first) ? [COMMANDS[first]!] : Object.values(COMMANDS);
   for (const m of await Promise.all(only.map((load) => load()))) m.register(p);

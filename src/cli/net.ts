@@ -12,7 +12,8 @@ interface Flags {
 }
 
 export function register(program: Command): void {
-  const net = program.command('net').summary('container networking: addresses and the device\'s host networks').description('Container networking from the manifest: the addressing plan, and the device\'s bridges, forwarding and NAT.');
+  const net = program.command('net').summary('container networking: addresses and the device\'s host networks').description('Container networking from the manifest: the addressing plan, and the device\'s bridges, forwarding and NAT.')
+    .addHelpText('after', '\nExamples:\n  thunderbox net plan --manifest board/raspberrypi3/thunderbox.yaml\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml --target output/target')
   net
     .command('plan')
     .summary('print the addressing table (container, interface, address, gateway, bridge or route)')

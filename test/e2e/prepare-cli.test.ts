@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { program, register } from '../../src/cli/main.js';
 import { writeArchive } from '../../src/rootfs/archive-writer.js';
 import { SAMPLE_PLUGIN_JSON, writeSample } from '../../src/thunder/sample.js';
 import { richEntries } from '../helpers/archives.js';
@@ -215,12 +217,24 @@ describe('thunderbox prepare (CLI)', () => {
     expect(comparable(s.target, { hash: true })).toEqual(before);
   });
 
-  it('--help shows examples for every command', async () => {
-    for (const cmd of ['prepare', '--no-doctor', 'try', 'demo']) {
-      const r = await tbx([cmd, '--help']);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain('Example');
-    }
+  it('--help shows examples for every command and subcommand', async () => {
+    // the whole tree, as main.ts declares it: no command left out of the check
+    const p = program();
+    await register(p, ['node', 'thunderbox']);
+    const paths: string[][] = [[]];
+    const walk = (c: Command, at: string[]) => {
+      for (const sub of c.commands) {
+        paths.push([...at, sub.name()]);
+        walk(sub, [...at, sub.name()]);
+      }
+    };
+    walk(p, []);
+    expect(paths.length).toBeGreaterThan(15);
+    const results = await Promise.all(paths.map((at) => tbx([...at, '--help'])));
+    results.forEach((r, i) => {
+      expect(r.code, paths[i]!.join(' ')).toBe(0);
+      expect(r.stdout, paths[i]!.join(' ')).toMatch(/\nExamples?[^\n]*:\n(?:  [^\n]*\n)*?  [^\n]*thunderbox [a-z]/);
+    });
   });
 
   it('npm run demo works with no input', async () => {
