@@ -34,6 +34,8 @@ export function register(program: Command): void {
       const { SAMPLE_PLUGIN_JSON, writeSample } = await import('../thunder/sample.js');
       const dir = f.dir ? path.resolve(f.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-demo-'));
       fs.mkdirSync(dir, { recursive: true });
+      // mkdtemp makes it 0700: the container's mapped root must pass through it for `try`
+      if (!f.dir) fs.chmodSync(dir, 0o755);
       const sample = writeSample(dir, sourceDateEpoch() ?? 1700000000);
       const args = ['prepare', 'OCDM', sample.archive, '--target', sample.target];
       process.stdout.write(`sample rootfs: ${sample.archive}\nsample image:  ${sample.target}\n\n$ thunderbox ${args.join(' ')}\n`);

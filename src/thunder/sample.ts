@@ -20,6 +20,63 @@ export function elfStub(machine: number, bits: 32 | 64, flags: number, type = 3)
   return b;
 }
 
+/**
+ * A real armhf program (static, ARM mode, EABI5 hard-float) for the sample's ThunderPlugin: it
+ * prints `<message>` and the machine uname(2) reports, then exits 0. Under qemu-user
+ * `thunderbox try OCDM` on the demo's image runs it and shows "armv7l".
+ */
+export function armStandIn(message: string): Buffer {
+  const msg = Buffer.from(message, 'latin1');
+  if (msg.length > 200) throw new Error('armStandIn: message too long');
+  const BASE = 0x10000;
+  const HEADERS = 52 + 32;
+  const SVC = 0xef000000; // svc #0
+  const adrR1 = (at: number, to: number) => 0xe28f1000 | (to - (at * 4 + 8)); // add r1, pc, #(to - pc)
+  const words = 26;
+  const msgAt = words * 4;
+  const nlAt = msgAt + msg.length;
+  const code = [
+    0xe24ddf64, // sub sp, sp, #400: room for struct utsname
+    0xe1a0000d, // mov r0, sp
+    0xe3a0707a, // mov r7, #122: uname
+    SVC,
+    0xe3a00001, // mov r0, #1
+    adrR1(5, msgAt),
+    0xe3a02000 | msg.length, // mov r2, #len
+    0xe3a07004, // mov r7, #4: write
+    SVC,
+    0xe28d1f41, // add r1, sp, #260: utsname.machine
+    0xe3a02000, // mov r2, #0
+    0xe7d13002, // 1: ldrb r3, [r1, r2]
+    0xe3530000, // cmp r3, #0
+    0x12822001, // addne r2, r2, #1
+    0x1afffffb, // bne 1b
+    0xe3a00001, // mov r0, #1
+    0xe3a07004, // mov r7, #4: write
+    SVC,
+    0xe3a00001, // mov r0, #1
+    adrR1(19, nlAt),
+    0xe3a02001, // mov r2, #1
+    0xe3a07004, // mov r7, #4: write
+    SVC,
+    0xe3a00000, // mov r0, #0
+    0xe3a07001, // mov r7, #1: exit
+    SVC,
+  ];
+  if (code.length !== words) throw new Error('armStandIn: code length');
+  const body = Buffer.concat([Buffer.from(new Uint32Array(code).buffer), msg, Buffer.from('\n')]);
+  const size = HEADERS + body.length;
+  const h = elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD, 2);
+  h.writeUInt32LE(BASE + HEADERS, 24); // e_entry
+  h.writeUInt32LE(52, 28); // e_phoff
+  h.writeUInt16LE(52, 40); // e_ehsize
+  h.writeUInt16LE(32, 42); // e_phentsize
+  h.writeUInt16LE(1, 44); // e_phnum
+  const ph = Buffer.alloc(32);
+  [1, 0, BASE, BASE, size, size, 5, 0x1000].forEach((v, i) => ph.writeUInt32LE(v, i * 4)); // PT_LOAD, R+X
+  return Buffer.concat([h, ph, body]);
+}
+
 function sampleRootfsEntries(mtime: number): ArchiveEntry[] {
   const d = (p: string, mode = 0o755): ArchiveEntry => ({ path: p, type: 'Directory', mode, mtime });
   const f = (p: string, data: string | Buffer, mode = 0o644): ArchiveEntry => ({ path: p, type: 'File', data, mode, mtime });
@@ -36,7 +93,7 @@ function sampleRootfsEntries(mtime: number): ArchiveEntry[] {
     f('./lib/ld-linux-armhf.so.3', armhf, 0o755),
     d('./usr'),
     d('./usr/bin'),
-    f('./usr/bin/ThunderPlugin', Buffer.concat([elfStub(EM.ARM, 32, 0x05000000 | EF_ARM_ABI_FLOAT_HARD, 2), Buffer.from('\nstand-in for Thunder\'s out-of-process host\n')]), 0o755),
+    f('./usr/bin/ThunderPlugin', armStandIn('ThunderPlugin stand-in (thunderbox demo), running on '), 0o755),
     { path: './usr/bin/WPEProcess', type: 'Link', linkpath: './usr/bin/ThunderPlugin', mtime },
     d('./usr/lib'),
     d('./usr/lib/thunder'),

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { program, register } from '../../src/cli/main.js';
+import { ensureBinfmt } from '../../src/lxc/binfmt.js';
 import { writeArchive } from '../../src/rootfs/archive-writer.js';
 import { SAMPLE_PLUGIN_JSON, writeSample } from '../../src/thunder/sample.js';
 import { richEntries } from '../helpers/archives.js';
@@ -237,12 +238,26 @@ describe('thunderbox prepare (CLI)', () => {
     });
   });
 
-  it('npm run demo works with no input', async () => {
-    const dir = tmpDir();
-    const r = await tbx(['demo', '--dir', dir]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('lxc.uts.name = OCDM');
-    expect(r.stdout).toContain('+  "root":{ "mode":"Container" }');
-    expect(r.stdout).toMatch(/100000:100000 +bin\/busybox/);
+  it('npm run demo works with no input, and its container starts (the stand-in is real armhf code)', async () => {
+    // no --dir, as `npm run demo` runs it: a new temporary directory, named in the output
+    const r = await tbx(['demo']);
+    const dir = /^sample rootfs: (.*)\/rootfs\.tar$/m.exec(r.stdout)?.[1];
+    expect(dir).toMatch(/thunderbox-demo-/);
+    try {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('lxc.uts.name = OCDM');
+      expect(r.stdout).toContain('+  "root":{ "mode":"Container" }');
+      expect(r.stdout).toMatch(/4755 100000:100000 bin\/busybox\n/);
+      expect(r.stdout).toMatch(/0777 100000:100000 bin\/sh -> busybox\n/);
+      expect(r.stdout).toMatch(/0755 100000:100000 usr\/bin\/WPEProcess \(2 links\)\n/);
+      expect(r.stdout).toMatch(/0555 100000:100000 proc\/\n/);
+      // what `thunderbox demo --help` suggests next
+      await ensureBinfmt('armhf');
+      const t = await tbx(['try', 'OCDM', '--target', `${dir}/target`]);
+      expect(t.stdout, t.stderr).toBe('ThunderPlugin stand-in (thunderbox demo), running on armv7l'); // execa strips the last newline
+      expect(t.code).toBe(0);
+    } finally {
+      fs.rmSync(dir!, { recursive: true, force: true });
+    }
   });
 });
