@@ -46,9 +46,10 @@ export function register(program: Command): void {
       if (t.target === '/' && !t.explicit) throw new UsageError('the image root would be /', 'pass --target DIR');
       const { loadManifest } = await import('../profile/manifest.js');
       const { planNet } = await import('../net/render.js');
-      const { applyPlan } = await import('../core/transaction.js');
+      const { applyPlan, settle } = await import('../core/transaction.js');
       const { VERSION } = await import('../core/version.js');
       const { sourceDateEpoch } = await import('../core/epoch.js');
+      if (!f.dryRun && settle(t.target)) out.say('recovered: an interrupted earlier run was rolled back first');
       const plan = planNet(loadManifest(f.manifest!), t.target, VERSION, sourceDateEpoch());
       if (f.dryRun) {
         for (const op of plan.ops) out.say(`${op.kind === 'keep' ? '=' : '~'} ${op.path}: ${op.reason}`);

@@ -5,7 +5,7 @@ import { UsageError } from '../core/errors.js';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { sourceDateEpoch } from '../core/epoch.js';
 import type { Op } from '../core/plan.js';
-import { applyPlan } from '../core/transaction.js';
+import { JOURNAL_NAME, applyPlan, journalPending, settle } from '../core/transaction.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
@@ -230,6 +230,12 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     onProgress: (cs: string, done: number, total: number) => bar.update(cs, done, total),
   };
   out.say(`image root: ${t.target} (from ${t.from})`);
+  // a killed run's journal is rolled back before planning (a dry run only says it is there)
+  if (f.dryRun) {
+    if (journalPending(t.target)) out.say(`an interrupted run left ${JOURNAL_NAME} in ${t.target}: a real run rolls it back first; the plan below is of the tree as it is now`);
+  } else if (settle(t.target)) {
+    out.say('recovered: an interrupted earlier run was rolled back first');
+  }
   const { plan, reports } = await planPrepare(req, { scan: f.dryRun === true });
   out.diagnostics(plan.diagnostics);
   // a routed veth runs the image's routed-up (script.up), which `net render` writes from a manifest
@@ -248,7 +254,6 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   } finally {
     bar.clear();
   }
-  if (result.recovered) out.say('recovered: an interrupted earlier run was rolled back first');
   if (lock) {
     if (readFileOrNull(lock.file)?.toString('utf8') !== lock.text) {
       writeFileAtomic(lock.file, lock.text, { mode: 0o644 });

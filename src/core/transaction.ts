@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Interrupted, fromSystemError } from './errors.js';
+import { Interrupted, fail, fromSystemError } from './errors.js';
 import { lstatOrNull, mkdirsRecorded, removeTree, writeFileAtomic } from './fsutil.js';
-import { acquireLock } from './lock.js';
+import { LOCK_NAME, acquireLock } from './lock.js';
 import { changes, type DirOp, type FileOp, type Plan, type TreeOp } from './plan.js';
 
 // Applying a plan, as one transaction:
@@ -45,7 +45,6 @@ interface Journal {
 
 export interface ApplyResult {
   changed: string[];
-  recovered: boolean;
 }
 
 export function stagedName(dest: string): string {
@@ -128,9 +127,10 @@ function setOwner(p: string, o: Owner): void {
   fs.chmodSync(p, o.mode);
 }
 
-function stageDir(op: DirOp, staged: string): void {
+function stageDir(op: DirOp, staged: string, mtime: number | undefined): void {
   fs.mkdirSync(staged, { mode: 0o700 });
   setOwner(staged, op);
+  if (mtime !== undefined) fs.utimesSync(staged, mtime, mtime);
 }
 
 function commitEntry(e: JournalEntry): void {
@@ -150,9 +150,31 @@ export interface ApplyOptions {
   onStage?: (op: TreeOp | FileOp | DirOp) => void;
 }
 
+/**
+ * Before planning: finish what a killed run left behind (its journal, its lock), so that the
+ * plan sees the tree as it is after the roll-back and a no-op run leaves nothing behind either.
+ * A live run's lock is an error (LOCKED). Costs two stats when there is nothing to settle.
+ * Returns true if an interrupted run was rolled back.
+ */
+export function journalPending(root: string): boolean {
+  return lstatOrNull(path.join(root, JOURNAL_NAME)) !== null;
+}
+
+export function settle(root: string): boolean {
+  if (!journalPending(root) && !lstatOrNull(path.join(root, LOCK_NAME))) return false;
+  const dirTimes = recordDirTimes(root, []);
+  const release = acquireLock(root);
+  try {
+    return recover(root);
+  } finally {
+    release();
+    restoreDirTimes(dirTimes);
+  }
+}
+
 export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const todo = changes(plan);
-  if (todo.length === 0) return { changed: [], recovered: false };
+  if (todo.length === 0) return { changed: [] };
   const root = plan.root;
   const dirTimes = recordDirTimes(root, todo.map((op) => op.path));
   const release = acquireLock(root);
@@ -167,7 +189,11 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
   process.on('SIGHUP', onSignal);
   const journal: Journal = { version: 1, state: 'staging', entries: [], createdDirs: [] };
   try {
-    const recovered = recover(root);
+    // settle() ran before planning; a journal now is from a run killed since, and the plan was
+    // made of the tree it was changing
+    if (recover(root)) {
+      fail('PLAN_STALE', `another thunderbox run on ${root} was interrupted while this one planned; it was rolled back, and this run's plan no longer fits the tree`, 'run the command again');
+    }
     journal.entries = todo.map((op): JournalEntry => {
       const st = lstatOrNull(op.path);
       const e: JournalEntry = { dest: op.path, staged: stagedName(op.path), backup: backupName(op.path), existed: st !== null, tree: op.kind !== 'file' };
@@ -187,7 +213,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
           fs.mkdirSync(e.staged, { mode: 0o755 });
           await op.build(e.staged, { signal: controller.signal });
         } else if (op.kind === 'dir') {
-          if (!e.meta) stageDir(op, e.staged);
+          if (!e.meta) stageDir(op, e.staged, plan.dirMtime);
         } else {
           stageFile(op, e.staged);
         }
@@ -210,7 +236,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
       throw caught && !(err instanceof Interrupted) && controller.signal.aborted ? new Interrupted(caught) : fromSystemError(err, `writing ${root}`);
     }
     recover(root); // state "done": drop the old versions and the journal
-    return { changed: todo.map((op) => op.path), recovered };
+    return { changed: todo.map((op) => op.path) };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -72,6 +72,33 @@ describe('transactions', () => {
     expect(fs.existsSync(path.join(C(target), 'rootfs/d29/f29'))).toBe(true);
   });
 
+  it('a run killed in its commit is rolled back before the next run plans, also when that run has nothing to do', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const args = ['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target];
+    expect((await tbx([...args, '-q'])).code).toBe(0);
+    const config = path.join(C(s.target), 'config');
+    const made = fs.readFileSync(config, 'utf8');
+    // what a run killed between its two renames leaves: the container it replaced (here an older
+    // one) as the backup, its own in place, the journal in state "commit", the lock of a dead pid
+    fs.cpSync(C(s.target), backupName(C(s.target)), { recursive: true, verbatimSymlinks: true });
+    fs.writeFileSync(path.join(backupName(C(s.target)), 'config'), `${made}# older\n`);
+    fs.writeFileSync(path.join(s.target, JOURNAL_NAME), JSON.stringify({ version: 1, state: 'commit', entries: [{ dest: C(s.target), staged: stagedName(C(s.target)), backup: backupName(C(s.target)), existed: true, tree: true }], createdDirs: [] }));
+    const dead = (await execa('true')).pid!;
+    fs.writeFileSync(path.join(s.target, '.thunderbox.lock'), `${dead}\n`);
+    const r = await tbx(args);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('recovered: an interrupted earlier run was rolled back first');
+    // planned after the roll-back: the older container is what it found, so it replaced it
+    expect(r.stdout).toMatch(/OCDM: replaced /);
+    expect(fs.readFileSync(config, 'utf8')).toBe(made);
+    expect(fs.readdirSync(s.target).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(fs.readdirSync(path.join(s.target, 'usr/share/Thunder/OCDM'))).toEqual(['Container']);
+    const again = await tbx(args);
+    expect(again.stdout).toContain('nothing to do');
+    expect(again.stdout).not.toContain('recovered');
+  });
+
   it('a full disk (ENOSPC) fails cleanly', async () => {
     const { dir, archive } = await preparedSample();
     const small = path.join(dir, 'small');
