@@ -53,6 +53,8 @@ describe('thunderbox prepare (CLI)', () => {
 
   it('a second run changes nothing; --force rebuilds the same tree; SOURCE_DATE_EPOCH makes two images identical', async () => {
     const dir = tmpDir();
+    // a shared directory the run creates on the host side is part of the image too
+    const mount = ['--mount', '/data/shared:shared:rw'];
     const env = { SOURCE_DATE_EPOCH: '1712345678' };
     const archive = path.join(dir, 'rich.tar');
     writeArchive(archive, richEntries({ devices: true }));
@@ -61,17 +63,18 @@ describe('thunderbox prepare (CLI)', () => {
     for (const t of [t1, t2]) {
       fs.mkdirSync(t);
       writeSample(t, 1700000000); // a plugin JSON and common.conf at t/target
-      expect((await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t, 'target'), '-q'], { env })).code).toBe(0);
+      expect((await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t, 'target'), ...mount, '-q'], { env })).code).toBe(0);
     }
     const first = snapshot(path.join(t1, 'target'), { hash: true });
-    const again = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t1, 'target')], { env });
+    const again = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t1, 'target'), ...mount], { env });
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('nothing to do');
     expect(snapshot(path.join(t1, 'target'), { hash: true })).toEqual(first); // same inodes: not even rewritten
     expect(comparable(path.join(t2, 'target'), { hash: true })).toEqual(comparable(path.join(t1, 'target'), { hash: true }));
     expect(fs.statSync(path.join(C(path.join(t1, 'target')), 'config')).mtimeMs).toBe(1712345678000);
     expect(fs.statSync(path.join(t1, 'target/etc/Thunder/plugins/OCDM.json')).mtimeMs).toBe(1712345678000);
-    const forced = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t1, 'target'), '--force', '-q'], { env });
+    expect(fs.statSync(path.join(t1, 'target/data/shared')).mtimeMs).toBe(1712345678000);
+    const forced = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', path.join(t1, 'target'), ...mount, '--force', '-q'], { env });
     expect(forced.code).toBe(0);
     expect(comparable(path.join(t1, 'target'), { hash: true })).toEqual(comparable(path.join(t2, 'target'), { hash: true }));
   });
