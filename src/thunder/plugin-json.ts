@@ -1,11 +1,14 @@
-import { applyEdits, findNodeAtLocation, getNodeValue, modify, parse, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import { findNodeAtLocation, getNodeValue, parse, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import { lineCol } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
 
 // The plugin JSON's execution mode lives at configuration.root.mode ("Off", "Local",
 // "Container", "Distributed"). The edit changes that value and nothing else: key order,
-// indentation, line endings and every other byte stay (jsonc-parser computes the minimal
-// edit; a missing "root" object is inserted in the file's own indentation style).
+// indentation, line endings and every other byte stay. jsonc-parser parses and gives the
+// offsets; the edit itself is a splice: the value replaced in place, or a missing member
+// inserted after the object's last one (or after its "{"), laid out as the object's members
+// are (one per line in its indentation, or inline) with the file's own "key": value spacing.
+// (jsonc-parser's modify() would re-lay out the whole enclosing object when it inserts.)
 
 export const MODE_PATH = ['configuration', 'root', 'mode'] as const;
 
@@ -44,9 +47,63 @@ export function setExecutionMode(text: string, file: string, mode = 'Container')
   const node = findNodeAtLocation(tree, [...MODE_PATH]);
   const previous = node ? String(getNodeValue(node)) : undefined;
   if (node && node.type === 'string' && previous === mode) return { after: text, previous, changed: false };
+  if (node) {
+    const quoted = JSON.stringify(mode);
+    return { after: text.slice(0, node.offset) + quoted + text.slice(node.offset + node.length), previous, changed: true };
+  }
+  // the deepest object on the path that exists, and what is missing below it
+  let depth = MODE_PATH.length - 1;
+  while (depth > 0 && !findNodeAtLocation(tree, MODE_PATH.slice(0, depth))) depth--;
+  const obj = depth === 0 ? tree : findNodeAtLocation(tree, MODE_PATH.slice(0, depth))!;
+  return { after: insertMember(text, tree, obj, MODE_PATH.slice(depth), JSON.stringify(mode)), previous, changed: true };
+}
+
+/** The text between a key and its value in the file ("key": value, "key":value, ...). */
+function colon(text: string, obj: Node, tree: Node): string {
+  const prop = obj.children?.[0] ?? firstProperty(tree);
+  const [key, value] = prop?.children ?? [];
+  return key && value ? text.slice(key.offset + key.length, value.offset) : ': ';
+}
+
+function firstProperty(n: Node): Node | undefined {
+  for (const c of n.children ?? []) {
+    if (c.type === 'property') return c;
+    const deeper = firstProperty(c);
+    if (deeper) return deeper;
+  }
+  return undefined;
+}
+
+/** Insert `"k1": { "k2": ... value }` as the last member of obj, touching no other byte. */
+function insertMember(text: string, tree: Node, obj: Node, keys: readonly string[], value: string): string {
   const f = formatting(text);
-  const edits = modify(text, [...MODE_PATH], mode, { formattingOptions: { insertSpaces: f.insertSpaces, tabSize: f.tabSize, eol: f.eol } });
-  return { after: applyEdits(text, edits), previous, changed: true };
+  const unit = f.insertSpaces ? ' '.repeat(f.tabSize) : '\t';
+  const sep = colon(text, obj, tree);
+  const members = obj.children ?? [];
+  const last = members.at(-1);
+  // the whitespace before a member of this object: after "{" or after the comma
+  let lead: string;
+  let at: number;
+  if (last) {
+    const before = members.length > 1 ? members.at(-2)! : undefined;
+    lead = text.slice(before ? before.offset + before.length : obj.offset + 1, last.offset).replace(/^\s*,/, '');
+    at = last.offset + last.length;
+  } else {
+    const inner = text.slice(obj.offset + 1, obj.offset + obj.length - 1);
+    const lineStart = text.lastIndexOf('\n', obj.offset) + 1;
+    const indent = /^[ \t]*/.exec(text.slice(lineStart))![0];
+    lead = inner.includes('\n') ? `${f.eol}${indent}${unit}` : '';
+    at = obj.offset + 1;
+  }
+  const multiline = lead.includes('\n');
+  const indent = lead.slice(lead.lastIndexOf('\n') + 1);
+  const member = (ks: readonly string[], ind: string): string =>
+    ks.length === 1
+      ? `${JSON.stringify(ks[0])}${sep}${value}`
+      : multiline
+        ? `${JSON.stringify(ks[0])}${sep}{${f.eol}${ind}${unit}${member(ks.slice(1), ind + unit)}${f.eol}${ind}}`
+        : `${JSON.stringify(ks[0])}${sep}{${member(ks.slice(1), ind)}}`;
+  return text.slice(0, at) + (last ? ',' : '') + lead + member(keys, indent) + text.slice(at);
 }
 
 /** A plugin JSON and the plugin library its "locator" names (null when it names none). */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
 import { setExecutionMode } from '../../src/thunder/plugin-json.js';
@@ -44,6 +45,50 @@ describe('plugin JSON: configuration.root.mode', () => {
   it('keeps the other root keys', () => {
     const text = '{"configuration":{"root":{"user":"ocdm","mode":"Off","group":"ocdm"}}}';
     expect(setExecutionMode(text, 'f').after).toBe('{"configuration":{"root":{"user":"ocdm","mode":"Container","group":"ocdm"}}}');
+  });
+
+  it.each([
+    // the issue's own cases: other members keep their bytes, however the file lays them out
+    ['{"locator":"a.so","configuration":{"root":{ "user":"ocdm" }}}', '{"locator":"a.so","configuration":{"root":{ "user":"ocdm", "mode":"Container" }}}'],
+    ['{"configuration":{"x":1}}', '{"configuration":{"x":1,"root":{"mode":"Container"}}}'],
+    ['{ "locator": "a.so" }', '{ "locator": "a.so", "configuration": {"root": {"mode": "Container"}} }'],
+    ['{"configuration":{}}\n', '{"configuration":{"root":{"mode":"Container"}}}\n'],
+    ['{\n  "configuration": {\n  }\n}\n', '{\n  "configuration": {\n    "root": {\n      "mode": "Container"\n    }\n  }\n}\n'],
+    ['{"configuration":{"root":{"mode":5}}}', '{"configuration":{"root":{"mode":"Container"}}}'],
+  ])('inserts or replaces without touching other bytes: %s', (text, after) => {
+    expect(setExecutionMode(text, 'f').after).toBe(after);
+  });
+
+  it('any layout: the result is the input plus one inserted run of text (or one value replaced), and means what it should', () => {
+    const ws = fc.constantFrom('', ' ', '\n  ', '\n    ', '\n\t', '\r\n  ');
+    const member = (key: string, value: fc.Arbitrary<string>) => fc.tuple(ws, value, fc.constantFrom(':', ': ', ' : ')).map(([w, v, c]) => `${w}${JSON.stringify(key)}${c}${v}`);
+    const obj = (members: fc.Arbitrary<string[]>) => fc.tuple(members, ws).map(([m, w]) => `{${m.join(',')}${w}}`);
+    const scalar = fc.oneof(fc.integer().map(String), fc.string({ maxLength: 6 }).map((x) => JSON.stringify(x)));
+    const others = (prefix: string) => fc.array(fc.integer({ min: 0, max: 99 }), { maxLength: 3 }).chain((ns) => fc.tuple(...[...new Set(ns)].map((n) => member(`${prefix}${n}`, scalar))));
+    const root = fc.tuple(others('r'), fc.option(member('mode', fc.constantFrom('"Local"', '"Off"', '"Container"')))).chain(([o, m]) => obj(fc.shuffledSubarray([...o, ...(m ? [m] : [])], { minLength: o.length + (m ? 1 : 0) })));
+    const conf = fc.tuple(others('c'), fc.option(member('root', root))).chain(([o, r]) => obj(fc.constant([...o, ...(r ? [r] : [])])));
+    const file = fc.tuple(others('t'), fc.option(member('configuration', conf))).chain(([o, c]) => obj(fc.constant([...o, ...(c ? [c] : [])])));
+    fc.assert(
+      fc.property(file, (text) => {
+        const r = setExecutionMode(text, 'f');
+        const want = JSON.parse(text) as { configuration?: { root?: { mode?: string } } };
+        want.configuration = { ...want.configuration, root: { ...want.configuration?.root, mode: 'Container' } };
+        expect(JSON.parse(r.after)).toEqual(want);
+        const had = /("mode"\s*:\s*)"(Local|Off|Container)"/.exec(text);
+        if (had) {
+          // the value replaced in place, nothing else
+          expect(r.after).toBe(text.slice(0, had.index) + had[1] + '"Container"' + text.slice(had.index + had[0].length));
+        } else {
+          // one run of text inserted: the common prefix and suffix cover the whole input
+          let p = 0;
+          while (p < text.length && text[p] === r.after[p]) p++;
+          let q = 0;
+          while (q < text.length - p && text[text.length - 1 - q] === r.after[r.after.length - 1 - q]) q++;
+          expect(p + q, `${JSON.stringify(text)} -> ${JSON.stringify(r.after)}`).toBe(text.length);
+        }
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it('malformed JSON: line and column, nothing changed', () => {
