@@ -144,9 +144,14 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
   let failure: unknown;
   const name = path.basename(file);
   const { Parser } = await import('tar');
+  // whether the last thing read was the end-of-archive marker (a zero block where a header
+  // goes): without it the archive was cut short, perhaps at a header boundary, where node-tar
+  // (and GNU tar) stop without a word
+  let ended = false;
   const parser = new Parser({
     strict: true,
     onReadEntry: (re: ReadEntry) => {
+      ended = false;
       if (failure) return re.resume();
       try {
         const meta = toMeta(re, file);
@@ -175,6 +180,9 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
       }
     },
   });
+  parser.on('nullBlock', () => {
+    ended = true;
+  });
   parser.on('error', (err: Error) => {
     failure ??= new ThunderboxError({ code: 'ARCHIVE_CORRUPT', severity: 'error', file, message: `${name} is damaged: ${err.message.replace(/^TAR_[A-Z_]+: /, '')}`, hint: 'rebuild the rootfs archive; nothing was changed' });
   });
@@ -202,6 +210,9 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
   if (!failure) {
     parser.end(); // synchronous: flushes the last blocks, reports truncation through 'error'
     await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (!failure && !ended) {
+    failure = new ThunderboxError({ code: 'ARCHIVE_CORRUPT', severity: 'error', file, message: `${name} is damaged: it ends without the end-of-archive blocks: it was cut short`, hint: 'rebuild or copy the rootfs archive again; nothing was changed' });
   }
   if (failure) throw failure;
 }

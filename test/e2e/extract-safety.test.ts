@@ -30,6 +30,8 @@ const cases: [string, Buffer, string][] = [
   ['a hard link through a symlink', archiveBuffer([L('e', '/etc'), H('x', 'e/shadow')]), 'LINK_TARGET_MISSING'],
   ['a file replacing a directory', archiveBuffer([D('bin'), F('bin/sh'), F('bin')]), 'ENTRY_NONDIR_OVER_DIR'],
   ['truncated in a file body', archiveBuffer([F('big', 'y'.repeat(5000))]).subarray(0, 512 + 1000), 'ARCHIVE_CORRUPT'],
+  ['cut inside a header', archiveBuffer([F('a'), F('b')]).subarray(0, 1024 + 300), 'ARCHIVE_CORRUPT'],
+  ['cut at a header boundary: no end-of-archive blocks', archiveBuffer([F('a'), F('b')]).subarray(0, 1024), 'ARCHIVE_CORRUPT'],
   ['corrupt header checksum', (() => { const b = archiveBuffer([F('a'), F('b')]); b[1024 + 10] ^= 0xff; return b; })(), 'ARCHIVE_CORRUPT'],
   ['not an archive', Buffer.from('this is not a tar file\n'.repeat(40)), 'ARCHIVE_FORMAT'],
   ['empty file', Buffer.alloc(0), 'ARCHIVE_EMPTY'],
@@ -44,7 +46,7 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'good.tar'), idmap: { kind: 'none' } });
     const before = listing(dir);
     fs.writeFileSync(path.join(dir, 'evil.tar'), bytes);
-    fs.rmSync('/tmp/tbx-evil', { force: true });
+    for (const p of ['/tmp/tbx-evil', '/etc/tbx-evil']) fs.rmSync(p, { force: true });
     const err = await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'evil.tar'), idmap: { kind: 'none' } }).then(
       () => null,
       (e: unknown) => e,
@@ -55,6 +57,7 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     fs.rmSync(path.join(dir, 'evil.tar'));
     expect(listing(dir)).toEqual(before.filter((l) => !l.startsWith('evil.tar')));
     expect(fs.existsSync('/tmp/tbx-evil')).toBe(false);
+    expect(fs.existsSync('/etc/tbx-evil')).toBe(false);
     expect(fs.readFileSync(path.join(target, 'usr/share/Thunder/OCDM/Container/rootfs/bin/busybox'), 'utf8')).toBe('old');
   });
 
