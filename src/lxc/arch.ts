@@ -37,6 +37,20 @@ export const LXC_ARCH_NAMES = [
   'aarch64', 'amd64', 'arm64', 'linux64', 'mips64', 'mips64el', 'ppc64', 'ppc64el', 'ppc64le', 'powerpc64', 'riscv64', 's390x', 'x86_64',
 ] as const;
 
+/**
+ * The architecture an lxc.arch value most likely means, as archOf names it: what `try` needs
+ * to pick qemu-user when no ELF file says. linux32 is taken as armhf (this tool's targets).
+ */
+export function archNameOfLxcArch(lxcArch: string): string | null {
+  if (['arm', 'armhf', 'armv7l', 'linux32'].includes(lxcArch)) return 'armhf';
+  if (lxcArch === 'armel') return 'armel';
+  if (lxcArch === 'arm64' || lxcArch === 'aarch64') return 'aarch64';
+  if (['x86_64', 'amd64', 'linux64'].includes(lxcArch)) return 'x86_64';
+  if (['i386', 'i486', 'i586', 'i686', 'athlon', 'x86'].includes(lxcArch)) return 'i686';
+  if (['riscv64', 'mips', 'mipsel', 'mips64', 'mips64el'].includes(lxcArch)) return lxcArch;
+  return null;
+}
+
 /** Majority vote over the executables of a tree; ties go to the first seen. */
 export class ArchVote {
   private counts = new Map<string, { guess: ArchGuess; n: number; first: number }>();

@@ -6,6 +6,7 @@ import { fail } from '../core/errors.js';
 import { readFileOrNull, removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { readStamp } from '../thunder/layout.js';
+import { archNameOfLxcArch } from './arch.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceContainerDir } from './container-config.js';
 import { fstabEscape, fstabUnescape } from './mount-entry.js';
@@ -155,7 +156,7 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   if (facts) archName = facts.archName ?? null;
   else {
     const a = values(doc, 'lxc.arch').pop();
-    archName = a === 'linux32' || a === 'armhf' ? 'armhf' : a === 'arm64' || a === 'aarch64' ? 'aarch64' : null;
+    archName = a === undefined ? null : archNameOfLxcArch(a);
   }
   if (archName) {
     const used = ensureBinfmt(archName);

@@ -6,7 +6,7 @@ import { ThunderboxError, fail } from '../core/errors.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { ArchVote } from '../lxc/arch.js';
+import { ArchVote, archNameOfLxcArch } from '../lxc/arch.js';
 import { deviceContainerDir, renderContainerConfig } from '../lxc/container-config.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
@@ -299,7 +299,8 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     dryRun,
     unmappedToNobody: spec.unmappedToNobody,
     skipDevices: spec.idmap.length > 0 && !spec.keepDevices,
-    onElf: spec.arch === 'auto' ? (id) => vote.add(id) : undefined,
+    // also with --arch given: the ELF files say which qemu-user `try` needs (linux32 could be either)
+    onElf: (id) => vote.add(id),
   });
   let filter: FilterSink | undefined;
   const kept: [string, string][] = [];
@@ -337,9 +338,10 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     fail('IDMAP_UNMAPPED_OWNER', `${spec.callsign}: ${writer.unmapped.length} rootfs entries are owned by ids the idmap does not cover: ${shown}${writer.unmapped.length > 20 ? ', ...' : ''}`, 'widen the idmap (size) or map those ids with --share-uid', { file: spec.rootfs.path });
   }
   let arch: string | null = spec.arch === 'auto' ? null : spec.arch;
-  let archName: string | null = arch;
+  const voted = vote.result();
+  let archName: string | null = voted?.guess.name ?? (arch === null ? null : archNameOfLxcArch(arch));
   if (spec.arch === 'auto') {
-    const r = vote.result();
+    const r = voted;
     if (r) {
       arch = r.guess.lxcArch;
       archName = r.guess.name;

@@ -91,15 +91,15 @@ describe('thunderbox try starts the container', () => {
     expect(r.code).toBe(3);
   });
 
-  it('an armhf rootfs runs through qemu-user: uname -m says armv7l', async () => {
+  it.each([[[]], [['--arch', 'linux32']], [['--arch', 'armv7l']]])('an armhf rootfs runs through qemu-user: uname -m says armv7l (prepared with %j)', async (arch) => {
     const dir = tmpDir();
     writeArchive(path.join(dir, 'rootfs.tar'), busyboxEntries(await armhfBusybox()));
     const cs = `Arm${randomBytes(3).toString('hex')}`;
-    const target = await prepared(path.join(dir, 'rootfs.tar'), cs);
+    const target = await prepared(path.join(dir, 'rootfs.tar'), cs, arch);
     const config = fs.readFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), 'utf8');
-    expect(config).toContain('lxc.arch = linux32\n');
+    expect(config).toContain(`lxc.arch = ${arch[1] ?? 'linux32'}\n`);
     const r = await tbx(['try', cs, '--target', target, '--', '/bin/uname', '-m']);
-    expect(r.stdout.trim()).toBe('armv7l');
+    expect(r.stdout.trim(), r.stderr).toBe('armv7l');
     expect(r.code).toBe(0);
   });
 
