@@ -47,7 +47,7 @@ export async function register(p: Command, argv: string[]): Promise<void> {
 function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   if (err instanceof UsageError) return 2;
-  if (err instanceof ThunderboxError) return 1;
+  if (err instanceof ThunderboxError) return err.usage ? 2 : 1;
   if (err instanceof Interrupted) return err.signal === 'SIGTERM' ? 143 : 130;
   return 70;
 }

@@ -1,16 +1,22 @@
 import type { Diagnostic } from './diagnostic.js';
 
 // The whole error set. Only the CLI entry turns these into exit codes (see cli/main.ts):
-//   UsageError -> 2, ThunderboxError -> 1, Interrupted -> 130, anything else -> 70 (internal).
+//   UsageError and a ThunderboxError marked usage -> 2, ThunderboxError -> 1,
+//   Interrupted -> 130/143, anything else -> 70 (internal).
 
-/** Bad input or a failed check: carries one or more diagnostics; exit 1. */
+/**
+ * Bad input or a failed check: carries one or more diagnostics; exit 1. Marked `usage` when the
+ * command line itself is wrong (a malformed flag value, a missing argument): exit 2.
+ */
 export class ThunderboxError extends Error {
   readonly diagnostics: Diagnostic[];
-  constructor(diagnostics: Diagnostic | Diagnostic[]) {
+  readonly usage: boolean;
+  constructor(diagnostics: Diagnostic | Diagnostic[], opts: { usage?: boolean } = {}) {
     const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics];
     super(list.map((d) => d.message).join('; '));
     this.name = 'ThunderboxError';
     this.diagnostics = list;
+    this.usage = opts.usage === true;
   }
   get code(): string {
     return this.diagnostics[0]?.code ?? 'error';
@@ -39,6 +45,11 @@ export class Interrupted extends Error {
 
 export function fail(code: string, message: string, hint: string, where: Partial<Diagnostic> = {}): never {
   throw new ThunderboxError({ code, severity: 'error', message, hint, ...where });
+}
+
+/** fail() for a wrong command line: the same diagnostic, exit 2. */
+export function failUsage(code: string, message: string, hint: string): never {
+  throw new ThunderboxError({ code, severity: 'error', message, hint }, { usage: true });
 }
 
 /** Node's system errors carry a code; this reads it without `any`. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { ThunderboxError, errnoCode, fail, failUsage } from '../core/errors.js';
 import { LXC_ARCH_NAMES } from '../lxc/arch.js';
 import { parseCidr, parseIp } from '../net/ipv4.js';
 import { parseCidr6, parseIp6 } from '../net/ipv6.js';
@@ -39,7 +39,7 @@ export function parseMountFlag(s: string): MountSpec {
     (uid !== undefined && !/^\d+$/.test(uid)) ||
     (gid !== undefined && !/^\d+$/.test(gid));
   if (bad) {
-    throw new ThunderboxError(err('MOUNT_FLAG', `--mount "${s}" is not HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]]`, 'e.g. --mount /testshare:TestLogging:rw:0770:1000'));
+    failUsage('MOUNT_FLAG', `--mount "${s}" is not HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]]`, 'e.g. --mount /testshare:TestLogging:rw:0770:1000');
   }
   const m: MountSpec = { host: host!, path: p!, rw: access === 'rw', optional: false };
   if (mode !== undefined) m.mode = parseInt(mode, 8);
@@ -56,13 +56,18 @@ export function parseEnvFlag(s: string): EnvSpec {
 /** --idmap default|none|LINES (lines separated by ',' or ';') */
 export function parseIdmapFlag(s: string): IdmapInput {
   if (s === 'default' || s === 'none') return { kind: s };
-  return { kind: 'lines', lines: s.split(/[;,\n]/).map((l) => l.trim()).filter(Boolean) };
+  const lines = s.split(/[;,\n]/).map((l) => l.trim()).filter(Boolean);
+  for (const l of lines) {
+    const r = parseIdmapValue(l);
+    if ('error' in r) failUsage('IDMAP_SYNTAX', `--idmap line "${l}": ${r.error}`, 'write --idmap default, none, or lines such as "u 0 100000 65536;g 0 100000 65536"');
+  }
+  return { kind: 'lines', lines };
 }
 
 /** --share-uid UID[:GID] */
 export function parseShareFlag(s: string): { uid: number; gid: number } {
   const m = /^(\d+)(?::(\d+))?$/.exec(s);
-  if (!m) throw new ThunderboxError(err('SHARE_FLAG', `--share-uid "${s}" is not UID[:GID]`, 'e.g. --share-uid 1000 or --share-uid 1000:1000'));
+  if (!m) failUsage('SHARE_FLAG', `--share-uid "${s}" is not UID[:GID]`, 'e.g. --share-uid 1000 or --share-uid 1000:1000');
   return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
 }
 
@@ -144,7 +149,7 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
   checkCallsign(callsign);
   const errors: Diagnostic[] = [];
   if (!input.rootfs) {
-    fail('ROOTFS_MISSING', `no rootfs given for ${callsign}`, `pass it: thunderbox prepare ${callsign} output/images/rootfs.tar (or "target" to copy the image's own root)`);
+    failUsage('ROOTFS_MISSING', `no rootfs given for ${callsign}`, `pass it: thunderbox prepare ${callsign} output/images/rootfs.tar (or "target" to copy the image's own root)`);
   }
   const rootfsPath = input.rootfs === 'target' ? ctx.target : path.resolve(input.rootfs);
   let st: fs.Stats;

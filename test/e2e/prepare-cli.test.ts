@@ -121,9 +121,10 @@ describe('thunderbox prepare (CLI)', () => {
     expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(C(s.target), 'config'))).toBe(true);
     const slash = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive], { env: { TARGET_DIR: '/' } });
-    expect(slash.code).toBe(1);
+    expect(slash.code).toBe(2); // a usage error: the command line must say --target
     expect(slash.stderr).toContain('error[TARGET_IS_ROOT]');
     const cwdSlash = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive], { cwd: '/' });
+    expect(cwdSlash.code).toBe(2);
     expect(cwdSlash.stderr).toContain('error[TARGET_IS_ROOT]');
     expect(fs.existsSync('/usr/share/Thunder/OCDM')).toBe(false);
   });
@@ -193,6 +194,10 @@ describe('thunderbox prepare (CLI)', () => {
     [['prepare', '--no-doctor', 'OCDM', 'x.tar', '--bogus'], 2, /unknown option '--bogus'/],
     [['prepare', '--no-doctor', 'OCDM', 'x.tar', '--seccomp', 'maybe'], 2, /Allowed choices are default, off, off-common-conf/],
     [['prepare', '--no-doctor', 'OCDM', 'x.tar', '--net', 'veth'], 2, /--net veth needs --link BRIDGE/],
+    [['prepare', '--no-doctor', 'OCDM'], 2, /error\[ROOTFS_MISSING\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--mount', 'just-one-part'], 2, /error\[MOUNT_FLAG\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--share-uid', 'me'], 2, /error\[SHARE_FLAG\]/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 x 65536'], 2, /error\[IDMAP_SYNTAX\]: --idmap line "u 0 x 65536"/],
     [['prepare', '--no-doctor', 'OC/DM', 'rootfs.tar'], 1, /error\[CALLSIGN_INVALID\]/],
     [['prepare', '--no-doctor', 'OCDM', 'missing.tar'], 1, /error\[ROOTFS_UNREADABLE\]/],
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 100000 0'], 1, /error\[IDMAP_RANGE_ZERO\]/],
