@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { formatDiagnostic } from '../core/diagnostic.js';
+import { formatDiagnostic, type Diagnostic } from '../core/diagnostic.js';
 import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 
@@ -52,7 +52,29 @@ function exitCodeFor(err: unknown): number {
   return 70;
 }
 
+/** What --json prints for a run that failed: the diagnostics, also for usage errors and interrupts. */
+function failureJson(err: unknown): Diagnostic[] | null {
+  if (err instanceof ThunderboxError) return err.diagnostics;
+  if (err instanceof UsageError) return [{ code: 'USAGE', severity: 'error', message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
+  if (err instanceof CommanderError && err.exitCode !== 0) return [{ code: 'USAGE', severity: 'error', message: err.message.replace(/^error: /, ''), hint: 'run with --help for usage' }];
+  if (err instanceof Interrupted) return [{ code: 'INTERRUPTED', severity: 'error', message: `${err.message}; nothing was changed` }];
+  return null;
+}
+
+/**
+ * A reader that goes away (`thunderbox demo | head -1`) ends the output, not the run: the work
+ * finishes (or rolls back) as it would, and what it would still print is dropped.
+ */
+function tolerateClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  tolerateClosedOutput();
   const p = program();
   let code = 0;
   try {
@@ -61,9 +83,9 @@ export async function main(argv: string[]): Promise<void> {
     code = process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     code = exitCodeFor(err);
+    const diagnostics = argv.includes('--json') ? failureJson(err) : null;
+    if (diagnostics) process.stdout.write(JSON.stringify({ ok: false, diagnostics }, null, 2) + '\n');
     if (err instanceof ThunderboxError) {
-      const json = argv.includes('--json');
-      if (json) process.stdout.write(JSON.stringify({ ok: false, diagnostics: err.diagnostics }, null, 2) + '\n');
       for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     } else if (err instanceof UsageError) {
       process.stderr.write(`thunderbox: ${err.message}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);

@@ -22,6 +22,38 @@ describe('output', () => {
     const piped = await tbx(['prepare', '--no-doctor', 'OCDM', big, '--target', path.join(dir, 't2'), '--no-plugin-json']);
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toMatch(/\[#/);
+    // a small archive (the sample, a few kB) on a terminal: no bar
+    fs.mkdirSync(path.join(dir, 'small'));
+    const s = writeSample(path.join(dir, 'small'), 1700000000);
+    const small = await execa('script', ['-qec', `${process.execPath} ${BIN} prepare --no-doctor OCDM ${s.archive} --target ${s.target}`, '/dev/null'], { env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+    expect(small.stdout).toContain('OCDM: created');
+    expect(small.stdout).not.toMatch(/\[#/);
+  });
+
+  it('--json: a summary with what was written and the warnings; also for a usage error', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--idmap', 'none', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { ok: boolean; changed: string[]; diagnostics: { code: string; severity: string }[] };
+    expect(j.ok).toBe(true);
+    expect(j.changed).toEqual(expect.arrayContaining([path.join(s.target, 'usr/share/Thunder/OCDM/Container'), path.join(s.target, 'etc/Thunder/plugins/OCDM.json')]));
+    expect(j.diagnostics).toEqual([expect.objectContaining({ code: 'PRIVILEGED', severity: 'warning' })]);
+    for (const args of [['--bogus'], ['--mount', 'x']]) {
+      const u = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, ...args, '--json']);
+      expect(u.code).toBe(2);
+      const uj = JSON.parse(u.stdout) as { ok: boolean; diagnostics: { code: string; message: string }[] };
+      expect(uj.ok).toBe(false);
+      expect(uj.diagnostics[0]!.code).toMatch(/^(USAGE|MOUNT_FLAG)$/);
+    }
+  });
+
+  it('a reader that goes away (| head -1) ends the output, not the run', async () => {
+    const dir = tmpDir();
+    const r = await execa('bash', ['-c', `${process.execPath} ${BIN} demo --dir ${dir} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { reject: false });
+    expect(r.stdout).toBe(`sample rootfs: ${dir}/rootfs.tar`);
+    expect(r.stderr).toBe('status 0');
+    expect(fs.readFileSync(path.join(dir, 'target/usr/share/Thunder/OCDM/Container/config'), 'utf8')).toContain('lxc.uts.name = OCDM');
   });
 
   it('--verbose shows the config; --quiet shows nothing on success', async () => {
