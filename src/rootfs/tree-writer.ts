@@ -318,8 +318,8 @@ export class TreeWriter implements EntrySink {
   }
 
   /**
-   * Make each path a real directory (mount targets). A symlink or file there is replaced,
-   * since LXC refuses to mount onto a symlink ("... was a symbolic link"). Runs after the
+   * Make each path a real directory (mount targets). A symlink there is replaced, since LXC
+   * refuses to mount onto a symlink ("... was a symbolic link"); anything else is refused. Runs after the
    * writer threads are idle, on this thread. Returns notes for what it changed.
    */
   async ensureDirs(targets: readonly MountPoint[]): Promise<string[]> {
@@ -347,6 +347,11 @@ export class TreeWriter implements EntrySink {
       if (k !== undefined) this.written.set(p, k);
       if (d.action === 'refuse') {
         this.refuse('MOUNT_TARGET_BLOCKED', `the mount target /${p} cannot be made a directory: ${d.message}`, 'choose a mount path whose parents are real directories in the rootfs');
+      }
+      if (k !== undefined && k !== 'symlink') {
+        // a symlink there (real trees have /proc -> ...) is replaced; a file is the rootfs's own
+        // content (--mount ...:etc/passwd would delete it): refused
+        this.refuse('MOUNT_TARGET_NOT_DIR', `the mount target /${p} is a ${k} in the rootfs; making it a directory would delete it`, 'mount at another path, or take that entry out of the rootfs');
       }
       if (k !== undefined) {
         note = `replaced the ${k} /${p} with a directory: LXC refuses to mount onto a ${k}`;
