@@ -23,7 +23,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # command -> the Debian package that has it
 for pair in lxc-execute:lxc newuidmap:uidmap update-binfmts:binfmt-support xz:xz-utils \
   bzip2:bzip2 zstd:zstd fakeroot:fakeroot setpriv:util-linux flex:flex bison:bison gcc:gcc \
-  make:make readelf:binutils shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps; do
+  make:make readelf:binutils shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps setcap:libcap2-bin; do
   have "${pair%%:*}" || pkgs="$pkgs ${pair#*:}"
 done
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"

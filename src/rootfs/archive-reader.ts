@@ -140,9 +140,22 @@ export interface ReadOptions {
   tee?: (chunk: Buffer) => void;
 }
 
-export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySink, opts: ReadOptions = {}): Promise<void> {
+/** What a read found beyond the entries: extended attributes, which thunderbox does not set. */
+export interface ReadSummary {
+  xattrs: { path: string; names: string[] }[];
+}
+
+// pax records ("<len> <key>=<value>") that node-tar parses away: sparse maps (GNU.sparse.*, all
+// three pax sparse formats) and extended attributes (SCHILY.xattr.*, LIBARCHIVE.xattr.*)
+const PAX_SPARSE = /^\d+ GNU\.sparse\./m;
+const PAX_XATTR = /^\d+ (?:SCHILY|LIBARCHIVE)\.xattr\.([^=]+)=/gm;
+
+export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySink, opts: ReadOptions = {}): Promise<ReadSummary> {
   let failure: unknown;
   const name = path.basename(file);
+  const summary: ReadSummary = { xattrs: [] };
+  // the pax header of the entry that comes next
+  let meta = '';
   const { Parser } = await import('tar');
   // whether the last thing read was the end-of-archive marker (a zero block where a header
   // goes): without it the archive was cut short, perhaps at a header boundary, where node-tar
@@ -152,8 +165,17 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
     strict: true,
     onReadEntry: (re: ReadEntry) => {
       ended = false;
+      const pax = meta;
+      meta = '';
       if (failure) return re.resume();
       try {
+        // a sparse file's data is a map plus pieces: written as it comes, it would be wrong or
+        // missing (GNU tar restores it); refused rather than lost
+        if (re.type === 'SparseFile' || PAX_SPARSE.test(pax)) {
+          fail('ARCHIVE_SPARSE', `${name}: ${re.path} is stored as a sparse file, which thunderbox does not restore`, 'make the archive without --sparse (-S); Buildroot\'s rootfs.tar has no sparse files', { file });
+        }
+        const names = [...pax.matchAll(PAX_XATTR)].map((m) => m[1]!);
+        if (names.length) summary.xattrs.push({ path: re.path.replace(/^(\.\/)+/, '/').replace(/^(?!\/)/, '/'), names });
         const meta = toMeta(re, file);
         const fileSink = sink.entry(meta);
         if (fileSink) {
@@ -179,6 +201,18 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
         re.resume();
       }
     },
+  });
+  parser.on('meta', (m: string) => {
+    meta = m;
+  });
+  // node-tar passes over entry types it does not extract (GNU sparse 'S', contiguous '7', ...):
+  // GNU tar restores them, so leaving them out would lose files without a word
+  parser.on('ignoredEntry', (re: ReadEntry) => {
+    ended = false;
+    meta = '';
+    failure ??= re.type === 'SparseFile'
+      ? new ThunderboxError({ code: 'ARCHIVE_SPARSE', severity: 'error', file, message: `${name}: ${re.path} is stored as a sparse file, which thunderbox does not restore`, hint: 'make the archive without --sparse (-S); Buildroot\'s rootfs.tar has no sparse files' })
+      : new ThunderboxError({ code: 'ARCHIVE_ENTRY_TYPE', severity: 'error', file, message: `${name}: ${re.path} is a ${re.type} entry, which thunderbox does not extract`, hint: 'make the archive with GNU tar from the target directory (as Buildroot does)' });
   });
   parser.on('nullBlock', () => {
     ended = true;
@@ -215,4 +249,5 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
     failure = new ThunderboxError({ code: 'ARCHIVE_CORRUPT', severity: 'error', file, message: `${name} is damaged: it ends without the end-of-archive blocks: it was cut short`, hint: 'rebuild or copy the rootfs archive again; nothing was changed' });
   }
   if (failure) throw failure;
+  return summary;
 }

@@ -316,8 +316,12 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
       const pass2 = spool ? probeArchive(spool) : info;
       const total = info.size;
       const progress = (n: number) => req.onProgress?.(spec.callsign, filter ? total / 2 + (n / pass2.size) * (total / 2) : n, total);
-      await readArchive(spool ?? spec.rootfs.path, pass2, sink, { signal, onProgress: progress });
+      const read = await readArchive(spool ?? spec.rootfs.path, pass2, sink, { signal, onProgress: progress });
       if (spool) fs.rmSync(spool);
+      if (read.xattrs.length) {
+        const shown = read.xattrs.slice(0, 5).map((x) => `${x.path} (${x.names.join(', ')})`).join(', ');
+        warnings.push(diag('XATTRS_NOT_SET', 'warning', `${spec.callsign}: ${read.xattrs.length} entries carry extended attributes that thunderbox does not set: ${shown}${read.xattrs.length > 5 ? ', ...' : ''}; a file capability (security.capability, e.g. ping's cap_net_raw) is lost in the container`, 'set them after prepare (setcap or setfattr in a post-fakeroot script, for an unprivileged container as namespaced capabilities), or leave --xattrs out of the archive if they are not needed', spec.rootfs.path));
+      }
     } else {
       await readDirectory(spec.rootfs.path, sink, { ...b.walk, signal });
     }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
 import { archiveBuffer, type ArchiveEntry } from '../../src/rootfs/archive-writer.js';
@@ -59,6 +60,35 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     expect(fs.existsSync('/tmp/tbx-evil')).toBe(false);
     expect(fs.existsSync('/etc/tbx-evil')).toBe(false);
     expect(fs.readFileSync(path.join(target, 'usr/share/Thunder/OCDM/Container/rootfs/bin/busybox'), 'utf8')).toBe('old');
+  });
+
+  it('sparse files (GNU and the pax formats) are refused, not lost; extended attributes are reported', async () => {
+    const dir = tmpDir();
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'etc/plain'), 'x\n');
+    const fd = fs.openSync(path.join(src, 'etc/sparse'), 'w');
+    fs.writeSync(fd, 'hello', 10 << 20); // 10 MB of hole, then data
+    fs.closeSync(fd);
+    for (const format of [['--format=gnu'], ['--format=pax', '--sparse-version=0.0'], ['--format=pax', '--sparse-version=0.1'], ['--format=pax', '--sparse-version=1.0']]) {
+      const archive = path.join(dir, 'sparse.tar');
+      await execa('tar', ['-C', src, '-S', ...format, '-cf', archive, '.']);
+      const target = path.join(dir, `t${format.join('')}`);
+      fs.mkdirSync(target);
+      const err = await prepareIn(target, 'OCDM', { rootfs: archive, idmap: { kind: 'none' } }).then(() => null, (e: unknown) => e);
+      expect((err as ThunderboxError).code, format.join(' ')).toBe('ARCHIVE_SPARSE');
+      expect((err as ThunderboxError).message).toMatch(/etc\/(GNUSparseFile\.\d+\/)?sparse is stored as a sparse file/);
+      expect(fs.readdirSync(target)).toEqual([]);
+    }
+    // a file capability in a --xattrs archive: thunderbox cannot set it, and says so
+    fs.rmSync(path.join(src, 'etc/sparse'));
+    await execa('setcap', ['cap_net_raw=ep', path.join(src, 'etc/plain')]);
+    await execa('tar', ['-C', src, '--xattrs', '--format=posix', '-cf', path.join(dir, 'xattr.tar'), '.']);
+    const target = path.join(dir, 'tx');
+    fs.mkdirSync(target);
+    const r = await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'xattr.tar'), idmap: { kind: 'none' } });
+    const w = r.reports[0]!.facts!.warnings.find((d) => d.code === 'XATTRS_NOT_SET');
+    expect(w?.message).toContain('/etc/plain (security.capability)');
   });
 
   it('duplicate entries: the last one wins, as with GNU tar', async () => {
