@@ -199,6 +199,8 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   assertTargetUsable(t.target, t.explicit);
   const datapath = f.datapath ?? manifest?.datapath ?? DEFAULT_DATAPATH;
   if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} must be an absolute path on the device`);
+  // it goes into lxc.rootfs.path: a line break would start a config line of its own
+  if (/[\n\r\0]/.test(datapath)) throw new UsageError(`--datapath ${JSON.stringify(datapath)} has a line break or NUL`, 'give a one-line path');
   const cli = flagsToInput(rootfs, f, cmd);
   let wanted: { name: string; input: ContainerInput }[];
   if (manifest && !callsign) {

@@ -171,6 +171,11 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
       errors.push(err('ENV_NAME_INVALID', `"${e.name}" is not an environment variable name`, 'use letters, digits and "_", not starting with a digit'));
       continue;
     }
+    // one lxc.environment line holds the value: a line break would start a config line of its own
+    if (e.value !== undefined && /[\n\r\0]/.test(e.value)) {
+      errors.push(err('ENV_VALUE_INVALID', `the value of ${e.name} has a line break or NUL (${JSON.stringify(e.value)}): it would write a line of its own into the LXC config`, 'give a one-line value'));
+      continue;
+    }
     if (seen.has(e.name)) {
       if (e.value !== undefined) {
         const i = environment.findIndex((x) => x.name === e.name);
