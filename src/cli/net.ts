@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { UsageError } from '../core/errors.js';
 import { Output } from './output.js';
-import { chooseTarget } from './target.js';
+import { chooseTarget, refuseHostRoot } from './target.js';
 
 interface Flags {
   manifest?: string;
@@ -43,7 +42,7 @@ export function register(program: Command): void {
     .action(async (f: Flags) => {
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      if (t.target === '/' && !t.explicit) throw new UsageError('the image root would be /', 'pass --target DIR');
+      refuseHostRoot(t);
       const { loadManifest } = await import('../profile/manifest.js');
       const { planNet } = await import('../net/render.js');
       const { applyPlan, settle } = await import('../core/transaction.js');

@@ -18,7 +18,7 @@ import { DEFAULT_DATAPATH } from '../thunder/layout.js';
 import { assertTargetUsable, planPrepare, recordDoctor, type ContainerReport } from '../thunder/prepare.js';
 import type { SizeReport } from '../rootfs/filter-sink.js';
 import { Output, ProgressBar, formatBytes } from './output.js';
-import { chooseTarget } from './target.js';
+import { chooseTarget, refuseHostRoot } from './target.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -196,7 +196,8 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   // yaml + zod cost start-up time; a plain run does not need them
   const manifest = f.manifest ? (await import('../profile/manifest.js')).loadManifest(f.manifest) : undefined;
   if (!callsign && !manifest) throw new UsageError('give a callsign and a rootfs, or --manifest FILE', 'e.g. thunderbox prepare OCDM output/images/rootfs.tar');
-  assertTargetUsable(t.target, t.explicit);
+  refuseHostRoot(t);
+  assertTargetUsable(t.target);
   const datapath = f.datapath ?? manifest?.datapath ?? DEFAULT_DATAPATH;
   if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} must be an absolute path on the device`);
   // it goes into lxc.rootfs.path: a line break would start a config line of its own

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError, fail, failUsage } from '../core/errors.js';
+import { ThunderboxError, fail } from '../core/errors.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
@@ -539,10 +539,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   return { plan: { root: req.target, ops, diagnostics, dirMtime: req.epoch }, reports };
 }
 
-export function assertTargetUsable(target: string, explicit: boolean): void {
-  if (path.resolve(target) === '/' && !explicit) {
-    failUsage('TARGET_IS_ROOT', 'the image root would be / (the build host itself)', 'pass --target DIR (Buildroot: output/target), or --target / if you really mean this machine');
-  }
+export function assertTargetUsable(target: string): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(target);

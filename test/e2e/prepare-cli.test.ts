@@ -126,6 +126,19 @@ describe('thunderbox prepare (CLI)', () => {
     const cwdSlash = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive], { cwd: '/' });
     expect(cwdSlash.code).toBe(2);
     expect(cwdSlash.stderr).toContain('error[TARGET_IS_ROOT]');
+    // / by another name: a symlink in $TARGET_DIR, or .. in --target
+    fs.symlinkSync('/', path.join(dir, 'root-link'));
+    const viaLink = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--dry-run'], { env: { TARGET_DIR: path.join(dir, 'root-link') } });
+    expect(viaLink.code).toBe(2);
+    expect(viaLink.stderr).toContain(`error[TARGET_IS_ROOT]: the image root would be / (the build host itself) (${path.join(dir, 'root-link')} from $TARGET_DIR resolves to /)`);
+    const dotdot = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--dry-run', '--target', '/tmp/..']);
+    expect(dotdot.code).toBe(2);
+    // --target / itself is the way to mean it (a dry run here: it gets past the check to the plan)
+    const meant = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--dry-run', '--no-plugin-json', '--target', '/']);
+    expect(meant.stderr).not.toContain('TARGET_IS_ROOT');
+    expect(meant.stdout).toContain('image root: / (from --target)');
+    expect(fs.existsSync('/usr/share/Thunder/OCDM')).toBe(false);
+    expect(fs.existsSync('/.thunderbox.lock')).toBe(false);
     expect(fs.existsSync('/usr/share/Thunder/OCDM')).toBe(false);
   });
 
