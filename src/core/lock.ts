@@ -14,6 +14,18 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * The pid in a lock file. An empty one is another run between its open() and its write():
+ * read again for up to a second before taking it as the lock of a run that died there.
+ */
+function readOwner(file: string): number {
+  for (let i = 0; ; i++) {
+    const text = fs.readFileSync(file, 'utf8');
+    if (text !== '' || i === 20) return Number.parseInt(text, 10);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+
+/**
  * One run per root. The lock file holds the owner's pid; a lock whose owner is gone
  * (killed run) is taken over, and the caller then recovers that run's journal.
  */
@@ -30,7 +42,7 @@ export function acquireLock(root: string): () => void {
     }
     let owner = NaN;
     try {
-      owner = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
+      owner = readOwner(file);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') continue;
       throw err;

@@ -128,9 +128,21 @@ describe('transactions', () => {
     const r = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error[LOCKED]: another thunderbox run (pid ${process.pid}) is working on ${target}`);
+    // an empty lock: another run between its open() and its write(); its pid comes 300 ms later
+    fs.writeFileSync(lock, '');
+    const timer = setTimeout(() => fs.writeFileSync(lock, `${process.pid}\n`), 300);
+    const r1 = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target]);
+    clearTimeout(timer);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toContain(`error[LOCKED]: another thunderbox run (pid ${process.pid})`);
     fs.writeFileSync(lock, '999999999\n'); // no such process
     const r2 = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q']);
     expect(r2.code).toBe(0);
+    expect(fs.existsSync(lock)).toBe(false);
+    // an empty lock that stays empty: a run killed between open() and write(), taken over
+    fs.writeFileSync(lock, '');
+    const r3 = await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q', '--force']);
+    expect(r3.code).toBe(0);
     expect(fs.existsSync(lock)).toBe(false);
   });
 
