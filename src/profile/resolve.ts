@@ -158,6 +158,10 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
   } catch (e) {
     fail('ROOTFS_UNREADABLE', `rootfs ${rootfsPath} for ${callsign}: ${errnoCode(e) === 'ENOENT' ? 'no such file or directory' : String(e)}`, 'give an existing rootfs archive or directory');
   }
+  // a pipe (/dev/stdin, <(...)) or a device: the archive is probed, then read (twice to minimise)
+  if (!st.isFile() && !st.isDirectory()) {
+    fail('ROOTFS_NOT_FILE', `rootfs ${input.rootfs} for ${callsign} is ${st.isFIFO() ? 'a pipe' : st.isSocket() ? 'a socket' : 'a device'}, not a file or directory: thunderbox reads an archive more than once`, 'write the archive to a file first, e.g. gzip -dc rootfs.tar.gz > rootfs.tar');
+  }
   const arch = input.arch ?? 'auto';
   if (arch !== 'auto' && !(LXC_ARCH_NAMES as readonly string[]).includes(arch)) {
     errors.push(err('ARCH_INVALID', `"${arch}" is not an lxc.arch name`, `use auto, or one of: ${LXC_ARCH_NAMES.join(' ')}`));
