@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Interrupted, fail, fromSystemError } from './errors.js';
+import { Interrupted, errnoCode, fail, fromSystemError } from './errors.js';
 import { lstatOrNull, mkdirsRecorded, removeTree, writeFileAtomic } from './fsutil.js';
 import { LOCK_NAME, acquireLock } from './lock.js';
 import { changes, type DirOp, type FileOp, type Plan, type TreeOp } from './plan.js';
@@ -87,8 +87,14 @@ export function recover(root: string): boolean {
   }
   if (j.state === 'done') {
     for (const e of j.entries) {
-      removeAny(e.backup);
-      removeAny(e.staged);
+      for (const p of [e.backup, e.staged]) {
+        try {
+          removeAny(p);
+        } catch (err) {
+          // e.g. the old tree of a container made as root, replaced by a normal user
+          fail('CLEANUP_DENIED', `${p}, left by an earlier run, cannot be removed (${errnoCode(err) ?? String(err)}); the run itself is complete`, `remove it as root (rm -rf ${p}), then run again`, { file: p });
+        }
+      }
     }
   } else {
     for (const e of [...j.entries].reverse()) {

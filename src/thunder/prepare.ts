@@ -517,6 +517,12 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
         continue;
       }
     }
+    // replacing a container made as root (its rootfs owned by the mapped root): a normal user
+    // could move it aside but never remove it, and the old tree would stay in the image
+    const old = report.status === 'replace' && !req.isRoot ? fs.lstatSync(path.join(dir, 'rootfs'), { throwIfNoEntry: false }) : undefined;
+    if (old && old.uid !== process.getuid?.()) {
+      fail('CONTAINER_NOT_OURS', `${spec.callsign}: the container in ${dir} was made as root (its rootfs belongs to uid ${old.uid}): this user cannot remove it to put the new one in its place`, `remove it as root (rm -rf ${dir}), or run prepare as root`, { file: dir });
+    }
     const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, plugin: plugins.get(spec.callsign), rewritten: new Set(fileOps.keys()) };
     if (opts.scan) {
       const r = await buildContainer(b, dir, undefined, true);

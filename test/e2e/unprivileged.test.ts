@@ -226,5 +226,14 @@ async function nonRootFlow(dir: string, archive: string, user: number): Promise<
     const r = await tbx(['try', 'OCDM', '--target', x, '--', '/bin/sh', '-c', 'id -u; ls -ln /TestLogging/.. | grep TestLogging']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^0\n.* 1000 +1000 .*TestLogging/);
+
+    // the same image root prepared as root once, then as the user again: refused before anything
+    // is moved (the user could not remove the root-owned tree it would replace)
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q', '--force', ...flags])).code).toBe(0);
+    const again = await as([process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--force', ...flags]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain('error[CONTAINER_NOT_OURS]: OCDM: the container in');
+    expect(fs.readdirSync(path.join(target, 'usr/share/Thunder/OCDM'))).toEqual(['Container']);
+    expect(fs.readdirSync(target).filter((n) => n.startsWith('.'))).toEqual([]);
   }
 }
