@@ -56,6 +56,11 @@ function toMeta(re: ReadEntry, archive: string): EntryMeta {
   if (!kind) {
     fail('ENTRY_TYPE_UNSUPPORTED', `entry "${re.path}" has the unsupported type ${re.type}`, 'rebuild the archive without sparse files, ACL or volume entries', { file: archive });
   }
+  // node-tar decodes names as UTF-8: other bytes (a latin-1 tar) come back as U+FFFD, and two
+  // names could become one
+  if (re.path.includes('\uFFFD') || re.linkpath?.includes('\uFFFD')) {
+    fail('ENTRY_NAME_ENCODING', `entry "${re.path}"${re.linkpath ? ` -> "${re.linkpath}"` : ''} has a name that is not valid UTF-8`, 'make the archive with UTF-8 names (convmv the tree, or tar --format=posix from a UTF-8 locale)', { file: archive });
+  }
   const p = normalizeEntryPath(re.path);
   if (!p.ok) fail(p.code, p.message, 'the archive is unsafe; rebuild it with relative names (tar -C DIR .); nothing was changed', { file: archive });
   const meta: EntryMeta = {

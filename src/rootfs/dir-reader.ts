@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Interrupted } from '../core/errors.js';
+import { Interrupted, errnoCode, fail } from '../core/errors.js';
 import type { EntryKind, EntryMeta, EntrySink } from './entry.js';
 
 // A directory (Buildroot's TARGET_DIR, or an unpacked rootfs) read as a stream of entries,
@@ -32,10 +32,18 @@ function* walk(root: string, o: DirWalkOptions): Generator<Walked> {
   const stack: string[] = [''];
   while (stack.length) {
     const dir = stack.pop()!;
-    const names = fs.readdirSync(dir === '' ? root : path.join(root, dir)).sort();
+    const here = dir === '' ? root : path.join(root, dir);
+    let names: string[];
+    try {
+      names = fs.readdirSync(here).sort();
+    } catch (err) {
+      fail('ROOTFS_UNREADABLE', `the rootfs directory ${here} cannot be read (${errnoCode(err) ?? String(err)})`, 'run as a user who may read the whole tree (Buildroot: from the post-fakeroot hook), or fix its permissions', { file: here });
+    }
     const subdirs: string[] = [];
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
+      // Node gives names as UTF-8 strings: other bytes come back as U+FFFD, a name that is not there
+      if (name.includes('\uFFFD')) fail('ENTRY_NAME_ENCODING', `a name in ${here} is not valid UTF-8 (${JSON.stringify(name)})`, 'rename it to UTF-8 (convmv), or leave it out of the rootfs', { file: here });
       if (o.exclude(rel)) continue;
       const abs = path.join(root, rel);
       const st = fs.lstatSync(abs);

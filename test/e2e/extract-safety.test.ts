@@ -91,6 +91,22 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     expect(w?.message).toContain('/etc/plain (security.capability)');
   });
 
+  it('names that are not UTF-8 (a latin-1 tree) are refused, in an archive and in a directory, instead of merged', async () => {
+    const dir = tmpDir();
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    // caf\xe9 and caf\xe8: both would decode to "caf\uFFFD"
+    for (const [b, data] of [[0xe9, 'a'], [0xe8, 'b']] as const) fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/etc/caf`), Buffer.from([b])]), data);
+    await execa('tar', ['-C', src, '-cf', path.join(dir, 'latin1.tar'), '.']);
+    for (const rootfs of [path.join(dir, 'latin1.tar'), src]) {
+      const target = path.join(dir, `t-${path.basename(rootfs)}`);
+      fs.mkdirSync(target);
+      const err = await prepareIn(target, 'OCDM', { rootfs, idmap: { kind: 'none' } }).then(() => null, (e: unknown) => e);
+      expect((err as ThunderboxError).code, rootfs).toBe('ENTRY_NAME_ENCODING');
+      expect(fs.readdirSync(target)).toEqual([]);
+    }
+  });
+
   it('duplicate entries: the last one wins, as with GNU tar', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'dup.tar'), archiveBuffer([D('./'), F('a', 'first'), H('b', 'a'), F('a', 'second'), L('c', 'x'), F('c', 'file now')]));
