@@ -42,6 +42,15 @@ export function setExecutionMode(text: string, file: string, mode = 'Container')
     fail('PLUGIN_JSON_INVALID', `malformed JSON: ${first ? printParseErrorCode(first.error) : 'empty file'}`, 'fix the JSON syntax at that position (the file was not changed)', { file, line, col });
   }
   if (tree.type !== 'object') fail('PLUGIN_JSON_SHAPE', `the plugin config is a ${tree.type}, not an object`, 'a Thunder plugin config is a JSON object', { file, line: 1, col: 1 });
+  // a key twice on the path: parsers differ on which one counts (JSON.parse takes the last)
+  for (let depth = 0; depth < MODE_PATH.length; depth++) {
+    const obj = depth === 0 ? tree : findNodeAtLocation(tree, MODE_PATH.slice(0, depth));
+    const same = (obj?.type === 'object' ? obj.children ?? [] : []).filter((p) => p.children?.[0]?.value === MODE_PATH[depth]);
+    if (same.length > 1) {
+      const { line, col } = lineCol(text, same[1]!.offset);
+      fail('PLUGIN_JSON_DUPLICATE', `"${MODE_PATH.slice(0, depth + 1).join('.')}" appears more than once: which one Thunder reads is not certain`, 'keep one of them (the file was not changed)', { file, line, col });
+    }
+  }
   expectObject(findNodeAtLocation(tree, ['configuration']), '"configuration"', file, text);
   expectObject(findNodeAtLocation(tree, ['configuration', 'root']), '"configuration.root"', file, text);
   const node = findNodeAtLocation(tree, [...MODE_PATH]);

@@ -91,6 +91,14 @@ describe('plugin JSON: configuration.root.mode', () => {
     );
   });
 
+  it('a key on the path twice is refused, naming the second', () => {
+    const e = errorOf(() => setExecutionMode('{"configuration":{"root":{"mode":"Local"},\n"root":{"mode":"Local"}}}', 'OCDM.json'));
+    expect(e.code).toBe('PLUGIN_JSON_DUPLICATE');
+    expect(e.diagnostics[0]).toMatchObject({ file: 'OCDM.json', line: 2, col: 1, message: '"configuration.root" appears more than once: which one Thunder reads is not certain' });
+    // elsewhere a duplicate is not this edit's business
+    expect(setExecutionMode('{"a":1,"a":2,"configuration":{"root":{"mode":"Local"}}}', 'f').changed).toBe(true);
+  });
+
   it('malformed JSON: line and column, nothing changed', () => {
     const e = errorOf(() => setExecutionMode('{\n "configuration": {\n  "root": { "mode": Local }\n }\n}\n', 'OCDM.json'));
     expect(e.code).toBe('PLUGIN_JSON_INVALID');
