@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { parentPort } from 'node:worker_threads';
+import { utime } from './mtime.js';
 
 // The writer thread: executes, in order, the filesystem operations the tree writer decided
 // on (see tree-writer.ts and write-thread.ts). It makes no decisions: every path was
@@ -55,7 +56,7 @@ function run(op: WriteOp, slabs: ArrayBuffer[]): void {
       try {
         if (uid >= 0) fs.fchownSync(fd, uid, gid);
         if (mode >= 0) fs.fchmodSync(fd, mode);
-        fs.futimesSync(fd, mtime, mtime);
+        fs.futimesSync(fd, utime(mtime), utime(mtime));
       } finally {
         fs.closeSync(fd);
       }
@@ -68,7 +69,7 @@ function run(op: WriteOp, slabs: ArrayBuffer[]): void {
       try {
         if (uid >= 0) fs.fchownSync(fd, uid, gid);
         fs.fchmodSync(fd, mode);
-        fs.futimesSync(fd, mtime, mtime);
+        fs.futimesSync(fd, utime(mtime), utime(mtime));
       } finally {
         fs.closeSync(fd);
       }
@@ -78,7 +79,7 @@ function run(op: WriteOp, slabs: ArrayBuffer[]): void {
       const [, target, p, uid, gid, mtime] = op;
       fs.symlinkSync(target, p);
       if (uid >= 0) fs.lchownSync(p, uid, gid);
-      fs.lutimesSync(p, mtime, mtime);
+      fs.lutimesSync(p, utime(mtime), utime(mtime));
       return;
     }
     case 'link':
@@ -93,7 +94,7 @@ function run(op: WriteOp, slabs: ArrayBuffer[]): void {
       else execFileSync('mknod', ['-m', '600', p, type, String(major), String(minor)]);
       if (uid >= 0) fs.lchownSync(p, uid, gid);
       fs.chmodSync(p, mode);
-      fs.utimesSync(p, mtime, mtime);
+      fs.utimesSync(p, utime(mtime), utime(mtime));
       return;
     }
   }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { utime } from './mtime.js';
 import { ThunderboxError } from '../core/errors.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import { decideEntry } from './decide.js';
@@ -409,7 +410,7 @@ export class TreeWriter implements EntrySink {
           const abs = this.abs(p);
           if (this.o.chown) fs.chownSync(abs, m.uid, m.gid);
           fs.chmodSync(abs, m.mode);
-          fs.utimesSync(abs, m.mtime, m.mtime);
+          fs.utimesSync(abs, utime(m.mtime), utime(m.mtime));
         }
       }
     } finally {

@@ -22,6 +22,25 @@ async function prepared(dir: string, archive: string, name: string): Promise<str
 }
 
 describe('extraction matches GNU tar', () => {
+  it('mtimes before 1970 stay (fs.utimes would make a negative one "now")', async () => {
+    const dir = tmpDir();
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'etc/old'), 'x\n');
+    fs.symlinkSync('old', path.join(src, 'etc/old-link'));
+    await execa('touch', ['-h', '-d', '@-100', path.join(src, 'etc/old'), path.join(src, 'etc/old-link'), path.join(src, 'etc')]);
+    const archive = path.join(dir, 'old.tar');
+    await execa('tar', ['-C', src, '-cf', archive, '.']);
+    const gnu = path.join(dir, 'gnu');
+    fs.mkdirSync(gnu);
+    await execa('tar', ['-xpf', archive, '-C', gnu, '--numeric-owner']);
+    const ours = await prepared(dir, archive, 't');
+    for (const p of ['etc', 'etc/old', 'etc/old-link']) {
+      expect(fs.lstatSync(path.join(gnu, p)).mtimeMs, p).toBe(-100_000);
+      expect(fs.lstatSync(path.join(ours, p)).mtimeMs, p).toBe(-100_000);
+    }
+  });
+
   it('every path, type, mode, owner, size, link target, mtime and content', async () => {
     const dir = tmpDir();
     const archive = path.join(dir, 'rich.tar');
