@@ -19,6 +19,7 @@ import type { EntrySink } from '../rootfs/entry.js';
 import type { SharedFile } from './minimize.js';
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
+import { parseConfig } from '../lxc/document.js';
 import { commentOutSeccompProfile } from './common-conf.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, pluginJsonCandidates, readStamp } from './layout.js';
 import { pluginLocator, setExecutionMode, type PluginConfig } from './plugin-json.js';
@@ -438,15 +439,21 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     if (commonText === null) {
       fail('COMMON_CONF_MISSING', `--seccomp off-common-conf: ${commonConf} does not exist`, 'build the image with LXC (BR2_PACKAGE_LXC=y) first, or use --seccomp off to turn seccomp off for this container alone', { file: commonConf });
     }
-    const patch = commentOutSeccompProfile(commonText);
     diagnostics.push(diag('SECCOMP_GLOBAL', 'warning', `seccomp is turned off in ${COMMON_CONF}: this affects every container on the device`, 'prefer --seccomp off, which turns it off for this container only', commonConf));
-    if (patch.commented.length) {
-      const st = fs.statSync(commonConf);
-      fileOps.set(commonConf, { kind: 'file', path: commonConf, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: commonText, after: patch.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
-      overridesFor.set(commonConf, { content: Buffer.from(patch.after), mtime: editMtime });
-    } else {
-      ops.push({ kind: 'keep', path: commonConf, reason: patch.alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });
+    // common.conf and what it includes (LXC's includes common.conf.d/, whose *.conf may set
+    // the profile too): the line is commented out wherever it is
+    let alreadyOff = false;
+    let edited = false;
+    for (const { file, text } of includedConfigs(req.target, commonConf, commonText)) {
+      const patch = commentOutSeccompProfile(text);
+      alreadyOff ||= patch.alreadyOff;
+      if (!patch.commented.length) continue;
+      edited = true;
+      const st = fs.statSync(file);
+      fileOps.set(file, { kind: 'file', path: file, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: text, after: patch.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+      overridesFor.set(file, { content: Buffer.from(patch.after), mtime: editMtime });
     }
+    if (!edited) ops.push({ kind: 'keep', path: commonConf, reason: alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });
   } else if (commonText === null) {
     diagnostics.push(diag('COMMON_CONF_MISSING', 'warning', `the image has no ${COMMON_CONF}, which the container config includes`, 'enable LXC in the image (BR2_PACKAGE_LXC=y); the container cannot start without it', commonConf));
   }
@@ -543,6 +550,27 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   }
   ops.push(...dirOps.values(), ...fileOps.values());
   return { plan: { root: req.target, ops, diagnostics, dirMtime: req.epoch }, reports };
+}
+
+/**
+ * A config file and every file its lxc.include lines bring in, in LXC's order (a directory:
+ * its *.conf files, sorted), each once; paths are the device's, resolved inside the image.
+ */
+function includedConfigs(target: string, file: string, text: string, seen = new Set<string>()): { file: string; text: string }[] {
+  if (seen.has(file)) return [];
+  seen.add(file);
+  const out = [{ file, text }];
+  for (const l of parseConfig(text).doc.lines) {
+    if (l.kind !== 'entry' || l.key !== 'lxc.include' || !l.value?.startsWith('/')) continue;
+    const inc = resolveInTarget(target, l.value);
+    const st = fs.statSync(inc, { throwIfNoEntry: false });
+    const files = st?.isDirectory() ? fs.readdirSync(inc).filter((n) => n.endsWith('.conf')).sort().map((n) => path.join(inc, n)) : st?.isFile() ? [inc] : [];
+    for (const f of files) {
+      const t = readFileOrNull(f)?.toString('utf8');
+      if (t !== undefined) out.push(...includedConfigs(target, f, t, seen));
+    }
+  }
+  return out;
 }
 
 export function assertTargetUsable(target: string): void {

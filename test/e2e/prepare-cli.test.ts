@@ -94,13 +94,21 @@ describe('thunderbox prepare (CLI)', () => {
     expect(comparable(s.target, { hash: true })).toEqual(before);
   });
 
-  it('--seccomp off-common-conf edits common.conf once, idempotently', async () => {
+  it('--seccomp off-common-conf edits common.conf once, idempotently, and the files it includes', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
     const cc = path.join(s.target, 'usr/share/lxc/config/common.conf');
+    // a profile set in common.conf.d/ (which LXC's common.conf includes as a directory: its *.conf)
+    expect(fs.readFileSync(cc, 'utf8')).toContain('\nlxc.include = /usr/share/lxc/config/common.conf.d/\n');
+    const d = path.join(s.target, 'usr/share/lxc/config/common.conf.d');
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, '10-seccomp.conf'), 'lxc.seccomp.profile = /usr/share/lxc/config/other.seccomp\n');
+    fs.writeFileSync(path.join(d, 'notes.txt'), 'lxc.seccomp.profile = not read by LXC\n');
     const before = fs.readFileSync(cc, 'utf8');
     for (let i = 0; i < 2; i++) expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'off-common-conf', '-q'])).code).toBe(0);
     expect(fs.readFileSync(cc, 'utf8')).toBe(before.replace('\nlxc.seccomp.profile', '\n# lxc.seccomp.profile'));
+    expect(fs.readFileSync(path.join(d, '10-seccomp.conf'), 'utf8')).toBe('# lxc.seccomp.profile = /usr/share/lxc/config/other.seccomp\n');
+    expect(fs.readFileSync(path.join(d, 'notes.txt'), 'utf8')).toBe('lxc.seccomp.profile = not read by LXC\n');
   });
 
   it('--json summary', async () => {
