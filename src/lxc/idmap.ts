@@ -81,6 +81,10 @@ export function checkIdmap(map: readonly IdMapLine[]): Omit<Diagnostic, 'file' |
     if (lines.length > 340) out.push({ code: 'IDMAP_TOO_MANY', severity: 'error', message: `${lines.length} ${kind} map lines; the kernel takes at most 340`, hint: 'merge adjacent ranges' });
     for (const l of lines) {
       if (l.range === 0) out.push({ code: 'IDMAP_RANGE_ZERO', severity: 'error', message: `${kind} map line "${formatIdmapLine(l)}" has range 0`, hint: 'the kernel rejects empty ranges: give a range of at least 1' });
+      // ids are 32-bit, and (uid_t)-1 is "no id": the kernel refuses a range that reaches it
+      for (const side of ['nsid', 'hostid'] as const) {
+        if (l[side] + l.range > 0xffffffff) out.push({ code: 'IDMAP_RANGE_OVERFLOW', severity: 'error', message: `${kind} map line "${formatIdmapLine(l)}" goes past id 4294967294 on the ${side === 'nsid' ? 'container' : 'host'} side`, hint: 'ids are 32-bit: lower the start or the range' });
+      }
     }
     for (const side of ['nsid', 'hostid'] as const) {
       const sorted = [...lines].sort((a, b) => a[side] - b[side]);

@@ -35,7 +35,15 @@ describe('idmap planner', () => {
     [[{ kind: 'u', nsid: 0, hostid: 100000, range: 10 }, { kind: 'u', nsid: 5, hostid: 200000, range: 10 }, { kind: 'g', nsid: 0, hostid: 1, range: 1 }], 'IDMAP_OVERLAP'],
     [[{ kind: 'u', nsid: 1, hostid: 100000, range: 10 }, { kind: 'g', nsid: 0, hostid: 1, range: 1 }], 'IDMAP_ROOT_UNMAPPED'],
     [[{ kind: 'u', nsid: 0, hostid: 100000, range: 10 }], 'IDMAP_NO_GID_MAP'],
+    [[{ kind: 'u', nsid: 0, hostid: 4294967290, range: 100 }, { kind: 'g', nsid: 0, hostid: 100000, range: 65536 }], 'IDMAP_RANGE_OVERFLOW'],
+    [[{ kind: 'u', nsid: 4294967200, hostid: 100000, range: 100 }, { kind: 'u', nsid: 0, hostid: 200000, range: 1 }, { kind: 'g', nsid: 0, hostid: 100000, range: 1 }], 'IDMAP_RANGE_OVERFLOW'],
   ] as const)('checks %#: %s', (lines, code) => {
     expect(checkIdmap(lines as never).map((d) => d.code)).toContain(code);
+  });
+
+  it('the last id a range may reach is 4294967294', () => {
+    const lines = (hostid: number, range: number) => [{ kind: 'u', nsid: 0, hostid, range }, { kind: 'g', nsid: 0, hostid: 100000, range: 1 }] as never;
+    expect(checkIdmap(lines(4294967295 - 100, 100))).toEqual([]);
+    expect(checkIdmap(lines(4294967295 - 100, 101)).map((d) => d.code)).toEqual(['IDMAP_RANGE_OVERFLOW']);
   });
 });
