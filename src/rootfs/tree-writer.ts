@@ -93,6 +93,8 @@ export interface MountPoint {
   mode: number;
   owner?: { uid: number; gid: number };
   explicit?: boolean;
+  /** A --mount path (not proc, sys, dev, tmp): a symlink there is refused, not replaced. */
+  user?: boolean;
 }
 
 export class TreeWriter implements EntrySink {
@@ -319,14 +321,15 @@ export class TreeWriter implements EntrySink {
   }
 
   /**
-   * Make each path a real directory (mount targets). A symlink there is replaced, since LXC
-   * refuses to mount onto a symlink ("... was a symbolic link"); anything else is refused. Runs after the
+   * Make each path a real directory (mount targets). A symlink at proc, sys, dev or tmp is
+   * replaced, since LXC refuses to mount onto a symlink ("... was a symbolic link"); anything
+   * else that is not a directory is refused. Runs after the
    * writer threads are idle, on this thread. Returns notes for what it changed.
    */
   async ensureDirs(targets: readonly MountPoint[]): Promise<string[]> {
     await this.io?.settle();
     const notes: string[] = [];
-    for (const { path: p, mode, owner, explicit } of targets) {
+    for (const { path: p, mode, owner, explicit, user } of targets) {
       const k = this.written.get(p);
       if (k === 'dir') {
         if (explicit) {
@@ -349,10 +352,10 @@ export class TreeWriter implements EntrySink {
       if (d.action === 'refuse') {
         this.refuse('MOUNT_TARGET_BLOCKED', `the mount target /${p} cannot be made a directory: ${d.message}`, 'choose a mount path whose parents are real directories in the rootfs');
       }
-      if (k !== undefined && k !== 'symlink') {
-        // a symlink there (real trees have /proc -> ...) is replaced; a file is the rootfs's own
-        // content (--mount ...:etc/passwd would delete it): refused
-        this.refuse('MOUNT_TARGET_NOT_DIR', `the mount target /${p} is a ${k} in the rootfs; making it a directory would delete it`, 'mount at another path, or take that entry out of the rootfs');
+      if (k !== undefined && (k !== 'symlink' || user)) {
+        // a symlink at proc, sys, dev or tmp (real trees have /proc -> ...) is replaced; anything
+        // else is the rootfs's own content (--mount ...:etc/passwd or ...:bin/sh would delete it)
+        this.refuse('MOUNT_TARGET_NOT_DIR', `the mount target /${p} is a ${k} in the rootfs; making it a directory would delete it`, k === 'symlink' ? 'mount at the directory the link points to, or at another path' : 'mount at another path, or take that entry out of the rootfs');
       }
       if (k !== undefined) {
         note = `replaced the ${k} /${p} with a directory: LXC refuses to mount onto a ${k}`;

@@ -191,7 +191,7 @@ function dirExclusions(req: PrepareRequest, source: string): (rel: string) => bo
 function mountTargets(spec: ContainerSpec): MountPoint[] {
   const out: MountPoint[] = [...BASE_MOUNT_TARGETS];
   if (spec.tmpMount) out.push({ path: 'tmp', mode: 0o1777 });
-  for (const m of spec.mounts) out.push({ path: m.path, mode: m.mode ?? 0o755, owner: m.owner, explicit: m.mode !== undefined || m.owner !== undefined });
+  for (const m of spec.mounts) out.push({ path: m.path, mode: m.mode ?? 0o755, owner: m.owner, explicit: m.mode !== undefined || m.owner !== undefined, user: true });
   return out;
 }
 

@@ -222,6 +222,7 @@ describe('thunderbox prepare (CLI)', () => {
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--mount', '/x:etc/passwd'], 1, /error\[MOUNT_TARGET_NOT_DIR\]: the mount target \/etc\/passwd is a file in the rootfs/],
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--env', 'FOO=a\nlxc.mount.entry = / host none rbind,create=dir 0 0'], 1, /error\[ENV_VALUE_INVALID\]: OCDM: the value of FOO has a line break/],
     [['prepare', '--no-doctor', 'OCDM', '/dev/null'], 1, /error\[ROOTFS_NOT_FILE\]: rootfs \/dev\/null for OCDM is a device/],
+    [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--mount', '/x:bin/sh'], 1, /error\[MOUNT_TARGET_NOT_DIR\]: the mount target \/bin\/sh is a symlink in the rootfs/],
     [['prepare', '--no-doctor', 'OC/DM', 'rootfs.tar'], 1, /error\[CALLSIGN_INVALID\]/],
     [['prepare', '--no-doctor', 'OCDM', 'missing.tar'], 1, /error\[ROOTFS_UNREADABLE\]/],
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 100000 0'], 1, /error\[IDMAP_RANGE_ZERO\]/],
