@@ -374,7 +374,10 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     ]);
     writeFileAtomic(path.join(dir, TABLE_NAME), t.text, { mode: 0o644, mtime });
     facts.tableLines = t.lines;
-    if (t.skipped.length) facts.notes.push(`${t.skipped.length} paths with white space cannot be listed in ${TABLE_NAME} (makedevs reads names with %s): ${t.skipped.slice(0, 5).join(', ')}`);
+    if (t.skipped.length) {
+      // their owners (and a device node among them) do not reach the image: a warning, not a note
+      facts.warnings.push(diag('TABLE_NAME_WHITESPACE', 'warning', `${spec.callsign}: ${t.skipped.length} paths with white space cannot be listed in ${TABLE_NAME} (makedevs reads names with %s), so the image will not give them their owners: ${t.skipped.slice(0, 5).join(', ')}${t.skipped.length > 5 ? ', ...' : ''}`, 'rename them, or run prepare as root (from a post-fakeroot script), where owners are set directly', path.join(dir, TABLE_NAME)));
+    }
   }
   const stamp: Stamp = { fingerprint: b.fingerprint, facts };
   writeFileAtomic(path.join(dir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime });

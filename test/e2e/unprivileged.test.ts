@@ -169,6 +169,22 @@ describe('unprivileged containers', () => {
     expect(fs.statSync(rootfs).mode & 0o777).toBe(0o755);
   });
 
+  it('as a normal user, a path with white space (which the permission table cannot name) is a warning', async () => {
+    const dir = tmpDir();
+    const archive = path.join(dir, 'ws.tar');
+    writeArchive(archive, [
+      { path: './', type: 'Directory', mode: 0o755 },
+      { path: './etc', type: 'Directory', mode: 0o755 },
+      { path: './etc/a b', type: 'File', mode: 0o4755, uid: 5, gid: 5, data: 'x' },
+    ]);
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    fs.chownSync(target, 65534, 65534);
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json'], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain("warning[TABLE_NAME_WHITESPACE]: OCDM: 1 paths with white space cannot be listed in device_table.txt (makedevs reads names with %s), so the image will not give them their owners: /usr/share/Thunder/OCDM/Container/rootfs/etc/a b");
+  });
+
   it('non-root flow: prepare as a normal user, post-fakeroot in real fakeroot, tar like Buildroot: the same image as the root flow, and it starts', async () => {
     const dir = tmpDir();
     const archive = rootfsArchive(dir);
