@@ -1,10 +1,11 @@
 import fs from 'node:fs';
-import { utime } from './mtime.js';
 import { ThunderboxError } from '../core/errors.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import { decideEntry } from './decide.js';
 import { elfIdent, type ElfIdent } from './elf.js';
+import { normalizeEntryPath } from './entry-path.js';
 import type { EntryKind, EntryMeta, EntrySink, FileSink } from './entry.js';
+import { utime } from './mtime.js';
 import { WriterPool } from './write-thread.js';
 
 // The one place that decides how a rootfs tree is written. Benchmark before editing (npm run
@@ -101,6 +102,8 @@ export class TreeWriter implements EntrySink {
   readonly written = new Map<string, EntryKind>([['', 'dir']]);
   /** Ownership and mode of every entry, for the permission table (kept only when not chowning). */
   readonly records = new Map<string, OwnershipRecord>();
+  /** Device nodes not made on disk: left out (unprivileged default) or recorded for the table (not root). */
+  private readonly notOnDisk = new Map<string, 'skipped' | 'recorded'>();
   readonly unmapped: string[] = [];
   readonly stats: TreeStats = { entries: 0, devicesSkipped: 0, toNobody: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, bytes: 0 };
   private readonly dirs = new Map<string, DirMeta>();
@@ -165,7 +168,25 @@ export class TreeWriter implements EntrySink {
     this.stats.entries++;
     if (this.o.skipDevices && (meta.kind === 'char' || meta.kind === 'block')) {
       this.stats.devicesSkipped++;
+      this.notOnDisk.set(meta.path, 'skipped');
       return false;
+    }
+    // a hard link to a device node that was left out, or only recorded for the table: the same
+    // for the link (GNU tar would link the node; there is no node on disk here to link)
+    if (meta.kind === 'hardlink') {
+      const target = normalizeEntryPath(meta.linkpath ?? '');
+      const was = target.ok ? this.notOnDisk.get(target.path) : undefined;
+      if (was === 'skipped') {
+        this.stats.devicesSkipped++;
+        this.notOnDisk.set(meta.path, 'skipped');
+        return false;
+      }
+      if (was === 'recorded' && target.ok && this.records.has(target.path)) {
+        this.stats.devices++;
+        this.notOnDisk.set(meta.path, 'recorded');
+        this.record(meta.path, { ...this.records.get(target.path)! });
+        return false;
+      }
     }
     const d = decideEntry(meta, this.written, this.o.canMknod);
     switch (d.action) {
@@ -173,6 +194,7 @@ export class TreeWriter implements EntrySink {
         this.refuse(d.code, d.message, 'the archive is unsafe or inconsistent; rebuild it (nothing was changed)');
       case 'record':
         this.stats.devices++;
+        this.notOnDisk.set(meta.path, 'recorded');
         this.record(meta.path, { kind: meta.kind, mode: meta.mode, ...this.owner(meta.path, meta.uid, meta.gid), devmajor: meta.devmajor ?? 0, devminor: meta.devminor ?? 0 });
         return false;
       case 'create':

@@ -107,6 +107,21 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     }
   });
 
+  it('a hard link to a device node goes with it: left out when the node is, linked when it is made', async () => {
+    const dir = tmpDir();
+    const archive = path.join(dir, 'dev.tar');
+    fs.writeFileSync(archive, archiveBuffer([D('./'), D('dev'), { path: 'dev/null2', type: 'CharacterDevice', mode: 0o666, devmaj: 1, devmin: 3 }, H('dev/null-link', 'dev/null2')]));
+    for (const t of ['a', 'b']) fs.mkdirSync(path.join(dir, t));
+    // the default idmap leaves device nodes out (lxc.autodev makes /dev): the link goes too
+    await prepareIn(path.join(dir, 'a'), 'OCDM', { rootfs: archive });
+    const rootfs = (t: string) => path.join(dir, t, 'usr/share/Thunder/OCDM/Container/rootfs/dev');
+    expect(fs.readdirSync(rootfs('a'))).toEqual([]);
+    await prepareIn(path.join(dir, 'b'), 'OCDM', { rootfs: archive, idmap: { kind: 'none' } });
+    const st = fs.lstatSync(path.join(rootfs('b'), 'null-link'));
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.ino).toBe(fs.lstatSync(path.join(rootfs('b'), 'null2')).ino);
+  });
+
   it('duplicate entries: the last one wins, as with GNU tar', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'dup.tar'), archiveBuffer([D('./'), F('a', 'first'), H('b', 'a'), F('a', 'second'), L('c', 'x'), F('c', 'file now')]));

@@ -176,13 +176,18 @@ describe('unprivileged containers', () => {
       { path: './', type: 'Directory', mode: 0o755 },
       { path: './etc', type: 'Directory', mode: 0o755 },
       { path: './etc/a b', type: 'File', mode: 0o4755, uid: 5, gid: 5, data: 'x' },
+      { path: './etc/null2', type: 'CharacterDevice', mode: 0o666, devmaj: 1, devmin: 3 },
+      { path: './etc/null-link', type: 'Link', linkpath: './etc/null2' },
     ]);
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, 65534, 65534);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json'], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--keep-devices'], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain("warning[TABLE_NAME_WHITESPACE]: OCDM: 1 paths with white space cannot be listed in device_table.txt (makedevs reads names with %s), so the image will not give them their owners: /usr/share/Thunder/OCDM/Container/rootfs/etc/a b");
+    // a device node (not root: only recorded for the table) and a hard link to it: both listed
+    const table = fs.readFileSync(path.join(C(target, 'OCDM'), 'device_table.txt'), 'utf8');
+    for (const n of ['null2', 'null-link']) expect(table).toContain(`/usr/share/Thunder/OCDM/Container/rootfs/etc/${n} c 666 100000 100000 1 3 0 0 -\n`);
   });
 
   it('non-root flow: prepare as a normal user, post-fakeroot in real fakeroot, tar like Buildroot: the same image as the root flow, and it starts', async () => {
