@@ -41,6 +41,8 @@ interface Journal {
   entries: JournalEntry[];
   /** Parent directories this run created, outermost first. */
   createdDirs: string[];
+  /** The mtimes (and atimes) of the directories whose entries the run changes, as they were. */
+  dirTimes?: [string, number, number][];
 }
 
 export interface ApplyResult {
@@ -78,12 +80,17 @@ function removeCreatedDirs(dirs: string[]): void {
 
 /** Undo an unfinished run from its journal. Returns true if there was one. */
 export function recover(root: string): boolean {
+  return rollBack(root) !== null;
+}
+
+/** recover(), returning the directory times the journal kept (to put back last), or null. */
+function rollBack(root: string): DirTimes | null {
   const file = path.join(root, JOURNAL_NAME);
   let j: Journal;
   try {
     j = JSON.parse(fs.readFileSync(file, 'utf8')) as Journal;
   } catch {
-    return false;
+    return null;
   }
   if (j.state === 'done') {
     for (const e of j.entries) {
@@ -115,7 +122,9 @@ export function recover(root: string): boolean {
     removeCreatedDirs(j.createdDirs);
   }
   fs.rmSync(file, { force: true });
-  return true;
+  const times: DirTimes = new Map((j.dirTimes ?? []).map(([d, atime, mtime]) => [d, { atime, mtime }]));
+  restoreDirTimes(times);
+  return times;
 }
 
 function stageFile(op: FileOp, staged: string): void {
@@ -170,11 +179,15 @@ export function settle(root: string): boolean {
   if (!journalPending(root) && !lstatOrNull(path.join(root, LOCK_NAME))) return false;
   const dirTimes = recordDirTimes(root, []);
   const release = acquireLock(root);
+  let kept: DirTimes | null = null;
   try {
-    return recover(root);
+    kept = rollBack(root);
+    return kept !== null;
   } finally {
     release();
-    restoreDirTimes(dirTimes);
+    // the killed run's journal knows the times from before it (the root's included); without
+    // one, those from before this settle
+    restoreDirTimes(kept?.size ? kept : dirTimes);
   }
 }
 
@@ -193,7 +206,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
-  const journal: Journal = { version: 1, state: 'staging', entries: [], createdDirs: [] };
+  const journal: Journal = { version: 1, state: 'staging', entries: [], createdDirs: [], dirTimes: [...dirTimes].map(([d, t]) => [d, t.atime, t.mtime]) };
   try {
     // settle() ran before planning; a journal now is from a run killed since, and the plan was
     // made of the tree it was changing
@@ -252,17 +265,22 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
   }
 }
 
+/** Seconds (with the microseconds that fs.utimes keeps), by directory. */
+type DirTimes = Map<string, { atime: number; mtime: number }>;
+
 /**
  * The directories whose entries a run changes (the root for the lock and journal, the
  * parents of what it replaces or creates) get their mtimes back afterwards: the image then
  * differs only in the files the plan names, and two runs on two copies give the same tree.
+ * The journal keeps them too, so that the run after a killed one puts them back.
  */
-function recordDirTimes(root: string, paths: string[]): Map<string, { atime: Date; mtime: Date }> {
-  const out = new Map<string, { atime: Date; mtime: Date }>();
+
+function recordDirTimes(root: string, paths: string[]): DirTimes {
+  const out: DirTimes = new Map();
   const add = (d: string) => {
     if (out.has(d)) return;
     const st = lstatOrNull(d);
-    if (st?.isDirectory()) out.set(d, { atime: st.atime, mtime: st.mtime });
+    if (st?.isDirectory()) out.set(d, { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
   };
   add(root);
   for (const p of paths) {
@@ -273,7 +291,7 @@ function recordDirTimes(root: string, paths: string[]): Map<string, { atime: Dat
   return out;
 }
 
-function restoreDirTimes(times: Map<string, { atime: Date; mtime: Date }>): void {
+function restoreDirTimes(times: DirTimes): void {
   for (const [d, t] of times) {
     try {
       fs.utimesSync(d, t.atime, t.mtime);

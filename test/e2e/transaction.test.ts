@@ -49,10 +49,12 @@ describe('transactions', () => {
     expect(comparable(target, { hash: true })).toEqual(before);
   });
 
-  it('SIGKILL during extraction: the old container stays; the next run cleans up and succeeds', async () => {
+  it('SIGKILL during extraction: the old container stays; the next run cleans up, puts the directory times back and succeeds', async () => {
     const { dir, target, before } = await preparedSample();
     const big = path.join(dir, 'big.tar');
     bigArchive(big);
+    const times = () => [target, path.join(target, 'usr/share/Thunder/OCDM')].map((d) => fs.statSync(d).mtimeMs);
+    const timesBefore = times();
     const r = await interrupted(target, big, 'SIGKILL');
     expect(r.signal).toBe('SIGKILL');
     // the previous container and files are untouched; the leftovers are thunderbox's own
@@ -70,6 +72,9 @@ describe('transactions', () => {
     expect(fs.existsSync(path.join(target, '.thunderbox.lock'))).toBe(false);
     expect(fs.existsSync(path.join(target, JOURNAL_NAME))).toBe(false);
     expect(fs.existsSync(path.join(C(target), 'rootfs/d29/f29'))).toBe(true);
+    // the killed run's lock, journal and staging changed these; the journal had their times
+    // (back to the microsecond: fs.utimes takes seconds as a double)
+    times().forEach((t, i) => expect(t).toBeCloseTo(timesBefore[i]!, 2));
   });
 
   it('a run killed in its commit is rolled back before the next run plans, also when that run has nothing to do', async () => {
