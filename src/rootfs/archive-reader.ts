@@ -153,6 +153,7 @@ export interface ReadSummary {
 // pax records ("<len> <key>=<value>") that node-tar parses away: sparse maps (GNU.sparse.*, all
 // three pax sparse formats) and extended attributes (SCHILY.xattr.*, LIBARCHIVE.xattr.*)
 const PAX_SPARSE = /^\d+ GNU\.sparse\./m;
+const PAX_MTIME = /^\d+ mtime=(-?\d+(?:\.\d+)?)$/m;
 const PAX_XATTR = /^\d+ (?:SCHILY|LIBARCHIVE)\.xattr\.([^=]+)=/gm;
 
 export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySink, opts: ReadOptions = {}): Promise<ReadSummary> {
@@ -182,6 +183,9 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
         const names = [...pax.matchAll(PAX_XATTR)].map((m) => m[1]!);
         if (names.length) summary.xattrs.push({ path: re.path.replace(/^(\.\/)+/, '/').replace(/^(?!\/)/, '/'), names });
         const meta = toMeta(re, file);
+        // node-tar's Date keeps milliseconds; the pax record has the nanoseconds GNU tar wrote
+        const exact = PAX_MTIME.exec(pax);
+        if (exact) meta.mtime = Number(exact[1]);
         const fileSink = sink.entry(meta);
         if (fileSink) {
           re.on('data', (c: Buffer) => {

@@ -41,6 +41,25 @@ describe('extraction matches GNU tar', () => {
     }
   });
 
+  it('a pax archive\'s sub-second mtimes stay (to the microsecond libuv keeps; node-tar alone keeps milliseconds)', async () => {
+    const dir = tmpDir();
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'etc/f'), 'x\n');
+    await execa('touch', ['-d', '@1700000000.123456789', path.join(src, 'etc/f')]);
+    const archive = path.join(dir, 'pax.tar');
+    await execa('tar', ['-C', src, '--format=posix', '-cf', archive, '.']);
+    const gnu = path.join(dir, 'gnu');
+    fs.mkdirSync(gnu);
+    await execa('tar', ['-xpf', archive, '-C', gnu, '--numeric-owner']);
+    const ours = await prepared(dir, archive, 't');
+    const want = fs.statSync(path.join(gnu, 'etc/f'), { bigint: true }).mtimeNs;
+    expect(want).toBe(1700000000123456789n);
+    const got = fs.statSync(path.join(ours, 'etc/f'), { bigint: true }).mtimeNs;
+    // within a microsecond: libuv's utimes truncates to microseconds
+    expect(Math.abs(Number(got - want))).toBeLessThan(1000);
+  });
+
   it('every path, type, mode, owner, size, link target, mtime and content', async () => {
     const dir = tmpDir();
     const archive = path.join(dir, 'rich.tar');
