@@ -54,8 +54,10 @@ Examples:
         if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
       }
       if (r.exitCode !== 0 && r.lxcLog && !f.json) process.stderr.write(r.lxcLog);
-      if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n`);
-      out.json({ ok: r.exitCode === 0, callsign, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
+      if (!f.quiet && !f.json) {
+        process.stderr.write(r.started ? `thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${r.command.join(' ')} did not run\n`);
+      }
+      out.json({ ok: r.exitCode === 0, callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
       process.exitCode = r.exitCode;
     });
 }

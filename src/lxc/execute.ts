@@ -38,6 +38,8 @@ export interface TryRequest {
 }
 
 export interface TryResult {
+  /** false when liblxc failed to start the container (the command never ran). */
+  started: boolean;
   exitCode: number;
   command: string[];
   config: string;
@@ -177,6 +179,11 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
     const host = THUNDER_HOSTS.map((n) => findOnPath(rootfs, n)).find((p) => p !== null);
     command = host ? [host] : ['/bin/sh', '-c', 'true'];
   }
+  // a command the rootfs does not have: lxc-init could only exit 255 without a word
+  const prog = command[0]!;
+  // lstat: a symlink (to busybox, often absolute) is looked at inside the rootfs, not followed on this host
+  const found = prog.includes('/') ? fs.lstatSync(resolveInTarget(rootfs, prog.startsWith('/') ? prog : `/${prog}`), { throwIfNoEntry: false }) !== undefined : findOnPath(rootfs, prog) !== null;
+  if (!found) fail('TRY_COMMAND_MISSING', `${prog} is not in the rootfs of ${req.callsign} (${rootfs})`, prog.includes('/') ? 'give a program the rootfs has, e.g. -- /bin/sh -c ...' : `give its full path; it is not in ${BIN_DIRS.map((d) => `/${d}`).join(', ')}`);
 
   if (idmap.length) checkReachable(rootfs, idmap);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-try-'));
@@ -221,7 +228,9 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
     const console = req.start ? (readFileOrNull(consoleLog)?.toString('utf8') ?? '') : undefined;
     if (console !== undefined && !req.capture) process.stdout.write(console);
     const stdout = req.capture ? (console ?? String(r.stdout)) : undefined;
-    return { exitCode: r.exitCode ?? 1, command, config: rendered, notes, stdout, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
+    // liblxc's own failure to start (a missing bridge, a bad mount): not the command's status
+    const started = !/Failed to spawn container|Failed to start container/.test(lxcLog);
+    return { exitCode: r.exitCode ?? 1, started, command, config: rendered, notes, stdout, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
   } finally {
     if (!req.keep) removeTree(tmp);
   }

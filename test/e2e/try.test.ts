@@ -109,4 +109,19 @@ describe('thunderbox try starts the container', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error\[CONTAINER_MISSING\]: no prepared container for Nope/);
   });
+
+  it('a command the rootfs does not have, and a container liblxc cannot start, are said as such', async () => {
+    const dir = tmpDir();
+    const cs = `Try${randomBytes(3).toString('hex')}`;
+    const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs);
+    const missing = await tbx(['try', cs, '--target', target, '--', '/usr/bin/nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`error[TRY_COMMAND_MISSING]: /usr/bin/nope is not in the rootfs of ${cs}`);
+    // a bind mount whose source is missing on this host (not optional): liblxc gives up
+    fs.appendFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), `lxc.mount.entry = /nonexistent-tbx-${randomBytes(4).toString('hex')} opt none bind,create=dir 0 0\n`);
+    const broken = await tbx(['try', cs, '--target', target, '--', '/bin/true']);
+    expect(broken.code).not.toBe(0);
+    expect(broken.stderr).toContain('Failed to spawn container');
+    expect(broken.stderr).toContain(`thunderbox: ${cs}: the container did not start (liblxc's errors above); /bin/true did not run`);
+  });
 });
