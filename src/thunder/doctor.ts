@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { findNodeAtLocation, getNodeValue, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { lineCol, type Diagnostic } from '../core/diagnostic.js';
 import { archOf } from '../lxc/arch.js';
 import { checkConfigText } from '../lxc/check.js';
@@ -16,7 +16,7 @@ import { EM, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
 import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
 import { PROXYSTUB_DIRS, closureOptions, thunderRoots } from './minimize.js';
-import { MODE_PATH, pluginLocator, type PluginConfig } from './plugin-json.js';
+import { MODE_PATH, parseJsonTree, pluginLocator, type PluginConfig } from './plugin-json.js';
 import { TARGET_PROBES, inImage as inTarget } from './doctor-inputs.js';
 
 // `thunderbox doctor`: a prepared container checked as the device will see it, without
@@ -270,7 +270,7 @@ function checkPluginJson(f: Findings, target: string, callsign: string, given?: 
     if (!statOrNull(host)?.isFile()) continue;
     const text = fs.readFileSync(host, 'utf8');
     const errors: ParseError[] = [];
-    const tree = parseTree(text, errors, { allowTrailingComma: true });
+    const tree = parseJsonTree(text, errors, { allowTrailingComma: true });
     const first = errors[0];
     if (first || !tree || tree.type !== 'object') {
       const { line } = lineCol(text, first?.offset ?? 0);

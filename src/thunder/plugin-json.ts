@@ -33,9 +33,23 @@ function expectObject(node: Node | undefined, what: string, file: string, text: 
   }
 }
 
+/**
+ * jsonc-parser's parseTree; null when the nesting is too deep for the stack (a RangeError out of
+ * its recursion), which no plugin config has.
+ */
+export function parseJsonTree(text: string, errors: ParseError[], options: Parameters<typeof parseTree>[2]): Node | undefined | null {
+  try {
+    return parseTree(text, errors, options);
+  } catch (err) {
+    if (err instanceof RangeError) return null;
+    throw err;
+  }
+}
+
 export function setExecutionMode(text: string, file: string, mode = 'Container'): ModeEdit {
   const errors: ParseError[] = [];
-  const tree = parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const tree = parseJsonTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  if (tree === null) fail('PLUGIN_JSON_INVALID', 'the JSON is nested too deeply to read', 'a plugin config is a few levels deep; fix the file (it was not changed)', { file, line: 1, col: 1 });
   const first = errors[0];
   if (first || !tree) {
     const { line, col } = lineCol(text, first?.offset ?? 0);
@@ -123,6 +137,11 @@ export interface PluginConfig {
 
 /** The "locator" of a plugin JSON's text (the plugin library's file name), or null. */
 export function pluginLocator(text: string): string | null {
-  const v = parse(text) as { locator?: unknown } | undefined;
+  let v: { locator?: unknown } | undefined;
+  try {
+    v = parse(text) as { locator?: unknown } | undefined;
+  } catch {
+    return null; // nested too deeply: setExecutionMode and the doctor say so
+  }
   return typeof v?.locator === 'string' && v.locator ? v.locator : null;
 }

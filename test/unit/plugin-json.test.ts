@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
-import { setExecutionMode } from '../../src/thunder/plugin-json.js';
+import { pluginLocator, setExecutionMode } from '../../src/thunder/plugin-json.js';
 import { SAMPLE_PLUGIN_JSON } from '../../src/thunder/sample.js';
 
 function errorOf(fn: () => unknown): ThunderboxError {
@@ -97,6 +97,12 @@ describe('plugin JSON: configuration.root.mode', () => {
     expect(e.diagnostics[0]).toMatchObject({ file: 'OCDM.json', line: 2, col: 1, message: '"configuration.root" appears more than once: which one Thunder reads is not certain' });
     // elsewhere a duplicate is not this edit's business
     expect(setExecutionMode('{"a":1,"a":2,"configuration":{"root":{"mode":"Local"}}}', 'f').changed).toBe(true);
+  });
+
+  it('JSON nested too deeply for the parser is an error, not a crash', () => {
+    const deep = `{"configuration":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+    expect(errorOf(() => setExecutionMode(deep, 'f')).code).toBe('PLUGIN_JSON_INVALID');
+    expect(pluginLocator(deep)).toBeNull();
   });
 
   it('malformed JSON: line and column, nothing changed', () => {
