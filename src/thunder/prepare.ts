@@ -565,10 +565,14 @@ function includedConfigs(target: string, file: string, text: string, seen = new 
   const out = [{ file, text }];
   for (const l of parseConfig(text).doc.lines) {
     if (l.kind !== 'entry' || l.key !== 'lxc.include' || !l.value?.startsWith('/')) continue;
+    // every name resolved inside the image (a member of an included directory may be a symlink,
+    // absolute or relative): the file edited is its real target there, and the link stays
     const inc = resolveInTarget(target, l.value);
-    const st = fs.statSync(inc, { throwIfNoEntry: false });
-    const files = st?.isDirectory() ? fs.readdirSync(inc).filter((n) => n.endsWith('.conf')).sort().map((n) => path.join(inc, n)) : st?.isFile() ? [inc] : [];
-    for (const f of files) {
+    const st = fs.lstatSync(inc, { throwIfNoEntry: false });
+    const devicePaths = st?.isDirectory() ? fs.readdirSync(inc).filter((n) => n.endsWith('.conf')).sort().map((n) => path.posix.join(l.value!, n)) : [l.value];
+    for (const dp of devicePaths) {
+      const f = resolveInTarget(target, dp);
+      if (!fs.lstatSync(f, { throwIfNoEntry: false })?.isFile()) continue;
       const t = readFileOrNull(f)?.toString('utf8');
       if (t !== undefined) out.push(...includedConfigs(target, f, t, seen));
     }

@@ -104,11 +104,18 @@ describe('thunderbox prepare (CLI)', () => {
     fs.mkdirSync(d);
     fs.writeFileSync(path.join(d, '10-seccomp.conf'), 'lxc.seccomp.profile = /usr/share/lxc/config/other.seccomp\n');
     fs.writeFileSync(path.join(d, 'notes.txt'), 'lxc.seccomp.profile = not read by LXC\n');
+    // a member that is an absolute symlink: resolved inside the image, the link kept; the build
+    // host's own file of that name is neither read nor copied in
+    fs.mkdirSync(path.join(s.target, 'etc/lxc'), { recursive: true });
+    fs.writeFileSync(path.join(s.target, 'etc/lxc/extra.conf'), 'lxc.seccomp.profile = /etc/lxc/extra.seccomp\n');
+    fs.symlinkSync('/etc/lxc/extra.conf', path.join(d, '20-extra.conf'));
     const before = fs.readFileSync(cc, 'utf8');
     for (let i = 0; i < 2; i++) expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'off-common-conf', '-q'])).code).toBe(0);
     expect(fs.readFileSync(cc, 'utf8')).toBe(before.replace('\nlxc.seccomp.profile', '\n# lxc.seccomp.profile'));
     expect(fs.readFileSync(path.join(d, '10-seccomp.conf'), 'utf8')).toBe('# lxc.seccomp.profile = /usr/share/lxc/config/other.seccomp\n');
     expect(fs.readFileSync(path.join(d, 'notes.txt'), 'utf8')).toBe('lxc.seccomp.profile = not read by LXC\n');
+    expect(fs.readlinkSync(path.join(d, '20-extra.conf'))).toBe('/etc/lxc/extra.conf');
+    expect(fs.readFileSync(path.join(s.target, 'etc/lxc/extra.conf'), 'utf8')).toBe('# lxc.seccomp.profile = /etc/lxc/extra.seccomp\n');
   });
 
   it('--json summary', async () => {
