@@ -3,8 +3,9 @@
 // Thin launcher (CommonJS: bin/package.json). The CLI is one CommonJS bundle,
 // dist/cli/main.cjs (npm run build), compiled here through vm.Script with the V8 code cache
 // the build made for it (dist/cli/main.cjs.v8): Node 20 has no compile cache of its own, and a
-// no-op `prepare` is mostly start-up. When V8 rejects the cache (another Node version, other
-// V8 flags) the bundle is compiled as usual.
+// no-op `prepare` is mostly start-up. When the cache does not match the bundle, or V8 rejects
+// it (another Node version, other V8 flags), the bundle is compiled as usual.
+const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const { createRequire } = require('node:module');
 const path = require('node:path');
@@ -13,14 +14,19 @@ const vm = require('node:vm');
 const file = path.join(__dirname, '..', 'dist', 'cli', 'main.cjs');
 const cacheFile = `${file}.v8`;
 
+// main.cjs.v8 is a SHA-256 of the bundle and the cache, then V8's cache. V8 itself checks only
+// that the cache fits the source's length, and a damaged cache can abort the process: a cache
+// whose digest does not match (another build, a changed bundle, a damaged file) is not used.
+const digest = (source, payload) => createHash('sha256').update(source, 'latin1').update(payload).digest();
+
 function load() {
   // esbuild writes ASCII (it escapes the rest), which latin1 reads without decoding
   const source = fs.readFileSync(file, 'latin1');
-  // V8 checks that the cache fits the source's length, not its bytes: a bundle changed after the
-  // build made the cache (newer than it) is compiled without it
   let cachedData;
   try {
-    if (fs.statSync(cacheFile).mtimeMs >= fs.statSync(file).mtimeMs) cachedData = fs.readFileSync(cacheFile);
+    const stored = fs.readFileSync(cacheFile);
+    const payload = stored.subarray(32);
+    if (stored.length > 32 && digest(source, payload).equals(stored.subarray(0, 32))) cachedData = payload;
   } catch {
     cachedData = undefined;
   }
@@ -30,7 +36,8 @@ function load() {
   // npm run build: keep what V8 compiled during this run
   if (process.env.THUNDERBOX_WRITE_CODE_CACHE === '1') {
     process.on('exit', () => {
-      fs.writeFileSync(`${cacheFile}.tmp`, script.createCachedData());
+      const payload = script.createCachedData();
+      fs.writeFileSync(`${cacheFile}.tmp`, Buffer.concat([digest(source, payload), payload]));
       fs.renameSync(`${cacheFile}.tmp`, cacheFile);
     });
   }

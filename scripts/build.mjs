@@ -12,9 +12,9 @@
 //                            (esbuild turns import() into a deferred init within the file)
 //   dist/cli/main.cjs.v8     V8's code cache for it, made below by running the built CLI
 //                            (bin/thunderbox.js falls back to a plain compile when V8 rejects it).
-//                            V8 checks the source's length, not its bytes: the two are written
-//                            together, here, after dist/ is removed, and the launcher passes
-//                            over a cache older than the bundle
+//                            V8 checks only the source's length, and a damaged cache can abort
+//                            it: the file starts with a SHA-256 of the bundle and the cache, and
+//                            the launcher uses the cache only when that matches
 //   dist/kconfig/targets/*.data.cjs   the same for the kernel configurations kconfig lint uses
 //   dist/vendor/<lib>.cjs    the large libraries that a run may not need (zod, yaml, execa, tar,
 //                            diff, ejs, picomatch: ~1.5 MB), each required the first time it is

@@ -25,7 +25,7 @@ describe('launcher', () => {
     const probe = `
       const fs = require('node:fs'), vm = require('node:vm');
       const src = fs.readFileSync(${JSON.stringify(BUNDLE)}, 'latin1');
-      const s = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + src + '\\n})', { filename: ${JSON.stringify(BUNDLE)}, cachedData: fs.readFileSync(${JSON.stringify(BUNDLE + '.v8')}) });
+      const s = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + src + '\\n})', { filename: ${JSON.stringify(BUNDLE)}, cachedData: fs.readFileSync(${JSON.stringify(BUNDLE + '.v8')}).subarray(32) });
       process.stdout.write(String(s.cachedDataRejected));`;
     const r = await execa(process.execPath, ['-e', probe]);
     expect(r.stdout).toBe('false');
@@ -37,9 +37,12 @@ describe('launcher', () => {
     const bundle = path.join(dir, 'dist', 'cli', 'main.cjs');
     const text = 'Prepare Thunder (WPEFramework) plugin LXC containers';
     expect(await help(dir)).toContain(text);
-    // same length: V8's own check (the source's length) cannot tell the two apart
+    // same length: V8's own check (the source's length) cannot tell the two apart; and the same
+    // mtimes on both files, as npm pack gives them
     const changed = fs.readFileSync(bundle, 'latin1').replace(text, text.toUpperCase());
     fs.writeFileSync(bundle, changed, 'latin1');
+    const packed = new Date('1985-10-26T08:15:00Z');
+    for (const f of [bundle, `${bundle}.v8`]) fs.utimesSync(f, packed, packed);
     expect(await help(dir)).toContain(text.toUpperCase());
   });
 
@@ -47,7 +50,10 @@ describe('launcher', () => {
     const dir = copyCli();
     const cache = path.join(dir, 'dist', 'cli', 'main.cjs.v8');
     const good = fs.readFileSync(cache);
-    for (const damaged of [good.subarray(0, 64), Buffer.from('not a code cache'), Buffer.alloc(good.length, 0xa5)]) {
+    // bytes flipped inside V8's payload: V8 would abort the process on some; the digest keeps it out
+    const flipped = Buffer.from(good);
+    for (let i = 0; i < 64; i++) flipped[1000 + i * 97] ^= 0xff;
+    for (const damaged of [good.subarray(0, 64), Buffer.from('not a code cache'), Buffer.alloc(good.length, 0xa5), flipped]) {
       fs.writeFileSync(cache, damaged);
       expect(await help(dir)).toContain('Usage: thunderbox');
     }
