@@ -13,6 +13,8 @@ function alive(pid: number): boolean {
   }
 }
 
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /**
  * The pid in a lock file. An empty one is another run between its open() and its write():
  * read again for up to a second before taking it as the lock of a run that died there.
@@ -21,7 +23,39 @@ function readOwner(file: string): number {
   for (let i = 0; ; i++) {
     const text = fs.readFileSync(file, 'utf8');
     if (text !== '' || i === 20) return Number.parseInt(text, 10);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    sleep(50);
+  }
+}
+
+/**
+ * Remove a stale lock (its owner `stale` is gone) under a second lock, so that of two runs that
+ * both saw it stale only one removes it: the other would remove the fresh lock the first just
+ * made. Returns false when another run is taking it over right now (try again). A takeover file
+ * older than 10 s is from a run killed in these few lines.
+ */
+function takeOver(file: string, stale: number): boolean {
+  const guard = `${file}.takeover`;
+  try {
+    fs.writeFileSync(guard, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+    const st = fs.lstatSync(guard, { throwIfNoEntry: false });
+    if (st && Date.now() - st.mtimeMs > 10_000) fs.rmSync(guard, { force: true });
+    return false;
+  }
+  try {
+    let now: number;
+    try {
+      now = readOwner(file);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return true; // gone already: create it
+      throw err;
+    }
+    // still the lock that was seen stale (not one another run made since)
+    if (now === stale || (Number.isNaN(now) && Number.isNaN(stale))) fs.rmSync(file, { force: true });
+    return true;
+  } finally {
+    fs.rmSync(guard, { force: true });
   }
 }
 
@@ -31,7 +65,7 @@ function readOwner(file: string): number {
  */
 export function acquireLock(root: string): () => void {
   const file = path.join(root, LOCK_NAME);
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 50; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx', 0o644);
       fs.writeSync(fd, `${process.pid}\n`);
@@ -50,7 +84,7 @@ export function acquireLock(root: string): () => void {
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
       fail('LOCKED', `another thunderbox run (pid ${owner}) is working on ${root}`, `wait for it to finish; if no such run exists, remove ${file}`, { file });
     }
-    fs.rmSync(file, { force: true });
+    if (!takeOver(file, owner)) sleep(20);
   }
   fail('LOCKED', `could not take the lock ${file}`, 'retry; if it persists, remove the file', { file });
 }
