@@ -69,8 +69,8 @@ function makeWritable(dir: string): void {
 }
 
 /** mkdir -p that returns the directories it created, outermost first (for rollback). */
-export function mkdirsRecorded(dir: string): string[] {
-  const created: string[] = [];
+/** The directories mkdir -p would make for `dir`, outermost first (nothing is made). */
+export function missingDirs(dir: string): string[] {
   const missing: string[] = [];
   let cur = path.resolve(dir);
   while (!lstatOrNull(cur)) {
@@ -79,9 +79,17 @@ export function mkdirsRecorded(dir: string): string[] {
     if (parent === cur) break;
     cur = parent;
   }
-  for (const d of missing) {
-    fs.mkdirSync(d, { mode: 0o755 });
-    created.push(d);
+  return missing;
+}
+
+/** Remove the temporary files writeFileAtomic left for `file` (a run killed while writing it). */
+export function removeAtomicTemps(file: string): void {
+  const prefix = `.${path.basename(file)}.tbx-tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(file));
+  } catch {
+    return;
   }
-  return created;
+  for (const n of names) if (n.startsWith(prefix)) fs.rmSync(path.join(path.dirname(file), n), { force: true });
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Interrupted, errnoCode, fail, fromSystemError } from './errors.js';
-import { lstatOrNull, mkdirsRecorded, removeTree, writeFileAtomic } from './fsutil.js';
+import { lstatOrNull, missingDirs, removeAtomicTemps, removeTree, writeFileAtomic } from './fsutil.js';
 import { LOCK_NAME, acquireLock } from './lock.js';
 import { changes, type DirOp, type FileOp, type Plan, type TreeOp } from './plan.js';
 
@@ -118,6 +118,7 @@ function rollBack(root: string): DirTimes | null {
         }
       }
       removeAny(e.staged);
+      removeAtomicTemps(e.staged);
     }
     removeCreatedDirs(j.createdDirs);
   }
@@ -181,6 +182,8 @@ export function settle(root: string): boolean {
   const release = acquireLock(root);
   let kept: DirTimes | null = null;
   try {
+    // a run killed while writing its journal left the temporary file of it
+    removeAtomicTemps(path.join(root, JOURNAL_NAME));
     kept = rollBack(root);
     return kept !== null;
   } finally {
@@ -223,8 +226,11 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
     try {
       for (const [i, op] of todo.entries()) {
         const e = journal.entries[i]!;
-        journal.createdDirs.push(...mkdirsRecorded(path.dirname(op.path)));
+        // in the journal before they are made: a run killed in between still has them removed
+        const dirs = missingDirs(path.dirname(op.path));
+        journal.createdDirs.push(...dirs);
         writeJournal(root, journal);
+        for (const d of dirs) fs.mkdirSync(d, { mode: 0o755 });
         removeAny(e.staged);
         removeAny(e.backup);
         opts.onStage?.(op);

@@ -91,6 +91,8 @@ describe('transactions', () => {
     fs.writeFileSync(path.join(s.target, JOURNAL_NAME), JSON.stringify({ version: 1, state: 'commit', entries: [{ dest: C(s.target), staged: stagedName(C(s.target)), backup: backupName(C(s.target)), existed: true, tree: true }], createdDirs: [] }));
     const dead = (await execa('true')).pid!;
     fs.writeFileSync(path.join(s.target, '.thunderbox.lock'), `${dead}\n`);
+    // and the temporary file of a journal write it was killed in
+    fs.writeFileSync(path.join(s.target, `..thunderbox.journal.tbx-tmp-${dead}-0badf00d`), '{');
     const r = await tbx(args);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('recovered: an interrupted earlier run was rolled back first');
