@@ -54,13 +54,8 @@ const BIN_DIRS = ['usr/bin', 'bin', 'usr/sbin', 'sbin', 'usr/local/bin'];
 
 function findOnPath(rootfs: string, name: string): string | null {
   for (const d of BIN_DIRS) {
-    const p = path.join(rootfs, d, name);
-    try {
-      fs.lstatSync(p);
-      return `/${d}/${name}`;
-    } catch {
-      // not here
-    }
+    // resolved inside the rootfs: bin -> /usr/bin is the rootfs's /usr/bin, not this host's
+    if (fs.lstatSync(resolveInTarget(rootfs, `/${d}/${name}`), { throwIfNoEntry: false })) return `/${d}/${name}`;
   }
   return null;
 }

@@ -79,7 +79,10 @@ export async function readDirectory(root: string, sink: EntrySink, o: DirWalkOpt
     const kind = kindOf(w.st);
     if (!kind) continue;
     const meta: EntryMeta = { path: w.rel, kind, mode: w.st.mode & 0o7777, ...owner(w.st), mtime: w.st.mtimeMs / 1000, size: kind === 'file' ? w.st.size : 0 };
-    if (kind === 'symlink') meta.linkpath = fs.readlinkSync(w.abs);
+    if (kind === 'symlink') {
+      meta.linkpath = fs.readlinkSync(w.abs);
+      if (meta.linkpath.includes('\uFFFD')) fail('ENTRY_NAME_ENCODING', `the symlink ${w.abs} points to a name that is not valid UTF-8 (${JSON.stringify(meta.linkpath)})`, 'point it at a UTF-8 name, or leave it out of the rootfs', { file: w.abs });
+    }
     if (kind === 'char' || kind === 'block') {
       meta.devmajor = Math.floor(w.st.rdev / 256) & 0xfff;
       meta.devminor = (w.st.rdev & 0xff) | ((Math.floor(w.st.rdev / 4096) & 0xfff00));

@@ -98,7 +98,11 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     // caf\xe9 and caf\xe8: both would decode to "caf\uFFFD"
     for (const [b, data] of [[0xe9, 'a'], [0xe8, 'b']] as const) fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/etc/caf`), Buffer.from([b])]), data);
     await execa('tar', ['-C', src, '-cf', path.join(dir, 'latin1.tar'), '.']);
-    for (const rootfs of [path.join(dir, 'latin1.tar'), src]) {
+    // and a symlink whose target is such a name, in a directory source
+    const linkSrc = path.join(dir, 'linksrc');
+    fs.mkdirSync(linkSrc);
+    fs.symlinkSync(Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9])]), path.join(linkSrc, 'lnk'));
+    for (const rootfs of [path.join(dir, 'latin1.tar'), src, linkSrc]) {
       const target = path.join(dir, `t-${path.basename(rootfs)}`);
       fs.mkdirSync(target);
       const err = await prepareIn(target, 'OCDM', { rootfs, idmap: { kind: 'none' } }).then(() => null, (e: unknown) => e);

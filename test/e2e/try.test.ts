@@ -117,6 +117,18 @@ describe('thunderbox try starts the container', () => {
     const missing = await tbx(['try', cs, '--target', target, '--', '/usr/bin/nope']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`error[TRY_COMMAND_MISSING]: /usr/bin/nope is not in the rootfs of ${cs}`);
+    // looked up inside the rootfs: its bin -> /usr/bin is not this host's /usr/bin (which has ls)
+    const linked = path.join(dir, 'linked');
+    fs.mkdirSync(linked);
+    writeArchive(path.join(linked, 'rootfs.tar'), [
+      { path: './', type: 'Directory', mode: 0o755 },
+      { path: './usr', type: 'Directory', mode: 0o755 },
+      { path: './usr/bin', type: 'Directory', mode: 0o755 },
+      { path: './bin', type: 'SymbolicLink', linkpath: '/usr/bin', mode: 0o777 },
+    ]);
+    const t2 = await prepared(path.join(linked, 'rootfs.tar'), cs);
+    const viaLink = await tbx(['try', cs, '--target', t2, '--', 'ls']);
+    expect(viaLink.stderr).toContain(`error[TRY_COMMAND_MISSING]: ls is not in the rootfs of ${cs}`);
     // a bind mount whose source is missing on this host (not optional): liblxc gives up
     fs.appendFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), `lxc.mount.entry = /nonexistent-tbx-${randomBytes(4).toString('hex')} opt none bind,create=dir 0 0\n`);
     const broken = await tbx(['try', cs, '--target', target, '--', '/bin/true']);
