@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Interrupted, errnoCode, fail, fromSystemError } from './errors.js';
 import { lstatOrNull, missingDirs, removeAtomicTemps, removeTree, writeFileAtomic } from './fsutil.js';
 import { LOCK_NAME, acquireLock } from './lock.js';
+import { utime } from './mtime.js';
 import { changes, type DirOp, type FileOp, type Plan, type TreeOp } from './plan.js';
 
 // Applying a plan, as one transaction:
@@ -300,7 +301,7 @@ function recordDirTimes(root: string, paths: string[]): DirTimes {
 function restoreDirTimes(times: DirTimes): void {
   for (const [d, t] of times) {
     try {
-      fs.utimesSync(d, t.atime, t.mtime);
+      fs.utimesSync(d, utime(t.atime), utime(t.mtime));
     } catch {
       // gone or not ours: nothing to restore
     }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ReadEntry } from 'tar';
 import { Interrupted, ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { MTIME_LIMIT } from '../core/mtime.js';
 import { detectCodec, type Codec } from './codec.js';
 import { normalizeEntryPath } from './entry-path.js';
 import type { EntryKind, EntryMeta, EntrySink } from './entry.js';
@@ -153,7 +154,7 @@ export interface ReadSummary {
 // pax records ("<len> <key>=<value>") that node-tar parses away: sparse maps (GNU.sparse.*, all
 // three pax sparse formats) and extended attributes (SCHILY.xattr.*, LIBARCHIVE.xattr.*)
 const PAX_SPARSE = /^\d+ GNU\.sparse\./m;
-const PAX_MTIME = /^\d+ mtime=(-?\d+(?:\.\d+)?)$/m;
+const PAX_MTIME = /^\d+ mtime=(\S+)$/m;
 const PAX_XATTR = /^\d+ (?:SCHILY|LIBARCHIVE)\.xattr\.([^=]+)=/gm;
 
 export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySink, opts: ReadOptions = {}): Promise<ReadSummary> {
@@ -186,6 +187,9 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
         // node-tar's Date keeps milliseconds; the pax record has the nanoseconds GNU tar wrote
         const exact = PAX_MTIME.exec(pax);
         if (exact) meta.mtime = Number(exact[1]);
+        if (!(Math.abs(meta.mtime) < MTIME_LIMIT)) {
+          fail('ARCHIVE_CORRUPT', `${name}: ${re.path} has the mtime ${exact?.[1] ?? meta.mtime}, beyond what a file can have`, 'the archive is damaged; rebuild it (nothing was changed)', { file });
+        }
         const fileSink = sink.entry(meta);
         if (fileSink) {
           re.on('data', (c: Buffer) => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { parentPort } from 'node:worker_threads';
-import { utime } from './mtime.js';
+import { utime } from '../core/mtime.js';
 
 // The writer thread: executes, in order, the filesystem operations the tree writer decided
 // on (see tree-writer.ts and write-thread.ts). It makes no decisions: every path was

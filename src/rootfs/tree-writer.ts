@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { ThunderboxError } from '../core/errors.js';
+import { utime } from '../core/mtime.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import { decideEntry } from './decide.js';
 import { elfIdent, type ElfIdent } from './elf.js';
 import { normalizeEntryPath } from './entry-path.js';
 import type { EntryKind, EntryMeta, EntrySink, FileSink } from './entry.js';
-import { utime } from './mtime.js';
 import { WriterPool } from './write-thread.js';
 
 // The one place that decides how a rootfs tree is written. Benchmark before editing (npm run

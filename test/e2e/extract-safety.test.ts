@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import { Header } from 'tar';
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
 import { archiveBuffer, type ArchiveEntry } from '../../src/rootfs/archive-writer.js';
@@ -15,6 +16,31 @@ const D = (p: string): ArchiveEntry => ({ path: p, type: 'Directory' });
 const F = (p: string, data = 'x'): ArchiveEntry => ({ path: p, type: 'File', data });
 const L = (p: string, to: string): ArchiveEntry => ({ path: p, type: 'SymbolicLink', linkpath: to });
 const H = (p: string, to: string): ArchiveEntry => ({ path: p, type: 'Link', linkpath: to });
+
+/** A file whose pax header gives `mtime` (as text), made block by block. */
+function paxMtime(mtime: string): Buffer {
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+  const rec = (k: string, v: string) => {
+    const body = ` ${k}=${v}\n`;
+    let n = body.length + 1;
+    while (`${n}${body}`.length !== n) n = `${n}${body}`.length;
+    return `${n}${body}`;
+  };
+  const pax = Buffer.from(rec('mtime', mtime));
+  const header = (o: ConstructorParameters<typeof Header>[0]) => {
+    const h = new Header(o);
+    h.encode();
+    return h.block!;
+  };
+  return Buffer.concat([
+    header({ path: './', type: 'Directory', mode: 0o755, size: 0, mtime: new Date(0) }),
+    header({ path: 'PaxHeader/f', type: 'ExtendedHeader', size: pax.length, mode: 0o644, mtime: new Date(0) }),
+    pad(pax),
+    header({ path: 'f', type: 'File', size: 2, mode: 0o644, mtime: new Date(0) }),
+    pad(Buffer.from('x\n')),
+    Buffer.alloc(1024),
+  ]);
+}
 
 const good = archiveBuffer([D('./'), D('bin'), F('bin/busybox', 'old'), D('etc'), F('etc/passwd', 'root:x:0:0::/:/bin/sh\n')]);
 
@@ -33,6 +59,7 @@ const cases: [string, Buffer, string][] = [
   ['truncated in a file body', archiveBuffer([F('big', 'y'.repeat(5000))]).subarray(0, 512 + 1000), 'ARCHIVE_CORRUPT'],
   ['cut inside a header', archiveBuffer([F('a'), F('b')]).subarray(0, 1024 + 300), 'ARCHIVE_CORRUPT'],
   ['cut at a header boundary: no end-of-archive blocks', archiveBuffer([F('a'), F('b')]).subarray(0, 1024), 'ARCHIVE_CORRUPT'],
+  ['a pax mtime no file can have', paxMtime('100000000000000000000'), 'ARCHIVE_CORRUPT'],
   ['corrupt header checksum', (() => { const b = archiveBuffer([F('a'), F('b')]); b[1024 + 10] ^= 0xff; return b; })(), 'ARCHIVE_CORRUPT'],
   ['not an archive', Buffer.from('this is not a tar file\n'.repeat(40)), 'ARCHIVE_FORMAT'],
   ['empty file', Buffer.alloc(0), 'ARCHIVE_EMPTY'],
