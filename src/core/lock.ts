@@ -60,15 +60,16 @@ function takeOver(file: string, stale: number): boolean {
 }
 
 /**
- * One run per root. The lock file holds the owner's pid; a lock whose owner is gone
- * (killed run) is taken over, and the caller then recovers that run's journal.
+ * One run per root. The lock file holds the owner's pid (and the caller's note after it); a lock
+ * whose owner is gone (killed run) is taken over, and the caller then recovers that run's journal.
  */
-export function acquireLock(root: string): () => void {
+export function acquireLock(root: string, note = ''): () => void {
   const file = path.join(root, LOCK_NAME);
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx', 0o644);
-      fs.writeSync(fd, `${process.pid}\n`);
+      // one write: the pid on the first line, then what the caller wants a later run to know
+      fs.writeSync(fd, `${process.pid}\n${note}`);
       fs.closeSync(fd);
       return () => fs.rmSync(file, { force: true });
     } catch (err) {

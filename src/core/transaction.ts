@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Interrupted, errnoCode, fail, fromSystemError } from './errors.js';
-import { lstatOrNull, missingDirs, removeAtomicTemps, removeTree, writeFileAtomic } from './fsutil.js';
+import { lstatOrNull, missingDirs, readFileOrNull, removeAtomicTemps, removeTree, writeFileAtomic } from './fsutil.js';
 import { LOCK_NAME, acquireLock } from './lock.js';
 import { utime } from './mtime.js';
 import { changes, type DirOp, type FileOp, type Plan, type TreeOp } from './plan.js';
@@ -180,6 +180,9 @@ export function journalPending(root: string): boolean {
 export function settle(root: string): boolean {
   if (!journalPending(root) && !lstatOrNull(path.join(root, LOCK_NAME))) return false;
   const dirTimes = recordDirTimes(root, []);
+  // a run killed before its first journal write: its lock has the root's times from before it
+  const fromLock = ROOT_TIMES.exec(readFileOrNull(path.join(root, LOCK_NAME))?.toString('utf8') ?? '');
+  if (fromLock) dirTimes.set(root, { atime: Number(fromLock[1]), mtime: Number(fromLock[2]) });
   const release = acquireLock(root);
   let kept: DirTimes | null = null;
   try {
@@ -200,7 +203,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
   if (todo.length === 0) return { changed: [] };
   const root = plan.root;
   const dirTimes = recordDirTimes(root, todo.map((op) => op.path));
-  const release = acquireLock(root);
+  const before = dirTimes.get(root);
+  const release = acquireLock(root, before ? `root-times ${before.atime} ${before.mtime}\n` : '');
   const controller = new AbortController();
   let caught: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -271,6 +275,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
     restoreDirTimes(dirTimes);
   }
 }
+
+/** The image root's times in a lock file (applyPlan writes them, settle reads them). */
+const ROOT_TIMES = /^root-times (\S+) (\S+)$/m;
 
 /** Seconds (with the microseconds that fs.utimes keeps), by directory. */
 type DirTimes = Map<string, { atime: number; mtime: number }>;

@@ -106,6 +106,21 @@ describe('transactions', () => {
     expect(again.stdout).not.toContain('recovered');
   });
 
+  it('a run killed before its first journal write: the next one puts the root\'s time back from the lock', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const args = ['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q'];
+    expect((await tbx(args)).code).toBe(0);
+    fs.utimesSync(s.target, 1600000000, 1600000000);
+    // what such a run leaves: its lock (which changed the root's mtime), with the times from before
+    const dead = (await execa('true')).pid!;
+    fs.writeFileSync(path.join(s.target, '.thunderbox.lock'), `${dead}\nroot-times 1600000000 1600000000\n`);
+    expect(fs.statSync(s.target).mtimeMs).not.toBe(1600000000000);
+    expect((await tbx(args)).code).toBe(0);
+    expect(fs.readdirSync(s.target).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(fs.statSync(s.target).mtimeMs).toBe(1600000000000);
+  });
+
   it('a full disk (ENOSPC) fails cleanly', async () => {
     const { dir, archive } = await preparedSample();
     const small = path.join(dir, 'small');
