@@ -52,6 +52,27 @@ export function probeArchive(file: string): ArchiveInfo {
   }
 }
 
+/**
+ * node-tar reads a device's major and minor numbers only from POSIX ustar headers ("ustar\0"
+ * "00"); GNU tar's default format ("ustar  \0", Buildroot's rootfs.tar) has them at the same
+ * offsets, and node-tar leaves them 0. Its Header.decode is wrapped, once, to read them there.
+ */
+let gnuDevicesRead = false;
+function readGnuDeviceNumbers(Header: typeof import('tar').Header): void {
+  if (gnuDevicesRead) return;
+  gnuDevicesRead = true;
+  const decode = Header.prototype.decode;
+  Header.prototype.decode = function (this: InstanceType<typeof Header>, buf: Buffer, off: number, ...rest: unknown[]): void {
+    (decode as (...a: unknown[]) => void).call(this, buf, off, ...rest);
+    const type = buf[off + 156];
+    if ((type === 0x33 || type === 0x34) && buf.toString('latin1', off + 257, off + 265) === 'ustar  \0') {
+      const num = (at: number) => Number.parseInt(buf.toString('latin1', at, at + 8).replace(/\0.*$/s, '').trim() || '0', 8);
+      this.devmaj = num(off + 329);
+      this.devmin = num(off + 337);
+    }
+  } as typeof decode;
+}
+
 function toMeta(re: ReadEntry, archive: string): EntryMeta {
   const kind = KINDS[re.type];
   if (!kind) {
@@ -163,7 +184,8 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
   const summary: ReadSummary = { xattrs: [] };
   // the pax header of the entry that comes next
   let meta = '';
-  const { Parser } = await import('tar');
+  const { Header, Parser } = await import('tar');
+  readGnuDeviceNumbers(Header);
   // whether the last thing read was the end-of-archive marker (a zero block where a header
   // goes): without it the archive was cut short, perhaps at a header boundary, where node-tar
   // (and GNU tar) stop without a word

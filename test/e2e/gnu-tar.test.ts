@@ -22,6 +22,26 @@ async function prepared(dir: string, archive: string, name: string): Promise<str
 }
 
 describe('extraction matches GNU tar', () => {
+  it('device numbers from GNU tar\'s own format (Buildroot\'s rootfs.tar), not only from POSIX ustar', async () => {
+    const dir = tmpDir();
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'dev'), { recursive: true });
+    await execa('mknod', [path.join(src, 'dev/null'), 'c', '1', '3']);
+    await execa('mknod', [path.join(src, 'dev/mmcblk0'), 'b', '179', '0']);
+    for (const format of ['gnu', 'ustar', 'posix']) {
+      const archive = path.join(dir, `${format}.tar`);
+      await execa('tar', ['-C', src, `--format=${format}`, '-cf', archive, '.']);
+      const gnu = path.join(dir, `gnu-${format}`);
+      fs.mkdirSync(gnu);
+      await execa('tar', ['-xpf', archive, '-C', gnu, '--numeric-owner']);
+      const ours = await prepared(dir, archive, `t-${format}`);
+      for (const p of ['dev/null', 'dev/mmcblk0']) {
+        expect(fs.lstatSync(path.join(ours, p)).rdev, `${format} ${p}`).toBe(fs.lstatSync(path.join(gnu, p)).rdev);
+      }
+      expect(fs.lstatSync(path.join(ours, 'dev/mmcblk0')).rdev).toBe(fs.lstatSync(path.join(src, 'dev/mmcblk0')).rdev);
+    }
+  });
+
   it('mtimes before 1970 stay (fs.utimes would make a negative one "now")', async () => {
     const dir = tmpDir();
     const src = path.join(dir, 'src');
