@@ -109,6 +109,11 @@ describe('container networking, with real traffic in a test namespace', () => {
       expect((await ns(['ip', 'link', 'show', 'tbxbr0'])).code).not.toBe(0);
       const after = (await ns(['iptables-save'])).stdout;
       expect(after.split('\n').filter((l) => l.startsWith('-A'))).toEqual(before.split('\n').filter((l) => l.startsWith('-A')));
+      // a bridge that was there before start is not deleted by stop
+      expect((await ns(['ip', 'link', 'add', 'name', 'tbxbr0', 'type', 'bridge'])).code).toBe(0);
+      expect((await ns(['sh', init, 'start'])).code).toBe(0);
+      expect((await ns(['sh', init, 'stop'])).code).toBe(0);
+      expect((await ns(['ip', 'link', 'show', 'tbxbr0'])).code).toBe(0);
     });
   });
 
