@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { fail } from './errors.js';
+import { ThunderboxError, fail } from './errors.js';
 import { DirView, resolve } from '../rootfs/tree-view.js';
 
 // A path on the device, resolved inside the image root the way the device will see it:
@@ -13,4 +13,14 @@ export function resolveInTarget(target: string, devicePath: string): string {
   const r = resolve(new DirView(root), devicePath, true, true);
   if (r.rel === null) fail('TARGET_SYMLINK_LOOP', `too many symbolic links resolving ${devicePath} in ${root}`, 'fix the symlink loop in the image');
   return r.rel === '' ? root : path.join(root, r.rel);
+}
+
+/** resolveInTarget, with a symlink loop in the image as null (for readers that report it themselves). */
+export function resolveInTargetOrNull(target: string, devicePath: string): string | null {
+  try {
+    return resolveInTarget(target, devicePath);
+  } catch (e) {
+    if (e instanceof ThunderboxError) return null;
+    throw e;
+  }
 }

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ThunderboxError } from '../core/errors.js';
-import { resolveInTarget } from '../core/target-path.js';
+import { readFileOrNull } from '../core/fsutil.js';
+import { resolveInTargetOrNull } from '../core/target-path.js';
 import { entries, parseConfig } from '../lxc/document.js';
+import { includedConfigs } from '../lxc/includes.js';
 import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
 import { pluginJsonCandidates } from './layout.js';
 
@@ -29,49 +30,21 @@ function describe(target: string, file: string): string {
   return `${rel} f ${own} ${st.size}${small ? ` ${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}` : ''}`;
 }
 
-/** resolveInTarget, with a symlink loop in the image as null (the doctor reports it). */
-export function inImage(target: string, p: string): string | null {
-  try {
-    return resolveInTarget(target, p);
-  } catch (e) {
-    if (e instanceof ThunderboxError) return null;
-    throw e;
-  }
-}
-
 export function doctorInputs(target: string, containerDir: string, callsign: string): string {
   const files = new Set<string>();
-  const configs = [path.join(containerDir, 'config')];
-  const seen = new Set<string>();
-  while (configs.length && seen.size < 64) {
-    const file = configs.shift()!;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const l of entries(parseConfig(text, file).doc)) {
+  const config = path.join(containerDir, 'config');
+  const text = readFileOrNull(config)?.toString('utf8');
+  for (const c of text === undefined ? [] : includedConfigs(target, config, text, (inc) => files.add(inc))) {
+    for (const l of entries(parseConfig(c.text, c.file).doc)) {
       const v = l.value ?? '';
-      if (!v.startsWith('/') && l.key !== 'lxc.mount.entry') continue;
-      if (l.key === 'lxc.include') {
-        const host = inImage(target, v);
-        if (host === null) continue;
-        files.add(host);
-        if (fs.statSync(host, { throwIfNoEntry: false })?.isDirectory()) {
-          for (const n of fs.readdirSync(host).filter((x) => x.endsWith('.conf')).sort()) configs.push(path.join(host, n));
-        } else configs.push(host);
-      } else if (l.key === 'lxc.seccomp.profile' || l.key === 'lxc.mount.entry') {
-        const src = l.key === 'lxc.seccomp.profile' ? v : fstabUnescape(mountFields(v)[0]!);
-        const host = src.startsWith('/') ? inImage(target, src) : null;
-        if (host !== null) files.add(host);
-      }
+      if (l.key !== 'lxc.seccomp.profile' && l.key !== 'lxc.mount.entry') continue;
+      const src = l.key === 'lxc.seccomp.profile' ? v : fstabUnescape(mountFields(v)[0]!);
+      const host = src.startsWith('/') ? resolveInTargetOrNull(target, src) : null;
+      if (host !== null) files.add(host);
     }
   }
   for (const p of [...pluginJsonCandidates('', callsign), ...TARGET_PROBES]) {
-    const host = inImage(target, p);
+    const host = resolveInTargetOrNull(target, p);
     if (host !== null) files.add(host);
   }
   const h = createHash('sha256');

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findNodeAtLocation, getNodeValue, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { lineCol, type Diagnostic } from '../core/diagnostic.js';
+import { resolveInTargetOrNull } from '../core/target-path.js';
 import { archOf } from '../lxc/arch.js';
 import { checkConfigText } from '../lxc/check.js';
 import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
@@ -17,7 +18,7 @@ import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
 import { PROXYSTUB_DIRS, closureOptions, thunderRoots } from './minimize.js';
 import { MODE_PATH, parseJsonTree, pluginLocator, type PluginConfig } from './plugin-json.js';
-import { TARGET_PROBES, inImage as inTarget } from './doctor-inputs.js';
+import { TARGET_PROBES } from './doctor-inputs.js';
 
 // `thunderbox doctor`: a prepared container checked as the device will see it, without
 // starting anything. Side-effect free (reads only) and quick: the config is read once, the
@@ -96,7 +97,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const target = path.resolve(o.target);
   const f = new Findings();
   const deviceDir = deviceContainerDir(o.datapath, o.callsign);
-  const containerDir = inTarget(target, deviceDir) ?? path.join(target, deviceDir);
+  const containerDir = resolveInTargetOrNull(target, deviceDir) ?? path.join(target, deviceDir);
   const done = (): DoctorResult => ({
     containerDir,
     findings: f.list,
@@ -254,7 +255,7 @@ function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: s
     f.note('SECCOMP_STATE', `seccomp is off for this container (an empty lxc.seccomp.profile on line ${line})`, 'remove that line to use common.conf\'s policy (thunderbox prepare --seccomp default)', { file: configFile, line });
   } else {
     f.note('SECCOMP_STATE', `seccomp is on for this container: profile ${profile}${from === COMMON_CONF ? ' (from common.conf)' : ''}`, 'thunderbox prepare --seccomp off turns it off for this container only', { file: configFile, line });
-    const host = inTarget(target, profile);
+    const host = resolveInTargetOrNull(target, profile);
     if (host === null || !statOrNull(host)?.isFile()) {
       f.error('SECCOMP_PROFILE_MISSING', `the seccomp profile ${profile} is not in the image (${host ?? path.join(target, profile)}): LXC fails to start the container`, 'install the profile file in the image, or turn seccomp off for this container (thunderbox prepare --seccomp off)', { file: from === 'config' ? configFile : common, ...(from === 'config' ? { line } : {}) });
     }
@@ -264,7 +265,7 @@ function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: s
 function checkPluginJson(f: Findings, target: string, callsign: string, given?: string): PluginConfig | undefined {
   const searched: string[] = [];
   for (const dev of given ? [given] : pluginJsonCandidates('', callsign)) {
-    const host = given ?? inTarget(target, dev);
+    const host = given ?? resolveInTargetOrNull(target, dev);
     if (host === null) continue;
     searched.push(host);
     if (!statOrNull(host)?.isFile()) continue;
@@ -322,7 +323,7 @@ function checkRootfsPath(f: Findings, cfg: OwnConfig, configFile: string, target
     f.error('ROOTFS_PATH_RELATIVE', `lxc.rootfs.path ${l.value} is relative: on the device it depends on where LXC runs`, `write the device path: lxc.rootfs.path = ${expected}`, { file: configFile, line: l.line });
     return null;
   }
-  const host = inTarget(target, device);
+  const host = resolveInTargetOrNull(target, device);
   const st = host === null ? null : statOrNull(host);
   if (host === null || !st?.isDirectory()) {
     f.error('ROOTFS_PATH_MISSING', `lxc.rootfs.path ${l.value} is ${host === null ? 'a symlink loop' : `${host}, which ${st ? 'is not a directory' : 'does not exist'}`} in the image`, `run thunderbox prepare again, or make lxc.rootfs.path the container's rootfs on the device (${expected})`, { file: configFile, line: l.line });
@@ -501,7 +502,7 @@ function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, target: st
     // the source: a path for binds (and fstype none); proc, sysfs, tmpfs, devices of other types are not paths in the image
     let sourceKind: 'dir' | 'file' | undefined;
     if (source.startsWith('/') && (bind || fstype === 'none')) {
-      const host = inTarget(target, source);
+      const host = resolveInTargetOrNull(target, source);
       const st = host === null ? null : statOrNull(host);
       if (!st) {
         const msg = `the mount source ${source} does not exist in the image (${host ?? path.join(target, source)})`;
@@ -574,7 +575,7 @@ function walkOwners(root: string, sample: number, target: string): { sampled: Ow
       if (wantStat) {
         const st = statOrNull(path.join(root, child));
         // a file shared with the image (--dedupe-with-host) has the image's owner on purpose
-        const img = st?.isFile() && st.nlink > 1 ? inTarget(target, `/${child}`) : null;
+        const img = st?.isFile() && st.nlink > 1 ? resolveInTargetOrNull(target, `/${child}`) : null;
         const imgSt = img ? statOrNull(img) : null;
         if (st && imgSt && imgSt.ino === st.ino && imgSt.dev === st.dev) shared++;
         else if (st) {

@@ -19,7 +19,7 @@ import type { EntrySink } from '../rootfs/entry.js';
 import type { SharedFile } from './minimize.js';
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
-import { parseConfig } from '../lxc/document.js';
+import { includedConfigs } from '../lxc/includes.js';
 import { commentOutSeccompProfile } from './common-conf.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, pluginJsonCandidates, readStamp } from './layout.js';
 import { pluginLocator, setExecutionMode, type PluginConfig } from './plugin-json.js';
@@ -553,31 +553,6 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   }
   ops.push(...dirOps.values(), ...fileOps.values());
   return { plan: { root: req.target, ops, diagnostics, dirMtime: req.epoch }, reports };
-}
-
-/**
- * A config file and every file its lxc.include lines bring in, in LXC's order (a directory:
- * its *.conf files, sorted), each once; paths are the device's, resolved inside the image.
- */
-function includedConfigs(target: string, file: string, text: string, seen = new Set<string>()): { file: string; text: string }[] {
-  if (seen.has(file)) return [];
-  seen.add(file);
-  const out = [{ file, text }];
-  for (const l of parseConfig(text).doc.lines) {
-    if (l.kind !== 'entry' || l.key !== 'lxc.include' || !l.value?.startsWith('/')) continue;
-    // every name resolved inside the image (a member of an included directory may be a symlink,
-    // absolute or relative): the file edited is its real target there, and the link stays
-    const inc = resolveInTarget(target, l.value);
-    const st = fs.lstatSync(inc, { throwIfNoEntry: false });
-    const devicePaths = st?.isDirectory() ? fs.readdirSync(inc).filter((n) => n.endsWith('.conf')).sort().map((n) => path.posix.join(l.value!, n)) : [l.value];
-    for (const dp of devicePaths) {
-      const f = resolveInTarget(target, dp);
-      if (!fs.lstatSync(f, { throwIfNoEntry: false })?.isFile()) continue;
-      const t = readFileOrNull(f)?.toString('utf8');
-      if (t !== undefined) out.push(...includedConfigs(target, f, t, seen));
-    }
-  }
-  return out;
 }
 
 export function assertTargetUsable(target: string): void {
