@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errnoCode } from './errors.js';
+import { utime } from './mtime.js';
 
 /**
  * Write a file by temp + rename, so readers (and a run killed half-way) see the old or the
@@ -16,7 +17,7 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: { mod
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     if (opts.uid !== undefined && opts.gid !== undefined && process.getuid?.() === 0) fs.fchownSync(fd, opts.uid, opts.gid);
     fs.fchmodSync(fd, opts.mode ?? 0o644);
-    if (opts.mtime !== undefined) fs.futimesSync(fd, opts.mtime, opts.mtime);
+    if (opts.mtime !== undefined) fs.futimesSync(fd, utime(opts.mtime), utime(opts.mtime));
     if (opts.durable) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);

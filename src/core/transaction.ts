@@ -147,7 +147,7 @@ function setOwner(p: string, o: Owner): void {
 function stageDir(op: DirOp, staged: string, mtime: number | undefined): void {
   fs.mkdirSync(staged, { mode: 0o700 });
   setOwner(staged, op);
-  if (mtime !== undefined) fs.utimesSync(staged, mtime, mtime);
+  if (mtime !== undefined) fs.utimesSync(staged, utime(mtime), utime(mtime));
 }
 
 function commitEntry(e: JournalEntry): void {
@@ -255,7 +255,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
       for (const e of journal.entries) commitEntry(e);
       journal.state = 'done';
       writeJournal(root, journal);
-      if (plan.dirMtime !== undefined) for (const d of journal.createdDirs) fs.utimesSync(d, plan.dirMtime, plan.dirMtime);
+      if (plan.dirMtime !== undefined) for (const d of journal.createdDirs) fs.utimesSync(d, utime(plan.dirMtime), utime(plan.dirMtime));
     } catch (err) {
       try {
         writeJournal(root, journal);

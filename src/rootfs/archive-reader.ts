@@ -182,6 +182,8 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
   let failure: unknown;
   const name = path.basename(file);
   const summary: ReadSummary = { xattrs: [] };
+  const archiveError = (code: string, message: string, hint: string) => new ThunderboxError({ code, severity: 'error', file, message, hint });
+  const sparse = (p: string) => archiveError('ARCHIVE_SPARSE', `${name}: ${p} is stored as a sparse file, which thunderbox does not restore`, 'make the archive without --sparse (-S); Buildroot\'s rootfs.tar has no sparse files');
   // the pax header of the entry that comes next
   let meta = '';
   const { Header, Parser } = await import('tar');
@@ -200,18 +202,16 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
       try {
         // a sparse file's data is a map plus pieces: written as it comes, it would be wrong or
         // missing (GNU tar restores it); refused rather than lost
-        if (re.type === 'SparseFile' || PAX_SPARSE.test(pax)) {
-          fail('ARCHIVE_SPARSE', `${name}: ${re.path} is stored as a sparse file, which thunderbox does not restore`, 'make the archive without --sparse (-S); Buildroot\'s rootfs.tar has no sparse files', { file });
-        }
-        const names = [...pax.matchAll(PAX_XATTR)].map((m) => m[1]!);
-        if (names.length) summary.xattrs.push({ path: re.path.replace(/^(\.\/)+/, '/').replace(/^(?!\/)/, '/'), names });
+        if (pax && PAX_SPARSE.test(pax)) throw sparse(re.path);
         const meta = toMeta(re, file);
         // node-tar's Date keeps milliseconds; the pax record has the nanoseconds GNU tar wrote
-        const exact = PAX_MTIME.exec(pax);
+        const exact = pax ? PAX_MTIME.exec(pax) : null;
         if (exact) meta.mtime = Number(exact[1]);
         if (!(Math.abs(meta.mtime) < MTIME_LIMIT)) {
-          fail('ARCHIVE_CORRUPT', `${name}: ${re.path} has the mtime ${exact?.[1] ?? meta.mtime}, beyond what a file can have`, 'the archive is damaged; rebuild it (nothing was changed)', { file });
+          throw archiveError('ARCHIVE_CORRUPT', `${name}: ${re.path} has the mtime ${exact?.[1] ?? meta.mtime}, beyond what a file can have`, 'the archive is damaged; rebuild it (nothing was changed)');
         }
+        const names = pax ? [...pax.matchAll(PAX_XATTR)].map((m) => m[1]!) : [];
+        if (names.length) summary.xattrs.push({ path: `/${meta.path}`, names });
         const fileSink = sink.entry(meta);
         if (fileSink) {
           re.on('data', (c: Buffer) => {
@@ -246,14 +246,14 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
     ended = false;
     meta = '';
     failure ??= re.type === 'SparseFile'
-      ? new ThunderboxError({ code: 'ARCHIVE_SPARSE', severity: 'error', file, message: `${name}: ${re.path} is stored as a sparse file, which thunderbox does not restore`, hint: 'make the archive without --sparse (-S); Buildroot\'s rootfs.tar has no sparse files' })
-      : new ThunderboxError({ code: 'ARCHIVE_ENTRY_TYPE', severity: 'error', file, message: `${name}: ${re.path} is a ${re.type} entry, which thunderbox does not extract`, hint: 'make the archive with GNU tar from the target directory (as Buildroot does)' });
+      ? sparse(re.path)
+      : archiveError('ARCHIVE_ENTRY_TYPE', `${name}: ${re.path} is a ${re.type} entry, which thunderbox does not extract`, 'make the archive with GNU tar from the target directory (as Buildroot does)');
   });
   parser.on('nullBlock', () => {
     ended = true;
   });
   parser.on('error', (err: Error) => {
-    failure ??= new ThunderboxError({ code: 'ARCHIVE_CORRUPT', severity: 'error', file, message: `${name} is damaged: ${err.message.replace(/^TAR_[A-Z_]+: /, '')}`, hint: 'rebuild the rootfs archive; nothing was changed' });
+    failure ??= archiveError('ARCHIVE_CORRUPT', `${name} is damaged: ${err.message.replace(/^TAR_[A-Z_]+: /, '')}`, 'rebuild the rootfs archive; nothing was changed');
   });
   let bytes = 0;
   const onRead = (n: number) => {
@@ -281,7 +281,7 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   if (!failure && !ended) {
-    failure = new ThunderboxError({ code: 'ARCHIVE_CORRUPT', severity: 'error', file, message: `${name} is damaged: it ends without the end-of-archive blocks: it was cut short`, hint: 'rebuild or copy the rootfs archive again; nothing was changed' });
+    failure = archiveError('ARCHIVE_CORRUPT', `${name} is damaged: it ends without the end-of-archive blocks: it was cut short`, 'rebuild or copy the rootfs archive again; nothing was changed');
   }
   if (failure) throw failure;
   return summary;

@@ -4,7 +4,6 @@ import { utime } from '../core/mtime.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import { decideEntry } from './decide.js';
 import { elfIdent, type ElfIdent } from './elf.js';
-import { normalizeEntryPath } from './entry-path.js';
 import type { EntryKind, EntryMeta, EntrySink, FileSink } from './entry.js';
 import { WriterPool } from './write-thread.js';
 
@@ -173,20 +172,19 @@ export class TreeWriter implements EntrySink {
     }
     // a hard link to a device node that was left out, or only recorded for the table: the same
     // for the link (GNU tar would link the node; there is no node on disk here to link)
-    if (meta.kind === 'hardlink') {
-      const target = normalizeEntryPath(meta.linkpath ?? '');
-      const was = target.ok ? this.notOnDisk.get(target.path) : undefined;
-      if (was === 'skipped') {
-        this.stats.devicesSkipped++;
-        this.notOnDisk.set(meta.path, 'skipped');
-        return false;
-      }
-      if (was === 'recorded' && target.ok && this.records.has(target.path)) {
-        this.stats.devices++;
-        this.notOnDisk.set(meta.path, 'recorded');
-        this.record(meta.path, { ...this.records.get(target.path)! });
-        return false;
-      }
+    // (the readers hand over linkpath normalised, as an entry path)
+    const was = meta.kind === 'hardlink' ? this.notOnDisk.get(meta.linkpath ?? '') : undefined;
+    if (was === 'skipped') {
+      this.stats.devicesSkipped++;
+      this.notOnDisk.set(meta.path, 'skipped');
+      return false;
+    }
+    const device = was === 'recorded' ? this.records.get(meta.linkpath!) : undefined;
+    if (device) {
+      this.stats.devices++;
+      this.notOnDisk.set(meta.path, 'recorded');
+      this.record(meta.path, { ...device });
+      return false;
     }
     const d = decideEntry(meta, this.written, this.o.canMknod);
     switch (d.action) {

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, fail } from '../core/errors.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
+import { utime } from '../core/mtime.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ArchVote, archNameOfLxcArch } from '../lxc/arch.js';
@@ -107,7 +108,7 @@ export function recordDoctor(containerDir: string, d: DoctorRecord, epoch?: numb
   if (!stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return;
   stamp.doctor = { errors: d.errors, warnings: d.warnings, inputs: d.inputs };
   writeFileAtomic(path.join(containerDir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime: epoch });
-  if (epoch !== undefined) fs.utimesSync(containerDir, epoch, epoch);
+  if (epoch !== undefined) fs.utimesSync(containerDir, utime(epoch), utime(epoch));
 }
 
 
@@ -344,13 +345,11 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   }
   let arch: string | null = spec.arch === 'auto' ? null : spec.arch;
   const voted = vote.result();
-  let archName: string | null = voted?.guess.name ?? (arch === null ? null : archNameOfLxcArch(arch));
+  const archName: string | null = voted?.guess.name ?? (arch === null ? null : archNameOfLxcArch(arch));
   if (spec.arch === 'auto') {
-    const r = voted;
-    if (r) {
-      arch = r.guess.lxcArch;
-      archName = r.guess.name;
-      if (r.others.length) notes.push(`architecture ${r.guess.name} from ${r.count} ELF files; also seen: ${r.others.join(', ')}`);
+    if (voted) {
+      arch = voted.guess.lxcArch;
+      if (voted.others.length) notes.push(`architecture ${voted.guess.name} from ${voted.count} ELF files; also seen: ${voted.others.join(', ')}`);
     } else {
       notes.push('no ELF executables found: lxc.arch left out (the host personality applies); pass --arch to set it');
     }
@@ -382,7 +381,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   const stamp: Stamp = { fingerprint: b.fingerprint, facts };
   writeFileAtomic(path.join(dir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime });
   fs.chmodSync(dir, 0o755);
-  if (mtime !== undefined) fs.utimesSync(dir, mtime, mtime);
+  if (mtime !== undefined) fs.utimesSync(dir, utime(mtime), utime(mtime));
   return { facts, config };
 }
 

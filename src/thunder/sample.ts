@@ -25,7 +25,7 @@ export function elfStub(machine: number, bits: 32 | 64, flags: number, type = 3)
  * prints `<message>` and the machine uname(2) reports, then exits 0. Under qemu-user
  * `thunderbox try OCDM` on the demo's image runs it and shows "armv7l".
  */
-export function armStandIn(message: string): Buffer {
+function armStandIn(message: string): Buffer {
   const msg = Buffer.from(message, 'latin1');
   if (msg.length > 200) throw new Error('armStandIn: message too long');
   const BASE = 0x10000;
