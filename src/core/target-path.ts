@@ -12,7 +12,7 @@ export function resolveInTarget(target: string, devicePath: string): string {
   const root = path.resolve(target);
   const r = resolve(new DirView(root), devicePath, true, true);
   if (r.rel === null) fail('TARGET_SYMLINK_LOOP', `too many symbolic links resolving ${devicePath} in ${root}`, 'fix the symlink loop in the image');
-  return r.rel === '' ? root : path.join(root, r.rel);
+  return path.join(root, r.rel);
 }
 
 /** resolveInTarget, with a symlink loop in the image as null (for readers that report it themselves). */

@@ -184,14 +184,13 @@ export class Closure {
         // a dangling symlink (etc/resolv.conf -> ../tmp/resolv.conf) is kept as it is
         const own = resolve(this.view, root.path, false);
         if (own.rel !== null && this.view.get(own.rel)?.kind === 'symlink') {
-          for (const l of own.chain) this.need(l, `symlink on the way to ${root.path}`);
-          this.need(own.rel, root.why);
+          this.reach(root.path, root.why, own);
           return true;
         }
         if (!root.optional) this.problem('ROOT_MISSING', `${root.path} (${root.why}) is not in the rootfs: ${r.error}`, 'check the path, or leave the root out');
         return false;
       }
-      const real = this.reach(root.path, root.why)!;
+      const real = this.reach(root.path, root.why, r)!;
       if (this.view.get(real)?.kind === 'dir') this.addTree(real, real, root.why);
       // a program's $ORIGIN is its real directory (the kernel gives ld.so the resolved path); a
       // program is a process of its own, a library root is dlopen()ed by the main program
@@ -239,7 +238,7 @@ export class Closure {
         if (target?.kind === 'dir') {
           if (inside(r.rel)) this.addTree(top, r.rel, why);
         } else {
-          this.reach(`/${child}`, `${why} (symlink target)`);
+          this.reach(`/${child}`, `${why} (symlink target)`, r);
           this.object(`/${r.rel}`, r.rel, why, this.mainLoaded());
         }
       } else if (node?.kind === 'file' || node?.kind === 'hardlink') this.object(`/${child}`, child, why, this.mainLoaded());

@@ -6,14 +6,14 @@ import { resolveInTargetOrNull } from '../core/target-path.js';
 import { archOf } from '../lxc/arch.js';
 import { checkConfigText } from '../lxc/check.js';
 import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
-import { entries, parseConfig, type ConfigLine } from '../lxc/document.js';
+import { entries, parseConfig, values, type ConfigLine } from '../lxc/document.js';
 import { parseIdmapValue, toContainer, type IdMapLine } from '../lxc/idmap.js';
 import type { LxcVersion } from '../lxc/keys.js';
 import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
 import { parseTable } from '../buildroot/permission-table.js';
 import { REQUIRED_ENV, type EnvSpec } from '../profile/spec.js';
 import { closureOf } from '../rootfs/closure.js';
-import { EM, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
+import { EM, ET, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
 import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
 import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
 import { PROXYSTUB_DIRS, closureOptions, thunderRoots } from './minimize.js';
@@ -217,16 +217,8 @@ function checkEnvironment(f: Findings, cfg: OwnConfig, configFile: string): void
 
 function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: string): void {
   const common = path.join(target, COMMON_CONF);
-  let commonProfile: string | undefined;
-  let commonState: 'absent' | 'on' | 'off' = 'absent';
   const commonText = statOrNull(common)?.isFile() ? fs.readFileSync(common, 'utf8') : null;
-  if (commonText !== null) {
-    const { doc } = parseConfig(commonText, common);
-    for (const l of doc.lines) {
-      if (l.kind === 'entry' && l.key === 'lxc.seccomp.profile') commonProfile = l.value ?? '';
-    }
-    commonState = commonProfile ? 'on' : 'off';
-  }
+  const commonProfile = commonText === null ? undefined : values(parseConfig(commonText, common).doc, 'lxc.seccomp.profile').at(-1);
   // the container's view, in order: an include of common.conf sets its profile, a line of its own overrides what came before
   let profile: string | undefined;
   let from = '';
@@ -244,7 +236,7 @@ function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: s
   }
   if (commonText === null) {
     f.note('SECCOMP_COMMON_CONF', `${common} does not exist: no global seccomp policy to report`, 'nothing to do unless the image should have LXC\'s common.conf', { file: common });
-  } else if (commonState === 'on') {
+  } else if (commonProfile) {
     f.note('SECCOMP_COMMON_CONF', `common.conf sets lxc.seccomp.profile = ${commonProfile}: seccomp is on for every container that includes it`, 'to turn it off for this container only: thunderbox prepare --seccomp off (an empty lxc.seccomp.profile after the include)', { file: common });
   } else {
     f.note('SECCOMP_COMMON_CONF', `common.conf has no active lxc.seccomp.profile: seccomp is off for every container on the device`, 'prefer --seccomp off (this container only) over editing common.conf; restore the line to turn it back on', { file: common });
@@ -338,7 +330,7 @@ function probeElf(view: TreeView, probes: string[]): { path: string; elf: ElfInf
     const r = resolve(view, p);
     if (r.rel === null || view.get(r.rel)?.kind !== 'file') continue;
     const e = view.elf(r.rel);
-    if (e?.ok && (e.elf.type === 2 || e.elf.type === 3)) return { path: p, elf: e.elf };
+    if (e?.ok && (e.elf.type === ET.EXEC || e.elf.type === ET.DYN)) return { path: p, elf: e.elf };
   }
   return null;
 }
