@@ -7,6 +7,7 @@ import { archOf } from '../lxc/arch.js';
 import { checkConfigText } from '../lxc/check.js';
 import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
 import { entries, parseConfig, values, type ConfigLine } from '../lxc/document.js';
+import { includedConfigs } from '../lxc/includes.js';
 import { parseIdmapValue, toContainer, type IdMapLine } from '../lxc/idmap.js';
 import type { LxcVersion } from '../lxc/keys.js';
 import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
@@ -218,7 +219,8 @@ function checkEnvironment(f: Findings, cfg: OwnConfig, configFile: string): void
 function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: string): void {
   const common = path.join(target, COMMON_CONF);
   const commonText = statOrNull(common)?.isFile() ? fs.readFileSync(common, 'utf8') : null;
-  const commonProfile = commonText === null ? undefined : values(parseConfig(commonText, common).doc, 'lxc.seccomp.profile').at(-1);
+  // the profile common.conf gives, with what it includes (common.conf.d/*.conf), the last one set
+  const commonProfile = commonText === null ? undefined : includedConfigs(target, common, commonText).flatMap((c) => values(parseConfig(c.text, c.file).doc, 'lxc.seccomp.profile')).at(-1);
   // the container's view, in order: an include of common.conf sets its profile, a line of its own overrides what came before
   let profile: string | undefined;
   let from = '';

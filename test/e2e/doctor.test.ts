@@ -270,6 +270,19 @@ describe('thunderbox doctor', () => {
     expect(notes.SECCOMP_STATE).toMatch(/^seccomp is off for this container \(an empty lxc\.seccomp\.profile on line \d+\)$/);
   });
 
+  it('seccomp: a profile common.conf takes from common.conf.d/ counts, as it does for liblxc', async () => {
+    const m = await prepared([], { pluginJson: false });
+    const cc = path.join(m.target, 'usr/share/lxc/config/common.conf');
+    const text = fs.readFileSync(cc, 'utf8');
+    expect(text).toContain('\nlxc.include = /usr/share/lxc/config/common.conf.d/\n');
+    fs.writeFileSync(cc, text.replace(/^lxc\.seccomp\.profile/m, '# lxc.seccomp.profile'));
+    fs.mkdirSync(path.join(m.target, 'usr/share/lxc/config/common.conf.d'), { recursive: true });
+    fs.writeFileSync(path.join(m.target, 'usr/share/lxc/config/common.conf.d/10-seccomp.conf'), 'lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp\n');
+    const notes = Object.fromEntries((await doctor(m)).json.findings.filter((f) => f.severity === 'note').map((f) => [f.code, f.message]));
+    expect(notes.SECCOMP_COMMON_CONF).toBe('common.conf sets lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp: seccomp is on for every container that includes it');
+    expect(notes.SECCOMP_STATE).toMatch(/^seccomp is on for this container/);
+  });
+
   it('a container that was never prepared, and usage errors', async () => {
     const dir = tmpDir();
     const r = await tbx(['doctor', 'Nope', '--target', dir]);
