@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { EntryMeta, EntrySink, FileSink } from './entry.js';
-import { readElf, type ElfResult } from './elf.js';
+import { isElf, readElf, type ElfResult } from './elf.js';
 import type { TreeNode, TreeView } from './tree-view.js';
 
 // The first pass over an archive for a minimised container: every entry's metadata, the ELF
@@ -11,7 +11,6 @@ import type { TreeNode, TreeView } from './tree-view.js';
 
 const HEAD = 256;
 const SMALL_ETC = 256 * 1024;
-const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
 interface Indexed extends TreeNode {
   /** A hard link: the file it shares, as it was when the link was read. */
@@ -71,7 +70,7 @@ export class ArchiveIndex implements TreeView, EntrySink {
       write: (chunk: Buffer) => {
         hash?.update(chunk);
         if (head.length < HEAD) head = Buffer.concat([head, chunk.subarray(0, HEAD - head.length)]); // copies: the chunk is the reader's buffer
-        if (parts && !keepWhole && head.length >= 4 && !head.subarray(0, 4).equals(ELF_MAGIC)) parts = null;
+        if (parts && !keepWhole && head.length >= 4 && !isElf(head)) parts = null;
         if (parts) parts.push(Buffer.from(chunk));
         got += chunk.length;
       },
@@ -80,7 +79,7 @@ export class ArchiveIndex implements TreeView, EntrySink {
         if (hash) node.sha256 = hash.digest('hex');
         if (parts) {
           const whole = Buffer.concat(parts, got);
-          if (whole.subarray(0, 4).equals(ELF_MAGIC)) node.elf = readElf(whole, { imports: true });
+          if (isElf(whole)) node.elf = readElf(whole, { imports: true });
           if (keepWhole) node.whole = whole;
         }
         parts = null;

@@ -40,6 +40,9 @@ export const EF_ARM_ABI_FLOAT_SOFT = 0x200;
 export const EF_MIPS_ABI2 = 0x20;
 export const ET = { EXEC: 2, DYN: 3 } as const;
 
+/** Does `buf` start with the ELF magic, "\x7fELF"? */
+export const isElf = (buf: Uint8Array): boolean => buf.length >= 4 && buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46;
+
 export interface ElfIdent {
   bits: 32 | 64;
   littleEndian: boolean;
@@ -50,7 +53,7 @@ export interface ElfIdent {
 
 /** The identification from the first bytes only (20 are enough, the flags need 40 or 52). */
 export function elfIdent(head: Buffer): ElfIdent | null {
-  if (head.length < 20 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) return null;
+  if (head.length < 20 || !isElf(head)) return null;
   const cls = head[4];
   const data = head[5];
   if ((cls !== 1 && cls !== 2) || (data !== 1 && data !== 2)) return null;
@@ -166,7 +169,7 @@ export function incompatibility(exe: ElfShape, lib: ElfShape): string | null {
 
 /** Returns null when buf does not start with the ELF magic (not an ELF file at all). Never throws, whatever the bytes. */
 export function readElf(buf: Uint8Array, opts?: { imports?: boolean }): ElfResult | null {
-  if (buf.length < 4 || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) return null;
+  if (!isElf(buf)) return null;
   const warnings: string[] = [];
   const warn = (w: string): void => {
     if (warnings.length < MAX_WARNINGS) warnings.push(w);

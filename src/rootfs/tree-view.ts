@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EntryKind } from './entry.js';
-import { readElf, type ElfResult } from './elf.js';
+import { isElf, readElf, type ElfResult } from './elf.js';
 
 // A read-only view of a rootfs as the device will see it: a directory on this host, or the
 // index of an archive (rootfs/archive-index.ts). Paths are relative to the rootfs top, '' is
@@ -141,7 +141,7 @@ export class DirView implements TreeView {
     if (this.elfs.has(rel)) return this.elfs.get(rel)!;
     const head = this.read(rel, 4);
     let r: ElfResult | null = null;
-    if (head && head.length === 4 && head[0] === 0x7f && head.toString('latin1', 1, 4) === 'ELF') {
+    if (head && isElf(head)) {
       const size = this.get(rel)?.size ?? 0;
       r = size > MAX_ELF ? { ok: false, error: `/${rel} is ${size} bytes, more than the ${MAX_ELF >> 20} MiB an ELF file is read up to` } : readElf(this.read(rel, MAX_ELF) ?? Buffer.alloc(0), { imports: true });
     }
