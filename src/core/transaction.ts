@@ -132,7 +132,7 @@ function rollBack(root: string): DirTimes | null {
 function stageFile(op: FileOp, staged: string): void {
   const now = op.before === null ? null : fs.readFileSync(op.path, 'utf8');
   if (now !== op.before) {
-    throw new Error(`${op.path} changed while thunderbox was planning; run again`);
+    fail('PLAN_STALE', `${op.path} changed while thunderbox was planning; nothing was changed`, 'run again (another program edited the file meanwhile)', { file: op.path });
   }
   writeFileAtomic(staged, op.after, { mode: op.mode, mtime: op.mtime, uid: op.uid, gid: op.gid });
 }
@@ -235,12 +235,18 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions = {}): Promise<Ap
         const dirs = missingDirs(path.dirname(op.path));
         journal.createdDirs.push(...dirs);
         writeJournal(root, journal);
-        for (const d of dirs) fs.mkdirSync(d, { mode: 0o755 });
+        // chmod after mkdir: the mode is explicit whatever the umask (077 would make them 0700,
+        // which the container's mapped root cannot traverse)
+        for (const d of dirs) {
+          fs.mkdirSync(d, { mode: 0o755 });
+          fs.chmodSync(d, 0o755);
+        }
         removeAny(e.staged);
         removeAny(e.backup);
         opts.onStage?.(op);
         if (op.kind === 'tree') {
           fs.mkdirSync(e.staged, { mode: 0o755 });
+          fs.chmodSync(e.staged, 0o755);
           await op.build(e.staged, { signal: controller.signal });
         } else if (op.kind === 'dir') {
           if (!e.meta) stageDir(op, e.staged, plan.dirMtime);
