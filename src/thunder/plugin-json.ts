@@ -47,38 +47,53 @@ export function parseJsonTree(text: string, errors: ParseError[], options: Param
 }
 
 export function setExecutionMode(text: string, file: string, mode = 'Container'): ModeEdit {
+  return setJsonString(text, file, MODE_PATH, mode);
+}
+
+/**
+ * Set the string at `keys` (each an object member) to `value`: the value replaced in place, or
+ * the missing members inserted, touching no other byte. A malformed file, a key twice on the
+ * path or a non-object on the way is a PLUGIN_JSON_* error naming the position (`what` names
+ * the file's kind in the messages).
+ */
+export function setJsonString(text: string, file: string, keys: readonly string[], value: string): ModeEdit {
+  const tree = readObjectTree(text, file);
+  // a key twice on the path: parsers differ on which one counts (JSON.parse takes the last)
+  for (let depth = 0; depth < keys.length; depth++) {
+    const obj = depth === 0 ? tree : findNodeAtLocation(tree, keys.slice(0, depth));
+    const same = (obj?.type === 'object' ? obj.children ?? [] : []).filter((p) => p.children?.[0]?.value === keys[depth]);
+    if (same.length > 1) {
+      const { line, col } = lineCol(text, same[1]!.offset);
+      fail('PLUGIN_JSON_DUPLICATE', `"${keys.slice(0, depth + 1).join('.')}" appears more than once: which one Thunder reads is not certain`, 'keep one of them (the file was not changed)', { file, line, col });
+    }
+  }
+  for (let depth = 1; depth < keys.length; depth++) expectObject(findNodeAtLocation(tree, keys.slice(0, depth)), `"${keys.slice(0, depth).join('.')}"`, file, text);
+  const node = findNodeAtLocation(tree, [...keys]);
+  const previous = node ? String(getNodeValue(node)) : undefined;
+  if (node && node.type === 'string' && previous === value) return { after: text, previous, changed: false };
+  if (node) {
+    const quoted = JSON.stringify(value);
+    return { after: text.slice(0, node.offset) + quoted + text.slice(node.offset + node.length), previous, changed: true };
+  }
+  // the deepest object on the path that exists, and what is missing below it
+  let depth = keys.length - 1;
+  while (depth > 0 && !findNodeAtLocation(tree, keys.slice(0, depth))) depth--;
+  const obj = depth === 0 ? tree : findNodeAtLocation(tree, keys.slice(0, depth))!;
+  return { after: insertMember(text, tree, obj, keys.slice(depth), JSON.stringify(value)), previous, changed: true };
+}
+
+/** The parsed tree of a JSON object file (strict JSON, as Thunder reads it), or a PLUGIN_JSON_* error. */
+export function readObjectTree(text: string, file: string): Node {
   const errors: ParseError[] = [];
   const tree = parseJsonTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
-  if (tree === null) fail('PLUGIN_JSON_INVALID', 'the JSON is nested too deeply to read', 'a plugin config is a few levels deep; fix the file (it was not changed)', { file, line: 1, col: 1 });
+  if (tree === null) fail('PLUGIN_JSON_INVALID', 'the JSON is nested too deeply to read', 'a Thunder config is a few levels deep; fix the file (it was not changed)', { file, line: 1, col: 1 });
   const first = errors[0];
   if (first || !tree) {
     const { line, col } = lineCol(text, first?.offset ?? 0);
     fail('PLUGIN_JSON_INVALID', `malformed JSON: ${first ? printParseErrorCode(first.error) : 'empty file'}`, 'fix the JSON syntax at that position (the file was not changed)', { file, line, col });
   }
-  if (tree.type !== 'object') fail('PLUGIN_JSON_SHAPE', `the plugin config is a ${tree.type}, not an object`, 'a Thunder plugin config is a JSON object', { file, line: 1, col: 1 });
-  // a key twice on the path: parsers differ on which one counts (JSON.parse takes the last)
-  for (let depth = 0; depth < MODE_PATH.length; depth++) {
-    const obj = depth === 0 ? tree : findNodeAtLocation(tree, MODE_PATH.slice(0, depth));
-    const same = (obj?.type === 'object' ? obj.children ?? [] : []).filter((p) => p.children?.[0]?.value === MODE_PATH[depth]);
-    if (same.length > 1) {
-      const { line, col } = lineCol(text, same[1]!.offset);
-      fail('PLUGIN_JSON_DUPLICATE', `"${MODE_PATH.slice(0, depth + 1).join('.')}" appears more than once: which one Thunder reads is not certain`, 'keep one of them (the file was not changed)', { file, line, col });
-    }
-  }
-  expectObject(findNodeAtLocation(tree, ['configuration']), '"configuration"', file, text);
-  expectObject(findNodeAtLocation(tree, ['configuration', 'root']), '"configuration.root"', file, text);
-  const node = findNodeAtLocation(tree, [...MODE_PATH]);
-  const previous = node ? String(getNodeValue(node)) : undefined;
-  if (node && node.type === 'string' && previous === mode) return { after: text, previous, changed: false };
-  if (node) {
-    const quoted = JSON.stringify(mode);
-    return { after: text.slice(0, node.offset) + quoted + text.slice(node.offset + node.length), previous, changed: true };
-  }
-  // the deepest object on the path that exists, and what is missing below it
-  let depth = MODE_PATH.length - 1;
-  while (depth > 0 && !findNodeAtLocation(tree, MODE_PATH.slice(0, depth))) depth--;
-  const obj = depth === 0 ? tree : findNodeAtLocation(tree, MODE_PATH.slice(0, depth))!;
-  return { after: insertMember(text, tree, obj, MODE_PATH.slice(depth), JSON.stringify(mode)), previous, changed: true };
+  if (tree.type !== 'object') fail('PLUGIN_JSON_SHAPE', `the file holds a ${tree.type}, not an object`, 'a Thunder config is a JSON object', { file, line: 1, col: 1 });
+  return tree;
 }
 
 /** The text between a key and its value in the file ("key": value, "key":value, ...). */
