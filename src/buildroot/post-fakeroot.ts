@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { TABLE_NAME } from '../thunder/layout.js';
+import { deviceModel } from '../thunder/device.js';
 import { parseTable, type TableLine } from './permission-table.js';
 
 // `thunderbox buildroot post-fakeroot TARGET_DIR`: apply the permission tables that
@@ -14,16 +15,24 @@ import { parseTable, type TableLine } from './permission-table.js';
 //   and, beyond makedevs, a symlink's owner (lchown) from `# thunderbox:symlink` lines
 // The result is the image makedevs gives for BR2_ROOTFS_DEVICE_TABLE with the same table.
 
-/** The tables prepare wrote: <target><datapath>/<Callsign>/Container/device_table.txt. */
-function findTables(target: string, datapath: string): string[] {
-  const data = resolveInTarget(target, datapath);
-  let names: string[];
-  try {
-    names = fs.readdirSync(data).sort();
-  } catch {
-    return [];
+/**
+ * The tables prepare wrote: <lxcpath>/Container/device_table.txt, for the lxcpaths under
+ * Thunder's data path (<datapath>/<classname>) and persistent path (<persistentpath>/<callsign>).
+ */
+function findTables(target: string, datapath: string | undefined): string[] {
+  const tc = deviceModel(target, { datapath }).thunder;
+  const out: string[] = [];
+  for (const base of [...new Set([tc.datapath, tc.persistentpath])]) {
+    const data = resolveInTarget(target, base);
+    let names: string[];
+    try {
+      names = fs.readdirSync(data).sort();
+    } catch {
+      continue;
+    }
+    out.push(...names.map((n) => path.join(data, n, 'Container', TABLE_NAME)).filter((f) => fs.existsSync(f)));
   }
-  return names.map((n) => path.join(data, n, 'Container', TABLE_NAME)).filter((f) => fs.existsSync(f));
+  return out;
 }
 
 function applyTableLine(target: string, l: TableLine): void {
@@ -60,7 +69,7 @@ function applyTableLine(target: string, l: TableLine): void {
   }
 }
 
-export function postFakeroot(target: string, datapath: string): { tables: string[]; lines: number } {
+export function postFakeroot(target: string, datapath?: string): { tables: string[]; lines: number } {
   const tables = findTables(target, datapath);
   return { tables, lines: applyTables(target, tables) };
 }

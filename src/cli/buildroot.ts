@@ -35,8 +35,7 @@ Runs on every make: a second run with the same inputs does nothing.`,
       const { register: registerPrepare } = await import('./prepare.js');
       const { loadManifest } = await import('../profile/manifest.js');
       const { formatDiagnostic } = await import('../core/diagnostic.js');
-      const { resolveInTarget } = await import('../core/target-path.js');
-      const { deviceContainerDir } = await import('../lxc/container-config.js');
+      const { deviceModel } = await import('../thunder/device.js');
       const a = parsePostScriptArgs(args);
       if (!a.manifest) throw new UsageError('post-build needs --manifest FILE in BR2_ROOTFS_POST_SCRIPT_ARGS', 'BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"');
       const manifest = path.resolve(a.manifest);
@@ -44,8 +43,11 @@ Runs on every make: a second run with the same inputs does nothing.`,
       registerPrepare(p);
       await p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]);
       const m = loadManifest(manifest);
-      const datapath = a.datapath ?? m.datapath ?? DEFAULT_DATAPATH;
-      const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(resolveInTarget(target, deviceContainerDir(datapath, c.name))) }));
+      const device = deviceModel(target, { datapath: a.datapath ?? m.datapath });
+      const containers = m.containers.map((c) => {
+        const dir = device.choose(c.name, { classname: c.input.classname }).chosen?.host;
+        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir) };
+      });
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
       if (m.networks.length || m.containers.some((c) => c.input.net?.some((n) => n.type === 'routed'))) {
         const n = newProgram();
@@ -106,7 +108,7 @@ Pointing BR2_ROOTFS_DEVICE_TABLE at the same tables gives the same image.`,
     .action(async (target: string, _args: string[], f: Flags) => {
       const { postFakeroot } = await import('../buildroot/post-fakeroot.js');
       const out = new Output(f);
-      const r = postFakeroot(target, f.datapath ?? DEFAULT_DATAPATH);
+      const r = postFakeroot(target, f.datapath);
       out.say(r.tables.length ? `applied ${r.lines} permission lines from ${r.tables.length} table(s): ${r.tables.join(', ')}` : 'no permission tables to apply');
       out.json({ ok: true, tables: r.tables, lines: r.lines });
     });

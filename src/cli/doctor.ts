@@ -10,6 +10,7 @@ import { chooseTarget } from './target.js';
 interface DoctorFlags {
   target?: string;
   datapath?: string;
+  classname?: string;
   lxcVersion?: string;
   json?: boolean;
   quiet?: boolean;
@@ -47,7 +48,8 @@ errors, 2 usage.`,
     )
     .argument('<callsign>', 'the prepared container, e.g. OCDM')
     .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
-    .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
+    .option('--classname <name>', 'the plugin\'s class when the image has no plugin JSON for the callsign')
     .addOption(new Option('--lxc-version <n>', 'LXC version on the device, for the config check').choices(['5', '6', '7']).default('6'))
     .option('--json', 'print {callsign, containerDir, findings, errors, warnings} as JSON')
     .option('-q, --quiet', 'print errors only')
@@ -61,11 +63,11 @@ Examples:
     )
     .action(async (callsign: string, f: DoctorFlags) => {
       if (!CALLSIGN.test(callsign)) throw new UsageError(`"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-", e.g. OCDM');
-      const datapath = f.datapath ?? DEFAULT_DATAPATH;
-      if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} is not absolute`, 'give the path on the device, e.g. /usr/share/Thunder');
+      const datapath = f.datapath;
+      if (datapath !== undefined && !datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} is not absolute`, 'give the path on the device, e.g. /usr/share/Thunder');
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const r = await runDoctor({ target: t.target, datapath, callsign, lxcVersion: Number(f.lxcVersion ?? '6') as 5 | 6 | 7 });
+      const r = await runDoctor({ target: t.target, datapath, callsign, classname: f.classname, lxcVersion: Number(f.lxcVersion ?? '6') as 5 | 6 | 7 });
       if (f.json) {
         out.json({ callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
       } else {

@@ -24,6 +24,11 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 interface PrepareFlags {
   target?: string;
+  classname?: string;
+  location?: 'data' | 'persistent';
+  consoleLog?: string;
+  consoleSize?: string;
+  thunderConfig?: boolean;
   datapath?: string;
   manifest?: string;
   arch?: string;
@@ -73,7 +78,12 @@ not at all; a second run with the same inputs changes nothing.`,
     .argument('[callsign]', 'the plugin callsign, e.g. OCDM (all containers of --manifest when omitted)')
     .argument('[rootfs]', 'rootfs archive or directory (e.g. output/images/rootfs.tar)')
     .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
-    .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .option('--datapath <path>', `Thunder data path on the device (default: the image's /etc/Thunder/config.json, else ${DEFAULT_DATAPATH})`)
+    .addOption(new Option('--location <where>', 'data: <datapath>/<classname>/Container, where Thunder finds it in a read-only image (default); persistent: <persistentpath>/<callsign>/Container, one per callsign').choices(['data', 'persistent']))
+    .option('--classname <name>', 'the plugin\'s class when no plugin JSON says it (--no-plugin-json); Thunder looks in <datapath>/<classname>')
+    .option('--console-log <path>', 'keep ThunderPlugin\'s stdout and stderr in this file on the device (lxc.console.logfile; its directory must exist there)')
+    .option('--console-size <size>', 'the console ring buffer with --console-log, e.g. 1MB (lxc.console.size)')
+    .option('--no-thunder-config', 'leave the image\'s Thunder config alone (by default an unprivileged container gets "messaging": {"path": "MessageDispatcher|0777"})')
     .option('--manifest <file>', 'thunderbox.yaml describing the containers')
     .option('--arch <name>', 'lxc.arch, or auto to detect it from the rootfs ELF files (default auto)')
     .option('--idmap <spec>', 'default (u/g 0 100000 65536), none (privileged), or lines "u 0 100000 65536,g 0 100000 65536"')
@@ -141,6 +151,10 @@ function fromCli(cmd: Command, name: string): boolean {
 function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command): ContainerInput {
   const i: ContainerInput = {};
   if (rootfs !== undefined) i.rootfs = rootfs === 'target' ? 'target' : path.resolve(rootfs);
+  if (f.classname !== undefined) i.classname = f.classname;
+  if (f.location !== undefined) i.location = f.location;
+  if (f.consoleSize !== undefined && f.consoleLog === undefined) throw new UsageError('--console-size needs --console-log PATH', 'e.g. --console-log /var/log/OCDM.console.log --console-size 1MB');
+  if (f.consoleLog !== undefined) i.console = { log: f.consoleLog, ...(f.consoleSize !== undefined ? { size: f.consoleSize } : {}) };
   if (f.arch !== undefined) i.arch = f.arch;
   if (f.idmap !== undefined) i.idmap = parseIdmapFlag(f.idmap);
   if (f.shareUid) i.share = f.shareUid.map(parseShareFlag);
@@ -198,10 +212,11 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   if (!callsign && !manifest) throw new UsageError('give a callsign and a rootfs, or --manifest FILE', 'e.g. thunderbox prepare OCDM output/images/rootfs.tar');
   refuseHostRoot(t);
   assertTargetUsable(t.target);
-  const datapath = f.datapath ?? manifest?.datapath ?? DEFAULT_DATAPATH;
-  if (!datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} must be an absolute path on the device`);
+  // unset: the image's Thunder config says (thunder/device.ts)
+  const datapath = f.datapath ?? manifest?.datapath;
+  if (datapath !== undefined && !datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} must be an absolute path on the device`);
   // it goes into lxc.rootfs.path: a line break would start a config line of its own
-  if (/[\n\r\0]/.test(datapath)) throw new UsageError(`--datapath ${JSON.stringify(datapath)} has a line break or NUL`, 'give a one-line path');
+  if (datapath !== undefined && /[\n\r\0]/.test(datapath)) throw new UsageError(`--datapath ${JSON.stringify(datapath)} has a line break or NUL`, 'give a one-line path');
   const cli = flagsToInput(rootfs, f, cmd);
   let wanted: { name: string; input: ContainerInput }[];
   if (manifest && !callsign) {
@@ -226,6 +241,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     target: t.target,
     datapath,
     containers,
+    thunderConfig: f.thunderConfig !== false && manifest?.editThunderConfig !== false,
     force: f.force === true,
     isRoot: process.getuid?.() === 0,
     toolVersion: VERSION,
@@ -292,7 +308,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     const { runDoctor } = await import('../thunder/doctor.js');
     for (const r of check) {
       const spec = containers.find((c) => c.callsign === r.callsign)!;
-      const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign, pluginJson: spec.pluginJson === null ? null : r.pluginJson?.path });
+      const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign, classname: spec.classname, pluginJson: spec.pluginJson === null ? null : r.pluginJson?.path });
       recordDoctor(r.dir, { errors: d.errors, warnings: d.warnings, inputs: inputs.get(r.callsign) }, req.epoch);
       doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
       doctorErrors += d.errors;

@@ -30,7 +30,7 @@ and the status is lxc-start's: 0 when the container started and stopped cleanly.
     .argument('<callsign>', 'the prepared container, e.g. OCDM')
     .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if present, else /bin/sh -c true)')
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
-    .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
+    .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
     .option('--start', 'use lxc-start: the command is the container\'s init, as Thunder starts it (default: lxc-execute, with lxc-init as init)')
     .option('--keep', 'keep the temporary lxcpath (config and lxc.log) for inspection')
     .option('--fix-host-subids', 'add the /etc/subuid and /etc/subgid lines the idmap needs on this host (with newuidmap installed, liblxc needs them even as root)')
@@ -47,7 +47,7 @@ Examples:
     .action(async (callsign: string, cmd: string[], f: TryFlags) => {
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const r = await tryContainer({ target: t.target, datapath: f.datapath ?? DEFAULT_DATAPATH, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true });
+      const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true });
       out.diagnostics(r.notes);
       if (f.verbose) {
         out.detail(r.config.trimEnd().replace(/^/gm, '  | '));

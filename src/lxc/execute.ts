@@ -8,7 +8,7 @@ import { resolveInTarget } from '../core/target-path.js';
 import { readStamp } from '../thunder/layout.js';
 import { archNameOfLxcArch } from './arch.js';
 import { ensureBinfmt } from './binfmt.js';
-import { deviceContainerDir } from './container-config.js';
+import { deviceModel } from '../thunder/device.js';
 import { fstabEscape, fstabUnescape } from './mount-entry.js';
 import { entries, parseConfig, renderConfig, setLineValue, values } from './document.js';
 import { parseIdmapValue, toHost, type IdMapLine } from './idmap.js';
@@ -22,8 +22,10 @@ import { missingRanges, neededRanges, subidFile, withRanges, type SubidRange } f
 
 export interface TryRequest {
   target: string;
-  datapath: string;
+  /** --datapath; default: the image's Thunder config. */
+  datapath?: string;
   callsign: string;
+  classname?: string;
   command: string[];
   /** Capture output instead of passing it through (for --json). */
   capture: boolean;
@@ -104,7 +106,11 @@ function checkReachable(rootfs: string, idmap: IdMapLine[]): void {
 
 export async function tryContainer(req: TryRequest): Promise<TryResult> {
   const notes: Diagnostic[] = [];
-  const dir = resolveInTarget(req.target, deviceContainerDir(req.datapath, req.callsign));
+  // the container Thunder would start (thunder/device.ts)
+  const choice = deviceModel(req.target, { datapath: req.datapath }).choose(req.callsign, { classname: req.classname });
+  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, `run thunderbox prepare ${req.callsign} <rootfs> --target ${req.target} first`);
+  const dir = choice.chosen.host;
+  notes.push({ code: 'CONTAINER_CHOSEN', severity: 'note', message: `the container Thunder starts for ${req.callsign}: ${choice.chosen.dir}` });
   const configFile = path.join(dir, 'config');
   let text: string;
   try {

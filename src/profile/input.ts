@@ -11,6 +11,9 @@ export type IdmapInput =
 
 export interface ContainerInput {
   rootfs?: string;
+  classname?: string;
+  location?: 'data' | 'persistent';
+  console?: { log: string; size?: string };
   arch?: string;
   idmap?: IdmapInput;
   /** Extra ids mapped 1:1 (--share-uid), applied to the default or planned map. */

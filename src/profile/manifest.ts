@@ -14,6 +14,9 @@ import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.j
 //   containers:
 //     OCDM:
 //       rootfs: output/images/rootfs.tar   # an archive or directory (relative to this file), or: target
+//       location: data                      # data: <datapath>/<classname>/Container | persistent: <persistentpath>/<callsign>/Container
+//       classname: OCDM                     # only without a plugin JSON (plugin-json: false)
+//       console: { log: /var/log/OCDM.console.log, size: 1MB }
 //       arch: auto                          # or an lxc.arch name
 //       idmap: default                      # none | default | { base, size, share: [{uid, gid}] } | ["u 0 100000 65536", ...]
 //       net: { type: empty }                # or a list; veth: { type: veth, link, ipv4, ipv6, hwaddr, veth-pair }
@@ -86,6 +89,9 @@ const idmap = z.union([
 
 const container = z.strictObject({
   rootfs: z.string().min(1).optional(),
+  classname: z.string().min(1).optional(),
+  location: z.enum(['data', 'persistent']).optional(),
+  console: z.strictObject({ log: z.string().min(1), size: z.union([z.string().min(1), z.number().int().nonnegative()]).optional() }).optional(),
   arch: z.string().optional(),
   idmap: idmap.optional(),
   net: z.union([net, z.array(net)]).optional(),
@@ -111,7 +117,7 @@ const container = z.strictObject({
 });
 
 const manifestSchema = z.strictObject({
-  thunder: z.strictObject({ datapath: z.string().startsWith('/').optional() }).optional(),
+  thunder: z.strictObject({ datapath: z.string().startsWith('/').optional(), 'edit-config': z.boolean().optional() }).optional(),
   networks: z.record(z.string().regex(IFNAME, 'an interface name (1-15 characters)'), hostNetwork).optional(),
   'routed-pool': z.string().optional(),
   containers: z.record(z.string(), container),
@@ -122,6 +128,8 @@ export type RawContainer = z.infer<typeof container>;
 export interface Manifest {
   file: string;
   datapath?: string;
+  /** thunder.edit-config: false leaves the image's Thunder config alone. */
+  editThunderConfig?: boolean;
   networks: HostNetwork[];
   /** Where routed interconnects come from (CIDR). */
   routedPool?: string;
@@ -144,6 +152,9 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
   const out: ContainerInput = {};
   if (raw.rootfs !== undefined) out.rootfs = raw.rootfs === 'target' ? 'target' : path.resolve(dir, raw.rootfs);
   if (raw.arch !== undefined) out.arch = raw.arch;
+  if (raw.classname !== undefined) out.classname = raw.classname;
+  if (raw.location !== undefined) out.location = raw.location;
+  if (raw.console !== undefined) out.console = { log: raw.console.log, ...(raw.console.size !== undefined ? { size: String(raw.console.size) } : {}) };
   if (raw.idmap !== undefined) {
     let m: IdmapInput;
     if (raw.idmap === 'default' || raw.idmap === 'none') m = { kind: raw.idmap };
@@ -222,6 +233,7 @@ export function parseManifest(text: string, file: string): Manifest {
   return {
     file,
     datapath: parsed.data.thunder?.datapath,
+    editThunderConfig: parsed.data.thunder?.['edit-config'],
     networks: Object.entries(parsed.data.networks ?? {}).map(([name, n]) => ({ name, ipv4: n.ipv4, ipv6: n.ipv6, nat: n.nat ?? false, forward: n.forward ?? n.nat ?? false, dhcp: n.dhcp ?? false })),
     routedPool: parsed.data['routed-pool'],
     containers: Object.entries(parsed.data.containers).map(([name, raw]) => ({ name, input: toInput(raw, dir) })),

@@ -191,6 +191,10 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     environment.push(e);
   }
   const net = resolveNet(input.net ?? [{ type: 'empty' }], errors);
+  const tmpMount = input.tmp ?? true;
+  const merged = tmpMount ? mergeTmpMounts(mounts, errors) : mounts;
+  if (input.classname !== undefined && !CALLSIGN.test(input.classname)) errors.push(err('CLASSNAME_INVALID', `"${input.classname}" is not a usable classname`, 'a plugin class name such as OCDM (letters, digits, "_", "." and "-")'));
+  const consoleSpec = input.console === undefined ? undefined : resolveConsole(input.console, errors);
   const minimize = resolveMinimize(input, errors);
   if (errors.length) throw new ThunderboxError(errors.map((e) => ({ ...e, message: `${callsign}: ${e.message}` })));
   return {
@@ -199,8 +203,11 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     arch,
     idmap,
     net,
-    tmpMount: input.tmp ?? true,
-    mounts,
+    tmpMount,
+    mounts: merged,
+    location: input.location ?? 'data',
+    ...(input.classname !== undefined ? { classname: input.classname } : {}),
+    ...(consoleSpec ? { console: consoleSpec } : {}),
     environment,
     seccomp: input.seccomp ?? 'default',
     pluginJson: input.pluginJson === false ? null : (input.pluginJson ?? 'auto'),
@@ -210,6 +217,35 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     ...(minimize ? { minimize } : {}),
     dedupeWithHost: input.dedupeWithHost ?? false,
   };
+}
+
+/**
+ * A mount onto the container's /tmp beside the communicator's bind of /tmp (on by default):
+ * the device's /tmp itself is the same mount (merged: one entry, read-write as the communicator
+ * needs), another directory would cover the socket (refused).
+ */
+function mergeTmpMounts(mounts: MountSpec[], errors: Diagnostic[]): MountSpec[] {
+  return mounts.filter((m) => {
+    if (m.path !== 'tmp') return true;
+    if (path.posix.normalize(m.host) === '/tmp' && m.mode === undefined && m.owner === undefined) return false;
+    errors.push(err('MOUNT_TMP_CONFLICT', `the mount ${m.host}:${m.path} lands on the container's /tmp, where Thunder's communicator bind of the device's /tmp already is`, path.posix.normalize(m.host) === '/tmp' ? 'leave it out: /tmp is bound read-write already (the communicator needs it); to change its mode, change the device\'s /tmp' : 'mount it elsewhere in the container, or pass --no-tmp (tmp: false) to replace the communicator\'s bind, and Thunder cannot reach the plugin'));
+    return false;
+  });
+}
+
+/** A size as LXC's lxc.console.size takes it: a number with an optional kB/MB/GB unit, or auto/0. */
+const CONSOLE_SIZE = /^(auto|0|[1-9][0-9]*\s*([kKmMgG][bB]?|[bB])?)$/;
+
+function resolveConsole(c: { log: string; size?: string }, errors: Diagnostic[]): { log: string; size?: string } | undefined {
+  if (!c.log.startsWith('/') || /[\n\r\0]/.test(c.log) || path.posix.normalize(c.log).endsWith('/')) {
+    errors.push(err('CONSOLE_LOG_INVALID', `console log "${c.log}" is not an absolute file path on the device`, 'e.g. /var/log/OCDM.console.log (its directory must exist on the device when the container starts)'));
+    return undefined;
+  }
+  if (c.size !== undefined && !CONSOLE_SIZE.test(c.size)) {
+    errors.push(err('CONSOLE_SIZE_INVALID', `console size "${c.size}" is not a size LXC takes`, 'e.g. 1MB, 64kB, or leave it out'));
+    return undefined;
+  }
+  return { log: path.posix.normalize(c.log), ...(c.size !== undefined ? { size: c.size } : {}) };
 }
 
 function resolveMinimize(input: ContainerInput, errors: Diagnostic[]): MinimizeSpec | undefined {

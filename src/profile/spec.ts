@@ -90,8 +90,23 @@ export interface MinimizeSpec {
   thunderRoots: boolean;
 }
 
+/** lxc.console.logfile / lxc.console.size: ThunderPlugin's stdout and stderr kept in a file on the device. */
+export interface ConsoleSpec {
+  /** A device path on Thunder's side (its directory must exist when the container starts). */
+  log: string;
+  /** The console ring buffer, as LXC writes it (e.g. 1MB), or absent. */
+  size?: string;
+}
+
+/** Where the container goes: where Thunder looks for it by classname (read-only images), or per callsign under the persistent path. */
+export type LocationSpec = 'data' | 'persistent';
+
 export interface ContainerSpec {
   callsign: string;
+  /** The plugin's class when there is no plugin JSON to read it from (--classname); else the JSON's. */
+  classname?: string;
+  location: LocationSpec;
+  console?: ConsoleSpec;
   rootfs: RootfsSource;
   /** 'auto' or an lxc.arch name. */
   arch: string;

@@ -5,7 +5,8 @@ import { lineCol, type Diagnostic } from '../core/diagnostic.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
 import { archOf } from '../lxc/arch.js';
 import { checkConfigText } from '../lxc/check.js';
-import { LXC_CONFIG_DIR, deviceContainerDir } from '../lxc/container-config.js';
+import { LXC_CONFIG_DIR } from '../lxc/container-config.js';
+import { deviceModel, type ContainerChoice } from './device.js';
 import { entries, parseConfig, values, type ConfigLine } from '../lxc/document.js';
 import { includedConfigs } from '../lxc/includes.js';
 import { parseIdmapValue, toContainer, type IdMapLine } from '../lxc/idmap.js';
@@ -43,9 +44,11 @@ export type Finding = Diagnostic;
 export interface DoctorOptions {
   /** The image root on this host (Buildroot's TARGET_DIR). */
   target: string;
-  /** Thunder's data path on the device, e.g. /usr/share/Thunder. */
-  datapath: string;
+  /** Thunder's data path on the device when given (--datapath); default: the image's Thunder config. */
+  datapath?: string;
   callsign: string;
+  /** The plugin's class when no plugin JSON says it. */
+  classname?: string;
   /** LXC version the config is checked against (default 6). */
   lxcVersion?: LxcVersion;
   /** The plugin JSON on this host (prepare's --plugin-json), null for none (--no-plugin-json); default: searched in the image. */
@@ -97,7 +100,11 @@ const listed = (xs: string[]): string => (xs.length > MAX_LISTED ? `${xs.slice(0
 export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const target = path.resolve(o.target);
   const f = new Findings();
-  const deviceDir = deviceContainerDir(o.datapath, o.callsign);
+  const device = deviceModel(target, { datapath: o.datapath });
+  const choice: ContainerChoice = device.choose(o.callsign, { classname: o.classname, pluginJson: o.pluginJson });
+  // the container Thunder starts: the first of its search paths that holds one
+  const home = choice.chosen ?? choice.searched.find((s) => s.kind === 'data')!;
+  const deviceDir = choice.chosen?.dir ?? path.posix.join(home.lxcpath, 'Container');
   const containerDir = resolveInTargetOrNull(target, deviceDir) ?? path.join(target, deviceDir);
   const done = (): DoctorResult => ({
     containerDir,
@@ -105,10 +112,10 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     errors: f.list.filter((d) => d.severity === 'error').length,
     warnings: f.list.filter((d) => d.severity === 'warning').length,
   });
-  const prepareHint = `run thunderbox prepare ${o.callsign} <rootfs> --target ${target}${o.datapath !== '/usr/share/Thunder' ? ` --datapath ${o.datapath}` : ''} first`;
+  const prepareHint = `run thunderbox prepare ${o.callsign} <rootfs> --target ${target}${o.datapath !== undefined ? ` --datapath ${o.datapath}` : ''} first`;
 
-  if (!statOrNull(containerDir)?.isDirectory()) {
-    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign}: ${containerDir} does not exist`, prepareHint);
+  if (!choice.chosen) {
+    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, prepareHint);
     return done();
   }
   const configFile = path.join(containerDir, 'config');

@@ -8,7 +8,7 @@ import { utime } from '../core/mtime.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ArchVote, archNameOfLxcArch } from '../lxc/arch.js';
-import { deviceContainerDir, renderContainerConfig } from '../lxc/container-config.js';
+import { renderContainerConfig } from '../lxc/container-config.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive, type ArchiveInfo } from '../rootfs/archive-reader.js';
@@ -22,14 +22,18 @@ import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { includedConfigs } from '../lxc/includes.js';
 import { commentOutSeccompProfile } from './common-conf.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, pluginJsonCandidates, readStamp } from './layout.js';
-import { pluginLocator, setExecutionMode, type PluginConfig } from './plugin-json.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, readStamp } from './layout.js';
+import { CONTAINER_NAME, deviceModel, identityOf, pluginDirs, type DeviceModel, type PluginIdentity, type SearchPath, type ThunderPlugin } from './device.js';
+import { planMessaging } from './messaging.js';
+import { setExecutionMode, setJsonString, type PluginConfig } from './plugin-json.js';
 
 // `thunderbox prepare`: plan the container trees, the plugin JSON edits and the common.conf
 // edit for a set of containers in one image root; the transaction (core/transaction.ts)
 // applies them all or none.
 //
-// A container is <target><datapath>/<Callsign>/Container/ holding
+// A container is <target><lxcpath>/Container/ holding (the lxcpath where Thunder looks for it:
+// <datapath>/<classname> by default, <persistentpath>/<callsign> with location persistent;
+// thunder/device.ts)
 //   rootfs/              the tree, owned by the idmap's host ids (as root) ...
 //   config               the LXC config (rootfs path as on the device)
 //   device_table.txt     ... or, when not root, a Buildroot permission table with those owners
@@ -39,8 +43,11 @@ import { pluginLocator, setExecutionMode, type PluginConfig } from './plugin-jso
 export interface PrepareRequest {
   /** Image root on this host (absolute). */
   target: string;
-  datapath: string;
+  /** Thunder's data path when the command line or manifest sets it; default: the image's config.json, else Thunder's default. */
+  datapath?: string;
   containers: ContainerSpec[];
+  /** Edit the image's Thunder config where a container needs it (the messaging directory); false: --no-thunder-config. */
+  thunderConfig?: boolean;
   force: boolean;
   isRoot: boolean;
   toolVersion: string;
@@ -116,23 +123,54 @@ function diag(code: string, severity: Diagnostic['severity'], message: string, h
   return { code, severity, message, ...(hint ? { hint } : {}), ...(file ? { file } : {}) };
 }
 
-/** Where the plugin JSON is, inside the target. */
-function findPluginJson(req: PrepareRequest, spec: ContainerSpec): string | null {
+/** The plugin JSON Thunder reads for this container, or null with --no-plugin-json. */
+function findPlugin(req: PrepareRequest, device: DeviceModel, spec: ContainerSpec): ThunderPlugin | null {
   if (spec.pluginJson === null) return null;
   if (spec.pluginJson === 'auto') {
-    const searched = pluginJsonCandidates('', spec.callsign);
-    for (const dev of searched) {
-      const host = resolveInTarget(req.target, dev);
-      if (fs.existsSync(host)) return host;
-    }
-    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}; searched ${searched.map((d) => path.join(req.target, d)).join(', ')}`, `install the plugin's ${spec.callsign}.json in the image, pass --plugin-json FILE, or --no-plugin-json to leave it alone`);
+    const found = device.plugin(spec.callsign);
+    if (found) return found;
+    const dirs = pluginDirs(device.thunder);
+    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}: no ${spec.callsign}.json, and no file with "callsign": "${spec.callsign}", in ${dirs.map((d) => path.join(req.target, d)).join(', ')}`, `install the plugin's ${spec.callsign}.json in the image, or pass --plugin-json FILE (--no-plugin-json builds a container Thunder only finds by the classname you give with --classname)`);
   }
-  const given = path.resolve(spec.pluginJson);
-  const inside = (p: string) => !path.relative(req.target, p).startsWith('..');
-  if (fs.existsSync(given) && inside(given)) return given;
-  const asDevice = resolveInTarget(req.target, spec.pluginJson);
-  if (spec.pluginJson.startsWith('/') && fs.existsSync(asDevice)) return asDevice;
+  const p = device.pluginAt(spec.pluginJson);
+  if (p) return p;
   fail('PLUGIN_JSON_NOT_FOUND', `plugin config ${spec.pluginJson} for ${spec.callsign} is not a file inside the image root ${req.target}`, 'give a path inside --target (thunderbox never writes outside it), or a device path such as /etc/Thunder/plugins/OCDM.json');
+}
+
+/** Where a container goes, and the plugin JSON that says so. */
+interface Placement {
+  plugin: ThunderPlugin | null;
+  identity: PluginIdentity;
+  home: SearchPath;
+  /** <lxcpath>/Container on the device. */
+  deviceDir: string;
+}
+
+/** The backends Thunder's ProcessContainers knows by name (Source/com/Communicator.h, ContainerConfig). */
+const CONTAINER_TYPES = ['lxc', 'runc', 'crun', 'dobby', 'awc'];
+
+function place(req: PrepareRequest, device: DeviceModel, spec: ContainerSpec): Placement {
+  const plugin = findPlugin(req, device, spec);
+  if (plugin?.diagnostics.length) fail(plugin.diagnostics[0]!.code, plugin.diagnostics[0]!.message, `${plugin.diagnostics[0]!.hint ?? 'fix the file'} (nothing was changed)`, { file: plugin.host, line: plugin.diagnostics[0]!.line, col: plugin.diagnostics[0]!.col });
+  let identity: PluginIdentity;
+  if (plugin) {
+    identity = { ...identityOf(plugin), callsign: spec.callsign };
+    if (!plugin.classname) {
+      if (!spec.classname) fail('PLUGIN_CLASSNAME_MISSING', `${plugin.file} has no "classname": Thunder cannot load the plugin, and looks for its container at <datapath>/<classname>`, 'add the plugin\'s "classname" to its JSON (e.g. "classname": "OCDM")', { file: plugin.host, line: 1, col: 1 });
+      identity.classname = spec.classname;
+    } else if (spec.classname && spec.classname !== plugin.classname.value) {
+      fail('CLASSNAME_MISMATCH', `${spec.callsign}: --classname ${spec.classname}, but ${plugin.file} says "classname": "${plugin.classname.value}", which is what Thunder uses`, 'leave --classname out (it is for a container without a plugin JSON)', { file: plugin.host, line: plugin.classname.line, col: plugin.classname.col });
+    }
+    const ct = plugin.containertype;
+    if (ct && ct.value.toLowerCase() !== 'lxc') {
+      const known = CONTAINER_TYPES.includes(ct.value.toLowerCase());
+      fail('CONTAINERTYPE_OTHER', `${plugin.file} selects the container backend "${ct.value}" (configuration.root.configuration.containertype)${known ? '' : ', which Thunder does not know'}; thunderbox prepares an LXC container, which that backend would not start`, known ? 'set "containertype": "lxc", or remove it' : 'Thunder\'s backends are lxc, runc, crun, dobby and awc: set "containertype": "lxc"', { file: plugin.host, line: ct.line, col: ct.col });
+    }
+  } else {
+    identity = { callsign: spec.callsign, classname: spec.classname ?? spec.callsign };
+  }
+  const home = device.home(identity, spec.location);
+  return { plugin, identity, home, deviceDir: path.posix.join(home.lxcpath, CONTAINER_NAME) };
 }
 
 function sourceIdentity(spec: ContainerSpec, walk: DirWalkOptions): unknown {
@@ -147,11 +185,11 @@ function sourceIdentity(spec: ContainerSpec, walk: DirWalkOptions): unknown {
  * (they exist only because of the containers; copying them would make a run depend on the
  * one before). `<datapath>/<X>/` keeps whatever else it holds, such as OCDM's *.drm modules.
  */
-function dirExclusions(req: PrepareRequest, source: string): (rel: string) => boolean {
+function dirExclusions(req: PrepareRequest, datapath: string, containerDirs: readonly string[], source: string): (rel: string) => boolean {
   // Where the datapath lies from the source: below it (the image's own root), the source itself,
   // or above it (a callsign's directory given as the source). inData(rel) is rel's path inside
   // the datapath, or null outside it.
-  const data = resolveInTarget(req.target, req.datapath);
+  const data = resolveInTarget(req.target, datapath);
   const down = path.relative(source, data).split(path.sep).join('/');
   const up = path.relative(data, source).split(path.sep).join('/');
   const outside = (r: string) => r.startsWith('..') || path.isAbsolute(r);
@@ -166,9 +204,11 @@ function dirExclusions(req: PrepareRequest, source: string): (rel: string) => bo
   const shared = new Set(
     req.containers.flatMap((s) => s.mounts.map((m) => path.relative(source, resolveInTarget(req.target, m.host)).split(path.sep).join('/'))).filter((r) => r !== '' && !r.startsWith('..')),
   );
+  // the containers of this run, wherever they are (a persistent path too)
+  const planned = new Set(containerDirs.map((d) => path.relative(source, d).split(path.sep).join('/')).filter((r) => r !== '' && !r.startsWith('..')));
   const exclude = (rel: string): boolean => {
     const base = path.posix.basename(rel);
-    if (own(base) || shared.has(rel)) return true;
+    if (own(base) || shared.has(rel) || planned.has(rel)) return true;
     const d = inData(rel);
     if (d === null) return false;
     // <datapath>/<Callsign>/Container: a container, never copied into another
@@ -228,6 +268,8 @@ interface BuildInput {
   dir: string;
   fingerprint: string;
   plugin?: PluginConfig;
+  /** The Container directory on the device. */
+  containerDir?: string;
   /** Image files this run rewrites (plugin JSON, common.conf, subuid/subgid). */
   rewritten: ReadonlySet<string>;
 }
@@ -359,7 +401,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
   const size: SizeReport = filter?.report() ?? { files: writer.stats.files, bytes: writer.stats.bytes, fullFiles: writer.stats.files, fullBytes: writer.stats.bytes, percent: 100, sharedFiles: 0, sharedBytes: 0 };
   const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings, ...(spec.minimize ? { kept } : {}), ...(shared.length ? { shared } : {}) };
-  const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch });
+  const config = renderContainerConfig(spec, { containerDir: b.deviceDir, toolVersion: req.toolVersion, arch });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
   writeFileAtomic(path.join(dir, 'config'), config, { mode: 0o644, mtime });
@@ -405,6 +447,7 @@ export interface PlanOptions {
 
 export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promise<PreparePlan> {
   const ops: Op[] = [];
+  const dirOpsEarly: DirOp[] = [];
   const diagnostics: Diagnostic[] = [];
   const reports: ContainerReport[] = [];
   const fileOps = new Map<string, FileOp>();
@@ -414,25 +457,65 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     names.add(spec.callsign);
   }
 
+  // Where each container goes: where Thunder will look for it (thunder/device.ts)
+  const device = deviceModel(req.target, { datapath: req.datapath });
+  const placed = new Map<string, Placement>();
+  for (const spec of req.containers) placed.set(spec.callsign, place(req, device, spec));
+  const byHome = new Map<string, string>();
+  for (const spec of req.containers) {
+    const p = placed.get(spec.callsign)!;
+    const other = byHome.get(p.deviceDir);
+    if (other !== undefined) {
+      fail('CONTAINER_SHARED', `${other} and ${spec.callsign} both want their own container at ${p.deviceDir}: Thunder looks there for every plugin of class ${p.identity.classname}, so one would replace the other`, `give one of them (or both) location: persistent (--location persistent): its container then lives under ${device.thunder.persistentpath}/<callsign>, where Thunder looks first`);
+    }
+    byHome.set(p.deviceDir, spec.callsign);
+  }
+
   // The text edits first: a directory source copies the image as it will be after them.
   const overridesFor = new Map<string, { content: Buffer; mtime: number }>();
   const editMtime = req.epoch ?? Math.floor(Date.now() / 1000);
   const jsonPaths = new Map<string, string>();
   const plugins = new Map<string, PluginConfig>();
   for (const spec of req.containers) {
-    const file = findPluginJson(req, spec);
-    if (!file) continue;
+    const plugin = placed.get(spec.callsign)!.plugin;
+    if (!plugin) continue;
+    const file = plugin.host;
     jsonPaths.set(spec.callsign, file);
-    const before = fs.readFileSync(file, 'utf8');
+    const before = plugin.text;
     // a minimised rootfs also depends on the plugin library the plugin JSON names (the edit keeps it)
-    if (spec.minimize?.thunderRoots) plugins.set(spec.callsign, { file, locator: pluginLocator(before) });
+    if (spec.minimize?.thunderRoots) plugins.set(spec.callsign, { file, locator: plugin.locator });
     const edit = setExecutionMode(before, file);
-    if (edit.changed) {
+    const reasons = edit.changed ? [`configuration.root.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`] : [];
+    let after = edit.after;
+    // several backends built (processcontainers.default): the plugin names its own
+    if (device.thunder.containersDefault && !plugin.containertype) {
+      after = setJsonString(after, file, ['configuration', 'root', 'configuration', 'containertype'], 'lxc').after;
+      reasons.push(`configuration.root.configuration.containertype set to "lxc" (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")`);
+    }
+    if (after !== before) {
       const st = fs.statSync(file);
-      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: configuration.root.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`, before, after: edit.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
-      overridesFor.set(file, { content: Buffer.from(edit.after), mtime: editMtime });
+      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: ${reasons.join('; ')}`, before, after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+      overridesFor.set(file, { content: Buffer.from(after), mtime: editMtime });
     } else {
       ops.push({ kind: 'keep', path: file, reason: `${spec.callsign}: already in Container mode` });
+    }
+  }
+  // An unprivileged container's root must be able to write to Thunder's messaging directory
+  if (req.containers.some((c) => c.idmap.length > 0)) {
+    if (req.thunderConfig === false) {
+      diagnostics.push(diag('THUNDER_CONFIG_LEFT', 'note', `--no-thunder-config: ${device.thunder.file ?? 'Thunder\'s config'} was left alone; the doctor says whether an unprivileged container can write to ${device.thunder.messaging.dir}`));
+    } else {
+      const m = planMessaging(device);
+      if (m.kind === 'cannot') diagnostics.push(m.diagnostic);
+      else if (m.kind === 'ok') ops.push({ kind: 'keep', path: device.thunder.host ?? device.thunder.messaging.dir, reason: m.reason });
+      else if (m.kind === 'config') {
+        const st = fs.statSync(m.file);
+        fileOps.set(m.file, { kind: 'file', path: m.file, reason: m.reason, before: m.before, after: m.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+        overridesFor.set(m.file, { content: Buffer.from(m.after), mtime: editMtime });
+      } else {
+        const st = fs.statSync(m.host);
+        dirOpsEarly.push({ kind: 'dir', path: m.host, reason: m.reason, mode: (st.mode & 0o7000) | 0o777, uid: st.uid, gid: st.gid });
+      }
     }
   }
   const commonConf = resolveInTarget(req.target, COMMON_CONF);
@@ -468,7 +551,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       fail('DEDUPE_NEEDS_ROOT', `${spec.callsign}: --dedupe-with-host as a normal user (Buildroot's post-build): Buildroot applies its permission tables afterwards, and they would change the shared files inside the container too`, 'run prepare with --dedupe-with-host from a post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or as root, or leave --dedupe-with-host out');
     }
   }
-  const dirOps = new Map<string, DirOp>();
+  const dirOps = new Map<string, DirOp>(dirOpsEarly.map((d) => [d.path, d]));
   for (const spec of req.containers) {
     if (spec.idmap.length === 0) {
       diagnostics.push(diag('PRIVILEGED', 'warning', `${spec.callsign} runs privileged (--idmap none): root in the container is root on the device`, 'leave the idmap at its default unless the plugin needs host root'));
@@ -496,7 +579,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   }
 
   for (const spec of req.containers) {
-    const deviceDir = deviceContainerDir(req.datapath, spec.callsign);
+    const { deviceDir } = placed.get(spec.callsign)!;
     const dir = containerDirIn(req.target, deviceDir);
     const overrides = new Map<string, { content: Buffer; mtime: number }>();
     if (spec.rootfs.kind === 'dir') {
@@ -505,10 +588,11 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
         if (!rel.startsWith('..') && !path.isAbsolute(rel)) overrides.set(rel.split(path.sep).join('/'), o);
       }
     }
-    const walk: DirWalkOptions = { exclude: spec.rootfs.kind === 'dir' ? dirExclusions(req, spec.rootfs.path) : () => false, overrides };
+    const containerDirs = [...placed.values()].map((p) => containerDirIn(req.target, p.deviceDir));
+    const walk: DirWalkOptions = { exclude: spec.rootfs.kind === 'dir' ? dirExclusions(req, device.thunder.datapath, containerDirs, spec.rootfs.path) : () => false, overrides };
     const locator = plugins.get(spec.callsign)?.locator ?? null;
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ v: req.toolVersion, spec, datapath: req.datapath, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk), locator }))
+      .update(JSON.stringify({ v: req.toolVersion, spec, deviceDir, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk), locator }))
       .digest('hex');
     const report: ContainerReport = { callsign: spec.callsign, dir, deviceDir, source: spec.rootfs.path, status: fs.existsSync(dir) ? 'replace' : 'create' };
     const jp = jsonPaths.get(spec.callsign);
@@ -516,7 +600,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     reports.push(report);
     const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
-      const config = renderContainerConfig(spec, { datapath: req.datapath, toolVersion: req.toolVersion, arch: stamp.facts.arch });
+      const config = renderContainerConfig(spec, { containerDir: deviceDir, toolVersion: req.toolVersion, arch: stamp.facts.arch });
       if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs'))) {
         report.status = 'unchanged';
         report.facts = stamp.facts;

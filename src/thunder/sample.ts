@@ -122,6 +122,20 @@ export const SAMPLE_PLUGIN_JSON = `{
 }
 `;
 
+/** Thunder's config as Metrological's Buildroot external writes it (abridged): the paths prepare and the doctor read. */
+export const SAMPLE_THUNDER_CONFIG = `{
+ "port":80,
+ "binding":"0.0.0.0",
+ "persistentpath":"/root",
+ "volatilepath":"/tmp",
+ "datapath":"/usr/share/Thunder",
+ "systempath":"/usr/lib/thunder/plugins",
+ "proxystubpath":"/usr/lib/thunder/proxystubs",
+ "communicator":"/tmp/communicator|0777",
+ "plugins":[]
+}
+`;
+
 /** LXC 5.0's common.conf as Debian and Buildroot install it (abridged to the lines that matter here). */
 export const SAMPLE_COMMON_CONF = `# Default configuration shared by all containers
 
@@ -183,6 +197,7 @@ export function writeSample(dir: string, mtime: number): Sample {
   const target = path.join(dir, 'target');
   fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
   fs.writeFileSync(path.join(target, 'etc/Thunder/plugins/OCDM.json'), SAMPLE_PLUGIN_JSON);
+  fs.writeFileSync(path.join(target, 'etc/Thunder/config.json'), SAMPLE_THUNDER_CONFIG);
   fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/userns.conf'), SAMPLE_USERNS_CONF);
@@ -190,7 +205,7 @@ export function writeSample(dir: string, mtime: number): Sample {
   fs.mkdirSync(path.join(target, 'tmp'), { mode: 0o1777 });
   fs.chmodSync(path.join(target, 'tmp'), 0o1777);
   // fixed times: the sample is the same bytes and metadata every time
-  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config/common.seccomp', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', 'tmp', '']) {
+  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/config.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config/common.seccomp', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', 'tmp', '']) {
     fs.utimesSync(path.join(target, p), mtime, mtime);
   }
   fs.utimesSync(archive, mtime, mtime);

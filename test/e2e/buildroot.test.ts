@@ -4,7 +4,7 @@ import { randomInt } from 'node:crypto';
 import { execa, execaSync } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { writeArchive } from '../../src/rootfs/archive-writer.js';
-import { SAMPLE_COMMON_CONF, SAMPLE_PLUGIN_JSON, SAMPLE_USERNS_CONF } from '../../src/thunder/sample.js';
+import { SAMPLE_COMMON_CONF, SAMPLE_PLUGIN_JSON, SAMPLE_THUNDER_CONFIG, SAMPLE_USERNS_CONF } from '../../src/thunder/sample.js';
 import { busyboxEntries } from '../helpers/busybox.js';
 import { BIN, REPO, tbx } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -34,6 +34,7 @@ describe('Buildroot integration', () => {
     // what the image has from its packages: Thunder's plugin config, LXC's config files
     fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
     fs.writeFileSync(path.join(target, 'etc/Thunder/plugins/OCDM.json'), SAMPLE_PLUGIN_JSON);
+    fs.writeFileSync(path.join(target, 'etc/Thunder/config.json'), SAMPLE_THUNDER_CONFIG);
     fs.mkdirSync(path.join(target, 'usr/share/lxc/config'), { recursive: true });
     fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
     fs.writeFileSync(path.join(target, 'usr/share/lxc/config/userns.conf'), SAMPLE_USERNS_CONF);

@@ -287,7 +287,7 @@ describe('thunderbox doctor', () => {
     const dir = tmpDir();
     const r = await tbx(['doctor', 'Nope', '--target', dir]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`error[CONTAINER_MISSING]: no prepared container for Nope: ${path.join(dir, 'usr/share/Thunder/Nope/Container')} does not exist\n  fix: run thunderbox prepare Nope <rootfs> --target ${dir} first`);
+    expect(r.stdout).toContain(`error[CONTAINER_MISSING]: no prepared container for Nope where Thunder looks for it (classname Nope): /tmp/Nope/Container, /var/Thunder/Nope/Container, /usr/share/Thunder/Nope/Container\n  fix: run thunderbox prepare Nope <rootfs> --target ${dir} first`);
     const j = await tbx(['doctor', 'Nope', '--target', dir, '--json']);
     expect(JSON.parse(j.stdout)).toMatchObject({ callsign: 'Nope', errors: 1, findings: [{ code: 'CONTAINER_MISSING' }] });
     expect((await tbx(['doctor'])).code).toBe(2);

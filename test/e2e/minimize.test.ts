@@ -22,7 +22,7 @@ function setup(opts: { programs?: string[]; standIn?: string } = {}): { dir: str
   deviceBasics(target);
   const pluginJson = (callsign: string) => {
     const f = path.join(target, 'etc/Thunder/plugins', `${callsign}.json`);
-    fs.writeFileSync(f, JSON.stringify({ callsign, locator: 'libThunderTest.so', classname: 'Test', configuration: { root: { mode: 'Local' } } }, null, 2) + '\n');
+    fs.writeFileSync(f, JSON.stringify({ callsign, locator: 'libThunderTest.so', classname: callsign, configuration: { root: { mode: 'Local' } } }, null, 2) + '\n');
     return f;
   };
   return { dir, target, rootfs, pluginJson };
@@ -41,7 +41,7 @@ function imageAsRootfs(prefix: string): { dir: string; name: string; target: str
   const name = cs(prefix);
   const target = buildHostRootfs(path.join(dir, 'image'), { thunderStandIn: true }).dir;
   deviceBasics(target);
-  fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+  fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', classname: name, configuration: { root: { mode: 'Local' } } }));
   return { dir, name, target };
 }
 
@@ -374,7 +374,7 @@ describe('minimised containers of the Pi architectures: Debian armhf and arm64, 
       const target = path.join(dir, 'target');
       deviceBasics(target);
       const name = cs(`Pi${k.arch}`);
-      fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', configuration: { root: { mode: 'Local' } } }));
+      fs.writeFileSync(path.join(target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify({ locator: 'libThunderTest.so', classname: name, configuration: { root: { mode: 'Local' } } }));
 
       const r = await tbx(['prepare', name, archive, '--target', target, '--minimize', '--json']);
       expect(r.stderr).toBe('');

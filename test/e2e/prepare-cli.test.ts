@@ -125,7 +125,7 @@ describe('thunderbox prepare (CLI)', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ ok: true, target: s.target, targetFrom: '--target', containers: [{ callsign: 'OCDM', status: 'create', arch: 'linux32', archName: 'armhf', config: path.join(C(s.target), 'config') }] });
-    expect(j.changed).toEqual([C(s.target), path.join(s.target, 'etc/Thunder/plugins/OCDM.json')]);
+    expect(j.changed).toEqual([C(s.target), path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), path.join(s.target, 'etc/Thunder/config.json')]);
     expect(j.containers[0].counts.files).toBeGreaterThan(3);
   });
 
@@ -202,7 +202,7 @@ describe('thunderbox prepare (CLI)', () => {
   it('--manifest without a callsign prepares every container', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), '{"locator":"libThunderNetflix.so"}\n');
+    fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), '{"locator":"libThunderNetflix.so","classname":"Netflix"}\n');
     fs.writeFileSync(
       path.join(dir, 'thunderbox.yaml'),
       `containers:\n  OCDM:\n    rootfs: rootfs.tar\n    seccomp: off\n  Netflix:\n    rootfs: rootfs.tar\n    idmap: none\n    environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "NF=1"]\n`,
@@ -214,7 +214,7 @@ describe('thunderbox prepare (CLI)', () => {
     const nf = fs.readFileSync(path.join(C(s.target, 'Netflix'), 'config'), 'utf8');
     expect(nf).toContain('lxc.environment = NF=1\n');
     expect(nf).not.toContain('lxc.idmap');
-    expect(JSON.parse(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), 'utf8'))).toEqual({ locator: 'libThunderNetflix.so', configuration: { root: { mode: 'Container' } } });
+    expect(JSON.parse(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), 'utf8'))).toEqual({ locator: 'libThunderNetflix.so', classname: 'Netflix', configuration: { root: { mode: 'Container' } } });
   });
 
   it.each([
@@ -235,7 +235,7 @@ describe('thunderbox prepare (CLI)', () => {
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--idmap', 'u 0 100000 0'], 1, /error\[IDMAP_RANGE_ZERO\]/],
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--mount', 'relative:x'], 1, /error\[MOUNT_HOST_RELATIVE\]/],
     [['prepare', '--no-doctor', 'OCDM', 'rootfs.tar', '--veth-pair', 'a-very-long-veth-name', '--link', 'br0'], 1, /error\[NET_VETH_PAIR_INVALID\]/],
-    [['prepare', '--no-doctor', 'Netflix', 'rootfs.tar'], 1, /error\[PLUGIN_JSON_NOT_FOUND\]: no plugin config for Netflix; searched .*etc\/Thunder\/plugins\/Netflix\.json, .*etc\/Thunder\/plugin\/Netflix\.json, .*etc\/WPEFramework\/plugins\/Netflix\.json/],
+    [['prepare', '--no-doctor', 'Netflix', 'rootfs.tar'], 1, /error\[PLUGIN_JSON_NOT_FOUND\]: no plugin config for Netflix: no Netflix\.json, and no file with "callsign": "Netflix", in .*etc\/Thunder\/plugins, .*etc\/Thunder\/plugin, .*etc\/WPEFramework\/plugins/],
   ])('%j exits %i', async (args, code, re) => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);

@@ -20,7 +20,7 @@ async function preparedSample(): Promise<{ dir: string; target: string; archive:
   const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q']);
   expect(r.code).toBe(0);
   // a second plugin JSON edit would be part of the next run too
-  fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), '{"configuration":{"root":{"mode":"Local"}}}\n');
+  fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), '{"classname":"OCDM","configuration":{"root":{"mode":"Local"}}}\n');
   return { dir, target: s.target, archive: s.archive, before: comparable(s.target, { hash: true }) };
 }
 

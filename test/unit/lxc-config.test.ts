@@ -18,7 +18,7 @@ const base: ContainerSpec = {
   seccomp: 'default',
   pluginJson: 'auto',
 };
-const ctx = { datapath: '/usr/share/Thunder', toolVersion: '0.0.0', arch: 'linux32' };
+const ctx = { containerDir: '/usr/share/Thunder/OCDM/Container', toolVersion: '0.0.0', arch: 'linux32' };
 
 describe('lossless LXC document', () => {
   it.each([
@@ -80,7 +80,7 @@ describe('container config', () => {
         environment: [...base.environment, { name: 'LOG', value: 'x y' }],
         net: [{ type: 'veth', link: 'lxcbr0', ipv4: '10.0.3.10/24', vethPair: 'veth-ocdm' }],
       },
-      { ...ctx, datapath: '/opt/th' },
+      { ...ctx, containerDir: '/opt/th/OCDM/Container' },
     );
     const entries = text.split('\n').filter((l) => l.startsWith('lxc.'));
     expect(entries).not.toContain('lxc.include = /usr/share/lxc/config/userns.conf');

@@ -34,6 +34,7 @@ describe('planPrepare', () => {
     expect(plan.ops.map((o) => [o.kind, path.relative(s.target, o.path)])).toEqual([
       ['tree', 'usr/share/Thunder/OCDM/Container'],
       ['file', 'etc/Thunder/plugins/OCDM.json'],
+      ['file', 'etc/Thunder/config.json'],
     ]);
     const tree = plan.ops[0] as TreeOp;
     expect(tree.detail).toEqual([`rootfs/ from ${s.archive}`, 'config', 'thunderbox.stamp']);
@@ -48,12 +49,12 @@ describe('planPrepare', () => {
   it('seccomp off-common-conf adds one common.conf edit and a warning, also for several containers', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, 1700000000);
-    fs.copyFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), path.join(s.target, 'etc/Thunder/plugins/Two.json'));
+    fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins/Two.json'), fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8').replace('"classname":"OCDM"', '"classname":"Two"'));
     const req = request(s.target, s.archive, {}, { seccomp: 'off-common-conf' });
     req.containers.push(resolveContainer('Two', { rootfs: s.archive, seccomp: 'off-common-conf' }, { target: s.target }));
     const { plan } = await planPrepare(req, { scan: false });
     const files = plan.ops.filter((o) => o.kind === 'file').map((o) => path.relative(s.target, o.path));
-    expect(files).toEqual(['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins/Two.json', 'usr/share/lxc/config/common.conf']);
+    expect(files).toEqual(['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/plugins/Two.json', 'etc/Thunder/config.json', 'usr/share/lxc/config/common.conf']);
     expect(plan.diagnostics.map((d) => d.code)).toEqual(['SECCOMP_GLOBAL']);
   });
 
