@@ -1,14 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { PLUGIN_JSON_DIRS } from './device.js';
 
 // Where Thunder looks for things on the device.
-// Plugin JSON directories, newest layout first. How to add one: append it here (the
-// search order is the order of this list) and extend test/unit/layout.test.ts, which pins it.
-export const PLUGIN_JSON_DIRS: readonly string[] = [
-  '/etc/Thunder/plugins', // R5: <dir of config.json>/plugins/
-  '/etc/Thunder/plugin', // as the Thunder LXC docs and the wiki write it
-  '/etc/WPEFramework/plugins', // R4 and earlier
-];
+// Plugin JSON directories: the device model's list (thunder/device.ts), in search order.
+export { PLUGIN_JSON_DIRS } from './device.js';
 
 export const DEFAULT_DATAPATH = '/usr/share/Thunder';
 export const COMMON_CONF = '/usr/share/lxc/config/common.conf';

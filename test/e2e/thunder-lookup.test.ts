@@ -1,0 +1,148 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeSample } from '../../src/thunder/sample.js';
+import { execa } from 'execa';
+import { BIN, tbx } from '../helpers/cli.js';
+import { lxcAccepts } from '../helpers/lxc.js';
+import { snapshot } from '../helpers/tree.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Where prepare puts the container is where Thunder looks for it (thunder/device.ts), and the
+// edits Thunder's own files need for it to work are made with it.
+
+function sampleWith(plugins: Record<string, object>, config?: object) {
+  const dir = tmpDir();
+  const s = writeSample(dir, 1700000000);
+  for (const [name, json] of Object.entries(plugins)) fs.writeFileSync(path.join(s.target, 'etc/Thunder/plugins', `${name}.json`), JSON.stringify(json, null, 1) + '\n');
+  if (config) fs.writeFileSync(path.join(s.target, 'etc/Thunder/config.json'), JSON.stringify(config, null, 1) + '\n');
+  return { dir, ...s };
+}
+
+describe('Thunder finds the container', () => {
+  it('callsign != classname: the container goes to <datapath>/<classname>/Container; the doctor finds it there', async () => {
+    const s = sampleWith({ Probe2: { locator: 'libThunderOCDM.so', classname: 'OCDM', configuration: { root: { mode: 'Local' } } } });
+    fs.rmSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'));
+    const r = await tbx(['prepare', 'Probe2', s.archive, '--target', s.target, '--no-doctor']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const dir = path.join(s.target, 'usr/share/Thunder/OCDM/Container');
+    expect(fs.existsSync(path.join(s.target, 'usr/share/Thunder/Probe2'))).toBe(false);
+    const config = fs.readFileSync(path.join(dir, 'config'), 'utf8');
+    expect(config).toContain('lxc.rootfs.path = dir:/usr/share/Thunder/OCDM/Container/rootfs\n');
+    expect(config).toContain('lxc.uts.name = Probe2\n');
+    expect((await lxcAccepts(path.join(dir, 'config'))).ok).toBe(true);
+    const d = await tbx(['doctor', 'Probe2', '--target', s.target, '--json']);
+    expect(JSON.parse(d.stdout).containerDir).toBe(dir);
+  });
+
+  it('--location persistent: <persistentpath>/<persistentpathpostfix or callsign>/Container; two callsigns of one class need it', async () => {
+    const s = sampleWith({
+      A: { classname: 'Cls', configuration: { root: { mode: 'Local' } } },
+      B: { classname: 'Cls', persistentpathpostfix: 'Bee', configuration: { root: { mode: 'Local' } } },
+    }, { persistentpath: '/var/lib/thunder', datapath: '/usr/share/Thunder', volatilepath: '/tmp' });
+    const manifest = path.join(s.dir, 'm.yaml');
+    fs.writeFileSync(manifest, `containers:\n  A:\n    rootfs: rootfs.tar\n  B:\n    rootfs: rootfs.tar\n`);
+    const before = snapshot(s.target, { hash: true });
+    const clash = await tbx(['prepare', '--manifest', manifest, '--target', s.target, '--no-doctor']);
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain('error[CONTAINER_SHARED]: A and B both want their own container at /usr/share/Thunder/Cls/Container');
+    expect(clash.stderr).toContain('location: persistent');
+    expect(snapshot(s.target, { hash: true })).toEqual(before);
+    fs.writeFileSync(manifest, `containers:\n  A:\n    rootfs: rootfs.tar\n  B:\n    rootfs: rootfs.tar\n    location: persistent\n`);
+    const ok = await tbx(['prepare', '--manifest', manifest, '--target', s.target, '--no-doctor', '-q']);
+    expect(ok.stderr).toBe('');
+    expect(fs.readFileSync(path.join(s.target, 'var/lib/thunder/Bee/Container/config'), 'utf8')).toContain('lxc.rootfs.path = dir:/var/lib/thunder/Bee/Container/rootfs\n');
+    expect(fs.existsSync(path.join(s.target, 'usr/share/Thunder/Cls/Container/config'))).toBe(true);
+    // the doctor of B finds B's (the persistent path comes before the data path)
+    const d = await tbx(['doctor', 'B', '--target', s.target, '--json']);
+    expect(JSON.parse(d.stdout).containerDir).toBe(path.join(s.target, 'var/lib/thunder/Bee/Container'));
+  });
+
+  it('a containertype that names another backend is refused at its line; with processcontainers.default the plugin gets "lxc"', async () => {
+    const s = sampleWith({ OCDM: { classname: 'OCDM', configuration: { root: { mode: 'Local', configuration: { containertype: 'runc' } } } } });
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/OCDM\.json:\d+:\d+: error\[CONTAINERTYPE_OTHER\]: .* selects the container backend "runc"/);
+    const t = sampleWith({}, { datapath: '/usr/share/Thunder', processcontainers: { default: 'runc' } });
+    const ok = await tbx(['prepare', 'OCDM', t.archive, '--target', t.target, '--no-doctor']);
+    expect(ok.code).toBe(0);
+    const json = JSON.parse(fs.readFileSync(path.join(t.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8'));
+    expect(json.configuration.root).toMatchObject({ mode: 'Container', configuration: { containertype: 'lxc' } });
+    expect(ok.stdout).toContain('containertype set to "lxc"');
+  });
+
+  it('a plugin JSON without "classname" is refused: Thunder cannot load it nor find its container', async () => {
+    const s = sampleWith({ OCDM: { locator: 'libThunderOCDM.so', configuration: { root: { mode: 'Local' } } } });
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error[PLUGIN_CLASSNAME_MISSING]');
+  });
+});
+
+describe('Thunder config edits', () => {
+  it('unprivileged: messaging.path gets |0777, shown in --dry-run as a diff and written atomically with the rest', async () => {
+    const s = sampleWith({});
+    const dry = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`~ ${path.join(s.target, 'etc/Thunder/config.json')}: messaging.path set to "MessageDispatcher|0777"`);
+    expect(dry.stdout).toContain('+ "messaging":');
+    const before = fs.readFileSync(path.join(s.target, 'etc/Thunder/config.json'), 'utf8');
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
+    expect(r.code).toBe(0);
+    const text = fs.readFileSync(path.join(s.target, 'etc/Thunder/config.json'), 'utf8');
+    expect(JSON.parse(text).messaging).toEqual({ path: 'MessageDispatcher|0777' });
+    // the file is as before but for the inserted member, laid out as the others
+    expect(text).toBe(before.replace('"plugins":[]\n}', '"plugins":[],\n "messaging":{\n  "path":"MessageDispatcher|0777"\n }\n}'));
+    // a second run changes nothing
+    const again = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
+    expect(again.stdout).toContain('nothing to do');
+  });
+
+  it('privileged: no edit; --no-thunder-config leaves it alone and says so', async () => {
+    const s = sampleWith({});
+    const cfg = path.join(s.target, 'etc/Thunder/config.json');
+    const before = fs.readFileSync(cfg, 'utf8');
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--idmap', 'none'])).code).toBe(0);
+    expect(fs.readFileSync(cfg, 'utf8')).toBe(before);
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--no-thunder-config', '--force', '-v']);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(cfg, 'utf8')).toBe(before);
+    expect(r.stderr + r.stdout).toContain('THUNDER_CONFIG_LEFT');
+  });
+});
+
+describe('console capture and the communicator mount', () => {
+  it('console: lxc.console.logfile and lxc.console.size, accepted by liblxc; bad values are refused', async () => {
+    const s = sampleWith({});
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--console-log', '/var/log/OCDM.console', '--console-size', '1MB']);
+    expect(r.code).toBe(0);
+    const config = path.join(s.target, 'usr/share/Thunder/OCDM/Container/config');
+    expect(fs.readFileSync(config, 'utf8')).toContain('lxc.console.logfile = /var/log/OCDM.console\nlxc.console.size = 1MB\n');
+    expect((await lxcAccepts(config)).ok).toBe(true);
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--console-log', 'relative.log'])).stderr).toContain('CONSOLE_LOG_INVALID');
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--console-log', '/x.log', '--console-size', 'huge'])).stderr).toContain('CONSOLE_SIZE_INVALID');
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--console-size', '1MB'])).code).toBe(2);
+  });
+
+  it('--mount /tmp:tmp is the communicator\'s bind already: one entry; another source onto tmp is refused', async () => {
+    const s = sampleWith({});
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--mount', '/tmp:tmp:rw']);
+    expect(r.code).toBe(0);
+    const config = fs.readFileSync(path.join(s.target, 'usr/share/Thunder/OCDM/Container/config'), 'utf8');
+    expect(config.match(/^lxc\.mount\.entry = \S+ tmp .*$/gm)).toEqual(['lxc.mount.entry = /tmp tmp none rbind,optional 0 0']);
+    const bad = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--mount', '/data:tmp']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('MOUNT_TMP_CONFLICT');
+  });
+
+  it('under umask 077 the directories prepare makes are 0755, so that the mapped root can traverse them', async () => {
+    const s = sampleWith({});
+    fs.rmSync(path.join(s.target, 'usr'), { recursive: true, force: true });
+    fs.mkdirSync(path.join(s.target, 'usr/share/lxc/config'), { recursive: true, mode: 0o755 });
+    const r = await execa('sh', ['-c', `umask 077; exec "${process.execPath}" "${BIN}" prepare OCDM "${s.archive}" --target "${s.target}" --no-doctor -q`], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    for (const d of ['usr/share/Thunder', 'usr/share/Thunder/OCDM', 'usr/share/Thunder/OCDM/Container']) expect((fs.statSync(path.join(s.target, d)).mode & 0o777).toString(8)).toBe('755');
+  });
+});
