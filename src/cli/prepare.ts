@@ -256,6 +256,13 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     out.say('recovered: an interrupted earlier run was rolled back first');
   }
   const { plan, reports } = await planPrepare(req, { scan: f.dryRun === true });
+  // the device's side of the manifest's networks (bridges, NAT, routed-up for a routed NIC's
+  // script.up) in the same transaction: a routed container never lacks the script it runs
+  if (manifest) {
+    const { planNet } = await import('../net/render.js');
+    const have = new Set(plan.ops.map((o) => o.path));
+    plan.ops.push(...planNet(manifest, t.target, VERSION, req.epoch).ops.filter((o) => !have.has(o.path)));
+  }
   out.diagnostics(plan.diagnostics);
   // a routed veth runs the image's routed-up (script.up), which `net render` writes from a manifest
   const routedUp = resolveInTarget(t.target, ROUTED_UP_SCRIPT);

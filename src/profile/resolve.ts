@@ -115,6 +115,17 @@ const isCidr4 = (s: string): boolean => s === s.trim() && parseCidr(s) !== null;
 const isCidr6 = (s: string): boolean => parseCidr6(s) !== null;
 
 function resolveNet(nets: NetSpec[], errors: Diagnostic[]): NetSpec[] {
+  // one default route per family: the kernel refuses the second (liblxc: "Failed to setup ipv4
+  // gateway ... for network device "eth1"" at start); a routed NIC always has one (its host side)
+  for (const [fam, has] of [
+    ['IPv4', (n: NetSpec) => (n.type === 'veth' && n.gateway !== undefined) || (n.type === 'routed' && n.interconnect !== undefined)],
+    ['IPv6', (n: NetSpec) => (n.type === 'veth' || n.type === 'routed') && n.gateway6 !== undefined],
+  ] as const) {
+    const at = nets.flatMap((n, i) => (has(n) ? [i] : []));
+    if (at.length > 1) {
+      errors.push(err('NET_GATEWAY_TWICE', `interfaces ${at.map((i) => `${i} (${nets[i]!.type})`).join(' and ')} each set an ${fam} default gateway: the kernel takes one default route, and liblxc fails to start the container at the second ("Failed to setup ${fam.toLowerCase()} gateway")`, `keep the gateway on one interface: drop ${fam === 'IPv4' ? 'gateway' : 'gateway6'} from the veth (a routed interface always routes through its interconnect's host side), or leave one interface out`));
+    }
+  }
   for (const n of nets) {
     if (n.type === 'routed') {
       if (n.interconnect === undefined || n.interconnect === 'auto') errors.push(err('NET_INTERCONNECT_UNSET', 'a routed interface needs an interconnect network', 'give interconnect: A.B.C.D/30, or interconnect: auto with routed-pool in the manifest'));

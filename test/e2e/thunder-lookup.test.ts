@@ -146,3 +146,28 @@ describe('console capture and the communicator mount', () => {
     for (const d of ['usr/share/Thunder', 'usr/share/Thunder/OCDM', 'usr/share/Thunder/OCDM/Container']) expect((fs.statSync(path.join(s.target, d)).mode & 0o777).toString(8)).toBe('755');
   });
 });
+
+describe('networks a container needs, from the manifest', () => {
+  it('prepare --manifest writes routed-up for a routed NIC, in the same run', async () => {
+    const s = sampleWith({});
+    const manifest = path.join(s.dir, 'm.yaml');
+    fs.writeFileSync(manifest, `routed-pool: 198.18.100.0/24\ncontainers:\n  OCDM:\n    rootfs: rootfs.tar\n    net:\n      - { type: routed, interconnect: auto, ipv4: [198.19.0.5/32] }\n`);
+    const r = await tbx(['prepare', '--manifest', manifest, '--target', s.target, '--no-doctor']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const up = path.join(s.target, 'etc/thunderbox/routed-up');
+    expect(fs.statSync(up).mode & 0o777).toBe(0o755);
+    expect(fs.readFileSync(path.join(s.target, 'usr/share/Thunder/OCDM/Container/config'), 'utf8')).toContain('script.up = /etc/thunderbox/routed-up\n');
+  });
+
+  it('a default gateway on two NICs is refused before anything is written (the kernel takes one)', async () => {
+    const s = sampleWith({});
+    const manifest = path.join(s.dir, 'm.yaml');
+    fs.writeFileSync(manifest, `networks:\n  lxcbr0: { ipv4: 198.18.3.1/24 }\nrouted-pool: 198.18.100.0/24\ncontainers:\n  OCDM:\n    rootfs: rootfs.tar\n    net:\n      - { type: veth, link: lxcbr0, ipv4: 198.18.3.20/24, gateway: auto }\n      - { type: routed, interconnect: auto, ipv4: [198.19.0.5/32] }\n`);
+    const before = snapshot(s.target, { hash: true });
+    const r = await tbx(['prepare', '--manifest', manifest, '--target', s.target, '--no-doctor']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error[NET_GATEWAY_TWICE]: OCDM: interfaces 0 (veth) and 1 (routed) each set an IPv4 default gateway');
+    expect(snapshot(s.target, { hash: true })).toEqual(before);
+  });
+});
