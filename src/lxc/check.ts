@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Diagnostic, Severity } from '../core/diagnostic.js';
+import { readTextFile } from '../core/read-text.js';
 import { parseConfig, type ConfigLine } from './document.js';
 import { checkIdmap, formatIdmapLine, parseIdmapValue, type IdMapLine } from './idmap.js';
 import { lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
@@ -74,7 +75,7 @@ function readInclude(c: Ctx, from: string, l: ConfigLine, value: string): void {
   if (isDir) {
     if (!st) return; // a missing include directory is fine for liblxc (common.conf.d/)
     for (const name of fs.readdirSync(host).sort()) {
-      if (name.length >= 6 && name.endsWith('.conf')) checkFile(c, path.join(host, name));
+      if (name.length >= 6 && name.endsWith('.conf')) checkFile(c, path.join(host, name), { from, l });
     }
     return;
   }
@@ -91,8 +92,15 @@ function checkFile(c: Ctx, file: string, includedBy?: { from: string; l: ConfigL
     if (includedBy) add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_CYCLE', `including ${file} again makes a cycle (${[...c.stack, real].join(' -> ')}); liblxc crashes on it`, 'remove one of the lxc.include lines');
     return;
   }
+  const r = readTextFile(file);
+  if (!r.ok) {
+    if (!includedBy) c.out.push({ code: 'CONFIG_UNREADABLE', severity: 'error', file, message: `cannot read ${file}: ${r.reason}`, hint: 'give the path of an LXC config file' });
+    else if (r.problem === 'missing') add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_MISSING', `lxc.include ${file} does not exist`, 'fix the path, or pass --sysroot with the image root the config is for');
+    else add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_UNREADABLE', `lxc.include ${file} cannot be read: ${r.reason}`, 'an include names a config file, or a directory whose *.conf files are read');
+    return;
+  }
   c.stack.push(real);
-  checkText(c, fs.readFileSync(file, 'utf8'), file);
+  checkText(c, r.text, file);
   c.stack.pop();
 }
 
