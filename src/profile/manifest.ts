@@ -1,9 +1,9 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { ThunderboxError, fail } from '../core/errors.js';
+import { readTextFile } from '../core/read-text.js';
 import type { ContainerInput, IdmapInput } from './input.js';
 import { parseEnvFlag, parseShareFlag } from './resolve.js';
 import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.js';
@@ -229,11 +229,7 @@ export function parseManifest(text: string, file: string): Manifest {
 }
 
 export function loadManifest(file: string): Manifest {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    fail('MANIFEST_UNREADABLE', `cannot read ${file}: ${errnoCode(err) ?? String(err)}`, 'pass the path of a thunderbox.yaml with --manifest');
-  }
-  return parseManifest(text, file);
+  const r = readTextFile(file);
+  if (!r.ok) fail('MANIFEST_UNREADABLE', `cannot read ${file}: ${r.reason}`, 'pass the path of a thunderbox.yaml with --manifest', { file });
+  return parseManifest(r.text, file);
 }
