@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, visit, type Document } from 'yaml';
 import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, fail } from '../core/errors.js';
@@ -191,6 +191,32 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
   return out;
 }
 
+/**
+ * doc.toJS(), whose errors (an alias to an anchor not yet set, an alias bomb: more than
+ * 100 aliases expanded) become MANIFEST_YAML at the alias.
+ */
+function toJS(doc: Document, lc: LineCounter, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    if (!(err instanceof Error) || err instanceof ThunderboxError) throw err;
+    const missing = /Unresolved alias.*: (.*)$/.exec(err.message)?.[1];
+    let at = 0;
+    visit(doc, {
+      Alias(_k, node) {
+        if (missing === undefined || node.source === missing) {
+          at = node.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const pos = lc.linePos(at);
+    const bomb = /alias count/i.test(err.message);
+    fail('MANIFEST_YAML', bomb ? 'the aliases (*name) expand to too many nodes (over 100 aliases in all): a YAML alias bomb' : err.message.split('\n')[0]!, bomb ? 'write the values out, or use fewer aliases' : 'define the anchor (&name) before its alias (*name)', { file, line: pos.line, col: pos.col });
+  }
+}
+
 export function parseManifest(text: string, file: string): Manifest {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -202,7 +228,7 @@ export function parseManifest(text: string, file: string): Manifest {
       }),
     );
   }
-  const parsed = manifestSchema.safeParse(doc.toJS());
+  const parsed = manifestSchema.safeParse(toJS(doc, lc, file));
   if (!parsed.success) {
     throw new ThunderboxError(
       parsed.error.issues.map((iss): Diagnostic => {

@@ -72,3 +72,19 @@ describe('manifest: unprivileged options', () => {
     expect([i.unmappedToNobody, i.fixRootMode, i.keepDevices]).toEqual([true, true, true]);
   });
 });
+
+describe('manifest: YAML aliases', () => {
+  it('an alias bomb is MANIFEST_YAML at an alias, not an internal error', () => {
+    const bomb = ['x-a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]', ...['b', 'c', 'd', 'e'].map((n, i) => `x-${n}: &${n} [${Array(10).fill(`*${'abcd'[i]}`).join(', ')}]`), 'containers: {}'].join('\n') + '\n';
+    const d = diags(bomb);
+    expect(d[0]).toMatchObject({ code: 'MANIFEST_YAML', file: 'thunderbox.yaml', line: 2 });
+    expect(d[0]!.message).toContain('alias bomb');
+  });
+  it('an alias before its anchor is MANIFEST_YAML at the alias', () => {
+    expect(diags('containers:\n  OCDM:\n    rootfs: *later\n  B:\n    rootfs: &later x.tar\n')[0]).toMatchObject({ code: 'MANIFEST_YAML', line: 3, col: 13 });
+  });
+  it('a few aliases are fine', () => {
+    const m = parseManifest('containers:\n  A: { rootfs: a.tar, net: &net { type: empty } }\n  B: { rootfs: b.tar, net: *net }\n', 'm.yaml');
+    expect(m.containers.map((c) => c.input.net)).toEqual([[{ type: 'empty' }], [{ type: 'empty' }]]);
+  });
+});
