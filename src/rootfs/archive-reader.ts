@@ -35,16 +35,16 @@ export function probeArchive(file: string): ArchiveInfo {
   try {
     fd = fs.openSync(file, 'r');
   } catch (err) {
-    fail('ROOTFS_UNREADABLE', `cannot open ${file}: ${errnoCode(err) ?? String(err)}`, 'give the path of a rootfs archive (rootfs.tar, .tar.gz, .tar.xz, ...) or a directory');
+    fail('ROOTFS_UNREADABLE', `cannot open ${file}: ${errnoCode(err) ?? String(err)}`, 'give the path of a rootfs archive (rootfs.tar, .tar.gz, .tar.xz, ...) or a directory', { file });
   }
   try {
     const st = fs.fstatSync(fd);
     const head = Buffer.alloc(512);
     const n = fs.readSync(fd, head, 0, 512, 0);
-    if (n === 0) fail('ARCHIVE_EMPTY', `${file} is empty`, 'rebuild the rootfs archive');
+    if (n === 0) fail('ARCHIVE_EMPTY', `${file} is empty`, 'rebuild the rootfs archive', { file });
     const codec = detectCodec(head.subarray(0, n));
     if (!codec) {
-      fail('ARCHIVE_FORMAT', `${file} is not a tar archive, nor a gzip, bzip2, xz or zstd compressed one (first bytes: ${head.subarray(0, 8).toString('hex')})`, 'pass Buildroot\'s output/images/rootfs.tar (or a compressed copy), or a directory');
+      fail('ARCHIVE_FORMAT', `${file} is not a tar archive, nor a gzip, bzip2, xz or zstd compressed one (first bytes: ${head.subarray(0, 8).toString('hex')})`, 'pass Buildroot\'s output/images/rootfs.tar (or a compressed copy), or a directory', { file });
     }
     return { codec, size: st.size };
   } finally {
