@@ -4,8 +4,8 @@ import type { Diagnostic, Severity } from '../core/diagnostic.js';
 import { readTextFile } from '../core/read-text.js';
 import { parseConfig, type ConfigLine } from './document.js';
 import { checkIdmap, formatIdmapLine, parseIdmapValue, type IdMapLine } from './idmap.js';
-import { lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
-import { NAMESPACES } from './values.js';
+import { available, lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
+import { NAMESPACES, checkHwaddr } from './values.js';
 import { mountFields } from './mount-entry.js';
 
 // `thunderbox lxc check`: every rule about one key comes from its row in keys.ts; this file
@@ -192,6 +192,10 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
   if (err) {
     const lenient = def.lenient?.includes(c.o.version);
     add(c, file, l, 'value', lenient ? 'warning' : 'error', 'LXC_VALUE', `${key}: ${err}${lenient ? ` (LXC ${c.o.version} loads it anyway)` : ''}`, `expected ${def.grammar.text}`);
+  } else if (c.o.version > 5 && available(def, 5)) {
+    // a value whose grammar changed: right for this version, refused by an older liblxc
+    const old = def.grammar.check(v, 5);
+    if (old) add(c, file, l, 'value', 'warning', 'LXC_VALUE_OLDER', `${key}: LXC ${c.o.version} loads it, LXC 5 refuses it: ${old}`, 'check with --lxc-version 5 when the device has LXC 5');
   }
   if (!def.multi) noteDuplicate(c, file, l, key);
   switch (key) {
@@ -256,6 +260,7 @@ function checkNet(c: Ctx, file: string, l: ConfigLine, index: number, sub: strin
     add(c, file, l, 'key', 'warning', 'LXC_NET_BEFORE_TYPE', `lxc.net.${index}.${sub} comes before lxc.net.${index}.type, which resets the NIC: this line is lost`, `put lxc.net.${index}.type first`);
   }
   if (sub === 'flags' && v !== '' && v !== 'up') add(c, file, l, 'value', 'warning', 'LXC_NET_FLAGS', `flags = ${v} brings the interface up all the same (any value means up)`, 'write flags = up, or leave the line out');
+  if (sub === 'hwaddr' && v !== '' && v.split(':').length !== 6 && !checkHwaddr(v)) add(c, file, l, 'value', 'warning', 'LXC_HWADDR_LENGTH', `${v} has ${v.split(':').length} groups, not 6: liblxc ${v.split(':').length < 6 ? 'fills the rest with 00' : 'drops the rest'}`, 'write six hex pairs, e.g. 00:16:3e:12:34:56');
   if (sub === 'hwaddr' && /x/i.test(v)) add(c, file, l, 'value', 'warning', 'LXC_HWADDR_RANDOM', `${v}: each x becomes a random digit at start, so every boot and every image differs`, 'give a fixed MAC (thunderbox derives a stable one from the callsign)');
   if ((sub === 'name' || sub === 'veth.pair' || sub === 'link') && v.length > 15) add(c, file, l, 'value', 'warning', 'LXC_NET_NAME_LONG', `"${v}" is ${v.length} characters; interface names have at most 15 and LXC cuts it`, 'use a shorter name');
 }

@@ -153,7 +153,7 @@ export const NET_KEYS: readonly NetKeyDef[] = [
   N('flags', g.with(g.string, 'up'), 'up (any value means up, even "down")'),
   N('link', g.with(g.string, 'lxcbr0'), 'host interface or bridge'),
   N('name', g.with(g.string, 'eth0'), 'interface name in the container (at most 15 characters)'),
-  N('hwaddr', g.with(g.string, '00:16:3e:12:34:56'), 'MAC address (x digits are random)'),
+  N('hwaddr', g.custom('a unicast MAC address, hex pairs with ":" (x: a random digit)', V.checkHwaddr, '00:16:3e:12:34:56'), 'MAC address (x digits are random)', { atStart: true }),
   N('mtu', g.custom('a number', (v) => (/^\d+$/.test(v) ? null : `"${v}" is not a number`), '1500'), 'MTU', { atStart: true }),
   N('ipv4.address', g.custom('a.b.c.d/prefix [broadcast]', V.checkIpv4Address, '198.18.0.2/24'), 'IPv4 address', { multi: true, legacy: ['ipv4'] }),
   N('ipv4.gateway', g.custom('auto, dev or an address', (v) => V.checkGateway(v, false), 'auto'), 'IPv4 gateway'),

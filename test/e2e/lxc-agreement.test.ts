@@ -104,3 +104,31 @@ describe('mount entries liblxc loads and mounts are warnings, not errors', () =>
     expect(r.code).toBe(0);
   });
 });
+
+// a veth NIC's MAC is set when the container starts: in a network namespace of the test's own
+describe('lxc.net.0.hwaddr: lxc check says what the start does', () => {
+  it.each([
+    ['00:16:3e:zz:00:01', 'LXC_VALUE', false],
+    ['00-16-3e-12-00-01', 'LXC_VALUE', false],
+    ['01:16:3e:12:00:01', 'LXC_VALUE', false], // multicast
+    ['00:16:3e:xx:00:01', 'LXC_HWADDR_RANDOM', true],
+    ['00:16:3e:12:00', 'LXC_HWADDR_LENGTH', true],
+  ])('%s: %s, starts: %s', async (mac, code, starts) => {
+    const { execa } = await import('execa');
+    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
+    const { BIN, tbx } = await import('../helpers/cli.js');
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const cs = `Mac${Math.random().toString(36).slice(2, 8)}`;
+    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    const text = fs.readFileSync(config, 'utf8').replace(/^lxc\.net\.0\..*\n/gm, '') + `lxc.net.0.type = veth\nlxc.net.0.name = eth0\nlxc.net.0.hwaddr = ${mac}\n`;
+    fs.writeFileSync(config, text);
+    const ds = checkConfigText(text, config, { version: 5 });
+    expect(ds.filter((d) => d.line === text.split('\n').length - 1).map((d) => [d.code, d.severity])).toEqual([[code, starts ? 'warning' : 'error']]);
+    expect((await lxcAccepts(config)).ok).toBe(true);
+    const r = await execa('unshare', ['--net', process.execPath, BIN, 'try', cs, '--target', target, '--', '/bin/cat', '/sys/class/net/eth0/address'], { reject: false });
+    expect(r.exitCode === 0, String(r.stderr)).toBe(starts);
+  });
+});
