@@ -63,12 +63,10 @@ for lxc check. --write replaces FILE atomically and keeps FILE.bak.`,
       const { checkConfigText } = await import('../lxc/check.js');
       const { createTwoFilesPatch } = await import('diff');
       const { writeFileAtomic } = await import('../core/fsutil.js');
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (err) {
-        fail('CONFIG_UNREADABLE', `cannot read ${file}: ${String(err)}`, 'give the path of an LXC config');
-      }
+      const { readTextFile } = await import('../core/read-text.js');
+      const r = readTextFile(file);
+      if (!r.ok) fail('CONFIG_UNREADABLE', `cannot read ${file}: ${r.reason}`, 'give the path of an LXC config', { file });
+      const text = r.text;
       const v = version(f.lxcVersion);
       const m = migrateConfig(text, file, v);
       for (const n of m.notes) process.stderr.write(formatDiagnostic(n) + '\n');

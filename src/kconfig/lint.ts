@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
+import { readTextFile } from '../core/read-text.js';
 import { formatAssign, parseKconfig, type KAssign, type KConfig, type TypeOf } from './config-file.js';
 import { REMOVED_SYMBOLS, RULES, needOf, type Feature, type Need, type Uses } from './rules.js';
 import { loadTarget, type ResolvedTarget } from './targets.js';
@@ -48,14 +48,13 @@ function stateOf(final: Map<string, string>, name: string): State {
   return v === 'y' || v === 'm' || v === 'n' ? v : 'y';
 }
 
+/** A full kernel .config is about 250 KB (allyesconfig under 400 KB). */
+const KCONFIG_MAX_BYTES = 8 * 1024 * 1024;
+
 export function readConfigFile(file: string, typeOf?: TypeOf): { config: KConfig; diagnostics: Diagnostic[] } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    fail('KCONFIG_UNREADABLE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'give the path of a kernel .config or a fragment');
-  }
-  return parseKconfig(text, file, typeOf);
+  const r = readTextFile(file, KCONFIG_MAX_BYTES);
+  if (!r.ok) fail('KCONFIG_UNREADABLE', `cannot read ${file}: ${r.reason}`, 'give the path of a kernel .config or a fragment', { file });
+  return parseKconfig(r.text, file, typeOf);
 }
 
 /** Merge fragments left to right (merge_config.sh); reports redefinitions. */
@@ -157,7 +156,9 @@ export function verdicts(final: Map<string, string>, uses: Uses, where: { file: 
 
 /** cmdline.txt: the Pi device tree adds cgroup_disable=memory, which cgroup_enable=memory undoes. */
 export function checkCmdline(file: string, final: Map<string, string>, out: Diagnostic[]): void {
-  const text = fs.readFileSync(file, 'utf8');
+  const r = readTextFile(file);
+  if (!r.ok) fail('KCONFIG_UNREADABLE', `cannot read ${file}: ${r.reason}`, 'give the path of the boot partition\'s cmdline.txt', { file });
+  const text = r.text;
   const tokens = text.split(/\s+/).filter(Boolean);
   if (text.trim().includes('\n')) out.push({ code: 'KCONFIG_CMDLINE_LINES', severity: 'error', file, line: 2, col: 1, message: 'cmdline.txt must be one line: the firmware reads only the first', hint: 'join the lines with spaces' });
   if (final.get('MEMCG') !== 'y') return;

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Diagnostic, Severity } from '../core/diagnostic.js';
+import { readTextFile } from '../core/read-text.js';
 import { parseConfig, type ConfigLine } from './document.js';
 import { checkIdmap, formatIdmapLine, parseIdmapValue, type IdMapLine } from './idmap.js';
-import { lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
-import { NAMESPACES } from './values.js';
+import { available, lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
+import { NAMESPACES, checkHwaddr } from './values.js';
 import { mountFields } from './mount-entry.js';
 
 // `thunderbox lxc check`: every rule about one key comes from its row in keys.ts; this file
@@ -74,7 +75,7 @@ function readInclude(c: Ctx, from: string, l: ConfigLine, value: string): void {
   if (isDir) {
     if (!st) return; // a missing include directory is fine for liblxc (common.conf.d/)
     for (const name of fs.readdirSync(host).sort()) {
-      if (name.length >= 6 && name.endsWith('.conf')) checkFile(c, path.join(host, name));
+      if (name.length >= 6 && name.endsWith('.conf')) checkFile(c, path.join(host, name), { from, l });
     }
     return;
   }
@@ -91,17 +92,33 @@ function checkFile(c: Ctx, file: string, includedBy?: { from: string; l: ConfigL
     if (includedBy) add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_CYCLE', `including ${file} again makes a cycle (${[...c.stack, real].join(' -> ')}); liblxc crashes on it`, 'remove one of the lxc.include lines');
     return;
   }
+  const r = readTextFile(file);
+  if (!r.ok) {
+    if (!includedBy) c.out.push({ code: 'CONFIG_UNREADABLE', severity: 'error', file, message: `cannot read ${file}: ${r.reason}`, hint: 'give the path of an LXC config file' });
+    else if (r.problem === 'missing') add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_MISSING', `lxc.include ${file} does not exist`, 'fix the path, or pass --sysroot with the image root the config is for');
+    else add(c, includedBy.from, includedBy.l, 'value', 'error', 'LXC_INCLUDE_UNREADABLE', `lxc.include ${file} cannot be read: ${r.reason}`, 'an include names a config file, or a directory whose *.conf files are read');
+    return;
+  }
   c.stack.push(real);
-  checkText(c, fs.readFileSync(file, 'utf8'), file);
+  checkText(c, r.text, file);
   c.stack.pop();
 }
 
 function checkMountEntry(c: Ctx, file: string, l: ConfigLine, v: string): void {
+  // liblxc reads the value with getmntent(3) (measured with 5.0.2 starting containers):
+  // source, target, type and options are needed (fewer: the mount fails at start); dump and
+  // pass are read if they are numbers, else taken as 0; anything after them is ignored
   const f = mountFields(v);
-  if (f.length < 4 || f.length > 6) {
-    add(c, file, l, 'value', 'error', 'LXC_MOUNT_FIELDS', `a mount entry has 4 to 6 fields (source target type options [dump [pass]]), this one ${f.length}`, 'e.g. lxc.mount.entry = /tmp tmp none bind,optional 0 0');
+  if (f.length < 4) {
+    add(c, file, l, 'value', 'error', 'LXC_MOUNT_FIELDS', `a mount entry has 4 to 6 fields (source target type options [dump [pass]]), this one ${f.length}: the container does not start`, 'e.g. lxc.mount.entry = /tmp tmp none bind,optional 0 0');
     return;
   }
+  const rest = f.slice(4);
+  const comment = rest.findIndex((x) => x.startsWith('#'));
+  const fields = comment === -1 ? rest : rest.slice(0, comment); // "# ..." has its own warning below
+  const bad = fields.slice(0, 2).find((x) => !/^\d+$/.test(x));
+  if (bad !== undefined) add(c, file, l, 'value', 'warning', 'LXC_MOUNT_FIELDS', `${fields.indexOf(bad) === 0 ? 'dump' : 'pass'} field "${bad}" is not a number: liblxc reads it as 0`, 'write 0 0 after the options');
+  else if (fields.length > 2) add(c, file, l, 'value', 'warning', 'LXC_MOUNT_FIELDS', `"${fields.slice(2).join(' ')}" after dump and pass is ignored (a mount entry has at most 6 fields)`, 'remove it, or put a comment on a line of its own');
   const [, target, , opts] = f as [string, string, string, string];
   for (const o of opts.split(',')) {
     const name = o.split('=')[0]!;
@@ -113,7 +130,6 @@ function checkMountEntry(c: Ctx, file: string, l: ConfigLine, v: string): void {
       add(c, file, l, 'value', 'warning', 'LXC_MOUNT_OPTION_UNKNOWN', `"${o}" is not a mount flag LXC knows; it is passed to the filesystem as data`, 'check the spelling (bind, rbind, ro, rw, optional, create=dir, ...)');
     }
   }
-  if (f.length >= 5 && !/^\d+$/.test(f[4]!)) add(c, file, l, 'value', 'error', 'LXC_MOUNT_FIELDS', `dump field "${f[4]}" is not a number`, 'write 0');
   if (target.startsWith('/')) {
     const rootfs = c.rootfs?.replace(/^[a-z]+:/, '');
     if (!rootfs || !(target === rootfs || target.startsWith(`${rootfs}/`))) {
@@ -176,6 +192,10 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
   if (err) {
     const lenient = def.lenient?.includes(c.o.version);
     add(c, file, l, 'value', lenient ? 'warning' : 'error', 'LXC_VALUE', `${key}: ${err}${lenient ? ` (LXC ${c.o.version} loads it anyway)` : ''}`, `expected ${def.grammar.text}`);
+  } else if (c.o.version > 5 && available(def, 5)) {
+    // a value whose grammar changed: right for this version, refused by an older liblxc
+    const old = def.grammar.check(v, 5);
+    if (old) add(c, file, l, 'value', 'warning', 'LXC_VALUE_OLDER', `${key}: LXC ${c.o.version} loads it, LXC 5 refuses it: ${old}`, 'check with --lxc-version 5 when the device has LXC 5');
   }
   if (!def.multi) noteDuplicate(c, file, l, key);
   switch (key) {
@@ -209,7 +229,7 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
       break;
     }
   }
-  if (/\s#/.test(v)) add(c, file, l, 'value', 'warning', 'LXC_INLINE_COMMENT', `"${v}": "#" after a value is part of the value, not a comment`, 'put comments on their own line');
+  if (/\s#/.test(v)) add(c, file, l, 'value', 'warning', 'LXC_INLINE_COMMENT', `"${v}": "#" after a value is part of the value, not a comment${key === 'lxc.mount.entry' ? ' (here it lands after the options, where liblxc ignores it)' : ''}`, 'put comments on their own line');
 }
 
 function clearState(c: Ctx, key: string): void {
@@ -240,6 +260,7 @@ function checkNet(c: Ctx, file: string, l: ConfigLine, index: number, sub: strin
     add(c, file, l, 'key', 'warning', 'LXC_NET_BEFORE_TYPE', `lxc.net.${index}.${sub} comes before lxc.net.${index}.type, which resets the NIC: this line is lost`, `put lxc.net.${index}.type first`);
   }
   if (sub === 'flags' && v !== '' && v !== 'up') add(c, file, l, 'value', 'warning', 'LXC_NET_FLAGS', `flags = ${v} brings the interface up all the same (any value means up)`, 'write flags = up, or leave the line out');
+  if (sub === 'hwaddr' && v !== '' && v.split(':').length !== 6 && !checkHwaddr(v)) add(c, file, l, 'value', 'warning', 'LXC_HWADDR_LENGTH', `${v} has ${v.split(':').length} groups, not 6: liblxc ${v.split(':').length < 6 ? 'fills the rest with 00' : 'drops the rest'}`, 'write six hex pairs, e.g. 00:16:3e:12:34:56');
   if (sub === 'hwaddr' && /x/i.test(v)) add(c, file, l, 'value', 'warning', 'LXC_HWADDR_RANDOM', `${v}: each x becomes a random digit at start, so every boot and every image differs`, 'give a fixed MAC (thunderbox derives a stable one from the callsign)');
   if ((sub === 'name' || sub === 'veth.pair' || sub === 'link') && v.length > 15) add(c, file, l, 'value', 'warning', 'LXC_NET_NAME_LONG', `"${v}" is ${v.length} characters; interface names have at most 15 and LXC cuts it`, 'use a shorter name');
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readFileOrNull } from '../core/fsutil.js';
+import { readTextFile } from '../core/read-text.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
 import { parseConfig } from './document.js';
 
@@ -8,7 +8,8 @@ import { parseConfig } from './document.js';
  * A config file and every file its lxc.include lines bring in, in LXC's order (a directory: its
  * *.conf files, sorted), each once. Include paths are the device's, resolved inside the image,
  * a directory's members too (a symlinked member is followed there, never on the build host); one
- * that cannot be resolved (a symlink loop) or read is passed over. `onInclude` gets each include
+ * that cannot be resolved (a symlink loop) or read (not a regular file, over 1 MiB) is passed
+ * over. `onInclude` gets each include
  * as found in the image (a directory too).
  */
 export function includedConfigs(target: string, file: string, text: string, onInclude?: (host: string) => void, seen = new Set<string>()): { file: string; text: string }[] {
@@ -25,8 +26,8 @@ export function includedConfigs(target: string, file: string, text: string, onIn
     for (const dp of devicePaths) {
       const f = resolveInTargetOrNull(target, dp);
       if (f === null || !fs.lstatSync(f, { throwIfNoEntry: false })?.isFile()) continue;
-      const t = readFileOrNull(f)?.toString('utf8');
-      if (t !== undefined) out.push(...includedConfigs(target, f, t, onInclude, seen));
+      const r = readTextFile(f);
+      if (r.ok) out.push(...includedConfigs(target, f, r.text, onInclude, seen));
     }
   }
   return out;

@@ -1,3 +1,4 @@
+import { distance } from '../core/suggest.js';
 import { parseIdmapValue } from './idmap.js';
 import * as V from './values.js';
 import { g, type Grammar } from './values.js';
@@ -152,7 +153,7 @@ export const NET_KEYS: readonly NetKeyDef[] = [
   N('flags', g.with(g.string, 'up'), 'up (any value means up, even "down")'),
   N('link', g.with(g.string, 'lxcbr0'), 'host interface or bridge'),
   N('name', g.with(g.string, 'eth0'), 'interface name in the container (at most 15 characters)'),
-  N('hwaddr', g.with(g.string, '00:16:3e:12:34:56'), 'MAC address (x digits are random)'),
+  N('hwaddr', g.custom('a unicast MAC address, hex pairs with ":" (x: a random digit)', V.checkHwaddr, '00:16:3e:12:34:56'), 'MAC address (x digits are random)', { atStart: true }),
   N('mtu', g.custom('a number', (v) => (/^\d+$/.test(v) ? null : `"${v}" is not a number`), '1500'), 'MTU', { atStart: true }),
   N('ipv4.address', g.custom('a.b.c.d/prefix [broadcast]', V.checkIpv4Address, '198.18.0.2/24'), 'IPv4 address', { multi: true, legacy: ['ipv4'] }),
   N('ipv4.gateway', g.custom('auto, dev or an address', (v) => V.checkGateway(v, false), 'auto'), 'IPv4 gateway'),
@@ -248,18 +249,4 @@ export function suggest(key: string): string | undefined {
     if (!best || d < best.d) best = { k, d };
   }
   return best && best.d <= Math.max(2, Math.floor(key.length / 6)) ? best.k : undefined;
-}
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = t;
-    }
-  }
-  return dp[b.length]!;
 }

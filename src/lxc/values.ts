@@ -131,15 +131,43 @@ export function checkRoute(v: string, six: boolean): string | null {
   return null;
 }
 
+/**
+ * lxc.net.N.hwaddr, as liblxc 5.0.2 takes it at start (measured): groups of 1-2 hex digits
+ * separated by ':'; an x or X becomes a random digit (the second one even, so the address
+ * stays unicast); any other character, another separator or a multicast first octet (odd
+ * low digit) fails the start. Fewer or more than six groups start (padded with 00 or cut):
+ * check.ts warns about those.
+ */
+export function checkHwaddr(v: string): string | null {
+  const groups = v.split(':');
+  const bad = groups.find((x) => !/^[0-9a-fA-FxX]{1,2}$/.test(x));
+  if (bad !== undefined) return `"${v}" is not a MAC address: "${bad}" is not one or two hex digits (x for a random one), and liblxc fails to start the container`;
+  const low = groups[0]!.at(-1)!;
+  if (!/[xX]/.test(low) && parseInt(low, 16) % 2 === 1) return `"${v}" is a multicast address (the first octet is odd): the start fails`;
+  return null;
+}
+
 /** lxc.console.size: auto, or N with an optional KB/MB/GB suffix. */
 export function checkSize(v: string): string | null {
   return /^auto$/i.test(v) || /^\d+\s*([kKmMgG][bB])?$/.test(v) ? null : `"${v}" is not auto or a size such as 1MB`;
 }
 
+/**
+ * lxc.time.offset.*: a 64-bit integer, at most one blank, a unit (measured with 5.0.2). h and m
+ * are stored in seconds, ms and us in nanoseconds: the product must fit 64 bits too. LXC 5
+ * refuses any negative offset that needs a multiplication (h m ms us; its overflow check casts
+ * INT64_MIN to unsigned), fixed in 6.0.
+ */
 export function checkTimeOffset(v: string, version: number): string | null {
-  const m = /^([+-]?\d+)\s*(h|m|s|ms|us|ns)$/.exec(v.trim());
-  if (!m) return `"${v}" is not a number with a unit (h, m, s, ms, us, ns)`;
-  if (version < 6 && m[1]!.startsWith('-') && ['h', 'm', 'ms', 'us'].includes(m[2]!)) return `LXC 5 rejects a negative offset in ${m[2]} (fixed in 6.0); write it in s or ns`;
+  const m = /^([+-]?\d+)[ \t]?(h|m|s|ms|us|ns)$/.exec(v.trim());
+  if (!m) return `"${v}" is not a number with a unit (h, m, s, ms, us, ns; at most one blank between)`;
+  const n = BigInt(m[1]!);
+  const unit = m[2]!;
+  const mult = { h: 3600n, m: 60n, s: 1n, ms: 1_000_000n, us: 1000n, ns: 1n }[unit]!;
+  const max = 2n ** 63n - 1n;
+  if (n > max || n < -max - 1n) return `${m[1]} does not fit a 64-bit number`;
+  if (version < 6 && n < 0n && mult > 1n) return `a negative offset in ${unit} is refused by LXC 5 (fixed in 6.0); write it in s or ns`;
+  if (n * mult > max || n * mult < -max - 1n) return `${m[1]}${unit} overflows a 64-bit count of ${mult === 1_000_000n || mult === 1000n ? 'nanoseconds' : 'seconds'}`;
   return null;
 }
 

@@ -1,9 +1,9 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Document } from 'yaml';
 import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
+import { ThunderboxError, fail } from '../core/errors.js';
+import { readTextFile } from '../core/read-text.js';
 import type { ContainerInput, IdmapInput } from './input.js';
 import { parseEnvFlag, parseShareFlag } from './resolve.js';
 import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.js';
@@ -32,8 +32,13 @@ import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.j
 //       dedupe-with-host: false             # hard-link files identical to the image's own copies
 //
 // zod checks the shape; the yaml CST gives every error its line and column.
+//
+// A mode is read as the octal the user wrote, never as YAML's number: YAML 1.2 reads an
+// unquoted 0770 as decimal 770 (which is 0o1402). So mode is taken from the scalar's source
+// text: 0770, 770, "0770" and "770" are all 0o770 (chmod's reading: the digits are octal),
+// 0o770 too; anything else (0x1ff, 0789, 1e3, -1) is refused at its line and column.
 
-const octal = z.union([z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode such as "0770"'), z.number().int()]);
+const octal = z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode such as "0770"');
 
 const mount = z.strictObject({
   host: z.string().min(1),
@@ -177,7 +182,7 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
       path: m.path,
       rw: m.rw ?? (m.ro === undefined ? false : !m.ro),
       optional: m.optional ?? false,
-      mode: m.mode === undefined ? undefined : typeof m.mode === 'number' ? m.mode : parseInt(m.mode, 8),
+      mode: m.mode === undefined ? undefined : parseInt(m.mode, 8),
       owner: m.owner === undefined ? undefined : typeof m.owner === 'number' ? { uid: m.owner, gid: m.owner } : parseShareFlag(m.owner),
     }));
   }
@@ -202,6 +207,59 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
   return out;
 }
 
+/**
+ * doc.toJS(), whose errors (an alias to an anchor not yet set, an alias bomb: more than
+ * 100 aliases expanded) become MANIFEST_YAML at the alias.
+ */
+function toJS(doc: Document, lc: LineCounter, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    if (!(err instanceof Error) || err instanceof ThunderboxError) throw err;
+    const missing = /Unresolved alias.*: (.*)$/.exec(err.message)?.[1];
+    let at = 0;
+    visit(doc, {
+      Alias(_k, node) {
+        if (missing === undefined || node.source === missing) {
+          at = node.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const pos = lc.linePos(at);
+    const bomb = /alias count/i.test(err.message);
+    fail('MANIFEST_YAML', bomb ? 'the aliases (*name) expand to too many nodes (over 100 aliases in all): a YAML alias bomb' : err.message.split('\n')[0]!, bomb ? 'write the values out, or use fewer aliases' : 'define the anchor (&name) before its alias (*name)', { file, line: pos.line, col: pos.col });
+  }
+}
+
+/**
+ * Every containers.*.mounts[*].mode, read from the text as written (see the top of the file):
+ * a valid one becomes the string of its octal digits, others are diagnostics.
+ */
+function readModes(doc: Document, lc: LineCounter, file: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const containers = doc.get('containers', true);
+  if (!isMap(containers)) return out;
+  for (const c of containers.items) {
+    const mounts = isMap(c.value) ? c.value.get('mounts', true) : undefined;
+    if (!isSeq(mounts)) continue;
+    for (const m of mounts.items) {
+      const mode = isMap(m) ? m.get('mode', true) : undefined;
+      if (!isScalar(mode) || mode.type !== 'PLAIN') continue; // quoted: a string, checked by zod
+      const src = String(mode.source ?? mode.value);
+      const digits = /^0o([0-7]{1,4})$/.exec(src)?.[1] ?? /^0?[0-7]{3,4}$/.exec(src)?.[0];
+      if (digits !== undefined) {
+        mode.value = digits.padStart(3, '0');
+        continue;
+      }
+      const pos = lc.linePos(mode.range?.[0] ?? 0);
+      out.push({ code: 'MANIFEST_INVALID', severity: 'error', file, line: pos.line, col: pos.col, message: `mode ${src} is not an octal permission mode`, hint: 'write the octal digits, as chmod takes them: mode: "0770"' });
+    }
+  }
+  return out;
+}
+
 export function parseManifest(text: string, file: string): Manifest {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -213,7 +271,9 @@ export function parseManifest(text: string, file: string): Manifest {
       }),
     );
   }
-  const parsed = manifestSchema.safeParse(doc.toJS());
+  const modes = readModes(doc, lc, file);
+  if (modes.length) throw new ThunderboxError(modes);
+  const parsed = manifestSchema.safeParse(toJS(doc, lc, file));
   if (!parsed.success) {
     throw new ThunderboxError(
       parsed.error.issues.map((iss): Diagnostic => {
@@ -241,11 +301,7 @@ export function parseManifest(text: string, file: string): Manifest {
 }
 
 export function loadManifest(file: string): Manifest {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    fail('MANIFEST_UNREADABLE', `cannot read ${file}: ${errnoCode(err) ?? String(err)}`, 'pass the path of a thunderbox.yaml with --manifest');
-  }
-  return parseManifest(text, file);
+  const r = readTextFile(file);
+  if (!r.ok) fail('MANIFEST_UNREADABLE', `cannot read ${file}: ${r.reason}`, 'pass the path of a thunderbox.yaml with --manifest', { file });
+  return parseManifest(r.text, file);
 }

@@ -4,7 +4,7 @@ import type { ReadEntry } from 'tar';
 import { Interrupted, ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { MTIME_LIMIT } from '../core/mtime.js';
 import { detectCodec, type Codec } from './codec.js';
-import { normalizeEntryPath } from './entry-path.js';
+import { PATH_MAX, normalizeEntryPath, shortName } from './entry-path.js';
 import type { EntryKind, EntryMeta, EntrySink } from './entry.js';
 
 // Streams an archive into an EntrySink. Bytes arrive in 1 MiB chunks (read asynchronously,
@@ -35,16 +35,16 @@ export function probeArchive(file: string): ArchiveInfo {
   try {
     fd = fs.openSync(file, 'r');
   } catch (err) {
-    fail('ROOTFS_UNREADABLE', `cannot open ${file}: ${errnoCode(err) ?? String(err)}`, 'give the path of a rootfs archive (rootfs.tar, .tar.gz, .tar.xz, ...) or a directory');
+    fail('ROOTFS_UNREADABLE', `cannot open ${file}: ${errnoCode(err) ?? String(err)}`, 'give the path of a rootfs archive (rootfs.tar, .tar.gz, .tar.xz, ...) or a directory', { file });
   }
   try {
     const st = fs.fstatSync(fd);
     const head = Buffer.alloc(512);
     const n = fs.readSync(fd, head, 0, 512, 0);
-    if (n === 0) fail('ARCHIVE_EMPTY', `${file} is empty`, 'rebuild the rootfs archive');
+    if (n === 0) fail('ARCHIVE_EMPTY', `${file} is empty`, 'rebuild the rootfs archive', { file });
     const codec = detectCodec(head.subarray(0, n));
     if (!codec) {
-      fail('ARCHIVE_FORMAT', `${file} is not a tar archive, nor a gzip, bzip2, xz or zstd compressed one (first bytes: ${head.subarray(0, 8).toString('hex')})`, 'pass Buildroot\'s output/images/rootfs.tar (or a compressed copy), or a directory');
+      fail('ARCHIVE_FORMAT', `${file} is not a tar archive, nor a gzip, bzip2, xz or zstd compressed one (first bytes: ${head.subarray(0, 8).toString('hex')})`, 'pass Buildroot\'s output/images/rootfs.tar (or a compressed copy), or a directory', { file });
     }
     return { codec, size: st.size };
   } finally {
@@ -84,7 +84,7 @@ function toMeta(re: ReadEntry, archive: string): EntryMeta {
     fail('ENTRY_NAME_ENCODING', `entry "${re.path}"${re.linkpath ? ` -> "${re.linkpath}"` : ''} has a name that is not valid UTF-8`, 'make the archive with UTF-8 names (convmv the tree, or tar --format=posix from a UTF-8 locale)', { file: archive });
   }
   const p = normalizeEntryPath(re.path);
-  if (!p.ok) fail(p.code, p.message, 'the archive is unsafe; rebuild it with relative names (tar -C DIR .); nothing was changed', { file: archive });
+  if (!p.ok) fail(p.code, p.message, p.code.endsWith('_TOO_LONG') ? 'no filesystem holds that name: leave it out of the rootfs and rebuild the archive; nothing was changed' : 'the archive is unsafe; rebuild it with relative names (tar -C DIR .); nothing was changed', { file: archive });
   const meta: EntryMeta = {
     path: p.path,
     kind,
@@ -94,7 +94,10 @@ function toMeta(re: ReadEntry, archive: string): EntryMeta {
     mtime: re.mtime ? re.mtime.getTime() / 1000 : 0,
     size: re.size,
   };
-  if (kind === 'symlink') meta.linkpath = re.linkpath ?? '';
+  if (kind === 'symlink') {
+    meta.linkpath = re.linkpath ?? '';
+    if (Buffer.byteLength(meta.linkpath) >= PATH_MAX) fail('ENTRY_PATH_TOO_LONG', `symlink ${shortName(p.path)} points to ${shortName(meta.linkpath)}, longer than PATH_MAX (${PATH_MAX} bytes)`, 'no filesystem holds that link: leave it out of the rootfs and rebuild the archive; nothing was changed', { file: archive });
+  }
   if (kind === 'hardlink') {
     const t = normalizeEntryPath(re.linkpath ?? '');
     meta.linkpath = t.ok ? t.path : (re.linkpath ?? '');

@@ -3,6 +3,7 @@ import { ThunderboxError } from '../core/errors.js';
 import { utime } from '../core/mtime.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import { decideEntry } from './decide.js';
+import { PATH_MAX, shortName } from './entry-path.js';
 import { elfIdent, type ElfIdent } from './elf.js';
 import type { EntryKind, EntryMeta, EntrySink, FileSink } from './entry.js';
 import { WriterPool } from './write-thread.js';
@@ -185,6 +186,10 @@ export class TreeWriter implements EntrySink {
       this.notOnDisk.set(meta.path, 'recorded');
       this.record(meta.path, { ...device });
       return false;
+    }
+    // the entry fits PATH_MAX (entry-path.ts); under the staging directory it may not
+    if (this.o.root.length + meta.path.length * 3 + 2 > PATH_MAX && Buffer.byteLength(this.abs(meta.path)) + 1 > PATH_MAX) {
+      this.refuse('ENTRY_PATH_TOO_LONG', `entry ${shortName(meta.path)} is ${Buffer.byteLength(meta.path)} bytes long; under ${this.o.root} it would be longer than PATH_MAX (${PATH_MAX} bytes)`, 'leave it out of the rootfs, or use an image root with a shorter path; nothing was changed');
     }
     const d = decideEntry(meta, this.written, this.o.canMknod);
     switch (d.action) {

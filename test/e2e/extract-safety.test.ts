@@ -63,6 +63,12 @@ const cases: [string, Buffer, string][] = [
   ['corrupt header checksum', (() => { const b = archiveBuffer([F('a'), F('b')]); b[1024 + 10] ^= 0xff; return b; })(), 'ARCHIVE_CORRUPT'],
   ['not an archive', Buffer.from('this is not a tar file\n'.repeat(40)), 'ARCHIVE_FORMAT'],
   ['empty file', Buffer.alloc(0), 'ARCHIVE_EMPTY'],
+  // names no filesystem holds: the open()/mkdir() would fail with ENAMETOOLONG
+  ['a pax path over PATH_MAX (20 components of 200 characters)', archiveBuffer([D('./'), F(Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(200, 'p')).join('/'))]), 'ENTRY_PATH_TOO_LONG'],
+  ['a name over NAME_MAX (256 bytes)', archiveBuffer([D('./'), F(`d/${'n'.repeat(256)}`)]), 'ENTRY_NAME_TOO_LONG'],
+  ['a name of 128 two-byte characters (256 bytes)', archiveBuffer([D('./'), F('\u00e9'.repeat(128))]), 'ENTRY_NAME_TOO_LONG'],
+  ['a path within PATH_MAX, but not under the image root', archiveBuffer([D('./'), F(Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(202, 'q')).join('/'))]), 'ENTRY_PATH_TOO_LONG'],
+  ['a symlink to a name over PATH_MAX', archiveBuffer([D('./'), L('l', 'x/'.repeat(2100))]), 'ENTRY_PATH_TOO_LONG'],
 ];
 
 describe('extraction refuses hostile and broken archives, changing nothing', () => {

@@ -73,3 +73,62 @@ describe('what liblxc only meets at start, lxc check reports at once: the contai
     expect((await tbx(['try', cs, '--target', target, '--', '/bin/true'])).code).not.toBe(0); // ... and fails to start it
   });
 });
+
+// liblxc reads a mount entry with getmntent(3): fields after the options that are not numbers
+// are taken as 0, and more than six are ignored. lxc check warns, and does not call it an error.
+describe('mount entries liblxc loads and mounts are warnings, not errors', () => {
+  it.each([
+    ['an inline comment after dump and pass', '0 0  # share it', ['LXC_INLINE_COMMENT']],
+    ['an inline comment instead of dump and pass', '# share it', ['LXC_INLINE_COMMENT']],
+    ['dump and pass that are not numbers', 'x y', ['LXC_MOUNT_FIELDS']],
+    ['more than six fields', '0 0 extra more', ['LXC_MOUNT_FIELDS']],
+  ])('%s', async (_name, tail, codes) => {
+    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
+    const { tbx } = await import('../helpers/cli.js');
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const share = path.join(dir, 'share');
+    fs.mkdirSync(share);
+    fs.writeFileSync(path.join(share, 'marker'), 'mounted\n');
+    const cs = `Mnt${Math.random().toString(36).slice(2, 8)}`;
+    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    fs.appendFileSync(config, `lxc.mount.entry = ${share} mnt none rbind,create=dir ${tail}\n`);
+    const ds = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 });
+    expect(ds.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(ds.filter((d) => d.severity === 'warning').map((d) => d.code)).toEqual(codes);
+    expect((await lxcAccepts(config)).ok).toBe(true);
+    const r = await tbx(['try', cs, '--target', target, '--', '/bin/cat', '/mnt/marker']);
+    expect(r.stdout).toContain('mounted'); // liblxc mounted it
+    expect(r.code).toBe(0);
+  });
+});
+
+// a veth NIC's MAC is set when the container starts: in a network namespace of the test's own
+describe('lxc.net.0.hwaddr: lxc check says what the start does', () => {
+  it.each([
+    ['00:16:3e:zz:00:01', 'LXC_VALUE', false],
+    ['00-16-3e-12-00-01', 'LXC_VALUE', false],
+    ['01:16:3e:12:00:01', 'LXC_VALUE', false], // multicast
+    ['00:16:3e:xx:00:01', 'LXC_HWADDR_RANDOM', true],
+    ['00:16:3e:12:00', 'LXC_HWADDR_LENGTH', true],
+  ])('%s: %s, starts: %s', async (mac, code, starts) => {
+    const { execa } = await import('execa');
+    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
+    const { BIN, tbx } = await import('../helpers/cli.js');
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const cs = `Mac${Math.random().toString(36).slice(2, 8)}`;
+    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    const text = fs.readFileSync(config, 'utf8').replace(/^lxc\.net\.0\..*\n/gm, '') + `lxc.net.0.type = veth\nlxc.net.0.name = eth0\nlxc.net.0.hwaddr = ${mac}\n`;
+    fs.writeFileSync(config, text);
+    const ds = checkConfigText(text, config, { version: 5 });
+    expect(ds.filter((d) => d.line === text.split('\n').length - 1).map((d) => [d.code, d.severity])).toEqual([[code, starts ? 'warning' : 'error']]);
+    expect((await lxcAccepts(config)).ok).toBe(true);
+    const r = await execa('unshare', ['--net', process.execPath, BIN, 'try', cs, '--target', target, '--', '/bin/cat', '/sys/class/net/eth0/address'], { reject: false });
+    expect(r.exitCode === 0, String(r.stderr)).toBe(starts);
+  });
+});

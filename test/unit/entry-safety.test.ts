@@ -15,6 +15,9 @@ describe('normalizeEntryPath', () => {
     ['./a/.b/c/', 'a/.b/c'],
     ['.//a', 'a'],
     ['a/./.', 'a'],
+    ['n'.repeat(255), 'n'.repeat(255)], // NAME_MAX itself fits
+    ['\u00e9'.repeat(127), '\u00e9'.repeat(127)], // 254 bytes
+    [`${'a/'.repeat(2046)}ab`, `${'a/'.repeat(2046)}ab`], // 4094 bytes: "/" + it + NUL is PATH_MAX
   ])('%s -> %s', (raw, want) => {
     expect(normalizeEntryPath(raw)).toEqual({ ok: true, path: want });
   });
@@ -24,6 +27,10 @@ describe('normalizeEntryPath', () => {
     ['a/../../x', 'ENTRY_DOTDOT'],
     ['a/..', 'ENTRY_DOTDOT'],
     ['', 'ENTRY_EMPTY_NAME'],
+    [`a/${'n'.repeat(256)}/b`, 'ENTRY_NAME_TOO_LONG'],
+    ['\u00e9'.repeat(128), 'ENTRY_NAME_TOO_LONG'],
+    [Array.from({ length: 21 }, () => 'p'.repeat(200)).join('/'), 'ENTRY_PATH_TOO_LONG'],
+    [`${'a/'.repeat(2047)}a`, 'ENTRY_PATH_TOO_LONG'], // 4095 bytes: "/" + it + NUL is 4097
   ])('refuses %s (%s)', (raw, code) => {
     const r = normalizeEntryPath(raw);
     expect(r.ok).toBe(false);

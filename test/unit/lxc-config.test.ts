@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checkConfigText } from '../../src/lxc/check.js';
 import { derivedHwaddr, renderContainerConfig } from '../../src/lxc/container-config.js';
 import { parseConfig, renderConfig, setLineValue, values } from '../../src/lxc/document.js';
 import { fstabEscape } from '../../src/lxc/mount-entry.js';
@@ -105,5 +106,21 @@ describe('container config', () => {
 
   it('escapes fstab fields', () => {
     expect(fstabEscape('a b\tc\\d')).toBe('a\\040b\\011c\\134d');
+  });
+});
+
+describe('values an older liblxc refuses', () => {
+  it.each([
+    ['lxc.time.offset.boot = -5m', 6, 'warning', 'LXC_VALUE_OLDER'],
+    ['lxc.time.offset.boot = -5m', 7, 'warning', 'LXC_VALUE_OLDER'],
+    ['lxc.time.offset.boot = -5m', 5, 'error', 'LXC_VALUE'],
+    ['lxc.time.offset.monotonic = -5us', 6, 'warning', 'LXC_VALUE_OLDER'],
+  ] as const)('%s with LXC %i: %s %s', (line, version, severity, code) => {
+    const ds = checkConfigText(`${line}\n`, 'c.conf', { version });
+    expect(ds.map((d) => [d.code, d.severity])).toEqual([[code, severity]]);
+    expect(ds[0]!.message).toContain('a negative offset in');
+  });
+  it.each(['lxc.time.offset.boot = -5s', 'lxc.time.offset.boot = 5m', 'lxc.time.offset.boot = -0m'])('%s: nothing to say', (line) => {
+    expect(checkConfigText(`${line}\n`, 'c.conf', { version: 6 })).toEqual([]);
   });
 });

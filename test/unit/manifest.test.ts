@@ -72,3 +72,41 @@ describe('manifest: unprivileged options', () => {
     expect([i.unmappedToNobody, i.fixRootMode, i.keepDevices]).toEqual([true, true, true]);
   });
 });
+
+describe('manifest: a mode is the octal the user wrote', () => {
+  const withMode = (mode: string) => `containers:\n  OCDM:\n    mounts:\n      - host: /testshare\n        path: TestLogging\n        mode: ${mode}\n`;
+  it.each([
+    ['0770', 0o770], // YAML 1.2 would read decimal 770 = 0o1402
+    ['"0770"', 0o770],
+    ["'0770'", 0o770],
+    ['770', 0o770], // chmod 770: the digits are octal (decimal 770 is 0o1402, which nobody means)
+    ['"770"', 0o770],
+    ['0o770', 0o770],
+    ['0o7', 0o7],
+    ['4755', 0o4755],
+    ['!!str 0750', 0o750],
+  ])('mode: %s is %o', (mode, want) => {
+    expect(parseManifest(withMode(mode), 'm.yaml').containers[0]!.input.mounts![0]!.mode).toBe(want);
+  });
+  it.each(['0x1ff', '0789', '1e3', '-770', '7.5', '077777', '"0x1ff"', 'true', '[7]'])('mode: %s is refused at its line and column', (mode) => {
+    const d = diags(withMode(mode));
+    expect(d[0]).toMatchObject({ code: 'MANIFEST_INVALID', file: 'thunderbox.yaml', line: 6, col: 15 });
+    expect(d[0]!.hint).toBeTruthy();
+  });
+});
+
+describe('manifest: YAML aliases', () => {
+  it('an alias bomb is MANIFEST_YAML at an alias, not an internal error', () => {
+    const bomb = ['x-a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]', ...['b', 'c', 'd', 'e'].map((n, i) => `x-${n}: &${n} [${Array(10).fill(`*${'abcd'[i]}`).join(', ')}]`), 'containers: {}'].join('\n') + '\n';
+    const d = diags(bomb);
+    expect(d[0]).toMatchObject({ code: 'MANIFEST_YAML', file: 'thunderbox.yaml', line: 2 });
+    expect(d[0]!.message).toContain('alias bomb');
+  });
+  it('an alias before its anchor is MANIFEST_YAML at the alias', () => {
+    expect(diags('containers:\n  OCDM:\n    rootfs: *later\n  B:\n    rootfs: &later x.tar\n')[0]).toMatchObject({ code: 'MANIFEST_YAML', line: 3, col: 13 });
+  });
+  it('a few aliases are fine', () => {
+    const m = parseManifest('containers:\n  A: { rootfs: a.tar, net: &net { type: empty } }\n  B: { rootfs: b.tar, net: *net }\n', 'm.yaml');
+    expect(m.containers.map((c) => c.input.net)).toEqual([[{ type: 'empty' }], [{ type: 'empty' }]]);
+  });
+});

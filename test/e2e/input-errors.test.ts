@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tbx } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Ordinary mistakes on the command line and in the files it names end in a coded error
+// (exit 1), never an internal error (70) or a hang (issue 14).
+
+describe('lxc check on files that are not configs', () => {
+  it('a file that does not exist: CONFIG_UNREADABLE naming it, exit 1, and the other files are still checked', async () => {
+    const d = tmpDir();
+    const good = path.join(d, 'good.conf');
+    fs.writeFileSync(good, 'lxc.uts.name = x\nlxc.bogus = 1\n');
+    const r = await tbx(['lxc', 'check', path.join(d, 'nonexistent.conf'), good]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${path.join(d, 'nonexistent.conf')}: error[CONFIG_UNREADABLE]: cannot read ${path.join(d, 'nonexistent.conf')}: it does not exist`);
+    expect(r.stdout).toContain(`${good}:2:1: error[LXC_UNKNOWN_KEY]`);
+    expect(r.stderr).not.toContain('internal error');
+  });
+
+  it.each([
+    ['/dev/zero', 'a character device'],
+    ['FIFO', 'a FIFO'],
+    ['BIG', 'larger than 1 MiB'],
+  ])('lxc.include = %s without --sysroot: LXC_INCLUDE_UNREADABLE at once (%s)', async (what, says) => {
+    const d = tmpDir();
+    let inc = what;
+    if (what === 'FIFO') {
+      inc = path.join(d, 'fifo.conf');
+      execFileSync('mkfifo', [inc]);
+    } else if (what === 'BIG') {
+      inc = path.join(d, 'big.conf');
+      fs.writeFileSync(inc, '# padding\n'.repeat(120_000));
+    }
+    const cfg = path.join(d, 'config');
+    fs.writeFileSync(cfg, `lxc.uts.name = x\nlxc.include = ${inc}\n`);
+    const t0 = Date.now();
+    const r = await tbx(['lxc', 'check', cfg], { timeout: 20_000 });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${cfg}:2:15: error[LXC_INCLUDE_UNREADABLE]: lxc.include ${inc} cannot be read: it is ${says}`);
+  });
+
+  it('a directory include whose *.conf member is a FIFO names the include line', async () => {
+    const d = tmpDir();
+    fs.mkdirSync(path.join(d, 'conf.d'));
+    execFileSync('mkfifo', [path.join(d, 'conf.d', 'a.conf')]);
+    const cfg = path.join(d, 'config');
+    fs.writeFileSync(cfg, `lxc.include = ${path.join(d, 'conf.d')}\n`);
+    const r = await tbx(['lxc', 'check', cfg], { timeout: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${cfg}:1:15: error[LXC_INCLUDE_UNREADABLE]: lxc.include ${path.join(d, 'conf.d', 'a.conf')} cannot be read: it is a FIFO`);
+  });
+});
+
+describe('the other readers of files a user names read only regular files, bounded', () => {
+  it.each([
+    [['lxc', 'migrate', '/dev/zero'], 'CONFIG_UNREADABLE'],
+    [['kconfig', 'lint', '/dev/zero'], 'KCONFIG_UNREADABLE'],
+    [['prepare', 'OCDM', '--manifest', '/dev/zero', '--target', '/nonexistent-tbx'], 'MANIFEST_UNREADABLE'],
+  ])('%j: %s, exit 1', async (args, code) => {
+    const r = await tbx(args, { timeout: 20_000 });
+    expect(r.stdout + r.stderr).toContain(`error[${code}]: cannot read /dev/zero: it is a character device, not a regular file`);
+    expect(r.code).toBe(1);
+  });
+});
