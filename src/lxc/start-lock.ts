@@ -26,8 +26,19 @@ export async function withStartLock<T>(lxcpath: string, name: string, waitMs: nu
   }
 }
 
+/** One place per host, whatever TMPDIR says: /run/thunderbox (root), else the temp dir. */
+function lockRoot(): string {
+  const run = '/run/thunderbox/start-locks';
+  try {
+    fs.mkdirSync(run, { recursive: true, mode: 0o700 });
+    return run;
+  } catch {
+    return path.join(os.tmpdir(), 'thunderbox-start-locks');
+  }
+}
+
 async function underFileLock<T>(key: string, what: string, waitMs: number, fn: () => Promise<T>): Promise<T> {
-  const dir = path.join(os.tmpdir(), 'thunderbox-start-locks', key);
+  const dir = path.join(lockRoot(), key);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const until = Date.now() + waitMs;
   for (;;) {
