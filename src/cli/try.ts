@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { Interrupted, failUsage } from '../core/errors.js';
 import { tryContainer } from '../lxc/execute.js';
+import { tryOnDevice } from '../lxc/try-device.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
 import { Output } from './output.js';
 import { chooseTarget } from './target.js';
@@ -7,6 +9,9 @@ import { chooseTarget } from './target.js';
 interface TryFlags {
   target?: string;
   datapath?: string;
+  host?: boolean;
+  timeout?: string;
+  logLevel?: string;
   keep?: boolean;
   start?: boolean;
   fixHostSubids?: boolean;
@@ -18,46 +23,108 @@ interface TryFlags {
 export function register(program: Command): void {
   program
     .command('try')
-    .summary('start a prepared container on this build host with lxc-execute (or lxc-start)')
+    .summary('start a prepared container as Thunder starts it on the device (or, with --host, on this build host)')
     .description(
-      `Start the container that \`thunderbox prepare\` made, on this machine, with the real lxc-execute
-(as root). The config is the device's, with lxc.rootfs.path pointing at the tree here; idmap,
-mounts and environment are the same. An ARM rootfs runs through qemu-user (binfmt_misc).
-The command's exit status is thunderbox's exit status. With --start (lxc-start, the command is
-the container's init as on the device) the console output is printed when the container stops,
-and the status is lxc-start's: 0 when the container started and stopped cleanly.`,
+      `Start the container that \`thunderbox prepare\` made, as Thunder's LXC backend starts it on the
+device (as root): in a private mount namespace whose root is the image, lxc-start -n Container
+-P <lxcpath> -F -- <command>, the command as the container's init by bare name, with Thunder's
+environment only. Every lxc.include, hook, seccomp profile, /etc/subuid and newuidmap is the
+image's; this host lends only lxc-start and its libraries, and the kernel (qemu-user through
+binfmt_misc for an ARM image). The device's /tmp is a fresh directory holding Thunder's
+communicator socket (/tmp/communicator, mode 0777). The image is not changed.
+"started" means the command really ran; its exit status is thunderbox's. When the container did
+not start, liblxc's first specific error is printed and the exit status is 1 (124 on a timeout).
+
+--host is the older mode for a build host whose image has no LXC of its own: lxc-execute (or
+lxc-start with --start) on this host, with the config rewritten to the tree here, this host's
+includes, hooks, /tmp and subids, and this host's environment.`,
     )
     .argument('<callsign>', 'the prepared container, e.g. OCDM')
-    .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if present, else /bin/sh -c true)')
+    .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if the rootfs has it, else /bin/sh -c true)')
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
-    .option('--start', 'use lxc-start: the command is the container\'s init, as Thunder starts it (default: lxc-execute, with lxc-init as init)')
-    .option('--keep', 'keep the temporary lxcpath (config and lxc.log) for inspection')
-    .option('--fix-host-subids', 'add the /etc/subuid and /etc/subgid lines the idmap needs on this host (with newuidmap installed, liblxc needs them even as root)')
+    .option('--timeout <seconds>', 'stop the container after this long (default 30)')
+    .option('--log-level <level>', 'liblxc log level: TRACE, DEBUG (default) or INFO')
+    .option('--host', 'the older mode: start on this build host (lxc-execute, its includes, hooks, /tmp and environment), for an image without LXC')
+    .option('--start', 'with --host: use lxc-start, the command is the container\'s init (default there: lxc-execute, with lxc-init as init)')
+    .option('--keep', 'with --host: keep the temporary lxcpath (config and lxc.log) for inspection')
+    .option('--fix-host-subids', 'with --host: add the /etc/subuid and /etc/subgid lines the idmap needs on this host (as root)')
     .option('--json', 'print a machine-readable result (output captured)')
-    .option('-q, --quiet', 'print only errors')
-    .option('-v, --verbose', 'print the config used and the LXC log')
+    .option('-q, --quiet', 'print only errors (and the command\'s output)')
+    .option('-v, --verbose', 'print the LXC log (and with --host the config used)')
     .addHelpText(
       'after',
       `
 Examples:
   thunderbox try OCDM --target output/target
-  thunderbox try OCDM --target output/target -- /bin/sh -c 'uname -m; env'`,
+  thunderbox try OCDM --target output/target -- /bin/sh -c 'uname -m; env'
+  thunderbox try OCDM --target output/target --host`,
     )
     .action(async (callsign: string, cmd: string[], f: TryFlags) => {
+      if (f.host) return tryOnHost(callsign, cmd, f);
+      for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
+        if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, flag === '--fix-host-subids' ? "the device-faithful start uses the image's /etc/subuid and /etc/subgid (thunderbox doctor reports missing lines); add --host to fix this host's" : `add --host, or leave ${flag} out`);
+      }
+      let timeoutMs: number | undefined;
+      if (f.timeout !== undefined) {
+        const s = Number(f.timeout);
+        if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${f.timeout} is not a number of seconds`, 'e.g. --timeout 10');
+        timeoutMs = s * 1000;
+      }
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true });
+      const ac = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => ac.abort(new Interrupted(sig));
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      let r;
+      try {
+        r = await tryOnDevice({
+          target: t.target,
+          datapath: f.datapath,
+          callsign,
+          command: cmd,
+          timeoutMs,
+          logLevel: f.logLevel,
+          signal: ac.signal,
+          onOutput: f.json ? undefined : (s) => process.stdout.write(s),
+          onChosen: (c) => {
+            if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: container ${c}\n`);
+          },
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
       out.diagnostics(r.notes);
-      if (f.verbose) {
-        out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
-        if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
+      if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
+      if (r.communicator) out.detail(`communicator ${r.communicator.path} (mode ${r.communicator.mode.toString(8)}): ${r.communicator.connected ? `connected${r.communicator.bytes ? `, ${Buffer.byteLength(r.communicator.bytes)} bytes` : ''}` : 'nobody connected'}`);
+      const what = r.command.join(' ');
+      if (!f.json) {
+        if (!r.started) process.stderr.write(`thunderbox: ${callsign}: did not start: ${r.error ?? 'liblxc gave no reason'}\n`);
+        else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${what} exited with status ${r.exitCode}\n`);
       }
-      if (r.exitCode !== 0 && r.lxcLog && !f.json) process.stderr.write(r.lxcLog);
-      if (!f.quiet && !f.json) {
-        process.stderr.write(r.started ? `thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${r.command.join(' ')} did not run\n`);
-      }
-      out.json({ ok: r.exitCode === 0, callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
-      process.exitCode = r.exitCode;
+      const code = !r.started ? 1 : r.timedOut ? 124 : (r.exitCode ?? 1);
+      out.json({ ok: code === 0, callsign, container: r.container, command: r.command, started: r.started, exitCode: r.exitCode, error: r.error, timedOut: r.timedOut, output: r.output, communicator: r.communicator, notes: r.notes, ...(f.verbose ? { lxcLog: r.lxcLog } : {}) });
+      process.exitCode = code;
     });
+}
+
+/** --host: today's start on the build host (src/lxc/execute.ts). */
+async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<void> {
+  if (f.timeout !== undefined || f.logLevel !== undefined) failUsage('TRY_DEVICE_ONLY', `${f.timeout !== undefined ? '--timeout' : '--log-level'} applies to the device-faithful start only`, 'leave out --host, or the flag');
+  const out = new Output(f);
+  const t = chooseTarget(f.target);
+  const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true });
+  out.diagnostics(r.notes);
+  if (f.verbose) {
+    out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
+    if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
+  }
+  if (r.exitCode !== 0 && r.lxcLog && !f.json) process.stderr.write(r.lxcLog);
+  if (!f.quiet && !f.json) {
+    process.stderr.write(r.started ? `thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${r.command.join(' ')} did not run\n`);
+  }
+  out.json({ ok: r.exitCode === 0, callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
+  process.exitCode = r.exitCode;
 }

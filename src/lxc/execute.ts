@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
-import { fail } from '../core/errors.js';
+import { errnoCode, fail } from '../core/errors.js';
 import { readFileOrNull, removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { readStamp } from '../thunder/layout.js';
@@ -10,7 +10,7 @@ import { archNameOfLxcArch } from './arch.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceModel } from '../thunder/device.js';
 import { fstabEscape, fstabUnescape } from './mount-entry.js';
-import { entries, parseConfig, renderConfig, setLineValue, values } from './document.js';
+import { entries, parseConfig, renderConfig, setLineValue, values, type ConfigDocument } from './document.js';
 import { parseIdmapValue, toHost, type IdMapLine } from './idmap.js';
 import { missingRanges, neededRanges, subidFile, withRanges, type SubidRange } from './subids.js';
 
@@ -51,10 +51,11 @@ export interface TryResult {
   lxcLog?: string;
 }
 
-const THUNDER_HOSTS = ['ThunderPlugin', 'WPEProcess'];
 const BIN_DIRS = ['usr/bin', 'bin', 'usr/sbin', 'sbin', 'usr/local/bin'];
 
-function findOnPath(rootfs: string, name: string): string | null {
+export const THUNDER_HOSTS = ['ThunderPlugin', 'WPEProcess'];
+
+export function findOnPath(rootfs: string, name: string): string | null {
   for (const d of BIN_DIRS) {
     // resolved inside the rootfs: bin -> /usr/bin is the rootfs's /usr/bin, not this host's
     if (fs.lstatSync(resolveInTarget(rootfs, `/${d}/${name}`), { throwIfNoEntry: false })) return `/${d}/${name}`;
@@ -86,7 +87,15 @@ function checkSubids(map: IdMapLine[], fix: boolean, notes: Diagnostic[]): void 
   if (!fix) {
     fail('SUBID_MISSING', `newuidmap/newgidmap are installed, so liblxc needs these ranges for ${user}, and they are missing: ${lines.join('; ')}`, 'add them (thunderbox try --fix-host-subids does), then try again');
   }
-  for (const t of todo) writeFileAtomic(t.file, withRanges(t.text, user, t.missing), { mode: 0o644, uid: 0, gid: 0 });
+  for (const t of todo) {
+    try {
+      writeFileAtomic(t.file, withRanges(t.text, user, t.missing), { mode: 0o644, uid: 0, gid: 0 });
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+      fail('SUBID_FIX_DENIED', `cannot add ${lines.join('; ')}: ${code} writing ${t.file} as ${user}`, 'run it as root (sudo thunderbox try --host --fix-host-subids ...), or add the lines by hand', { file: t.file });
+    }
+  }
   notes.push({ code: 'SUBIDS_ADDED', severity: 'note', message: `added to this host: ${lines.join('; ')}` });
 }
 
@@ -101,6 +110,21 @@ function checkReachable(rootfs: string, idmap: IdMapLine[]): void {
       fail('ROOTFS_UNREACHABLE', `the container's root (host uid ${uid}) cannot enter ${d} (mode ${(st.mode & 0o7777).toString(8)}), which lies above the rootfs`, `chmod o+x ${d} (liblxc starts the container as the mapped user)`);
     }
     if (d === path.dirname(d)) break;
+  }
+}
+
+/** A foreign container runs through qemu-user: its architecture from the stamp prepare wrote, else lxc.arch. */
+export function containerBinfmt(dir: string, doc: ConfigDocument, notes: Diagnostic[]): void {
+  let archName: string | null;
+  const facts = readStamp(dir)?.facts;
+  if (facts) archName = facts.archName ?? null;
+  else {
+    const a = values(doc, 'lxc.arch').pop();
+    archName = a === undefined ? null : archNameOfLxcArch(a);
+  }
+  if (archName) {
+    const used = ensureBinfmt(archName);
+    if (used) notes.push({ code: 'BINFMT', severity: 'note', message: `${archName} rootfs: running through ${used}` });
   }
 }
 
@@ -153,18 +177,7 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
     .filter((m): m is IdMapLine => !('error' in m));
   checkSubids(idmap, req.fixHostSubids, notes);
 
-  // Which architecture: the stamp prepare wrote, else lxc.arch.
-  let archName: string | null;
-  const facts = readStamp(dir)?.facts;
-  if (facts) archName = facts.archName ?? null;
-  else {
-    const a = values(doc, 'lxc.arch').pop();
-    archName = a === undefined ? null : archNameOfLxcArch(a);
-  }
-  if (archName) {
-    const used = ensureBinfmt(archName);
-    if (used) notes.push({ code: 'BINFMT', severity: 'note', message: `${archName} rootfs: running through ${used}` });
-  }
+  containerBinfmt(dir, doc, notes);
 
   // Variables the config inherits must exist, or liblxc refuses the config.
   const env: NodeJS.ProcessEnv = { ...process.env };

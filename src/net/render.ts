@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import ejs from 'ejs';
-import { findUp } from '../core/find-up.js';
 import { readFileOrNull } from '../core/fsutil.js';
 import type { FileOp, KeepOp, Plan } from '../core/plan.js';
+import { renderTemplate } from '../core/template.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ROUTED_UP_SCRIPT, derivedVethPair } from '../lxc/container-config.js';
 import type { Manifest } from '../profile/manifest.js';
@@ -17,17 +16,7 @@ import { allocateManifest } from './manifest-nets.js';
 //   /etc/thunderbox/routed-up       gives routed veths their host-side address (lxc script.up)
 // The scripts come from templates/*.ejs; every file says it is generated and by what.
 
-let templates: string | undefined;
-function templatesDir(): string {
-  if (templates) return templates;
-  const root = findUp(import.meta.url, (d) => fs.existsSync(path.join(d, 'templates', 'S40thunderbox-net.ejs')));
-  if (!root) throw new Error('templates/ not found next to thunderbox');
-  return (templates = path.join(root, 'templates'));
-}
-
-function render(name: string, data: object): string {
-  return ejs.render(fs.readFileSync(path.join(templatesDir(), name), 'utf8'), data);
-}
+const render = renderTemplate;
 
 export interface NetFile {
   device: string;

@@ -97,7 +97,7 @@ describe('Buildroot integration', () => {
       const busybox = fs.statSync(path.join(x, 'usr/share/Thunder/OCDM/Container/rootfs/bin/busybox'));
       expect(busybox.uid).toBe(100000);
       expect(fs.statSync(path.join(x, 'testshare')).uid).toBe(1000);
-      const r = await tbx(['try', 'OCDM', '--target', x, '--fix-host-subids', '--', '/bin/sh', '-c', 'id -u; cat /proc/self/uid_map | head -1']);
+      const r = await tbx(['try', '--host', 'OCDM', '--target', x, '--fix-host-subids', '--', '/bin/sh', '-c', 'id -u; cat /proc/self/uid_map | head -1']);
       expect(r.code).toBe(0);
       expect(r.stdout.split('\n')[0]).toBe('0');
       expect(fs.readFileSync(path.join(x, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).toContain('"mode":"Container"');

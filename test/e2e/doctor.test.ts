@@ -98,7 +98,7 @@ describe('thunderbox doctor', () => {
     // prepare set the mode; the config really is the one the checks read
     expect(fs.readFileSync(m.pluginJson, 'utf8')).toContain('"mode": "Container"');
     // and what doctor passes, LXC starts: ThunderPlugin (bash here) runs in the container
-    const t = await tbx(['try', m.callsign, '--target', m.target, '-q', '--', '/usr/bin/ThunderPlugin', '-c', 'echo "in $(cat /etc/hostname 2>/dev/null || echo container)"; test -d /proc/self']);
+    const t = await tbx(['try', '--host', m.callsign, '--target', m.target, '-q', '--', '/usr/bin/ThunderPlugin', '-c', 'echo "in $(cat /etc/hostname 2>/dev/null || echo container)"; test -d /proc/self']);
     expect(t.stdout).toContain('in ');
     expect(t.code).toBe(0);
   });
@@ -114,7 +114,7 @@ describe('thunderbox doctor', () => {
     expect(r.text).toMatch(/error\[LIB_UNRESOLVED\]: libtinfo\.so\.6, needed by \/usr\/bin\/ThunderPlugin[^\n]*\n {2}fix: add the library to the rootfs/);
     expect(r.text).toContain(`${m.callsign}: 1 error(s)`);
     // as the dynamic linker says in the container
-    const t = await tbx(['try', m.callsign, '--target', m.target, '-q', '--', '/usr/bin/ThunderPlugin', '-c', 'true']);
+    const t = await tbx(['try', '--host', m.callsign, '--target', m.target, '-q', '--', '/usr/bin/ThunderPlugin', '-c', 'true']);
     expect(t.code).not.toBe(0);
     expect(t.stderr).toContain('libtinfo.so.6: cannot open shared object file');
   });
@@ -143,7 +143,7 @@ describe('thunderbox doctor', () => {
     expect(e.message).toBe(`/proc in the rootfs (${proc}) is a symbolic link (to /nonexistent): LXC refuses to mount proc onto it and the container does not start`);
     expect(e.hint).toContain(`mkdir -m 555 ${proc}`);
     // LXC agrees: the container does not start
-    const t = await tbx(['try', m.callsign, '--target', m.target, '-q', '--', '/usr/bin/ThunderPlugin', '-c', 'true']);
+    const t = await tbx(['try', '--host', m.callsign, '--target', m.target, '-q', '--', '/usr/bin/ThunderPlugin', '-c', 'true']);
     expect(t.code).not.toBe(0);
   });
 

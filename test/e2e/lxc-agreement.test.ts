@@ -65,12 +65,12 @@ describe('what liblxc only meets at start, lxc check reports at once: the contai
     const cs = `Start${Math.random().toString(36).slice(2, 8)}`;
     expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
     const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
-    expect((await tbx(['try', cs, '--target', target, '--', '/bin/true'])).code).toBe(0);
+    expect((await tbx(['try', '--host', cs, '--target', target, '--', '/bin/true'])).code).toBe(0);
     fs.appendFileSync(config, `${line}\n`);
     const errors = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 }).filter((d) => d.severity === 'error');
     expect(errors.length).toBeGreaterThan(0);
     expect((await lxcAccepts(config)).ok).toBe(true); // liblxc loads it ...
-    expect((await tbx(['try', cs, '--target', target, '--', '/bin/true'])).code).not.toBe(0); // ... and fails to start it
+    expect((await tbx(['try', '--host', cs, '--target', target, '--', '/bin/true'])).code).not.toBe(0); // ... and fails to start it
   });
 });
 

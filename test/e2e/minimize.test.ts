@@ -87,7 +87,7 @@ describe('prepare --minimize', () => {
     expect(report.size.bytes).toBe(regular.reduce((n, p) => n + fs.statSync(path.join(tree, p)).size, 0));
 
     // it starts: ThunderPlugin (bash here) runs from PATH as the container's root, mapped to 100000
-    const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', '-c', 'echo "running as $(id -u 2>/dev/null || echo uid-unknown) in $PWD"; exit 9']);
+    const run = await tbx(['try', '--host', name, '--target', target, '--', 'ThunderPlugin', '-c', 'echo "running as $(id -u 2>/dev/null || echo uid-unknown) in $PWD"; exit 9']);
     expect(run.stdout).toContain('running as');
     expect(run.code).toBe(9);
 
@@ -112,7 +112,7 @@ describe('prepare --minimize', () => {
     for (const p of ['usr/bin/ls', 'usr/lib/x86_64-linux-gnu/libselinux.so.1', 'etc/hostname', 'usr/bin/WPEProcess']) expect(have).toContain(p);
     expect(have).not.toContain('usr/bin/lxc-info');
     expect(fs.statSync(path.join(tree, 'usr/bin/WPEProcess')).ino).toBe(fs.statSync(path.join(tree, 'usr/bin/ThunderPlugin')).ino);
-    const run = await tbx(['try', name, '--target', target, '--', '/usr/bin/ls', '/usr/bin']);
+    const run = await tbx(['try', '--host', name, '--target', target, '--', '/usr/bin/ls', '/usr/bin']);
     expect(run.code).toBe(0);
     expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(['ThunderPlugin', 'WPEProcess', 'ls']);
   });
@@ -226,7 +226,7 @@ describe('prepare --minimize', () => {
     expect(r.stdout).toContain(`kept /usr/lib/x86_64-linux-gnu/gconv: iconv_open is used`);
     const have = files(tree);
     for (const f of ['gconv-modules', 'gconv-modules.d/gconv-modules-extra.conf', 'CP1252.so', 'CP1250.so']) expect(have).toContain(`usr/lib/x86_64-linux-gnu/gconv/${f}`);
-    const run = await tbx(['try', name, '--target', target, '--', '/usr/bin/dash', '-c', "printf 'caf\\351' | iconv -f CP1252 -t UTF-8; echo; echo ~root"]);
+    const run = await tbx(['try', '--host', name, '--target', target, '--', '/usr/bin/dash', '-c', "printf 'caf\\351' | iconv -f CP1252 -t UTF-8; echo; echo ~root"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('café');
     expect(run.stdout).toContain('/root'); // getpwnam() through NSS
@@ -246,7 +246,7 @@ describe('prepare --minimize', () => {
     expect(fs.statSync(path.join(target, libc)).uid).toBe(0); // not shifted to 100000 through the link
     // directories are the container's own, owned by its root
     expect(fs.statSync(path.join(tree, 'etc')).uid).toBe(100000);
-    const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', '-c', 'exit 3']);
+    const run = await tbx(['try', '--host', name, '--target', target, '--', 'ThunderPlugin', '-c', 'exit 3']);
     expect(run.code).toBe(3);
   });
 
@@ -389,7 +389,7 @@ describe('minimised containers of the Pi architectures: Debian armhf and arm64, 
       for (const p of ['usr/bin/getconf', 'usr/bin/iconv', 'usr/bin/locale', `${lib}/libm.so.6`, `${lib}/gconv`]) expect(have).not.toContain(p);
       expect(c.size.percent).toBeLessThan(25);
 
-      const run = await tbx(['try', name, '--target', target, '--', 'ThunderPlugin', 'LONG_BIT']);
+      const run = await tbx(['try', '--host', name, '--target', target, '--', 'ThunderPlugin', 'LONG_BIT']);
       expect(run.stdout.trim()).toBe(k.bits);
       expect(run.code).toBe(0);
     });

@@ -59,7 +59,7 @@ async function prepared(dir: string, m: string): Promise<string> {
   return target;
 }
 
-const sleeper = (ns: string, target: string, cs: string, script = 'sleep 30', start = false) => execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'try', cs, ...(start ? ['--start'] : []), '--target', target, '-q', '--', '/bin/sh', '-c', script], { reject: false, stdio: 'ignore', env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+const sleeper = (ns: string, target: string, cs: string, script = 'sleep 30', start = false) => execa('ip', ['netns', 'exec', ns, process.execPath, BIN, 'try', '--host', cs, ...(start ? ['--start'] : []), '--target', target, '-q', '--', '/bin/sh', '-c', script], { reject: false, stdio: 'ignore', env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
 
 async function waitFor(check: () => Promise<boolean>, ms = 15000): Promise<void> {
   const t0 = Date.now();
@@ -99,7 +99,7 @@ describe('container networking, with real traffic in a test namespace', () => {
       const mark = `/tmp/tbx-bridge-${randomBytes(4).toString('hex')}`;
       track(sleeper(name, target, a, `until ping -c1 -W1 198.18.0.3; do sleep 0.2; done; ping -c1 -W2 198.18.0.1 && echo ok > ${mark}; sleep 30`, true));
       await waitFor(async () => (await ns(['/bin/busybox', 'ping', '-c1', '-W1', '198.18.0.2'])).code === 0);
-      const r = await ns([process.execPath, BIN, 'try', b, '--start', '--target', target, '-q', '--', '/bin/sh', '-c', `ping -c1 -W2 198.18.0.2 && ping -c1 -W2 198.18.0.1; i=0; while [ ! -e ${mark} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`]);
+      const r = await ns([process.execPath, BIN, 'try', '--host', b, '--start', '--target', target, '-q', '--', '/bin/sh', '-c', `ping -c1 -W2 198.18.0.2 && ping -c1 -W2 198.18.0.1; i=0; while [ ! -e ${mark} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('64 bytes from 198.18.0.2');
       expect(r.stdout).toContain('64 bytes from 198.18.0.1');
@@ -191,7 +191,7 @@ describe('container networking, with real traffic in a test namespace', () => {
         await o(['iptables', '-A', 'INPUT', '-p', 'icmp', '-s', '198.18.50.1', '-j', 'ACCEPT']);
         await o(['iptables', '-A', 'INPUT', '-p', 'icmp', '-s', '198.18.0.0/24', '-j', 'ACCEPT']);
         expect((await ns(['sh', path.join(target, 'etc/init.d/S40thunderbox-net'), 'start'])).code).toBe(0);
-        const r = await ns([process.execPath, BIN, 'try', a, '--target', target, '-q', '--', '/bin/sh', '-c', 'ping -c2 -W2 198.18.50.2']);
+        const r = await ns([process.execPath, BIN, 'try', '--host', a, '--target', target, '-q', '--', '/bin/sh', '-c', 'ping -c2 -W2 198.18.50.2']);
         expect(r.stdout).toContain('64 bytes from 198.18.50.2');
         const counters = String((await o(['iptables', '-L', 'INPUT', '-v', '-n', '-x'])).stdout);
         const hits = (src: string) => Number(counters.split('\n').find((l) => l.includes(src))!.trim().split(/\s+/)[0]);

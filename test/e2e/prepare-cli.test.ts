@@ -293,7 +293,7 @@ describe('thunderbox prepare (CLI)', () => {
       expect(r.stdout).toMatch(/0555 100000:100000 proc\/\n/);
       // what `thunderbox demo --help` suggests next
       await ensureBinfmt('armhf');
-      const t = await tbx(['try', 'OCDM', '--target', `${dir}/target`]);
+      const t = await tbx(['try', '--host', 'OCDM', '--target', `${dir}/target`]);
       expect(t.stdout, t.stderr).toBe('ThunderPlugin stand-in (thunderbox demo), running on armv7l'); // execa strips the last newline
       expect(t.code).toBe(0);
     } finally {

@@ -5,11 +5,15 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { writeArchive } from '../../src/rootfs/archive-writer.js';
 import { armhfBusybox, busyboxEntries, hostBusyboxArchive } from '../helpers/busybox.js';
-import { tbx } from '../helpers/cli.js';
+import { BIN, REPO, tbx } from '../helpers/cli.js';
+import { imageWithContainer } from '../helpers/device-image.js';
+import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-// Real containers: `thunderbox prepare` then `thunderbox try`, which starts them with
-// lxc-execute (as root). Unprivileged is the default: the rootfs is owned by 100000+.
+// Real containers: `thunderbox prepare` then `thunderbox try`: by default as Thunder starts them on
+// the device (the image is the root; test/e2e/device-start.test.ts covers the engine), with
+// --host on this build host with lxc-execute (as root). Unprivileged is the default: the rootfs
+// is owned by 100000+.
 
 async function prepared(archive: string, callsign: string, extra: string[] = []): Promise<string> {
   const target = path.join(path.dirname(archive), 'target');
@@ -20,7 +24,7 @@ async function prepared(archive: string, callsign: string, extra: string[] = [])
   return target;
 }
 
-describe('thunderbox try starts the container', () => {
+describe('thunderbox try --host starts the container on this build host', () => {
   it('unprivileged (default idmap): environment arrives, /tmp is bind-mounted, exit status passes through', async () => {
     const dir = tmpDir();
     const cs = `Try${randomBytes(3).toString('hex')}`;
@@ -33,7 +37,7 @@ describe('thunderbox try starts the container', () => {
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tbx-test', sub]);
     try {
       const script = `echo "G=$GREETING"; echo "I=$INHERITED"; echo "M=$MESSAGE_DISPATCHER_CONFIG"; cat ${marker}; echo; id -u; exit 42`;
-      const r = await tbx(['try', cs, '--target', target, '--', '/bin/sh', '-c', script], { env: { INHERITED: 'from thunder', MESSAGE_DISPATCHER_CONFIG: '/tmp/md.json' } });
+      const r = await tbx(['try', cs, '--host', '--target', target, '--', '/bin/sh', '-c', script], { env: { INHERITED: 'from thunder', MESSAGE_DISPATCHER_CONFIG: '/tmp/md.json' } });
       expect(r.code).toBe(42);
       expect(r.stdout).toContain('G=hello world');
       expect(r.stdout).toContain('I=from thunder');
@@ -57,7 +61,7 @@ describe('thunderbox try starts the container', () => {
     const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs, ['--idmap', 'none', '--mount', '/srv/share:mnt/share:ro']);
     const share = path.join(target, 'srv/share');
     fs.writeFileSync(path.join(share, 'f'), 'shared');
-    const r = await tbx(['try', cs, '--target', target, '--json', '--', '/bin/sh', '-c', 'cat /mnt/share/f; touch /mnt/share/g 2>/dev/null && echo writable || echo read-only']);
+    const r = await tbx(['try', cs, '--host', '--target', target, '--json', '--', '/bin/sh', '-c', 'cat /mnt/share/f; touch /mnt/share/g 2>/dev/null && echo writable || echo read-only']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ ok: true, callsign: cs, exitCode: 0 });
@@ -70,10 +74,10 @@ describe('thunderbox try starts the container', () => {
     const dir = tmpDir();
     const cs = `Start${randomBytes(3).toString('hex')}`;
     const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs);
-    const r = await tbx(['try', cs, '--start', '--target', target, '-q', '--', '/bin/sh', '-c', 'echo "pid=$$ uid=$(id -u)"']);
+    const r = await tbx(['try', cs, '--host', '--start', '--target', target, '-q', '--', '/bin/sh', '-c', 'echo "pid=$$ uid=$(id -u)"']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('pid=1 uid=0'); // under lxc-execute, lxc-init is pid 1
-    const e = await tbx(['try', cs, '--target', target, '-q', '--', '/bin/sh', '-c', 'echo "pid=$$"']);
+    const e = await tbx(['try', cs, '--host', '--target', target, '-q', '--', '/bin/sh', '-c', 'echo "pid=$$"']);
     expect(e.stdout).toMatch(/^pid=\d+$/);
     expect(e.stdout).not.toBe('pid=1');
   });
@@ -86,7 +90,7 @@ describe('thunderbox try starts the container', () => {
     writeArchive(path.join(dir, 'rootfs.tar'), entries);
     const cs = `TP${randomBytes(3).toString('hex')}`;
     const target = await prepared(path.join(dir, 'rootfs.tar'), cs);
-    const r = await tbx(['try', cs, '--target', target]);
+    const r = await tbx(['try', cs, '--host', '--target', target]);
     expect(r.stdout).toContain('ThunderPlugin ran');
     expect(r.code).toBe(3);
   });
@@ -98,7 +102,7 @@ describe('thunderbox try starts the container', () => {
     const target = await prepared(path.join(dir, 'rootfs.tar'), cs, arch);
     const config = fs.readFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), 'utf8');
     expect(config).toContain(`lxc.arch = ${arch[1] ?? 'linux32'}\n`);
-    const r = await tbx(['try', cs, '--target', target, '--', '/bin/uname', '-m']);
+    const r = await tbx(['try', cs, '--host', '--target', target, '--', '/bin/uname', '-m']);
     expect(r.stdout.trim(), r.stderr).toBe('armv7l');
     expect(r.code).toBe(0);
   });
@@ -114,7 +118,7 @@ describe('thunderbox try starts the container', () => {
     const dir = tmpDir();
     const cs = `Try${randomBytes(3).toString('hex')}`;
     const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs);
-    const missing = await tbx(['try', cs, '--target', target, '--', '/usr/bin/nope']);
+    const missing = await tbx(['try', cs, '--host', '--target', target, '--', '/usr/bin/nope']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`error[TRY_COMMAND_MISSING]: /usr/bin/nope is not in the rootfs of ${cs}`);
     // looked up inside the rootfs: its bin -> /usr/bin is not this host's /usr/bin (which has ls)
@@ -127,13 +131,102 @@ describe('thunderbox try starts the container', () => {
       { path: './bin', type: 'SymbolicLink', linkpath: '/usr/bin', mode: 0o777 },
     ]);
     const t2 = await prepared(path.join(linked, 'rootfs.tar'), cs);
-    const viaLink = await tbx(['try', cs, '--target', t2, '--', 'ls']);
+    const viaLink = await tbx(['try', cs, '--host', '--target', t2, '--', 'ls']);
     expect(viaLink.stderr).toContain(`error[TRY_COMMAND_MISSING]: ls is not in the rootfs of ${cs}`);
     // a bind mount whose source is missing on this host (not optional): liblxc gives up
     fs.appendFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), `lxc.mount.entry = /nonexistent-tbx-${randomBytes(4).toString('hex')} opt none bind,create=dir 0 0\n`);
-    const broken = await tbx(['try', cs, '--target', target, '--', '/bin/true']);
+    const broken = await tbx(['try', cs, '--host', '--target', target, '--', '/bin/true']);
     expect(broken.code).not.toBe(0);
     expect(broken.stderr).toContain('Failed to spawn container');
     expect(broken.stderr).toContain(`thunderbox: ${cs}: the container did not start (liblxc's errors above); /bin/true did not run`);
   });
 });
+
+describe('thunderbox try: the device-faithful start (the default)', () => {
+  it('names the container, prints the console, passes the status through; --json has the verdict and the communicator', async () => {
+    const dir = tmpDir();
+    const cs = `Dev${randomBytes(3).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, cs);
+    const r = await tbx(['try', cs, '--target', target, '--', 'sh', '-c', 'echo "marker $PATH"; exit 5']);
+    expect(r.stdout).toBe(`marker ${THUNDER_ENVIRONMENT.PATH}`); // (the helper drops the last newline)
+    expect(r.stderr).toBe(`thunderbox: ${cs}: container /usr/share/Thunder/${cs}/Container\nthunderbox: ${cs}: started; sh -c echo "marker $PATH"; exit 5 exited with status 5`);
+    expect(r.code).toBe(5);
+    const j = await tbx(['try', cs, '--target', target, '--json', '--', 'sh', '-c', 'ls -l /tmp/communicator']);
+    expect(j.code).toBe(0);
+    const v = JSON.parse(j.stdout);
+    expect(v).toMatchObject({ ok: true, callsign: cs, container: `/usr/share/Thunder/${cs}/Container`, started: true, exitCode: 0, timedOut: false, communicator: { connected: false, path: '/tmp/communicator', mode: 0o777 } });
+    expect(v.output).toMatch(/^srwxrwxrwx .* \/tmp\/communicator\n$/);
+  });
+
+  it('the default command is ThunderPlugin by bare name, found by liblxc in Thunder\'s PATH', async () => {
+    const dir = tmpDir();
+    const cs = `TP${randomBytes(3).toString('hex')}`;
+    const extra = [{ path: 'usr', type: 'Directory' as const }, { path: 'usr/bin', type: 'Directory' as const }, { path: 'usr/bin/ThunderPlugin', type: 'File' as const, mode: 0o755, data: '#!/bin/sh\necho "ThunderPlugin ran as $0"\nexit 3\n' }];
+    const { target } = await imageWithContainer(dir, cs, {}, { extra });
+    const r = await tbx(['try', cs, '--target', target]);
+    expect(r.stdout).toBe('ThunderPlugin ran as /usr/bin/ThunderPlugin');
+    expect(r.stderr).toContain('started; ThunderPlugin exited with status 3');
+    expect(r.code).toBe(3);
+  });
+
+  it('a container that does not start: liblxc\'s first specific error, exit 1', async () => {
+    const dir = tmpDir();
+    const cs = `Bad${randomBytes(3).toString('hex')}`;
+    const { target, dir: cdir } = await imageWithContainer(dir, cs);
+    fs.writeFileSync(path.join(target, 'etc/tbx-hook'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    fs.appendFileSync(path.join(cdir, 'config'), 'lxc.hook.pre-start = /etc/tbx-hook\n');
+    const r = await tbx(['try', cs, '--target', target, '--', 'sh', '-c', 'echo marker']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`thunderbox: ${cs}: did not start: lxc.hook.pre-start "/etc/tbx-hook" failed: Script exited with status 1`);
+    const j = JSON.parse((await tbx(['try', cs, '--target', target, '--json', '--', 'sh', '-c', 'echo marker'])).stdout);
+    expect(j).toMatchObject({ ok: false, started: false, exitCode: null, error: 'lxc.hook.pre-start "/etc/tbx-hook" failed: Script exited with status 1', output: '' });
+  });
+
+  it('SIGTERM stops the container and cleans up: exit 143, no process of it left', async () => {
+    const dir = tmpDir();
+    const cs = `Sig${randomBytes(3).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, cs);
+    const mark = `tbx-sig-${randomBytes(4).toString('hex')}`;
+    const engineTmp = tmpDir('tbx-engine-tmp-'); // where its run directory and device /tmp go
+    const child = execa(process.execPath, [BIN, 'try', cs, '--target', target, '--', 'sh', '-c', 'echo up; while :; do sleep 1; done', mark], { reject: false, env: { TMPDIR: engineTmp } });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (b: Buffer) => b.toString().includes('up') && resolve()));
+    expect(processesWith(mark).length).toBeGreaterThan(0);
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(143);
+    expect(r.stderr).toContain('interrupted by SIGTERM');
+    expect(processesWith(mark)).toEqual([]);
+    expect(fs.readdirSync(engineTmp)).toEqual([]);
+  });
+
+  it('--fix-host-subids is for --host only; there, as a normal user, it is a coded error naming the fix', async () => {
+    const dir = tmpDir();
+    const cs = `Sub${randomBytes(3).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, cs);
+    const r = await tbx(['try', cs, '--target', target, '--fix-host-subids']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error[TRY_HOST_ONLY]: --fix-host-subids applies to --host only');
+    // nobody cannot enter a checkout under /root: run a copy of the built CLI
+    const copy = tmpDir();
+    for (const d of ['bin', 'dist', 'templates', 'package.json']) fs.cpSync(path.join(REPO, d), path.join(copy, d), { recursive: true });
+    const n = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, path.join(copy, 'bin/thunderbox.js'), 'try', cs, '--host', '--fix-host-subids', '--target', target, '--', '/bin/true'], { reject: false, env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+    expect(n.stderr).toMatch(/error\[SUBID_FIX_DENIED\]: cannot add \/etc\/subuid: nobody:100000:65536.*: EACCES writing \/etc\/subuid as nobody/);
+    expect(n.stderr).toContain('run it as root');
+    expect(n.exitCode).toBe(1);
+  });
+});
+
+/** pids whose command line holds `mark` (this test's own processes only: the mark is random) */
+function processesWith(mark: string): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(mark)) out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}

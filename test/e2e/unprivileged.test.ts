@@ -51,7 +51,7 @@ describe('unprivileged containers', () => {
     expect(fs.statSync(path.join(rootfs, 'usr/bin/suid')).mode & 0o7777).toBe(0o4755);
     expect(fs.lstatSync(path.join(rootfs, 'bin/sh')).uid).toBe(100000);
     expect(fs.existsSync(path.join(rootfs, 'dev/null'))).toBe(false);
-    const r = await tbx(['try', name, '--target', target, '--', '/bin/sh', '-c', 'id -u; cat /proc/self/uid_map; cat /proc/self/gid_map']);
+    const r = await tbx(['try', '--host', name, '--target', target, '--', '/bin/sh', '-c', 'id -u; cat /proc/self/uid_map; cat /proc/self/gid_map']);
     expect(r.code).toBe(0);
     const [uid, ...maps] = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
     expect(uid).toBe('0');
@@ -69,14 +69,14 @@ describe('unprivileged containers', () => {
     fs.mkdirSync(t1);
     expect((await tbx(['prepare', '--no-doctor', unshifted, archive, '--target', t1, '--no-plugin-json', '--idmap', 'none', '-q'])).code).toBe(0);
     fs.appendFileSync(path.join(C(t1, unshifted), 'config'), 'lxc.include = /usr/share/lxc/config/userns.conf\nlxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n');
-    const r1 = await tbx(['try', unshifted, '--target', t1, '--', ...script]);
+    const r1 = await tbx(['try', '--host', unshifted, '--target', t1, '--', ...script]);
     expect(r1.code).not.toBe(0);
     expect(r1.stdout).not.toContain('wrote');
     const shifted = cs();
     const t2 = path.join(dir, 't2');
     fs.mkdirSync(t2);
     expect((await tbx(['prepare', '--no-doctor', shifted, archive, '--target', t2, '--no-plugin-json', '-q'])).code).toBe(0);
-    const r2 = await tbx(['try', shifted, '--target', t2, '--', ...script]);
+    const r2 = await tbx(['try', '--host', shifted, '--target', t2, '--', ...script]);
     expect(r2.stdout).toContain('wrote');
     expect(r2.code).toBe(0);
   });
@@ -95,7 +95,7 @@ describe('unprivileged containers', () => {
     const mp = fs.statSync(path.join(C(target, name), 'rootfs/TestLogging'));
     expect([mp.uid, mp.gid, mp.mode & 0o7777]).toEqual([1000, 1000, 0o770]);
     // the hole-punched map needs root:1000:1 on this host (newuidmap); add it for the test
-    const r = await tbx(['try', name, '--target', target, '--fix-host-subids', '--', '/bin/su', 'thunder', '-s', '/bin/sh', '-c', 'id -u; echo hi > /TestLogging/from-container']);
+    const r = await tbx(['try', '--host', name, '--target', target, '--fix-host-subids', '--', '/bin/su', 'thunder', '-s', '/bin/sh', '-c', 'id -u; echo hi > /TestLogging/from-container']);
     expect(r.stderr).not.toContain('error');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('1000');
@@ -112,13 +112,13 @@ describe('unprivileged containers', () => {
     const saved = { u: fs.readFileSync('/etc/subuid', 'utf8'), g: fs.readFileSync('/etc/subgid', 'utf8') };
     try {
       expect((await tbx(['prepare', '--no-doctor', name, rootfsArchive(dir), '--target', target, '--no-plugin-json', '--share-uid', String(odd), '-q'])).code).toBe(0);
-      const r = await tbx(['try', name, '--target', target, '--', '/bin/true']);
+      const r = await tbx(['try', '--host', name, '--target', target, '--', '/bin/true']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`error[SUBID_MISSING]`);
       expect(r.stderr).toContain(`/etc/subuid: root:${odd}:1`);
       expect(r.stderr).toContain(`/etc/subgid: root:${odd}:1`);
       expect(fs.readFileSync('/etc/subuid', 'utf8')).toBe(saved.u);
-      const fixed = await tbx(['try', name, '--target', target, '--fix-host-subids', '--', '/bin/true']);
+      const fixed = await tbx(['try', '--host', name, '--target', target, '--fix-host-subids', '--', '/bin/true']);
       expect(fixed.code).toBe(0);
       expect(fixed.stderr).toContain(`note[SUBIDS_ADDED]: added to this host: /etc/subuid: root:${odd}:1; /etc/subgid: root:${odd}:1`);
       expect(fs.readFileSync('/etc/subuid', 'utf8')).toBe(`${saved.u}root:${odd}:1\n`);
@@ -244,7 +244,7 @@ async function nonRootFlow(dir: string, archive: string, user: number): Promise<
     const x = path.join(dir, 'extracted');
     fs.mkdirSync(x);
     await execa('tar', ['-xpf', `${img}/rootfs.tar`, '-C', x, '--numeric-owner']);
-    const r = await tbx(['try', 'OCDM', '--target', x, '--', '/bin/sh', '-c', 'id -u; ls -ln /TestLogging/.. | grep TestLogging']);
+    const r = await tbx(['try', '--host', 'OCDM', '--target', x, '--', '/bin/sh', '-c', 'id -u; ls -ln /TestLogging/.. | grep TestLogging']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^0\n.* 1000 +1000 .*TestLogging/);
 
