@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { Interrupted, fail, failUsage } from '../core/errors.js';
 import { readFileOrNull, removeTree } from '../core/fsutil.js';
-import { resolveInTarget } from '../core/target-path.js';
+import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { renderTemplate } from '../core/template.js';
 import { elfIdent } from '../rootfs/elf.js';
 import { archOf } from './arch.js';
@@ -124,9 +124,16 @@ export async function startOnDevice(req: DeviceStartRequest): Promise<DeviceStar
 
 /** The image's own programs (hooks, newuidmap, its shell) run here too: a foreign image needs qemu-user. */
 function imageBinfmt(target: string): void {
-  const sh = resolveInTarget(target, '/bin/sh');
-  const fd = fs.openSync(sh, 'r');
+  const sh = resolveInTargetOrNull(target, '/bin/sh');
   const head = Buffer.alloc(64);
+  let fd: number;
+  try {
+    // an image without a shell runs none of its own programs here: nothing to lend for it
+    if (sh === null || !fs.statSync(sh).isFile()) return;
+    fd = fs.openSync(sh, 'r');
+  } catch {
+    return;
+  }
   try {
     fs.readSync(fd, head, 0, 64, 0);
   } catch {

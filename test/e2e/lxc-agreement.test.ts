@@ -99,7 +99,7 @@ describe('mount entries liblxc loads and mounts are warnings, not errors', () =>
     expect(ds.filter((d) => d.severity === 'error')).toEqual([]);
     expect(ds.filter((d) => d.severity === 'warning').map((d) => d.code)).toEqual(codes);
     expect((await lxcAccepts(config)).ok).toBe(true);
-    const r = await tbx(['try', cs, '--target', target, '--', '/bin/cat', '/mnt/marker']);
+    const r = await tbx(['try', '--host', cs, '--target', target, '--', '/bin/cat', '/mnt/marker']);
     expect(r.stdout).toContain('mounted'); // liblxc mounted it
     expect(r.code).toBe(0);
   });
@@ -128,7 +128,7 @@ describe('lxc.net.0.hwaddr: lxc check says what the start does', () => {
     const ds = checkConfigText(text, config, { version: 5 });
     expect(ds.filter((d) => d.line === text.split('\n').length - 1).map((d) => [d.code, d.severity])).toEqual([[code, starts ? 'warning' : 'error']]);
     expect((await lxcAccepts(config)).ok).toBe(true);
-    const r = await execa('unshare', ['--net', process.execPath, BIN, 'try', cs, '--target', target, '--', '/bin/cat', '/sys/class/net/eth0/address'], { reject: false });
+    const r = await execa('unshare', ['--net', process.execPath, BIN, 'try', '--host', cs, '--target', target, '--', '/bin/cat', '/sys/class/net/eth0/address'], { reject: false });
     expect(r.exitCode === 0, String(r.stderr)).toBe(starts);
   });
 });
