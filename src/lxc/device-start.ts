@@ -228,8 +228,9 @@ async function serveCommunicator(spec: true | string, target: string, tmpRel: st
 async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, level: string, timeoutMs: number): Promise<DeviceStartResult> {
   // the run directory holds the script, the log, and empty mount points on this side; the
   // mounts themselves exist only in the namespace and go with it
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-device-'));
-  if (!/^[A-Za-z0-9_./-]+$/.test(dir)) fail('TMPDIR_UNUSABLE', `the temporary directory ${dir} has characters overlayfs options cannot carry`, 'set TMPDIR to a plain path such as /tmp');
+  const tmpRoot = os.tmpdir();
+  if (!/^[A-Za-z0-9_./-]+$/.test(tmpRoot)) fail('TMPDIR_UNUSABLE', `the temporary directory ${tmpRoot} has characters overlayfs options cannot carry`, 'set TMPDIR to a plain path such as /tmp');
+  const dir = fs.mkdtempSync(path.join(tmpRoot, 'thunderbox-device-'));
   const ownTmp = req.deviceTmp === undefined;
   const deviceTmp = req.deviceTmp ?? fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-device-tmp-'));
   let communicator: Communicator | undefined;
@@ -250,6 +251,7 @@ async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, lev
       fail('DEVICE_ROOT_FAILED', `building the device's root from ${target} failed: ${stderr.trim() || `exit status ${r.status}`}`, 'run as root on a kernel with overlayfs and mount namespaces');
     }
     const v = readVerdict(lxcLog, r.output, { stderr, stopped: r.stopped });
+    if (!v.started && r.timedOut) v.error = `stopped after ${timeoutMs / 1000} s, before the command ran${v.error ? ` (${v.error})` : ''}`;
     if (r.interrupted) throw req.signal?.reason instanceof Interrupted ? req.signal.reason : new Interrupted('SIGINT');
     if (communicator) await communicator.close();
     return { started: v.started, exitCode: v.exitCode, output: r.output, lxcLog, error: v.error, timedOut: r.timedOut, communicator: communicator?.result };

@@ -74,7 +74,7 @@ export function readVerdict(lxcLog: string, output: string, opts: { stderr?: str
   const started = sawStarted && !execFailed && !loaderFailed;
   if (started) return { started, exitCode };
   if (loaderFailed) return { started: false, exitCode: null, error: first.trim() };
-  return { started: false, exitCode: null, error: firstError(lines, errors) ?? opts.stderr?.trim().split('\n')[0] ?? 'the container did not start (liblxc logged no reason)' };
+  return { started: false, exitCode: null, error: firstError(lines, errors) ?? (opts.stderr?.trim().split('\n')[0] || undefined) };
 }
 
 function firstError(lines: LogLine[], errors: LogLine[]): string | undefined {
