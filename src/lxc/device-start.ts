@@ -8,6 +8,7 @@ import { readFileOrNull, removeTree } from '../core/fsutil.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { renderTemplate } from '../core/template.js';
 import { elfIdent } from '../rootfs/elf.js';
+import { parseThunderMode } from '../thunder/device.js';
 import { archOf } from './arch.js';
 import { ensureBinfmt } from './binfmt.js';
 import { HOST_MOUNT, lentArgv, lentRuntime, type LentRuntime } from './lent-runtime.js';
@@ -63,7 +64,7 @@ export interface DeviceStartRequest {
   /**
    * Serve Thunder's COM-RPC socket as Thunder does: a unix socket made by this (root) process
    * before the start. true: Thunder's default "/tmp/communicator|0777"; a string: the value of
-   * Thunder's `communicator` setting, "<device path under /tmp>[|<octal mode>]" (without a mode
+   * Thunder's `communicator` setting, "<device path under /tmp>[|<mode>]" (without a mode
    * the socket keeps the mode the umask gives, as Thunder's does). Whatever a client sends is
    * echoed back to it.
    */
@@ -189,7 +190,9 @@ interface Communicator {
 async function serveCommunicator(spec: true | string, target: string, tmpRel: string | null, deviceTmp: string): Promise<Communicator> {
   const value = spec === true ? '/tmp/communicator|0777' : spec;
   const [devicePath, modeText] = value.split('|') as [string, string | undefined];
-  if (modeText !== undefined && !/^[0-7]{1,4}$/.test(modeText)) failUsage('COMMUNICATOR_MODE', `the communicator's mode ${modeText} is not octal`, 'write it as Thunder does: /tmp/communicator|0777');
+  // Thunder's number parser: 0777 octal, 0x1ff hex, 511 decimal (thunder/device.ts)
+  const mode = modeText === undefined ? null : parseThunderMode(modeText);
+  if (modeText !== undefined && (mode === null || mode > 0o7777)) failUsage('COMMUNICATOR_MODE', `the communicator's mode ${modeText} is not a file mode`, 'write it as Thunder does: /tmp/communicator|0777');
   if (tmpRel === null) fail('COMMUNICATOR_NO_TMP', `the image has no /tmp, so there is no ${devicePath} to listen on`, 'give the image a /tmp directory (Buildroot\'s skeleton has one)');
   const rel = path.relative(tmpRel, inImage(target, devicePath).rel);
   if (!devicePath.startsWith('/') || rel === '' || rel.startsWith('..')) failUsage('COMMUNICATOR_PATH', `the communicator ${devicePath} is not in the device's /tmp`, 'use a path under /tmp, the directory the container binds (lxc.mount.entry = /tmp tmp ...)');
@@ -213,7 +216,7 @@ async function serveCommunicator(spec: true | string, target: string, tmpRel: st
     server.once('error', reject);
     server.listen(file, () => resolve());
   });
-  if (modeText !== undefined) fs.chmodSync(file, Number.parseInt(modeText, 8));
+  if (mode !== null) fs.chmodSync(file, mode);
   result.mode = fs.statSync(file).mode & 0o7777;
   let closed: Promise<void> | undefined;
   const close = () =>

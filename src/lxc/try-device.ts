@@ -40,7 +40,8 @@ export interface DeviceTryResult extends DeviceStartResult {
 export async function tryOnDevice(req: DeviceTryRequest): Promise<DeviceTryResult> {
   const notes: Diagnostic[] = [];
   // the container Thunder starts: the first of its search paths holding one (thunder/device.ts)
-  const choice = deviceModel(req.target, { datapath: req.datapath }).choose(req.callsign, { classname: req.classname });
+  const model = deviceModel(req.target, { datapath: req.datapath });
+  const choice = model.choose(req.callsign, { classname: req.classname });
   if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, `run thunderbox prepare ${req.callsign} <rootfs> --target ${req.target} first`);
   const { lxcpath } = choice.chosen;
   const container = choice.chosen.dir;
@@ -68,7 +69,8 @@ export async function tryOnDevice(req: DeviceTryRequest): Promise<DeviceTryResul
     lxcpath,
     name: CONTAINER_NAME,
     command,
-    env: thunderEnvironment(),
+    // what Thunder exports follows the image's config: its volatile path and messaging folder
+    env: thunderEnvironment({ volatilepath: model.thunder.volatilepath, messagingPath: model.thunder.messaging.folder }),
     communicator: true,
     timeoutMs: req.timeoutMs,
     logLevel: req.logLevel,
