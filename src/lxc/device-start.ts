@@ -55,7 +55,7 @@ export interface DeviceStartRequest {
   command: string[];
   /** the launcher's (Thunder's) whole environment, nothing else */
   env: Record<string, string>;
-  /** host directory that serves as the device's /tmp (default: a fresh 1777 temp dir, removed after) */
+  /** host directory that serves as the device's /tmp (default: a fresh 1777 directory, removed after) */
   deviceTmp?: string;
   /** stop the container and report timedOut after this (default 30 s) */
   timeoutMs?: number;
@@ -233,12 +233,18 @@ async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, lev
   // mounts themselves exist only in the namespace and go with it
   const tmpRoot = os.tmpdir();
   if (!/^[A-Za-z0-9_./-]+$/.test(tmpRoot)) fail('TMPDIR_UNUSABLE', `the temporary directory ${tmpRoot} has characters overlayfs options cannot carry`, 'set TMPDIR to a plain path such as /tmp');
-  const dir = fs.mkdtempSync(path.join(tmpRoot, 'thunderbox-device-'));
-  const ownTmp = req.deviceTmp === undefined;
-  const deviceTmp = req.deviceTmp ?? fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-device-tmp-'));
+  removeStaleRuns(tmpRoot);
+  const dir = fs.mkdtempSync(path.join(tmpRoot, RUN_PREFIX));
+  // the device's /tmp, unless given, lives in the run directory: the container reaches it
+  // through the bind mount, whose source path it never walks (so 0700 above it is fine)
+  const deviceTmp = req.deviceTmp ?? path.join(dir, 'tmp');
   let communicator: Communicator | undefined;
   try {
-    if (ownTmp) fs.chmodSync(deviceTmp, 0o1777);
+    fs.writeFileSync(path.join(dir, OWNER), `${process.pid}\n`);
+    if (req.deviceTmp === undefined) {
+      fs.mkdirSync(deviceTmp);
+      fs.chmodSync(deviceTmp, 0o1777);
+    }
     for (const d of ['layers', 'lower', 'root']) fs.mkdirSync(path.join(dir, d));
     const { dirs, mounts, tmp } = deviceMounts(target, rt, path.resolve(deviceTmp));
     if (req.communicator) communicator = await serveCommunicator(req.communicator, target, tmp, deviceTmp);
@@ -264,13 +270,46 @@ async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, lev
       fs.rmSync(communicator.file, { force: true });
     }
     removeTree(dir);
-    if (ownTmp) removeTree(deviceTmp);
   }
 }
 
 /** env -i (the host's, through the host's loader) then exactly the launcher's environment */
 function withEnv(rt: LentRuntime, env: Record<string, string>, argv: string[]): string[] {
   return lentArgv(rt, rt.env, ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]);
+}
+
+const RUN_PREFIX = 'thunderbox-device-';
+const OWNER = 'owner';
+
+/**
+ * Run directories of starts whose thunderbox was killed (SIGKILL: the namespace died with it,
+ * setpriv --pdeathsig, but the directory stayed). Only those whose owner is gone; one without
+ * an owner file yet is a start between its mkdtemp and its first write, if it is young.
+ */
+function removeStaleRuns(tmpRoot: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot).filter((n) => n.startsWith(RUN_PREFIX));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const dir = path.join(tmpRoot, n);
+    const owner = Number.parseInt(readFileOrNull(path.join(dir, OWNER))?.toString('utf8') ?? '', 10);
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory() || st.uid !== process.getuid?.()) continue;
+    const stale = Number.isInteger(owner) ? owner !== process.pid && !alive(owner) : Date.now() - st.mtimeMs > 60_000;
+    if (stale) removeTree(dir);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
 }
 
 interface Launched {
@@ -283,16 +322,21 @@ interface Launched {
 }
 
 /**
- * unshare makes the mount and pid namespaces; script (pid 1 there) gives lxc-start a terminal;
+ * setpriv execs unshare (same pid), which makes the mount and pid namespaces; script (pid 1
+ * there) gives lxc-start a terminal;
  * the rendered script builds the root and execs lxc-start. --kill-child: when unshare dies, its
  * child, the pid namespace's init, is killed, and with it every process in the namespace, so
  * the mounts go too.
  */
 function launch(req: DeviceStartRequest, rt: LentRuntime, dir: string, timeoutMs: number): Promise<Launched> {
   return new Promise((resolve, reject) => {
-    const child = spawn(rt.unshare, ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', rt.script, '-q', '-e', '-c', `exec /bin/sh ${dir}/start.sh`, '/dev/null'], {
+    // its own process group (detached): a terminal's ^C reaches thunderbox alone, which stops
+    // the container with lxc-stop; setpriv --pdeathsig: if thunderbox itself is killed, unshare
+    // gets SIGKILL and --kill-child takes the namespace with it
+    const child = spawn(rt.setpriv, ['--pdeathsig', 'SIGKILL', rt.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', rt.script, '-q', '-e', '-c', `exec /bin/sh ${dir}/start.sh`, '/dev/null'], {
       env: {},
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let output = '';
     let pendingCr = '';

@@ -7,7 +7,8 @@ import { readElf } from '../rootfs/elf.js';
 // What this build host lends to a device-faithful start (src/lxc/device-start.ts): the LXC
 // runtime (lxc-start, lxc-stop and their libraries, run through the host's own dynamic loader
 // with --library-path, so nothing of it leaks into the image's programs the way
-// LD_LIBRARY_PATH would) and the tools that build the device's root (unshare, script, nsenter).
+// LD_LIBRARY_PATH would) and the tools that build the device's root (unshare, script, nsenter,
+// setpriv).
 // Everything is found here, before the start, by its real path: after pivot_root this host's
 // root is under HOST_MOUNT, where a relative symlink such as /lib64 -> usr/lib64 still works
 // but an absolute one (ld-linux-x86-64.so.2 -> /lib/...) would resolve in the image.
@@ -27,6 +28,8 @@ export interface LentRuntime {
   /** util-linux script: gives lxc-start a terminal, so liblxc passes the container's console through */
   script: string;
   nsenter: string;
+  /** util-linux setpriv: --pdeathsig, so the namespace dies with thunderbox even when it is killed */
+  setpriv: string;
   /**
    * liblxc's compiled-in mount point for the container's rootfs (LXCROOTFSMOUNT; Debian:
    * /usr/lib/x86_64-linux-gnu/lxc/rootfs). Without it liblxc stops with "Failed to access to
@@ -93,6 +96,7 @@ export function lentRuntime(): LentRuntime {
     unshare: which('unshare', 'util-linux'),
     script: which('script', 'bsdutils'),
     nsenter: which('nsenter', 'util-linux'),
+    setpriv: which('setpriv', 'util-linux'),
     rootfsMount: mount,
   };
   return cached;

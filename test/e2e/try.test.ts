@@ -200,6 +200,24 @@ describe('thunderbox try: the device-faithful start (the default)', () => {
     expect(fs.readdirSync(engineTmp)).toEqual([]);
   });
 
+  it('thunderbox killed (SIGKILL): the namespace dies with it, and the next start removes what it left', async () => {
+    const dir = tmpDir();
+    const cs = `Kill${randomBytes(3).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, cs);
+    const mark = `tbx-kill-${randomBytes(4).toString('hex')}`;
+    const engineTmp = tmpDir('tbx-engine-tmp-');
+    const child = execa(process.execPath, [BIN, 'try', cs, '--target', target, '--', 'sh', '-c', 'echo up; while :; do sleep 1; done', mark], { reject: false, env: { TMPDIR: engineTmp } });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (b: Buffer) => b.toString().includes('up') && resolve()));
+    child.kill('SIGKILL');
+    await child;
+    for (let i = 0; i < 30 && processesWith(mark).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(processesWith(mark)).toEqual([]);
+    expect(fs.readdirSync(engineTmp)).toHaveLength(1); // its run directory
+    const next = await tbx(['try', cs, '--target', target, '-q', '--', '/bin/true'], { env: { TMPDIR: engineTmp } });
+    expect(next.code).toBe(0);
+    expect(fs.readdirSync(engineTmp)).toEqual([]);
+  });
+
   it('--fix-host-subids is for --host only; there, as a normal user, it is a coded error naming the fix', async () => {
     const dir = tmpDir();
     const cs = `Sub${randomBytes(3).toString('hex')}`;
