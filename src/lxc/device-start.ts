@@ -117,6 +117,7 @@ export async function startOnDevice(req: DeviceStartRequest): Promise<DeviceStar
   if (!fs.statSync(target, { throwIfNoEntry: false })?.isDirectory()) fail('TARGET_MISSING', `the image root ${target} is not a directory`, 'give --target the image root (Buildroot TARGET_DIR)');
   const config = resolveInTarget(target, path.posix.join(req.lxcpath, req.name, 'config'));
   if (!fs.existsSync(config)) fail('CONTAINER_MISSING', `the image has no container ${req.lxcpath}/${req.name} (${config} does not exist)`, 'prepare it first (thunderbox prepare)');
+  if (process.getuid?.() !== 0) fail('START_NEEDS_ROOT', 'a start as on the device needs root: it makes mount namespaces, an overlay and pivot_root, and liblxc starts the container as root, as Thunder does', 'run it as root (sudo)');
   const rt = lentRuntime();
   imageBinfmt(target);
   const timeoutMs = req.timeoutMs ?? 30_000;
@@ -257,7 +258,7 @@ async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, lev
     const lxcLog = readFileOrNull(log)?.toString('utf8') ?? '';
     const stderr = readFileOrNull(path.join(dir, 'stderr'))?.toString('utf8') ?? '';
     if (lxcLog === '' && !r.stopped && !/lxc-start|lxc_container/.test(stderr)) {
-      fail('DEVICE_ROOT_FAILED', `building the device's root from ${target} failed: ${stderr.trim() || `exit status ${r.status}`}`, 'run as root on a kernel with overlayfs and mount namespaces');
+      fail('DEVICE_ROOT_FAILED', `building the device's root from ${target} failed: ${(stderr || r.stderr).trim() || `exit status ${r.status}`}`, 'run as root on a kernel with overlayfs and mount namespaces');
     }
     const v = readVerdict(lxcLog, r.output, { stderr, stopped: r.stopped });
     if (!v.started && r.timedOut) v.error = `stopped after ${timeoutMs / 1000} s, before the command ran${v.error ? ` (${v.error})` : ''}`;
@@ -314,6 +315,8 @@ function alive(pid: number): boolean {
 
 interface Launched {
   output: string;
+  /** what setpriv, unshare or script said (the script's own errors go to its file) */
+  stderr: string;
   status: number | null;
   /** we stopped it: timeout or signal */
   stopped: boolean;
@@ -354,7 +357,11 @@ function launch(req: DeviceStartRequest, rt: LentRuntime, dir: string, timeoutMs
       }
       size += text.length;
     });
-    child.stderr.resume();
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (t: string) => {
+      if (stderr.length < 64 * 1024) stderr += t;
+    });
     let stopped = false;
     let timedOut = false;
     let interrupted = false;
@@ -387,7 +394,7 @@ function launch(req: DeviceStartRequest, rt: LentRuntime, dir: string, timeoutMs
       clearTimeout(killTimer);
       req.signal?.removeEventListener('abort', onAbort);
       if (size > OUTPUT_LIMIT) output += `\n[thunderbox: ${size - OUTPUT_LIMIT} more characters of output not kept]\n`;
-      resolve({ output: output + pendingCr, status, stopped, timedOut, interrupted });
+      resolve({ output: output + pendingCr, stderr, status, stopped, timedOut, interrupted });
     });
   });
 }
