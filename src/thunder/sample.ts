@@ -204,8 +204,14 @@ export function writeSample(dir: string, mtime: number): Sample {
   fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.seccomp'), SAMPLE_COMMON_SECCOMP);
   fs.mkdirSync(path.join(target, 'tmp'), { mode: 0o1777 });
   fs.chmodSync(path.join(target, 'tmp'), 0o1777);
+  // what every device root has: liblxc keeps its run state in /run (without it liblxc cannot
+  // even load a container: "Failed to create lxc_container")
+  for (const d of ['run', 'proc', 'sys', 'dev']) {
+    fs.mkdirSync(path.join(target, d), { mode: 0o755 });
+    fs.chmodSync(path.join(target, d), 0o755);
+  }
   // fixed times: the sample is the same bytes and metadata every time
-  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/config.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config/common.seccomp', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', 'tmp', '']) {
+  for (const p of ['etc/Thunder/plugins/OCDM.json', 'etc/Thunder/config.json', 'etc/Thunder/plugins', 'etc/Thunder', 'etc', 'usr/share/lxc/config/common.conf', 'usr/share/lxc/config/userns.conf', 'usr/share/lxc/config/common.seccomp', 'usr/share/lxc/config', 'usr/share/lxc', 'usr/share', 'usr', 'tmp', 'run', 'proc', 'sys', 'dev', '']) {
     fs.utimesSync(path.join(target, p), mtime, mtime);
   }
   fs.utimesSync(archive, mtime, mtime);

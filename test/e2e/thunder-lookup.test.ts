@@ -34,6 +34,20 @@ describe('Thunder finds the container', () => {
     expect((await lxcAccepts(path.join(dir, 'config'))).ok).toBe(true);
     const d = await tbx(['doctor', 'Probe2', '--target', s.target, '--json']);
     expect(JSON.parse(d.stdout).containerDir).toBe(dir);
+    // and it starts as Thunder starts it: the sample's ThunderPlugin (armhf, through qemu-user) by bare name
+    const t = await tbx(['try', 'Probe2', '--target', s.target]);
+    expect(t.stderr).toContain('Probe2: container /usr/share/Thunder/OCDM/Container');
+    expect(t.stdout).toContain('ThunderPlugin stand-in (thunderbox demo), running on armv7l');
+    expect(t.code).toBe(0);
+  });
+
+  it('a container at a path Thunder searches earlier is the one it starts: try starts that one', async () => {
+    const s = sampleWith({});
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '-q'])).code).toBe(0);
+    // the same container again, at <persistentpath>/<callsign> (the sample's persistentpath is /root)
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '-q', '--location', 'persistent', '--idmap', 'none'])).code).toBe(0);
+    const t = await tbx(['try', 'OCDM', '--target', s.target, '--json']);
+    expect(JSON.parse(t.stdout)).toMatchObject({ started: true, container: '/root/OCDM/Container' });
   });
 
   it('--location persistent: <persistentpath>/<persistentpathpostfix or callsign>/Container; two callsigns of one class need it', async () => {
