@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { sourceDateEpoch } from '../core/epoch.js';
+import { fail } from '../core/errors.js';
 import { program as newProgram } from './main.js';
 import { register as registerPrepare } from './prepare.js';
 
@@ -22,6 +23,20 @@ function listTree(root: string, rel = '', out: string[] = []): string[] {
   return out;
 }
 
+/** Left in a demo's directory: a second `demo --dir` on it runs prepare again instead of refusing it. */
+const DEMO_MARK = '.thunderbox-demo';
+
+/** What --dir names: nothing or an empty directory (a new sample goes there), an earlier demo, or else an error. */
+function demoDirState(dir: string): 'new' | 'demo' {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st) return 'new';
+  if (!st.isDirectory()) fail('DEMO_DIR_NOT_DIR', `demo --dir ${dir}: that is a file, not a directory`, 'give a directory that does not exist yet (demo makes it), or an empty one', { file: dir });
+  const names = fs.readdirSync(dir);
+  if (names.length === 0) return 'new';
+  if (names.includes(DEMO_MARK)) return 'demo';
+  fail('DEMO_DIR_NOT_EMPTY', `demo --dir ${dir}: the directory is not empty and does not hold an earlier demo (it has ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, 'give a new or empty directory; demo writes its sample there and will not mix it with other files', { file: dir });
+}
+
 export function register(program: Command): void {
   program
     .command('demo')
@@ -33,11 +48,14 @@ export function register(program: Command): void {
       const { createTwoFilesPatch } = await import('diff');
       const { SAMPLE_PLUGIN_JSON, writeSample } = await import('../thunder/sample.js');
       const dir = f.dir ? path.resolve(f.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-demo-'));
+      const again = f.dir !== undefined && demoDirState(dir) === 'demo';
       fs.mkdirSync(dir, { recursive: true });
       // mkdtemp makes it 0700: the container's mapped root must pass through it for `try`
       if (!f.dir) fs.chmodSync(dir, 0o755);
-      const sample = writeSample(dir, sourceDateEpoch() ?? 1700000000);
+      const sample = again ? { archive: path.join(dir, 'rootfs.tar'), target: path.join(dir, 'target') } : writeSample(dir, sourceDateEpoch() ?? 1700000000);
+      if (!again) fs.writeFileSync(path.join(dir, DEMO_MARK), 'made by thunderbox demo: `thunderbox demo --dir` runs prepare here again\n');
       const args = ['prepare', 'OCDM', sample.archive, '--target', sample.target];
+      if (again) process.stdout.write(`${dir} holds the sample of an earlier demo: prepare runs on it again\n`);
       process.stdout.write(`sample rootfs: ${sample.archive}\nsample image:  ${sample.target}\n\n$ thunderbox ${args.join(' ')}\n`);
       const p = newProgram();
       registerPrepare(p);
@@ -48,5 +66,7 @@ export function register(program: Command): void {
       process.stdout.write(createTwoFilesPatch('OCDM.json (before)', 'OCDM.json (after)', SAMPLE_PLUGIN_JSON, fs.readFileSync(json, 'utf8')) + '\n');
       process.stdout.write(`${path.join(c, 'rootfs')} (mode uid:gid path):\n${listTree(path.join(c, 'rootfs')).join('\n')}\n`);
       process.stdout.write(`\nRun it again and nothing changes: thunderbox ${args.join(' ')}\n`);
+      // a directory of its own (a new one each run without --dir), kept for `try` and a second look
+      if (!f.dir) process.stdout.write(`\nThe sample stays in ${dir} for thunderbox try OCDM --target ${sample.target}; remove it with rm -rf ${dir} (as root: the rootfs belongs to the container's ids). --dir DIR puts it where you choose, and runs prepare there again the next time.\n`);
     });
 }

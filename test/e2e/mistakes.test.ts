@@ -46,3 +46,44 @@ describe('an image root thunderbox cannot write', () => {
     expect(snapshot(s.target, { hash: true })).toEqual(before);
   });
 });
+
+describe('demo --dir', () => {
+  it('run twice, as in its help: the second run prepares the same sample again and changes nothing', async () => {
+    const dir = path.join(tmpDir(), 'demo');
+    const first = await tbx(['demo', '--dir', dir]);
+    expect(first.code).toBe(0);
+    const before = snapshot(dir, { hash: true });
+    const second = await tbx(['demo', '--dir', dir]);
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`${dir} holds the sample of an earlier demo: prepare runs on it again`);
+    expect(second.stdout).toContain('nothing to do: everything is up to date');
+    expect(snapshot(dir, { hash: true })).toEqual(before);
+  });
+
+  it('a file, or a directory holding something else: a coded error, exit 1, nothing written', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, 'x');
+    const f = await tbx(['demo', '--dir', file]);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain(`${file}: error[DEMO_DIR_NOT_DIR]`);
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+    const d = await tbx(['demo', '--dir', dir]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain(`${dir}: error[DEMO_DIR_NOT_EMPTY]`);
+    expect(fs.readdirSync(dir)).toEqual(['file']);
+  });
+
+  it('without --dir: it says where the sample stays and why', async () => {
+    // TMPDIR: the run's temporary directory goes below the test's own, removed also on failure
+    const tmp = tmpDir();
+    const r = await tbx(['demo'], { env: { TMPDIR: tmp } });
+    expect(r.code).toBe(0);
+    const m = /The sample stays in (\S+) for thunderbox try OCDM --target \S+; remove it with rm -rf (\S+) /.exec(r.stdout);
+    expect(m).not.toBeNull();
+    expect(m![2]).toBe(m![1]);
+    expect(path.dirname(m![1]!)).toBe(tmp);
+    expect(fs.existsSync(path.join(m![1]!, 'target/usr/share/Thunder/OCDM/Container/config'))).toBe(true);
+  });
+});
