@@ -87,3 +87,51 @@ describe('demo --dir', () => {
     expect(fs.existsSync(path.join(m![1]!, 'target/usr/share/Thunder/OCDM/Container/config'))).toBe(true);
   });
 });
+
+describe('--seccomp default after --seccomp off-common-conf', () => {
+  const conf = (target: string) => fs.readFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), 'utf8');
+
+  it('puts back what the earlier run commented out, in the transaction, shown in the plan and the dry-run diff', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    const original = conf(s.target);
+    const off = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'off-common-conf', '-q']);
+    expect(off.code).toBe(0);
+    expect(conf(s.target)).toContain('\n# lxc.seccomp.profile = ');
+    const dry = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'default', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('common.conf: put back lxc.seccomp.profile (line 21), commented out by an earlier --seccomp off-common-conf for OCDM');
+    expect(dry.stdout).toContain('\n-# lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp\n+lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp\n');
+    expect(conf(s.target)).toContain('\n# lxc.seccomp.profile = ');
+    const on = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'default']);
+    expect(on.code).toBe(0);
+    expect(on.stdout).toContain('put back lxc.seccomp.profile (line 21)');
+    expect(conf(s.target)).toBe(original);
+  });
+
+  it('while another container still uses off-common-conf, the line stays commented out and a warning says why', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    for (const cs of ['OCDM', 'Other']) {
+      expect((await tbx(['prepare', '--no-doctor', cs, s.archive, '--target', s.target, '--no-plugin-json', '--seccomp', 'off-common-conf', '-q'])).code).toBe(0);
+    }
+    const one = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--no-plugin-json', '--seccomp', 'default']);
+    expect(one.code).toBe(0);
+    expect(one.stderr).toContain('warning[SECCOMP_RESTORE_KEPT]: OCDM no longer uses --seccomp off-common-conf, but Other in the image still does');
+    expect(conf(s.target)).toContain('\n# lxc.seccomp.profile = ');
+    const last = await tbx(['prepare', '--no-doctor', 'Other', s.archive, '--target', s.target, '--no-plugin-json', '--seccomp', 'default']);
+    expect(last.code).toBe(0);
+    expect(conf(s.target)).toContain('\nlxc.seccomp.profile = ');
+  });
+
+  it('a profile commented out by hand is not touched, and --seccomp default says seccomp is off', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    const f = path.join(s.target, 'usr/share/lxc/config/common.conf');
+    fs.writeFileSync(f, conf(s.target).replace('\nlxc.seccomp.profile = ', '\n# lxc.seccomp.profile = '));
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--seccomp', 'default']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('warning[SECCOMP_COMMON_CONF_OFF]: --seccomp default, but common.conf\'s lxc.seccomp.profile is commented out (line 21 of /usr/share/lxc/config/common.conf)');
+    expect(conf(s.target)).toContain('\n# lxc.seccomp.profile = ');
+  });
+});
