@@ -342,7 +342,13 @@ async function printPlan(out: Output, ops: Op[], reports: ContainerReport[]): Pr
       if (r?.facts?.size) out.say(`    size: ${sizeLine(r.facts.size)}`);
       for (const n of r?.facts?.notes ?? []) out.say(`    note: ${n}`);
       for (const [p, why] of r?.facts?.kept ?? []) out.detail(`    would keep /${p}: ${why}`);
-      if (r?.config) out.say(createTwoFilesPatch('/dev/null', path.join(op.path, 'config'), '', r.config).trimEnd());
+      if (r?.config) {
+        // a container that is there already: the diff against its config, not the whole file
+        const file = path.join(op.path, 'config');
+        const now = readFileOrNull(file)?.toString('utf8') ?? null;
+        if (now === r.config) out.say(`    ${file}: unchanged`);
+        else out.say(createTwoFilesPatch(now === null ? '/dev/null' : file, file, now ?? '', r.config).trimEnd());
+      }
     } else if (op.kind === 'dir') {
       out.say(`+ ${op.path}/: ${op.reason}`);
     } else {

@@ -135,3 +135,22 @@ describe('--seccomp default after --seccomp off-common-conf', () => {
     expect(conf(s.target)).toContain('\n# lxc.seccomp.profile = ');
   });
 });
+
+describe('--dry-run of a change to an existing container', () => {
+  it('diffs the config against the one there, not against /dev/null', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q'])).code).toBe(0);
+    const config = path.join(s.target, 'usr/share/Thunder/OCDM/Container/config');
+    const dry = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--env', 'LOG_LEVEL=3', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).not.toContain('/dev/null');
+    expect(dry.stdout).toContain(`--- ${config}\n+++ ${config}\n`);
+    expect(dry.stdout).toContain('\n+lxc.environment = LOG_LEVEL=3\n');
+    // only the changed line and its context, not every line of the file
+    expect(dry.stdout.split('\n').filter((l) => /^[+-][^+-]/.test(l))).toEqual(['+lxc.environment = LOG_LEVEL=3']);
+    // a forced rebuild with the same config says so
+    const same = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--force', '--dry-run']);
+    expect(same.stdout).toContain(`    ${config}: unchanged`);
+  });
+});
