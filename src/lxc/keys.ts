@@ -1,3 +1,4 @@
+import { distance } from '../core/suggest.js';
 import { parseIdmapValue } from './idmap.js';
 import * as V from './values.js';
 import { g, type Grammar } from './values.js';
@@ -248,18 +249,4 @@ export function suggest(key: string): string | undefined {
     if (!best || d < best.d) best = { k, d };
   }
   return best && best.d <= Math.max(2, Math.floor(key.length / 6)) ? best.k : undefined;
-}
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = t;
-    }
-  }
-  return dp[b.length]!;
 }
