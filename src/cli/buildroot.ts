@@ -15,29 +15,32 @@ export function register(program: Command): void {
     .summary('prepare the manifest\'s containers in TARGET_DIR (Buildroot post-build script)')
     .description(
       `Run as a Buildroot post-build script: TARGET_DIR first, then BR2_ROOTFS_POST_SCRIPT_ARGS, of
-which --manifest FILE (and --datapath PATH) are read and the rest ignored. Prepares every
-container of the manifest in TARGET_DIR (a rootfs of "target" is a copy of the image itself,
-without the containers in it), then checks BR2_CONFIG: LXC enabled, the owners applied (the
-post-fakeroot script or a permission table), the build's architecture against the rootfs.
-Runs on every make: a second run with the same inputs does nothing.`,
+which --manifest FILE, --datapath PATH, --no-doctor and --keep-going are read and the rest
+left to the other post scripts (one a typo away from these, such as --manifets, is an error).
+Prepares every container of the manifest in TARGET_DIR (a rootfs of "target" is a copy of the
+image itself, without the containers in it), then checks BR2_CONFIG: LXC enabled, the owners
+applied (the post-fakeroot script or a permission table), the build's architecture against
+the rootfs. Errors there, and the doctor's, fail the build (exit 1); --keep-going reports
+them and exits 0. Runs on every make: a second run with the same inputs does nothing.`,
     )
     .argument('<target>', 'TARGET_DIR (Buildroot passes it as the first argument)')
-    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS: --manifest FILE [--datapath PATH] [--no-doctor] ...')
+    .argument('[args...]', 'BR2_ROOTFS_POST_SCRIPT_ARGS: --manifest FILE [--datapath PATH] [--no-doctor] [--keep-going] ...')
     .allowUnknownOption(true)
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print a machine-readable summary')
     .addHelpText('after', '\nExample (board/raspberrypi3/post-build.sh):\n  thunderbox buildroot post-build "$@"\nwith BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"')
     .action(async (target: string, args: string[], f: Flags) => {
       const path = await import('node:path');
-      const { parsePostScriptArgs, crossCheck, stampArch } = await import('../buildroot/post-build.js');
+      const { parsePostScriptArgs, crossCheck, stampArch, refuseNearMisses, POST_BUILD_OPTIONS } = await import('../buildroot/post-build.js');
       const { UsageError } = await import('../core/errors.js');
       const { program: newProgram } = await import('./main.js');
       const { register: registerPrepare } = await import('./prepare.js');
       const { loadManifest } = await import('../profile/manifest.js');
-      const { formatDiagnostic } = await import('../core/diagnostic.js');
       const { resolveInTarget } = await import('../core/target-path.js');
       const { deviceContainerDir } = await import('../lxc/container-config.js');
+      refuseNearMisses(args, POST_BUILD_OPTIONS, 'post-build');
       const a = parsePostScriptArgs(args);
+      const out = new Output(f);
       if (!a.manifest) throw new UsageError('post-build needs --manifest FILE in BR2_ROOTFS_POST_SCRIPT_ARGS', 'BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"');
       const manifest = path.resolve(a.manifest);
       const p = newProgram();
@@ -53,7 +56,18 @@ Runs on every make: a second run with the same inputs does nothing.`,
         await n.parseAsync(['node', 'thunderbox', 'net', 'render', '--manifest', manifest, '--target', target, ...(f.quiet || f.json ? ['-q'] : [])]);
       }
       const ds = crossCheck(process.env.BR2_CONFIG, containers, process.getuid?.() !== 0);
-      for (const d of ds) if (!f.quiet && !f.json) process.stderr.write(formatDiagnostic(d) + '\n');
+      out.diagnostics(ds);
+      if (a.ignored.length) out.detail(`post-build: left for other post scripts: ${a.ignored.join(' ')}`);
+      const errors = ds.filter((d) => d.severity === 'error').length;
+      const doctorFailed = process.exitCode === 1;
+      if (a.keepGoing && (errors || doctorFailed)) {
+        // the build goes on, as asked; the errors above stay in the log
+        if (!f.json) process.stderr.write(`post-build: --keep-going: ${errors ? `${errors} error(s) in the Buildroot configuration` : ''}${errors && doctorFailed ? ' and ' : ''}${doctorFailed ? 'doctor errors' : ''} reported, the build goes on; the image may not run its containers\n`);
+        process.exitCode = 0;
+      } else if (errors) {
+        if (!f.json) process.stderr.write(`post-build: ${errors} error(s): the image cannot run its containers as configured; fix them, or add --keep-going to BR2_ROOTFS_POST_SCRIPT_ARGS to build it anyway\n`);
+        process.exitCode = 1;
+      }
     });
   br.command('check')
     .summary('lint a br2-external tree (by default this repo)')
@@ -103,7 +117,9 @@ Pointing BR2_ROOTFS_DEVICE_TABLE at the same tables gives the same image.`,
     .option('--json', 'print a machine-readable summary')
     .option('-q, --quiet', 'print only errors')
     .addHelpText('after', '\nExample (board/raspberrypi3/post-fakeroot.sh):\n  thunderbox buildroot post-fakeroot "$@"')
-    .action(async (target: string, _args: string[], f: Flags) => {
+    .action(async (target: string, args: string[], f: Flags) => {
+      const { refuseNearMisses, POST_BUILD_OPTIONS } = await import('../buildroot/post-build.js');
+      refuseNearMisses(args, POST_BUILD_OPTIONS, 'post-fakeroot');
       const { postFakeroot } = await import('../buildroot/post-fakeroot.js');
       const out = new Output(f);
       const r = postFakeroot(target, f.datapath ?? DEFAULT_DATAPATH);

@@ -105,7 +105,7 @@ describe('Buildroot integration', () => {
     }
   });
 
-  it('post-build warns about a Buildroot configuration that will not work', async () => {
+  it('post-build fails the build on a Buildroot configuration that cannot run the containers; --keep-going reports it and goes on', async () => {
     const dir = tmpDir();
     const target = path.join(dir, 'target');
     writeTargetDir(target);
@@ -114,9 +114,23 @@ describe('Buildroot integration', () => {
     const m = path.join(dir, 'm.yaml');
     fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n');
     const r = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: br2 } });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toContain('warning[BR_LXC_MISSING]');
-    expect(r.stderr).toContain('warning[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error[BR_LXC_MISSING]');
+    expect(r.stderr).toContain('error[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64');
+    expect(r.stderr).toContain('post-build: 2 error(s): the image cannot run its containers as configured; fix them, or add --keep-going to BR2_ROOTFS_POST_SCRIPT_ARGS');
+    const going = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+    expect(going.code).toBe(0);
+    expect(going.stderr).toContain('error[BR_LXC_MISSING]');
+    expect(going.stderr).toContain('post-build: --keep-going: 2 error(s) in the Buildroot configuration reported, the build goes on');
+    // a typo of one of post-build's own arguments is named (exit 2), through the board script too
+    for (const cmd of [[process.execPath, BIN, 'buildroot', 'post-build'], [path.join(REPO, 'board/raspberrypi3/post-build.sh')]]) {
+      const typo = await execa(cmd[0]!, [...cmd.slice(1), target, '--manifets', m, '--no-doctor'], { reject: false, env: { BR2_CONFIG: br2, BR2_EXTERNAL_THUNDERBOX_PATH: REPO, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      expect(typo.exitCode).toBe(2);
+      expect(typo.stderr).toContain('error[USAGE]: unknown option --manifets in the post-build arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --manifest?');
+    }
+    const fr = await tbx(['buildroot', 'post-fakeroot', target, '--datapth', '/x']);
+    expect(fr.code).toBe(2);
+    expect(fr.stderr).toContain('unknown option --datapth in the post-fakeroot arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --datapath?');
     const none = await tbx(['buildroot', 'post-build', target]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('post-build needs --manifest FILE');
