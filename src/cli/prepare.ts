@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError } from '../core/errors.js';
+import { ThunderboxError, UsageError } from '../core/errors.js';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { sourceDateEpoch } from '../core/epoch.js';
-import type { Op } from '../core/plan.js';
+import type { FileOp, Op } from '../core/plan.js';
 import { JOURNAL_NAME, applyPlan, journalPending, settle } from '../core/transaction.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import { VERSION } from '../core/version.js';
@@ -15,7 +15,7 @@ import { mergeInputs } from '../profile/input.js';
 import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
 import type { NetSpec } from '../profile/spec.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
-import { assertTargetUsable, planPrepare, recordDoctor, type ContainerReport } from '../thunder/prepare.js';
+import { assertTargetUsable, doctorRecordOp, planPrepare, type ContainerReport } from '../thunder/prepare.js';
 import type { SizeReport } from '../rootfs/filter-sink.js';
 import { Output, ProgressBar, formatBytes } from './output.js';
 import { chooseTarget, refuseHostRoot } from './target.js';
@@ -288,12 +288,14 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     for (const r of reports) inputs.set(r.callsign, doctorInputs(t.target, r.dir, r.callsign));
   }
   const check = f.doctor === false ? [] : reports.filter((x) => x.status !== 'unchanged' || x.doctor?.errors !== 0 || x.doctor.inputs !== inputs.get(x.callsign));
+  const records: FileOp[] = [];
   if (check.length) {
     const { runDoctor } = await import('../thunder/doctor.js');
     for (const r of check) {
       const spec = containers.find((c) => c.callsign === r.callsign)!;
       const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign, pluginJson: spec.pluginJson === null ? null : r.pluginJson?.path });
-      recordDoctor(r.dir, { errors: d.errors, warnings: d.warnings, inputs: inputs.get(r.callsign) }, req.epoch);
+      const op = doctorRecordOp(r.dir, { errors: d.errors, warnings: d.warnings, inputs: inputs.get(r.callsign) }, req.epoch);
+      if (op) records.push(op);
       doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
       doctorErrors += d.errors;
       const shown = d.findings.filter((x) => x.severity !== 'note' || f.verbose);
@@ -302,8 +304,21 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
       if (d.errors) out.say(`${r.callsign}: doctor found ${d.errors} error(s): the container will not start on the device as it is (thunderbox doctor ${r.callsign} --target ${t.target} checks again)`);
     }
   }
+  // the verdicts go into the stamps as a transaction of their own (lock, journal): a run killed
+  // there is rolled back by the next one, which checks again
+  if (records.length) await recordVerdicts(out, t.target, records, req.epoch);
   out.json({ ok: doctorErrors === 0, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map((r) => ({ ...reportJson(r), doctor: doctor[r.callsign] ?? null })), diagnostics: plan.diagnostics });
   if (doctorErrors) process.exitCode = 1;
+}
+
+async function recordVerdicts(out: Output, target: string, ops: FileOp[], epoch: number | undefined): Promise<void> {
+  try {
+    await applyPlan({ root: target, ops, diagnostics: [], dirMtime: epoch });
+  } catch (err) {
+    // another run took the lock in between: the verdicts are not kept, so the next run checks again
+    if (!(err instanceof ThunderboxError) || err.code !== 'LOCKED') throw err;
+    out.diagnostics([{ code: 'DOCTOR_NOT_RECORDED', severity: 'note', message: `another thunderbox run holds the lock on ${target}: the doctor's verdict is not kept in the stamp, so the next run checks again`, hint: 'nothing to do' }]);
+  }
 }
 
 function sizeLine(s: SizeReport): string {

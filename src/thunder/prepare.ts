@@ -104,14 +104,18 @@ interface Stamp {
 /**
  * Keep the doctor's verdict in the stamp: an unchanged container the doctor found errors in
  * (or never checked) is checked again on the next run, so a second `make` cannot pass where
- * the first failed.
+ * the first failed. The doctor runs after the tree is in place, so this is a change of its own:
+ * a file op the caller applies as a transaction (locked, journalled: a run killed while writing
+ * it is rolled back by the next, which then checks again). Null when the stamp says so already.
  */
-export function recordDoctor(containerDir: string, d: DoctorRecord, epoch?: number): void {
+export function doctorRecordOp(containerDir: string, d: DoctorRecord, epoch?: number): FileOp | null {
+  const file = path.join(containerDir, STAMP_NAME);
+  const before = readFileOrNull(file)?.toString('utf8');
   const stamp = readStamp<Stamp>(containerDir);
-  if (!stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return;
+  if (before === undefined || !stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return null;
   stamp.doctor = { errors: d.errors, warnings: d.warnings, inputs: d.inputs };
-  writeFileAtomic(path.join(containerDir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime: epoch });
-  if (epoch !== undefined) fs.utimesSync(containerDir, utime(epoch), utime(epoch));
+  const st = fs.statSync(file);
+  return { kind: 'file', path: file, reason: `the doctor's verdict (${d.errors} errors, ${d.warnings} warnings)`, before, after: JSON.stringify(stamp, null, 1) + '\n', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: epoch };
 }
 
 

@@ -257,3 +257,31 @@ describe('transactions', () => {
     ]);
   });
 });
+
+describe('the doctor\'s verdict in the stamp', () => {
+  // The last write of a prepare: the doctor ran on the tree in place, and its verdict goes into
+  // thunderbox.stamp. strace's fault injection kills the run at exactly that syscall (-P limits
+  // it to the syscalls whose first path is the one given): the commit's link of the old stamp
+  // aside, or the rename of the new one into its place.
+  it.each(['link', 'rename'] as const)('a run killed at the %s of the stamp: the next run leaves the tree a clean run leaves', async (syscall) => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const env = { MESSAGE_DISPATCHER_CONFIG: 'x', SOURCE_DATE_EPOCH: '1700000000' };
+    const args = ['prepare', 'OCDM', s.archive, '--target', s.target, '-q'];
+    expect((await tbx(args, { env })).code).toBe(0);
+    expect((await tbx(args, { env })).code).toBe(0);
+    const clean = comparable(s.target, { hash: true });
+    const stamp = path.join(C(s.target), 'thunderbox.stamp');
+    expect(JSON.parse(fs.readFileSync(stamp, 'utf8'))).toHaveProperty('doctor');
+    const calls = syscall === 'link' ? 'link,linkat' : 'rename,renameat,renameat2';
+    const first = syscall === 'link' ? stamp : stagedName(stamp);
+    const killed = await execa('strace', ['-f', '-qq', '-o', '/dev/null', '-P', first, '-e', `trace=${calls}`, '-e', `inject=${calls}:signal=SIGKILL:when=1`, process.execPath, BIN, ...args, '--force'], { reject: false, env });
+    expect(killed.exitCode === 137 || killed.signal === 'SIGKILL').toBe(true);
+    expect(fs.existsSync(path.join(s.target, '.thunderbox.lock'))).toBe(true);
+    const again = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target], { env });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('recovered: an interrupted earlier run was rolled back first');
+    expect(again.stdout).toContain('OCDM: doctor: no problems found');
+    expect(comparable(s.target, { hash: true })).toEqual(clean);
+  });
+});
