@@ -7,6 +7,7 @@ import { sourceDateEpoch } from '../core/epoch.js';
 import type { FileOp, Op } from '../core/plan.js';
 import { JOURNAL_NAME, applyPlan, journalPending, settle } from '../core/transaction.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
+import { nearest } from '../core/suggest.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
 import { ROUTED_UP_SCRIPT } from '../lxc/container-config.js';
@@ -209,7 +210,11 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     wanted = manifest.containers.map((c) => ({ name: c.name, input: mergeInputs(c.input, cli) }));
   } else {
     const fromManifest = manifest?.containers.find((c) => c.name === callsign);
-    if (manifest && !fromManifest) throw new UsageError(`${callsign} is not in ${manifest.file}`, `containers there: ${manifest.containers.map((c) => c.name).join(', ') || 'none'}`);
+    if (manifest && !fromManifest) {
+      const names = manifest.containers.map((c) => c.name);
+      const near = nearest(callsign!, names);
+      throw new UsageError(`${callsign} is not in ${manifest.file}${near.length ? `: did you mean ${near.join(' or ')}?` : ''}`, `containers there: ${names.join(', ') || 'none'}`);
+    }
     wanted = [{ name: callsign!, input: mergeInputs(fromManifest?.input ?? {}, cli) }];
   }
   // addresses: allocated over the whole manifest (stable numbering), kept in thunderbox.lock

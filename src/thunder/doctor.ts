@@ -16,7 +16,7 @@ import { REQUIRED_ENV, type EnvSpec } from '../profile/spec.js';
 import { closureOf } from '../rootfs/closure.js';
 import { EM, ET, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
 import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, didYouMean, nearCallsigns, pluginJsonCandidates } from './layout.js';
 import { PROXYSTUB_DIRS, closureOptions, thunderRoots } from './minimize.js';
 import { MODE_PATH, parseJsonTree, pluginLocator, type PluginConfig } from './plugin-json.js';
 import { TARGET_PROBES } from './doctor-inputs.js';
@@ -108,7 +108,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const prepareHint = `run thunderbox prepare ${o.callsign} <rootfs> --target ${target}${o.datapath !== '/usr/share/Thunder' ? ` --datapath ${o.datapath}` : ''} first`;
 
   if (!statOrNull(containerDir)?.isDirectory()) {
-    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign}: ${containerDir} does not exist`, prepareHint);
+    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign}: ${containerDir} does not exist`, `${didYouMean(nearCallsigns(target, o.datapath, o.callsign))}${prepareHint}`);
     return done();
   }
   const configFile = path.join(containerDir, 'config');

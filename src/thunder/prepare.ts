@@ -23,7 +23,7 @@ import { subidEdits } from '../lxc/subids.js';
 import { includedConfigs } from '../lxc/includes.js';
 import { parseConfig } from '../lxc/document.js';
 import { commentOutSeccompProfile, restoreSeccompProfile, type SeccompEdit } from './common-conf.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, pluginJsonCandidates, readStamp } from './layout.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, didYouMean, nearCallsigns, pluginJsonCandidates, readStamp } from './layout.js';
 import { pluginLocator, setExecutionMode, type PluginConfig } from './plugin-json.js';
 
 // `thunderbox prepare`: plan the container trees, the plugin JSON edits and the common.conf
@@ -132,7 +132,10 @@ function findPluginJson(req: PrepareRequest, spec: ContainerSpec): string | null
       const host = resolveInTarget(req.target, dev);
       if (fs.existsSync(host)) return host;
     }
-    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}; searched ${searched.map((d) => path.join(req.target, d)).join(', ')}`, `install the plugin's ${spec.callsign}.json in the image, pass --plugin-json FILE, or --no-plugin-json to leave it alone`);
+    // a typo of the callsign (OCMD, ocdm): --no-plugin-json would make a container Thunder never uses
+    const near = nearCallsigns(req.target, req.datapath, spec.callsign);
+    const typo = near.length ? `${didYouMean(near)}the callsign is the plugin JSON's file name, as Thunder reads it; ` : '';
+    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}; searched ${searched.map((d) => path.join(req.target, d)).join(', ')}`, `${typo}install the plugin's ${spec.callsign}.json in the image, or pass --plugin-json FILE${near.length ? '' : ', or --no-plugin-json to leave it alone (Thunder starts a container only for a plugin whose JSON says "Container")'}`);
   }
   const given = path.resolve(spec.pluginJson);
   const inside = (p: string) => !path.relative(req.target, p).startsWith('..');

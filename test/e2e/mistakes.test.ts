@@ -154,3 +154,37 @@ describe('--dry-run of a change to an existing container', () => {
     expect(same.stdout).toContain(`    ${config}: unchanged`);
   });
 });
+
+describe('a mistyped callsign', () => {
+  it('doctor OCMD and prepare ocdm suggest OCDM, from its plugin JSON and its container; prepare does not suggest --no-plugin-json then', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q'])).code).toBe(0);
+    const d = await tbx(['doctor', 'OCMD', '--target', s.target]);
+    expect(d.code).toBe(1);
+    expect(d.stdout).toContain('error[CONTAINER_MISSING]: no prepared container for OCMD');
+    expect(d.stdout).toContain('fix: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? run thunderbox prepare OCMD');
+    const before = snapshot(s.target, { hash: true });
+    const p = await tbx(['prepare', '--no-doctor', 'ocdm', s.archive, '--target', s.target]);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toContain('error[PLUGIN_JSON_NOT_FOUND]: no plugin config for ocdm');
+    expect(p.stderr).toContain('hint: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? the callsign is the plugin JSON\'s file name');
+    expect(p.stderr).not.toContain('--no-plugin-json');
+    expect(snapshot(s.target, { hash: true })).toEqual(before);
+    // nothing near: the other ways out are named
+    const far = await tbx(['prepare', '--no-doctor', 'Netflix', s.archive, '--target', s.target]);
+    expect(far.code).toBe(1);
+    expect(far.stderr).not.toContain('did you mean');
+    expect(far.stderr).toContain('--no-plugin-json to leave it alone');
+  });
+
+  it('prepare --manifest with a callsign the manifest does not have suggests the near one', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    const m = path.join(dir, 'thunderbox.yaml');
+    fs.writeFileSync(m, `containers:\n  OCDM:\n    rootfs: ${s.archive}\n`);
+    const r = await tbx(['prepare', 'OCMD', '--manifest', m, '--target', s.target]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`OCMD is not in ${m}: did you mean OCDM?`);
+  });
+});
