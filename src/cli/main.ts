@@ -12,7 +12,9 @@ export function program(): Command {
   const p = new Command('thunderbox')
     .description('Prepare Thunder (WPEFramework) plugin LXC containers for Buildroot images')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
+    // one style for every usage error, commander's own too: error[USAGE]: ... then the hint
+    .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error[USAGE]: ')) })
+    .showHelpAfterError('  hint: run with --help for usage')
     .exitOverride();
   p.addHelpText('after', `
 Examples:
@@ -53,9 +55,13 @@ function exitCodeFor(err: unknown): number {
 }
 
 /** What --json prints for a run that failed: the diagnostics, also for usage errors and interrupts. */
+function usageDiagnostic(err: UsageError): Diagnostic {
+  return { code: 'USAGE', severity: 'error', message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+}
+
 function failureJson(err: unknown): Diagnostic[] | null {
   if (err instanceof ThunderboxError) return err.diagnostics;
-  if (err instanceof UsageError) return [{ code: 'USAGE', severity: 'error', message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
+  if (err instanceof UsageError) return [usageDiagnostic(err)];
   if (err instanceof CommanderError && err.exitCode !== 0) return [{ code: 'USAGE', severity: 'error', message: err.message.replace(/^error: /, ''), hint: 'run with --help for usage' }];
   if (err instanceof Interrupted) return [{ code: 'INTERRUPTED', severity: 'error', message: `${err.message}; nothing was changed` }];
   return null;
@@ -88,7 +94,7 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof ThunderboxError) {
       for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     } else if (err instanceof UsageError) {
-      process.stderr.write(`thunderbox: ${err.message}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);
+      process.stderr.write(formatDiagnostic(usageDiagnostic(err)) + '\n');
     } else if (err instanceof Interrupted) {
       process.stderr.write(`thunderbox: ${err.message}; nothing was changed\n`);
     } else if (!(err instanceof CommanderError)) {

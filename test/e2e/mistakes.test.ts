@@ -188,3 +188,22 @@ describe('a mistyped callsign', () => {
     expect(r.stderr).toContain(`OCMD is not in ${m}: did you mean OCDM?`);
   });
 });
+
+describe('usage errors', () => {
+  it.each([
+    [['prepare', 'OCDM', 'x.tar', '--net', 'veth'], 'USAGE', '--net veth needs --link BRIDGE', 'e.g. --net veth --link lxcbr0'],
+    [['prepare', 'OCDM', 'x.tar', '--bogus'], 'USAGE', "unknown option '--bogus'", 'run with --help for usage'],
+    [['nosuch'], 'USAGE', "unknown command 'nosuch'", 'run with --help for usage'],
+    [['prepare', 'OCDM', 'x.tar', '--mount', 'bad'], 'MOUNT_FLAG', '--mount "bad" is not HOST:PATH', 'e.g. --mount /testshare'],
+    [['doctor', 'a/b'], 'USAGE', '"a/b" is not a usable callsign', 'use letters, digits'],
+  ])('%j: error[CODE] and a hint, exit 2', async (args, code, message, hint) => {
+    const r = await tbx(args);
+    expect(r.code).toBe(2);
+    const [first, second] = r.stderr.split('\n');
+    expect(first).toMatch(new RegExp(`^error\\[${code}\\]: `));
+    expect(first).toContain(message);
+    expect(second).toMatch(/^ {2}hint: /);
+    expect(second).toContain(hint);
+    expect(r.stderr).not.toMatch(/^thunderbox: /m);
+  });
+});
