@@ -28,7 +28,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
     .allowUnknownOption(true)
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print a machine-readable summary')
-    .addHelpText('after', '\nExample (board/raspberrypi3/post-build.sh):\n  thunderbox buildroot post-build "$@"\nwith BR2_ROOTFS_POST_SCRIPT_ARGS="--manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml"')
+    .addHelpText('after', '\nExample (board/raspberrypi3/post-build.sh):\n  thunderbox buildroot post-build "$@"\nwith BR2_ROOTFS_POST_SCRIPT_ARGS (add --keep-going to build on despite errors):\n  --manifest $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/thunderbox.yaml')
     .action(async (target: string, args: string[], f: Flags) => {
       const path = await import('node:path');
       const { parsePostScriptArgs, crossCheck, stampArch, refuseNearMisses, POST_BUILD_OPTIONS } = await import('../buildroot/post-build.js');
@@ -94,7 +94,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
     .argument('<target>', 'TARGET_DIR')
     .argument('<table...>', 'permission tables (BR2_ROOTFS_DEVICE_TABLE format)')
     .option('-q, --quiet', 'print only errors')
-    .addHelpText('after', '\nExample:\n  fakeroot thunderbox buildroot apply-table output/target board/raspberrypi3/device_table.txt')
+    .addHelpText('after', '\nExample:\n  fakeroot thunderbox buildroot apply-table output/target \\\n      board/raspberrypi3/device_table.txt')
     .action(async (target: string, tables: string[], f: Flags) => {
       const { applyTables } = await import('../buildroot/post-fakeroot.js');
       const n = applyTables(target, tables);

@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .summary('run `prepare` on a built-in sample rootfs and image (no input needed)')
     .description('Generate a small armhf-looking rootfs.tar and an image root holding OCDM.json (Local mode) and\nLXC\'s common.conf, run `thunderbox prepare OCDM rootfs.tar --target <image>`, and show what it made.')
     .option('--dir <dir>', 'where to put the sample (default: a new temporary directory, kept)')
-    .addHelpText('after', '\nExample:\n  thunderbox demo --dir /tmp/tb-demo && thunderbox try OCDM --target /tmp/tb-demo/target')
+    .addHelpText('after', '\nExample:\n  thunderbox demo --dir /tmp/tb-demo &&\n    thunderbox try OCDM --target /tmp/tb-demo/target')
     .action(async (f: DemoFlags) => {
       const { createTwoFilesPatch } = await import('diff');
       const { SAMPLE_PLUGIN_JSON, writeSample } = await import('../thunder/sample.js');

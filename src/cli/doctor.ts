@@ -56,7 +56,7 @@ errors, 2 usage.`,
       `
 Examples:
   thunderbox doctor OCDM --target output/target
-  thunderbox doctor OCDM --target output/target --json | jq '.findings[] | select(.severity == "error")'
+  thunderbox doctor OCDM --target output/target --json |\n    jq '.findings[] | select(.severity == "error")'
   TARGET_DIR=output/target thunderbox doctor Netflix -q`,
     )
     .action(async (callsign: string, f: DoctorFlags) => {

@@ -50,7 +50,7 @@ function print(ds: Diagnostic[], quiet: boolean | undefined): void {
 
 export function register(program: Command): void {
   const k = program.command('kconfig').summary('lint kernel configs for containers').description('Kernel configuration for containers: lint fragments against a target or a kernel tree, and report on a full .config.')
-    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment --target rpi3\n  thunderbox kconfig check-config output/build/linux-custom/.config')
+    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment \\\n      --target rpi3\n  thunderbox kconfig check-config output/build/linux-custom/.config')
   k.command('lint')
     .summary('what a kernel fragment or .config gives containers')
     .description(
@@ -71,7 +71,7 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
     .option('--strict', 'a redefinition between fragments is an error, and warnings fail too')
     .option('--json', 'print the diagnostics and option states as JSON')
     .option('-q, --quiet', 'print errors only')
-    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment --target rpi3 --cmdline board/raspberrypi3/cmdline.txt\n  thunderbox kconfig lint output/build/linux-custom/.config\n  thunderbox kconfig lint my.fragment --kernel-src /usr/src/linux --defconfig bcm2835 --arch arm')
+    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment \\\n      --target rpi3 --cmdline board/raspberrypi3/cmdline.txt\n  thunderbox kconfig lint output/build/linux-custom/.config\n  thunderbox kconfig lint my.fragment --kernel-src /usr/src/linux \\\n      --defconfig bcm2835 --arch arm')
     .action(async (files: string[], f: LintFlags) => {
       const out = new Output(f);
       const uses = await usesFrom(f);

@@ -18,7 +18,7 @@ function version(v: string | undefined): 5 | 6 | 7 {
 
 export function register(program: Command): void {
   const lxc = program.command('lxc').summary('check LXC container configs').description('LXC container configs: check them against every key of LXC 5, 6 and 7.')
-    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config --sysroot output/target\n  thunderbox lxc migrate /var/lib/lxc/old/config --write\n  thunderbox lxc keys | grep idmap')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config \\\n      --sysroot output/target\n  thunderbox lxc migrate /var/lib/lxc/old/config --write\n  thunderbox lxc keys | grep idmap')
   lxc
     .command('check')
     .summary('report what liblxc would refuse or misread in LXC configs')
@@ -33,7 +33,7 @@ inline "# comment" in a value, flags = down, a key set twice). Exit 0 clean, 1 e
     .addOption(new Option('--lxc-version <n>', 'LXC version the configs are for').choices(['5', '6', '7']).default('6'))
     .option('--json', 'print the diagnostics as JSON')
     .option('-q, --quiet', 'print errors only')
-    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config --sysroot output/target\n  thunderbox lxc check --lxc-version 5 /var/lib/lxc/*/config\n\nEvery key and its grammar: thunderbox lxc keys')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config \\\n      --sysroot output/target\n  thunderbox lxc check --lxc-version 5 /var/lib/lxc/*/config\n\nEvery key and its grammar: thunderbox lxc keys')
     .action(async (files: string[], f: CheckFlags) => {
       const { checkConfig } = await import('../lxc/check.js');
       const out = new Output(f);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { formatDiagnostic, type Diagnostic } from '../core/diagnostic.js';
 import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
+import { layoutHelp } from './help.js';
 
 // The whole command set, declared here; each command's flags and work live in its own file
 // and are loaded only when that command runs. This is the only place that calls process.exit:
@@ -16,6 +17,7 @@ export function program(): Command {
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error[USAGE]: ')) })
     .showHelpAfterError('  hint: run with --help for usage')
     .exitOverride();
+  layoutHelp(p);
   p.addHelpText('after', `
 Examples:
   thunderbox prepare OCDM output/images/rootfs.tar --target output/target

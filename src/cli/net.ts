@@ -12,7 +12,7 @@ interface Flags {
 
 export function register(program: Command): void {
   const net = program.command('net').summary('container networking: addresses and the device\'s host networks').description('Container networking from the manifest: the addressing plan, and the device\'s bridges, forwarding and NAT.')
-    .addHelpText('after', '\nExamples:\n  thunderbox net plan --manifest board/raspberrypi3/thunderbox.yaml\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml --target output/target')
+    .addHelpText('after', '\nExamples:\n  thunderbox net plan --manifest board/raspberrypi3/thunderbox.yaml\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml \\\n      --target output/target')
   net
     .command('plan')
     .summary('print the addressing table (container, interface, address, gateway, bridge or route)')
@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--dry-run', 'print what would change')
     .option('-q, --quiet', 'print only errors')
-    .addHelpText('after', '\nExample:\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml --target output/target')
+    .addHelpText('after', '\nExample:\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml \\\n      --target output/target')
     .action(async (f: Flags) => {
       const out = new Output(f);
       const t = chooseTarget(f.target);

@@ -116,19 +116,26 @@ Examples:
   # the wiki's OCDM recipe, in the Buildroot output directory
   thunderbox prepare OCDM images/rootfs.tar --target target
   # privileged, seccomp off for this container only, a shared log directory
-  thunderbox prepare OCDM rootfs.tar.xz --idmap none --seccomp off --mount /testshare:TestLogging:rw
+  thunderbox prepare OCDM rootfs.tar.xz --idmap none --seccomp off \\
+      --mount /testshare:TestLogging:rw
   # every container of a manifest, as a Buildroot post-build script does
-  thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml --target "$TARGET_DIR"
+  thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml \\
+      --target "$TARGET_DIR"
   # what would change
   thunderbox prepare OCDM rootfs.tar --dry-run
-  # only what ThunderPlugin and the OCDM plugin need, files shared with the image hard-linked
-  thunderbox prepare OCDM rootfs.tar --minimize --keep 'etc/ssl/**' --dedupe-with-host
-  # the wiki's shared folder: container uid 1000 is host uid 1000 and owns /testshare
-  thunderbox prepare OCDM rootfs.tar --share-uid 1000 --mount /testshare:TestLogging:rw:0770:1000
+  # only what ThunderPlugin and the OCDM plugin need, files shared with the
+  # image hard-linked
+  thunderbox prepare OCDM rootfs.tar --minimize --keep 'etc/ssl/**' \\
+      --dedupe-with-host
+  # the wiki's shared folder: container uid 1000 is host uid 1000 and owns
+  # /testshare
+  thunderbox prepare OCDM rootfs.tar --share-uid 1000 \\
+      --mount /testshare:TestLogging:rw:0770:1000
 
-Shared directories and domain sockets: a process in an unprivileged container that is not
-root can write to a socket the host created in a shared directory only if the socket's mode
-lets it ("other" write, e.g. 0777 rather than 0775), unless its uid is shared (--share-uid).`,
+Shared directories and domain sockets: a process in an unprivileged container
+that is not root can write to a socket the host created in a shared directory
+only if the socket's mode lets it ("other" write, e.g. 0777 rather than 0775),
+unless its uid is shared (--share-uid).`,
     )
     .action(async (callsign: string | undefined, rootfs: string | undefined, flags: PrepareFlags, cmd: Command) => {
       await runPrepare(callsign, rootfs, flags, cmd);
@@ -270,14 +277,16 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   for (const r of reports) {
     out.say(describe(r, { create: 'created', replace: 'replaced', unchanged: 'unchanged' }));
-    if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? 'mode set to "Container"' : 'already "Container"'}`);
+    if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? `${plan.ops.find((op) => op.kind === 'file' && op.path === r.pluginJson!.path)?.reason.replace(/^[^:]*: /, '') ?? 'mode set to "Container"'}` : 'already "Container"'}`);
     if (r.facts?.size) out.say(`  size: ${sizeLine(r.facts.size)}`);
     if (r.status !== 'unchanged') for (const n of r.facts?.notes ?? []) out.say(`  note: ${n}`);
     if (f.verbose && r.facts?.kept) for (const [p, why] of r.facts.kept) out.detail(`  kept /${p}: ${why}`);
     if (f.verbose && r.config) out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
   }
+  // a plugin JSON's edit was told with its container above
+  const told = new Set(reports.flatMap((r) => (r.pluginJson ? [r.pluginJson.path] : [])));
   for (const op of plan.ops) {
-    if (op.kind === 'file') out.say(`${op.before === null ? 'wrote' : 'patched'} ${op.path}: ${op.reason}`);
+    if (op.kind === 'file' && !told.has(op.path)) out.say(`${op.before === null ? 'wrote' : 'patched'} ${op.path}: ${op.reason}`);
     if (op.kind === 'dir') out.say(`directory ${op.path}: ${op.reason}`);
   }
   out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));

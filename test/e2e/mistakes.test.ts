@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { writeSample } from '../../src/thunder/sample.js';
-import { tbx } from '../helpers/cli.js';
+import { BIN, tbx } from '../helpers/cli.js';
 import { publicBin } from '../helpers/public-repo.js';
 import { snapshot } from '../helpers/tree.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -205,5 +206,37 @@ describe('usage errors', () => {
     expect(second).toMatch(/^ {2}hint: /);
     expect(second).toContain(hint);
     expect(r.stderr).not.toMatch(/^thunderbox: /m);
+  });
+});
+
+describe('--help', () => {
+  it('every command\'s help fits 80 columns when not on a terminal, and on an 80-column terminal', async () => {
+    const { program, register } = await import('../../src/cli/main.js');
+    const p = program();
+    await register(p, ['node', 'thunderbox']);
+    const paths: string[][] = [[]];
+    const walk = (c: Command, at: string[]) => {
+      for (const sub of c.commands) {
+        paths.push([...at, sub.name()]);
+        walk(sub, [...at, sub.name()]);
+      }
+    };
+    walk(p, []);
+    expect(paths.length).toBeGreaterThan(15);
+    for (const at of paths) {
+      const r = await tbx([...at, '--help'], { env: { COLUMNS: '80' } });
+      expect(r.code).toBe(0);
+      const long = r.stdout.split('\n').filter((l) => l.length > 80);
+      expect({ command: at.join(' '), long }).toEqual({ command: at.join(' '), long: [] });
+    }
+    // no COLUMNS, not a terminal: 80 too
+    const plain = await tbx(['prepare', '--help']);
+    expect(Math.max(...plain.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+    // a long option stands on its own line, its description below, aligned with the others
+    expect(plain.stdout).toMatch(/\n {2}--mount <HOST:PATH\[:ro\|rw\[:MODE\[:UID\[:GID\]\]\]\]>\n {30}share a device directory/);
+    const tty = await execa('script', ['-qec', `stty cols 80; ${process.execPath} ${BIN} prepare --help`, '/dev/null']);
+    const lines = tty.stdout.split(/\r?\n/);
+    expect(lines.length).toBeGreaterThan(40);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
   });
 });
