@@ -309,7 +309,8 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     chown: req.isRoot,
     canMknod: req.isRoot,
     idmap: spec.idmap,
-    implicitMtime: req.epoch ?? 0,
+    // directories the archive implies or the container needs (mount points): made now, like the config
+    implicitMtime: req.epoch ?? Math.floor(Date.now() / 1000),
     dryRun,
     unmappedToNobody: spec.unmappedToNobody,
     skipDevices: spec.idmap.length > 0 && !spec.keepDevices,

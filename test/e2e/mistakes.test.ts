@@ -240,3 +240,31 @@ describe('--help', () => {
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
   });
 });
+
+describe('what prepare makes', () => {
+  it('created mount points get SOURCE_DATE_EPOCH, else the run\'s time, not 1970', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    const mountPoints = (target: string) => ['sys', 'dev', 'tmp', 'shared'].map((m) => fs.statSync(path.join(target, 'usr/share/Thunder/OCDM/Container/rootfs', m)).mtimeMs / 1000);
+    const t0 = Math.floor(Date.now() / 1000);
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--mount', '/srv/x:shared', '-q'])).code).toBe(0);
+    const t1 = Math.ceil(Date.now() / 1000);
+    for (const t of mountPoints(s.target)) {
+      expect(t).toBeGreaterThanOrEqual(t0);
+      expect(t).toBeLessThanOrEqual(t1);
+    }
+    const d2 = path.join(dir, 'epoch');
+    fs.mkdirSync(d2);
+    const s2 = writeSample(d2, EPOCH);
+    expect((await tbx(['prepare', '--no-doctor', 'OCDM', s2.archive, '--target', s2.target, '--mount', '/srv/x:shared', '-q'], { env: { SOURCE_DATE_EPOCH: '1600000000' } })).code).toBe(0);
+    expect(mountPoints(s2.target)).toEqual([1600000000, 1600000000, 1600000000, 1600000000]);
+  });
+
+  it('a plugin JSON\'s edit is told once, with its container', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, EPOCH);
+    const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.includes('OCDM.json'))).toEqual([`  plugin config ${path.join(s.target, 'etc/Thunder/plugins/OCDM.json')}: configuration.root.mode "Local" -> "Container"`]);
+  });
+});
