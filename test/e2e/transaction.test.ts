@@ -8,6 +8,7 @@ import { writeSample } from '../../src/thunder/sample.js';
 import { bigArchive } from '../helpers/big-archive.js';
 import { BIN, tbx } from '../helpers/cli.js';
 import { comparable } from '../helpers/tree.js';
+import { publicBin } from '../helpers/public-repo.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // The transaction: a failure at any point leaves the image root as it was.
@@ -233,7 +234,7 @@ describe('transactions', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, 65534, 65534);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, publicBin(), 'prepare', '--no-doctor', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(devices ? '1 device nodes recorded in device_table.txt' : '1 device nodes left out');
     const c = C(target);
