@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
-import { Output } from './output.js';
+import { Output, captureJson, type JsonDiagnostic } from './output.js';
 
 interface Flags {
   datapath?: string;
@@ -45,15 +45,17 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const manifest = path.resolve(a.manifest);
       const p = newProgram();
       registerPrepare(p);
-      await p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]);
+      // with --json, prepare's and net render's documents go into post-build's own
+      const prepared = await captureJson(() => p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]));
       const m = loadManifest(manifest);
       const datapath = a.datapath ?? m.datapath ?? DEFAULT_DATAPATH;
       const containers = m.containers.map((c) => ({ callsign: c.name, archName: stampArch(resolveInTarget(target, deviceContainerDir(datapath, c.name))) }));
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
+      let rendered: Record<string, unknown> | null = null;
       if (m.networks.length || m.containers.some((c) => c.input.net?.some((n) => n.type === 'routed'))) {
         const n = newProgram();
         (await import('./net.js')).register(n);
-        await n.parseAsync(['node', 'thunderbox', 'net', 'render', '--manifest', manifest, '--target', target, ...(f.quiet || f.json ? ['-q'] : [])]);
+        rendered = await captureJson(() => n.parseAsync(['node', 'thunderbox', 'net', 'render', '--manifest', manifest, '--target', target, ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]));
       }
       const ds = crossCheck(process.env.BR2_CONFIG, containers, process.getuid?.() !== 0);
       out.diagnostics(ds);
@@ -68,6 +70,9 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
         if (!f.json) process.stderr.write(`post-build: ${errors} error(s): the image cannot run its containers as configured; fix them, or add --keep-going to BR2_ROOTFS_POST_SCRIPT_ARGS to build it anyway\n`);
         process.exitCode = 1;
       }
+      // ok is the exit status (with --keep-going: true despite the errors listed)
+      const inner = (prepared?.diagnostics as JsonDiagnostic[] | undefined) ?? [];
+      out.json(process.exitCode !== 1, [...inner, ...ds], { target, manifest, keepGoing: a.keepGoing === true, ignoredArgs: a.ignored, prepare: prepared, net: rendered });
     });
   br.command('check')
     .summary('lint a br2-external tree (by default this repo)')
@@ -84,7 +89,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const { findUp } = await import('../core/find-up.js');
       const root = dir ?? findUp(import.meta.url, (d) => fs.existsSync(path.join(d, 'external.desc'))) ?? undefined;
       const ds = await checkExternal(root ?? '.');
-      if (f.json) process.stdout.write(JSON.stringify({ ok: ds.length === 0, diagnostics: ds }, null, 2) + '\n');
+      if (f.json) new Output(f).json(ds.length === 0, ds, { dir: root ?? '.' });
       else for (const d of ds) process.stdout.write(formatDiagnostic(d) + '\n');
       if (!f.json && !f.quiet) process.stdout.write(`${root}: ${ds.length} finding(s)\n`);
       if (ds.length) process.exitCode = 1;
@@ -93,12 +98,15 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
     .summary('apply permission (makedevs) tables to a directory, inside fakeroot')
     .argument('<target>', 'TARGET_DIR')
     .argument('<table...>', 'permission tables (BR2_ROOTFS_DEVICE_TABLE format)')
+    .option('--json', 'print a machine-readable summary')
     .option('-q, --quiet', 'print only errors')
     .addHelpText('after', '\nExample:\n  fakeroot thunderbox buildroot apply-table output/target \\\n      board/raspberrypi3/device_table.txt')
     .action(async (target: string, tables: string[], f: Flags) => {
       const { applyTables } = await import('../buildroot/post-fakeroot.js');
       const n = applyTables(target, tables);
-      new Output(f).say(`applied ${n} permission lines`);
+      const out = new Output(f);
+      out.say(`applied ${n} permission lines`);
+      out.json(true, [], { target, tables, lines: n });
     });
   br.command('post-fakeroot')
     .summary('apply the ownership recorded by a non-root `prepare`, inside fakeroot')
@@ -124,6 +132,6 @@ Pointing BR2_ROOTFS_DEVICE_TABLE at the same tables gives the same image.`,
       const out = new Output(f);
       const r = postFakeroot(target, f.datapath ?? DEFAULT_DATAPATH);
       out.say(r.tables.length ? `applied ${r.lines} permission lines from ${r.tables.length} table(s): ${r.tables.join(', ')}` : 'no permission tables to apply');
-      out.json({ ok: true, tables: r.tables, lines: r.lines });
+      out.json(true, [], { target, tables: r.tables, lines: r.lines });
     });
 }

@@ -6,9 +6,11 @@ import { sourceDateEpoch } from '../core/epoch.js';
 import { fail } from '../core/errors.js';
 import { program as newProgram } from './main.js';
 import { register as registerPrepare } from './prepare.js';
+import { Output, captureJson, type JsonDiagnostic } from './output.js';
 
 interface DemoFlags {
   dir?: string;
+  json?: boolean;
 }
 
 function listTree(root: string, rel = '', out: string[] = []): string[] {
@@ -43,9 +45,14 @@ export function register(program: Command): void {
     .summary('run `prepare` on a built-in sample rootfs and image (no input needed)')
     .description('Generate a small armhf-looking rootfs.tar and an image root holding OCDM.json (Local mode) and\nLXC\'s common.conf, run `thunderbox prepare OCDM rootfs.tar --target <image>`, and show what it made.')
     .option('--dir <dir>', 'where to put the sample (default: a new temporary directory, kept)')
+    .option('--json', 'print {ok, diagnostics, dir, archive, target, config, prepare} as JSON (prepare: its own --json document)')
     .addHelpText('after', '\nExample:\n  thunderbox demo --dir /tmp/tb-demo &&\n    thunderbox try OCDM --target /tmp/tb-demo/target')
     .action(async (f: DemoFlags) => {
       const { createTwoFilesPatch } = await import('diff');
+      // --json: one document, prepare's inside it; no text
+      const write = (text: string) => {
+        if (!f.json) process.stdout.write(text);
+      };
       const { SAMPLE_PLUGIN_JSON, writeSample } = await import('../thunder/sample.js');
       const dir = f.dir ? path.resolve(f.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'thunderbox-demo-'));
       const again = f.dir !== undefined && demoDirState(dir) === 'demo';
@@ -55,18 +62,24 @@ export function register(program: Command): void {
       const sample = again ? { archive: path.join(dir, 'rootfs.tar'), target: path.join(dir, 'target') } : writeSample(dir, sourceDateEpoch() ?? 1700000000);
       if (!again) fs.writeFileSync(path.join(dir, DEMO_MARK), 'made by thunderbox demo: `thunderbox demo --dir` runs prepare here again\n');
       const args = ['prepare', 'OCDM', sample.archive, '--target', sample.target];
-      if (again) process.stdout.write(`${dir} holds the sample of an earlier demo: prepare runs on it again\n`);
-      process.stdout.write(`sample rootfs: ${sample.archive}\nsample image:  ${sample.target}\n\n$ thunderbox ${args.join(' ')}\n`);
+      if (again) write(`${dir} holds the sample of an earlier demo: prepare runs on it again\n`);
+      write(`sample rootfs: ${sample.archive}\nsample image:  ${sample.target}\n\n$ thunderbox ${args.join(' ')}\n`);
       const p = newProgram();
       registerPrepare(p);
-      await p.parseAsync(['node', 'thunderbox', ...args]);
+      const prepared = await captureJson(() => p.parseAsync(['node', 'thunderbox', ...args, ...(f.json ? ['--json'] : [])]));
       const c = path.join(sample.target, 'usr/share/Thunder/OCDM/Container');
-      process.stdout.write(`\n${path.join(c, 'config')}:\n${fs.readFileSync(path.join(c, 'config'), 'utf8').replace(/^/gm, '  ')}\n`);
+      const config = fs.readFileSync(path.join(c, 'config'), 'utf8');
+      const kept = `The sample stays in ${dir} for thunderbox try OCDM --target ${sample.target}; remove it with rm -rf ${dir} (as root: the rootfs belongs to the container's ids). --dir DIR puts it where you choose, and runs prepare there again the next time.`;
+      if (f.json) {
+        new Output(f).json(prepared?.ok !== false, (prepared?.diagnostics as JsonDiagnostic[] | undefined) ?? [], { dir, archive: sample.archive, target: sample.target, again, kept: f.dir ? null : kept, config, prepare: prepared });
+        return;
+      }
+      write(`\n${path.join(c, 'config')}:\n${config.replace(/^/gm, '  ')}\n`);
       const json = path.join(sample.target, 'etc/Thunder/plugins/OCDM.json');
-      process.stdout.write(createTwoFilesPatch('OCDM.json (before)', 'OCDM.json (after)', SAMPLE_PLUGIN_JSON, fs.readFileSync(json, 'utf8')) + '\n');
-      process.stdout.write(`${path.join(c, 'rootfs')} (mode uid:gid path):\n${listTree(path.join(c, 'rootfs')).join('\n')}\n`);
-      process.stdout.write(`\nRun it again and nothing changes: thunderbox ${args.join(' ')}\n`);
+      write(createTwoFilesPatch('OCDM.json (before)', 'OCDM.json (after)', SAMPLE_PLUGIN_JSON, fs.readFileSync(json, 'utf8')) + '\n');
+      write(`${path.join(c, 'rootfs')} (mode uid:gid path):\n${listTree(path.join(c, 'rootfs')).join('\n')}\n`);
+      write(`\nRun it again and nothing changes: thunderbox ${args.join(' ')}\n`);
       // a directory of its own (a new one each run without --dir), kept for `try` and a second look
-      if (!f.dir) process.stdout.write(`\nThe sample stays in ${dir} for thunderbox try OCDM --target ${sample.target}; remove it with rm -rf ${dir} (as root: the rootfs belongs to the container's ids). --dir DIR puts it where you choose, and runs prepare there again the next time.\n`);
+      if (!f.dir) write(`\n${kept}\n`);
     });
 }

@@ -49,7 +49,7 @@ errors, 2 usage.`,
     .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
     .option('--datapath <path>', `Thunder data path on the device (default ${DEFAULT_DATAPATH})`)
     .addOption(new Option('--lxc-version <n>', 'LXC version on the device, for the config check').choices(['5', '6', '7']).default('6'))
-    .option('--json', 'print {callsign, containerDir, findings, errors, warnings} as JSON')
+    .option('--json', 'print {ok, diagnostics, callsign, containerDir, findings, errors, warnings} as JSON')
     .option('-q, --quiet', 'print errors only')
     .addHelpText(
       'after',
@@ -67,7 +67,7 @@ Examples:
       const t = chooseTarget(f.target);
       const r = await runDoctor({ target: t.target, datapath, callsign, lxcVersion: Number(f.lxcVersion ?? '6') as 5 | 6 | 7 });
       if (f.json) {
-        out.json({ callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
+        out.json(r.errors === 0, r.findings, { callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
       } else {
         for (const d of r.findings) if (d.severity === 'error' || !f.quiet) process.stdout.write(formatFinding(d) + '\n');
         out.say(`${callsign}: ${r.errors} error(s), ${r.warnings} warning(s) in ${r.containerDir}${t.explicit ? '' : ` (target: ${t.from})`}`);

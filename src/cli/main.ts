@@ -4,6 +4,7 @@ import { formatDiagnostic, type Diagnostic } from '../core/diagnostic.js';
 import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { layoutHelp } from './help.js';
+import { printFailureJson } from './output.js';
 
 // The whole command set, declared here; each command's flags and work live in its own file
 // and are loaded only when that command runs. This is the only place that calls process.exit:
@@ -92,7 +93,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     code = exitCodeFor(err);
     const diagnostics = argv.includes('--json') ? failureJson(err) : null;
-    if (diagnostics) process.stdout.write(JSON.stringify({ ok: false, diagnostics }, null, 2) + '\n');
+    if (diagnostics) printFailureJson(diagnostics);
     if (err instanceof ThunderboxError) {
       for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     } else if (err instanceof UsageError) {

@@ -260,7 +260,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   if (f.dryRun) {
     await printPlan(out, plan.ops, reports);
-    out.json({ ok: true, dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })), diagnostics: plan.diagnostics });
+    out.json(true, [...plan.diagnostics, ...reports.flatMap((r) => r.facts?.warnings ?? [])], { dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })) });
     return;
   }
   let result;
@@ -321,7 +321,9 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   // the verdicts go into the stamps as a transaction of their own (lock, journal): a run killed
   // there is rolled back by the next one, which checks again
   if (records.length) await recordVerdicts(out, t.target, records, req.epoch);
-  out.json({ ok: doctorErrors === 0, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map((r) => ({ ...reportJson(r), doctor: doctor[r.callsign] ?? null })), diagnostics: plan.diagnostics });
+  // diagnostics: the plan's, the builds', and the doctor's findings (each container's also under its doctor)
+  const all = [...plan.diagnostics, ...reports.flatMap((r) => r.facts?.warnings ?? []), ...Object.values(doctor).flatMap((d) => d.findings)];
+  out.json(doctorErrors === 0, all, { dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map((r) => ({ ...reportJson(r), doctor: doctor[r.callsign] ?? null })) });
   if (doctorErrors) process.exitCode = 1;
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Diagnostic } from '../core/diagnostic.js';
 import { tryContainer } from '../lxc/execute.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
 import { Output } from './output.js';
@@ -57,7 +58,8 @@ Examples:
       if (!f.quiet && !f.json) {
         process.stderr.write(r.started ? `thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${r.command.join(' ')} did not run\n`);
       }
-      out.json({ ok: r.exitCode === 0, callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
+      const ran: Diagnostic[] = r.exitCode === 0 ? [] : [r.started ? { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`, hint: 'its output is in stdout and stderr' } : { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start`, hint: 'liblxc\'s errors are in stderr and lxcLog' }];
+      out.json(r.exitCode === 0, [...r.notes, ...ran], { callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
       process.exitCode = r.exitCode;
     });
 }
