@@ -6,7 +6,8 @@
 #   - libc6 for armhf, armel and arm64, unpacked (not installed) under test/.cache/deb-ARCH,
 #     and binutils (readelf): real foreign ELF files for the ELF reader's tests;
 #   - qemu-user-static + binfmt-support: the armhf container;
-#   - xz-utils, bzip2, zstd: compressed archives; fakeroot; util-linux (setpriv);
+#   - xz-utils, bzip2, zstd: compressed archives; fakeroot; util-linux (setpriv); strace (its
+#     fault injection kills a run at one chosen syscall);
 #   - linux-source-6.1, gcc, make, flex, bison: the kernel's own kconfig (kconfig lint --kernel-src);
 #   - root's subordinate ids 100000-165535 in /etc/subuid and /etc/subgid: with newuidmap
 #     installed, liblxc maps ids through it, even for root.
@@ -23,7 +24,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # command -> the Debian package that has it
 for pair in lxc-execute:lxc newuidmap:uidmap update-binfmts:binfmt-support xz:xz-utils \
   bzip2:bzip2 zstd:zstd fakeroot:fakeroot setpriv:util-linux flex:flex bison:bison gcc:gcc \
-  make:make readelf:binutils shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps setcap:libcap2-bin; do
+  make:make readelf:binutils shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps setcap:libcap2-bin strace:strace; do
   have "${pair%%:*}" || pkgs="$pkgs ${pair#*:}"
 done
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"

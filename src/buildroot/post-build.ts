@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
+import { failUsage } from '../core/errors.js';
+import { nearest } from '../core/suggest.js';
 import { readStamp } from '../thunder/layout.js';
 import { br2ArchName, readBr2Config } from './br2-config.js';
 
@@ -17,7 +19,28 @@ export interface PostBuildArgs {
   datapath?: string;
   /** Skip the doctor's checks after preparing. */
   noDoctor?: boolean;
+  /** Report the errors (Buildroot configuration, doctor) but let the build go on (exit 0). */
+  keepGoing?: boolean;
   ignored: string[];
+}
+
+/** The post-build options in BR2_ROOTFS_POST_SCRIPT_ARGS; every other argument belongs to another post script. */
+export const POST_BUILD_OPTIONS = ['--manifest', '--datapath', '--no-doctor', '--keep-going'];
+
+/**
+ * Every post script gets all of BR2_ROOTFS_POST_SCRIPT_ARGS, so an argument that is not ours
+ * may be another script's (the Pi's post-image takes --add-miniuart-bt-overlay): it is
+ * ignored. One a typo away from ours (--manifets) is a usage error naming it (exit 2): ignoring
+ * it would build without what it meant.
+ */
+export function refuseNearMisses(args: readonly string[], ours: readonly string[], script: string): void {
+  for (const a of args) {
+    if (!a.startsWith('-')) continue;
+    const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    if (ours.includes(name)) continue;
+    const near = nearest(name.replace(/^-+/, ''), ours.map((o) => o.slice(2))).map((o) => `--${o}`);
+    if (near.length) failUsage('USAGE', `unknown option ${name} in the ${script} arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean ${near.join(' or ')}?`, `fix it in BR2_ROOTFS_POST_SCRIPT_ARGS; ${script} reads ${ours.join(', ')} and leaves other post scripts' arguments alone`);
+  }
 }
 
 export function parsePostScriptArgs(args: string[]): PostBuildArgs {
@@ -27,6 +50,7 @@ export function parsePostScriptArgs(args: string[]): PostBuildArgs {
     const eq = a.indexOf('=');
     const [k, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
     if (k === '--no-doctor') out.noDoctor = true;
+    else if (k === '--keep-going') out.keepGoing = true;
     else if (k === '--manifest' || k === '--datapath') {
       const v = inline ?? args[++i];
       if (v === undefined) break;
@@ -37,7 +61,11 @@ export function parsePostScriptArgs(args: string[]): PostBuildArgs {
   return out;
 }
 
-/** What the Buildroot configuration says against what prepare made. */
+/**
+ * What the Buildroot configuration says against what prepare made. Errors are an image that
+ * cannot run its containers (no LXC, owners never applied, another architecture): they fail
+ * the build unless --keep-going.
+ */
 export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null }[], nonRoot: boolean): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!br2Config || !fs.existsSync(br2Config)) {
@@ -46,11 +74,11 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
   }
   const c = readBr2Config(br2Config);
   const file = br2Config;
-  if (c.get('BR2_PACKAGE_LXC') !== 'y') out.push({ code: 'BR_LXC_MISSING', severity: 'warning', file, message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
+  if (c.get('BR2_PACKAGE_LXC') !== 'y') out.push({ code: 'BR_LXC_MISSING', severity: 'error', file, message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
   const tables = c.get('BR2_ROOTFS_DEVICE_TABLE') ?? '';
   const fakeroot = c.get('BR2_ROOTFS_POST_FAKEROOT_SCRIPT') ?? '';
   if (nonRoot && !/post-fakeroot\.sh/.test(fakeroot) && !/device_table\.txt/.test(tables.replace(/system\/device_table\.txt/, ''))) {
-    out.push({ code: 'BR_OWNERS_NOT_APPLIED', severity: 'warning', file, message: 'the container owners are written to a permission table, but neither BR2_ROOTFS_POST_FAKEROOT_SCRIPT runs thunderbox\'s post-fakeroot.sh nor does BR2_ROOTFS_DEVICE_TABLE list a thunderbox table', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
+    out.push({ code: 'BR_OWNERS_NOT_APPLIED', severity: 'error', file, message: 'the container owners are written to a permission table, but neither BR2_ROOTFS_POST_FAKEROOT_SCRIPT runs thunderbox\'s post-fakeroot.sh nor does BR2_ROOTFS_DEVICE_TABLE list a thunderbox table', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
   }
   if (!/board\/raspberrypi3\/device_table\.txt/.test(tables) && (c.get('BR2_ROOTFS_OVERLAY') ?? '').includes('overlays/container-host')) {
     out.push({ code: 'BR_TABLE_MISSING', severity: 'warning', file, message: 'BR2_ROOTFS_DEVICE_TABLE does not list thunderbox\'s board/raspberrypi3/device_table.txt, which gives the container-host overlay its modes', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/device_table.txt to BR2_ROOTFS_DEVICE_TABLE' });
@@ -59,7 +87,7 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
   for (const k of containers) {
     if (!build || !k.archName) continue;
     const same = build === k.archName || (build === 'armhf' && k.archName === 'armel') || (build === 'arm' && k.archName.startsWith('arm'));
-    if (!same) out.push({ code: 'BR_ARCH_MISMATCH', severity: 'warning', file, message: `${k.callsign}: the rootfs is ${k.archName}, the build is ${build}`, hint: 'use a rootfs of the image\'s architecture (rootfs: target, or the build\'s own images/rootfs.tar)' });
+    if (!same) out.push({ code: 'BR_ARCH_MISMATCH', severity: 'error', file, message: `${k.callsign}: the rootfs is ${k.archName}, the build is ${build}`, hint: 'use a rootfs of the image\'s architecture (rootfs: target, or the build\'s own images/rootfs.tar)' });
   }
   return out;
 }

@@ -51,14 +51,14 @@ errors, 2 usage.`,
     .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
     .option('--classname <name>', 'the plugin\'s class when the image has no plugin JSON for the callsign')
     .addOption(new Option('--lxc-version <n>', 'LXC version on the device, for the config check').choices(['5', '6', '7']).default('6'))
-    .option('--json', 'print {callsign, containerDir, findings, errors, warnings} as JSON')
+    .option('--json', 'print {ok, diagnostics, callsign, containerDir, findings, errors, warnings} as JSON')
     .option('-q, --quiet', 'print errors only')
     .addHelpText(
       'after',
       `
 Examples:
   thunderbox doctor OCDM --target output/target
-  thunderbox doctor OCDM --target output/target --json | jq '.findings[] | select(.severity == "error")'
+  thunderbox doctor OCDM --target output/target --json |\n    jq '.findings[] | select(.severity == "error")'
   TARGET_DIR=output/target thunderbox doctor Netflix -q`,
     )
     .action(async (callsign: string, f: DoctorFlags) => {
@@ -69,7 +69,7 @@ Examples:
       const t = chooseTarget(f.target);
       const r = await runDoctor({ target: t.target, datapath, callsign, classname: f.classname, lxcVersion: Number(f.lxcVersion ?? '6') as 5 | 6 | 7 });
       if (f.json) {
-        out.json({ callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
+        out.json(r.errors === 0, r.findings, { callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
       } else {
         for (const d of r.findings) if (d.severity === 'error' || !f.quiet) process.stdout.write(formatFinding(d) + '\n');
         out.say(`${callsign}: ${r.errors} error(s), ${r.warnings} warning(s) in ${r.containerDir}${t.explicit ? '' : ` (target: ${t.from})`}`);

@@ -50,7 +50,7 @@ function print(ds: Diagnostic[], quiet: boolean | undefined): void {
 
 export function register(program: Command): void {
   const k = program.command('kconfig').summary('lint kernel configs for containers').description('Kernel configuration for containers: lint fragments against a target or a kernel tree, and report on a full .config.')
-    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment --target rpi3\n  thunderbox kconfig check-config output/build/linux-custom/.config')
+    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment \\\n      --target rpi3\n  thunderbox kconfig check-config output/build/linux-custom/.config')
   k.command('lint')
     .summary('what a kernel fragment or .config gives containers')
     .description(
@@ -71,7 +71,7 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
     .option('--strict', 'a redefinition between fragments is an error, and warnings fail too')
     .option('--json', 'print the diagnostics and option states as JSON')
     .option('-q, --quiet', 'print errors only')
-    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment --target rpi3 --cmdline board/raspberrypi3/cmdline.txt\n  thunderbox kconfig lint output/build/linux-custom/.config\n  thunderbox kconfig lint my.fragment --kernel-src /usr/src/linux --defconfig bcm2835 --arch arm')
+    .addHelpText('after', '\nExamples:\n  thunderbox kconfig lint board/raspberrypi3/linux-container.fragment \\\n      --target rpi3 --cmdline board/raspberrypi3/cmdline.txt\n  thunderbox kconfig lint output/build/linux-custom/.config\n  thunderbox kconfig lint my.fragment --kernel-src /usr/src/linux \\\n      --defconfig bcm2835 --arch arm')
     .action(async (files: string[], f: LintFlags) => {
       const out = new Output(f);
       const uses = await usesFrom(f);
@@ -92,7 +92,7 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
       const ds = result.diagnostics;
       const errors = ds.filter((d) => d.severity === 'error').length;
       const warnings = ds.filter((d) => d.severity === 'warning').length;
-      if (f.json) out.json({ ok: errors === 0 && !(f.strict && warnings > 0), diagnostics: ds, options: result.states });
+      if (f.json) out.json(errors === 0 && !(f.strict && warnings > 0), ds, { options: result.states });
       else print(ds, f.quiet);
       out.say(`${files.length} file(s): ${errors} error(s), ${warnings} warning(s)`);
       if (errors > 0 || (f.strict && warnings > 0)) process.exitCode = 1;
@@ -102,7 +102,7 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
     .argument('[config]', 'the kernel .config (default: $CONFIG)')
     .option('--manifest <file>', 'thunderbox.yaml: which conditional options the containers need')
     .option('--uses <list>', `what the containers use: ${USES.join(',')} (default idmap,seccomp)`)
-    .option('--json', 'print [{option, state, required, feature}]')
+    .option('--json', 'print {ok, diagnostics, config, options: [{option, state, required, feature}]}')
     .addHelpText('after', '\nExamples:\n  thunderbox kconfig check-config output/build/linux-custom/.config\n  CONFIG=/boot/config-6.12 thunderbox kconfig check-config --json')
     .action(async (file: string | undefined, f: LintFlags) => {
       const config = file ?? process.env.CONFIG;
@@ -114,8 +114,9 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
       for (const a of c.values.values()) final.set(a.name, a.value);
       const states = verdicts(final, await usesFrom(f), { file: config, requested: new Map() }, []);
       const json = checkConfigJson(states);
-      if (f.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+      const missing = json.some((e) => e.required && (e.state === 'n' || e.state === 'missing'));
+      if (f.json) new Output(f).json(!missing, [], { config, options: json });
       else process.stdout.write(`Kernel configuration: ${config}${c.header ? ` (Linux/${c.header.arch} ${c.header.version})` : ''}\n\n${checkConfigReport(states)}`);
-      if (json.some((e) => e.required && (e.state === 'n' || e.state === 'missing'))) process.exitCode = 1;
+      if (missing) process.exitCode = 1;
     });
 }

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { formatDiagnostic } from '../core/diagnostic.js';
+import { formatDiagnostic, type Diagnostic } from '../core/diagnostic.js';
 import { UsageError, fail } from '../core/errors.js';
 import { Output } from './output.js';
 
@@ -18,7 +18,7 @@ function version(v: string | undefined): 5 | 6 | 7 {
 
 export function register(program: Command): void {
   const lxc = program.command('lxc').summary('check LXC container configs').description('LXC container configs: check them against every key of LXC 5, 6 and 7.')
-    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config --sysroot output/target\n  thunderbox lxc migrate /var/lib/lxc/old/config --write\n  thunderbox lxc keys | grep idmap')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config \\\n      --sysroot output/target\n  thunderbox lxc migrate /var/lib/lxc/old/config --write\n  thunderbox lxc keys | grep idmap')
   lxc
     .command('check')
     .summary('report what liblxc would refuse or misread in LXC configs')
@@ -33,13 +33,13 @@ inline "# comment" in a value, flags = down, a key set twice). Exit 0 clean, 1 e
     .addOption(new Option('--lxc-version <n>', 'LXC version the configs are for').choices(['5', '6', '7']).default('6'))
     .option('--json', 'print the diagnostics as JSON')
     .option('-q, --quiet', 'print errors only')
-    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config --sysroot output/target\n  thunderbox lxc check --lxc-version 5 /var/lib/lxc/*/config\n\nEvery key and its grammar: thunderbox lxc keys')
+    .addHelpText('after', '\nExamples:\n  thunderbox lxc check output/target/usr/share/Thunder/OCDM/Container/config \\\n      --sysroot output/target\n  thunderbox lxc check --lxc-version 5 /var/lib/lxc/*/config\n\nEvery key and its grammar: thunderbox lxc keys')
     .action(async (files: string[], f: CheckFlags) => {
       const { checkConfig } = await import('../lxc/check.js');
       const out = new Output(f);
       const all = files.flatMap((file) => checkConfig(file, { version: version(f.lxcVersion), sysroot: f.sysroot }));
       const errors = all.filter((d) => d.severity === 'error').length;
-      if (f.json) out.json({ ok: errors === 0, diagnostics: all });
+      if (f.json) out.json(errors === 0, all);
       else for (const d of all) if (d.severity === 'error' || !f.quiet) process.stdout.write(formatDiagnostic(d) + '\n');
       out.say(`${files.length} file(s): ${errors} error(s), ${all.length - errors} warning(s)`);
       if (errors) process.exitCode = 1;
@@ -56,8 +56,17 @@ for lxc check. --write replaces FILE atomically and keeps FILE.bak.`,
     .option('--write', 'replace the file (the old one stays as FILE.bak)')
     .addOption(new Option('--lxc-version <n>', 'LXC version to convert for').choices(['5', '6', '7']).default('6'))
     .option('--sysroot <dir>', 'image root for lxc.include when checking the result')
+    .option('--json', 'print {ok, diagnostics, file, changed, written, diff} as JSON')
     .addHelpText('after', '\nExamples:\n  thunderbox lxc migrate /var/lib/lxc/old/config\n  thunderbox lxc migrate /var/lib/lxc/old/config --write')
-    .action(async (file: string, f: { write?: boolean; lxcVersion?: string; sysroot?: string }) => {
+    .action(async (file: string, f: { write?: boolean; lxcVersion?: string; sysroot?: string; json?: boolean }) => {
+      const out = new Output(f);
+      // --json: the diff and the findings go into the document instead
+      const say = (s: string) => {
+        if (!f.json) process.stdout.write(s);
+      };
+      const warn = (d: Diagnostic) => {
+        if (!f.json) process.stderr.write(formatDiagnostic(d) + '\n');
+      };
       const fs = await import('node:fs');
       const { migrateConfig } = await import('../lxc/migrate.js');
       const { checkConfigText } = await import('../lxc/check.js');
@@ -69,31 +78,46 @@ for lxc check. --write replaces FILE atomically and keeps FILE.bak.`,
       const text = r.text;
       const v = version(f.lxcVersion);
       const m = migrateConfig(text, file, v);
-      for (const n of m.notes) process.stderr.write(formatDiagnostic(n) + '\n');
+      for (const n of m.notes) warn(n);
+      const diff = m.changed ? createTwoFilesPatch(file, file, text, m.after) : null;
+      let written = false;
       if (!m.changed) {
-        process.stdout.write(`${file}: nothing to convert\n`);
+        say(`${file}: nothing to convert\n`);
       } else {
-        process.stdout.write(createTwoFilesPatch(file, file, text, m.after));
+        say(diff!);
         if (f.write) {
           const st = fs.statSync(file);
           writeFileAtomic(`${file}.bak`, text, { mode: st.mode & 0o7777 });
           writeFileAtomic(file, m.after, { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
-          process.stdout.write(`wrote ${file} (the old one is ${file}.bak)\n`);
+          written = true;
+          say(`wrote ${file} (the old one is ${file}.bak)\n`);
         }
       }
       const left = checkConfigText(m.after, file, { version: v, sysroot: f.sysroot });
-      for (const d of left) process.stderr.write(formatDiagnostic(d) + '\n');
-      if (left.some((d) => d.severity === 'error')) process.exitCode = 1;
+      for (const d of left) warn(d);
+      const failed = left.some((d) => d.severity === 'error');
+      out.json(!failed, [...m.notes, ...left], { file, changed: m.changed, written, diff });
+      if (failed) process.exitCode = 1;
     });
   lxc
     .command('keys')
     .summary('list every LXC config key with its grammar and versions')
     .addOption(new Option('--lxc-version <n>', 'only the keys of this LXC version').choices(['5', '6', '7']))
+    .option('--json', 'print {ok, diagnostics, keys: [{key, since, until, grammar, doc, legacy}]} as JSON')
     .addHelpText('after', '\nExample:\n  thunderbox lxc keys --lxc-version 5 | grep net')
-    .action(async (f: { lxcVersion?: string }) => {
+    .action(async (f: { lxcVersion?: string; json?: boolean }) => {
       const { KEYS, NET_KEYS, available } = await import('../lxc/keys.js');
       const v = f.lxcVersion ? version(f.lxcVersion) : undefined;
       const ver = (d: { since?: number; until?: number }) => (d.since || d.until ? ` [LXC ${d.since ?? 5}-${d.until ?? 7}]` : '');
+      if (f.json) {
+        const row = (key: string, d: { since?: number; until?: number; grammar: { text: string }; doc: string; legacy?: readonly string[] }, extra: Record<string, unknown> = {}) => ({ key, since: d.since ?? null, until: d.until ?? null, grammar: d.grammar.text, doc: d.doc, legacy: d.legacy ?? [], ...extra });
+        const keys = [
+          ...KEYS.filter((k) => !v || available(k, v)).map((k) => row(`${k.key}${k.prefix ? '<name>' : ''}`, k)),
+          ...NET_KEYS.map((n) => row(`lxc.net.<N>.${n.sub}`, { ...n, legacy: n.legacy?.map((l) => `lxc.network.${l}`) }, { types: n.types ?? null })),
+        ];
+        new Output(f).json(true, [], { version: v ?? null, keys });
+        return;
+      }
       for (const k of KEYS) {
         if (v && !available(k, v)) continue;
         process.stdout.write(`${k.key}${k.prefix ? '<name>' : ''}${ver(k)}: ${k.grammar.text}. ${k.doc}${k.legacy ? ` (was ${k.legacy.join(', ')})` : ''}\n`);

@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { formatDiagnostic, type Diagnostic } from '../core/diagnostic.js';
 import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
+import { layoutHelp } from './help.js';
+import { printFailureJson } from './output.js';
 
 // The whole command set, declared here; each command's flags and work live in its own file
 // and are loaded only when that command runs. This is the only place that calls process.exit:
@@ -12,8 +14,11 @@ export function program(): Command {
   const p = new Command('thunderbox')
     .description('Prepare Thunder (WPEFramework) plugin LXC containers for Buildroot images')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
+    // one style for every usage error, commander's own too: error[USAGE]: ... then the hint
+    .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error[USAGE]: ')) })
+    .showHelpAfterError('  hint: run with --help for usage')
     .exitOverride();
+  layoutHelp(p);
   p.addHelpText('after', `
 Examples:
   thunderbox prepare OCDM output/images/rootfs.tar --target output/target
@@ -53,9 +58,13 @@ function exitCodeFor(err: unknown): number {
 }
 
 /** What --json prints for a run that failed: the diagnostics, also for usage errors and interrupts. */
+function usageDiagnostic(err: UsageError): Diagnostic {
+  return { code: 'USAGE', severity: 'error', message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+}
+
 function failureJson(err: unknown): Diagnostic[] | null {
   if (err instanceof ThunderboxError) return err.diagnostics;
-  if (err instanceof UsageError) return [{ code: 'USAGE', severity: 'error', message: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
+  if (err instanceof UsageError) return [usageDiagnostic(err)];
   if (err instanceof CommanderError && err.exitCode !== 0) return [{ code: 'USAGE', severity: 'error', message: err.message.replace(/^error: /, ''), hint: 'run with --help for usage' }];
   if (err instanceof Interrupted) return [{ code: 'INTERRUPTED', severity: 'error', message: `${err.message}; nothing was changed` }];
   return null;
@@ -84,11 +93,11 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     code = exitCodeFor(err);
     const diagnostics = argv.includes('--json') ? failureJson(err) : null;
-    if (diagnostics) process.stdout.write(JSON.stringify({ ok: false, diagnostics }, null, 2) + '\n');
+    if (diagnostics) printFailureJson(diagnostics);
     if (err instanceof ThunderboxError) {
       for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     } else if (err instanceof UsageError) {
-      process.stderr.write(`thunderbox: ${err.message}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);
+      process.stderr.write(formatDiagnostic(usageDiagnostic(err)) + '\n');
     } else if (err instanceof Interrupted) {
       process.stderr.write(`thunderbox: ${err.message}; nothing was changed\n`);
     } else if (!(err instanceof CommanderError)) {

@@ -12,7 +12,7 @@ interface Flags {
 
 export function register(program: Command): void {
   const net = program.command('net').summary('container networking: addresses and the device\'s host networks').description('Container networking from the manifest: the addressing plan, and the device\'s bridges, forwarding and NAT.')
-    .addHelpText('after', '\nExamples:\n  thunderbox net plan --manifest board/raspberrypi3/thunderbox.yaml\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml --target output/target')
+    .addHelpText('after', '\nExamples:\n  thunderbox net plan --manifest board/raspberrypi3/thunderbox.yaml\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml \\\n      --target output/target')
   net
     .command('plan')
     .summary('print the addressing table (container, interface, address, gateway, bridge or route)')
@@ -24,7 +24,7 @@ export function register(program: Command): void {
       const { allocateManifest } = await import('../net/manifest-nets.js');
       const r = allocateManifest(loadManifest(f.manifest!));
       if (f.json) {
-        process.stdout.write(JSON.stringify(r.rows, null, 2) + '\n');
+        new Output(f).json(true, [], { manifest: f.manifest!, rows: r.rows });
         return;
       }
       const rows = [['CONTAINER', 'IF', 'ADDRESS', 'GATEWAY', 'VIA'], ...r.rows.map((x) => [x.callsign, `eth${x.nic}`, x.address ?? '-', x.gateway ?? '-', x.via + (x.routes?.length ? `; routed ${x.routes.join(' ')}` : '')])];
@@ -37,8 +37,9 @@ export function register(program: Command): void {
     .requiredOption('--manifest <file>', 'thunderbox.yaml with networks (and routed containers)')
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--dry-run', 'print what would change')
+    .option('--json', 'print a machine-readable summary')
     .option('-q, --quiet', 'print only errors')
-    .addHelpText('after', '\nExample:\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml --target output/target')
+    .addHelpText('after', '\nExample:\n  thunderbox net render --manifest board/raspberrypi3/thunderbox.yaml \\\n      --target output/target')
     .action(async (f: Flags) => {
       const out = new Output(f);
       const t = chooseTarget(f.target);
@@ -50,12 +51,15 @@ export function register(program: Command): void {
       const { sourceDateEpoch } = await import('../core/epoch.js');
       if (!f.dryRun && settle(t.target)) out.say('recovered: an interrupted earlier run was rolled back first');
       const plan = planNet(loadManifest(f.manifest!), t.target, VERSION, sourceDateEpoch());
+      const ops = plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason }));
       if (f.dryRun) {
         for (const op of plan.ops) out.say(`${op.kind === 'keep' ? '=' : '~'} ${op.path}: ${op.reason}`);
+        out.json(true, plan.diagnostics, { target: t.target, dryRun: true, ops });
         return;
       }
       const r = await applyPlan(plan);
       for (const p of r.changed) out.say(`wrote ${p}`);
       if (!r.changed.length) out.say('nothing to do: the networking files are up to date');
+      out.json(true, plan.diagnostics, { target: t.target, dryRun: false, ops, changed: r.changed });
     });
 }

@@ -27,9 +27,62 @@ export class Output {
       if (d.severity === 'error' || (!this.o.quiet && !this.o.json)) process.stderr.write(formatDiagnostic(d) + '\n');
     }
   }
-  json(value: unknown): void {
-    if (this.o.json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  /** The --json document: the envelope every command shares (schemas/envelope.schema.json). */
+  json(ok: boolean, diagnostics: readonly (Diagnostic | JsonDiagnostic)[], fields: EnvelopeFields = {}): void {
+    if (this.o.json) emitJson(envelope(ok, diagnostics, fields));
   }
+}
+
+// --json: one document per run, the same envelope for every command:
+//   { ok, diagnostics: [{code, severity, file, line, col, message, hint}], ...the command's own fields }
+// every diagnostic has all seven keys (null where it has no file, position or hint).
+
+export interface JsonDiagnostic {
+  code: string;
+  severity: Diagnostic['severity'];
+  file: string | null;
+  line: number | null;
+  col: number | null;
+  message: string;
+  hint: string | null;
+}
+
+/** A command's own fields: anything but the envelope's. */
+export type EnvelopeFields = Record<string, unknown> & { ok?: never; diagnostics?: never };
+
+/** A diagnostic as --json prints it (one already in that form, from a nested command, stays as it is). */
+export function jsonDiagnostic(d: Diagnostic | JsonDiagnostic): JsonDiagnostic {
+  return { code: d.code, severity: d.severity, file: d.file ?? null, line: d.line ?? null, col: d.col ?? null, message: d.message, hint: d.hint ?? null };
+}
+
+export function envelope(ok: boolean, diagnostics: readonly (Diagnostic | JsonDiagnostic)[], fields: EnvelopeFields = {}): Record<string, unknown> {
+  return { ok, diagnostics: diagnostics.map(jsonDiagnostic), ...fields };
+}
+
+/** Where a command run by another one (demo and post-build run prepare) puts its document. */
+let captured: Record<string, unknown>[] | null = null;
+
+function emitJson(doc: Record<string, unknown>): void {
+  if (captured) captured.push(doc);
+  else process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+}
+
+/** Run `fn` (a nested command with --json) and return the document it made instead of printing it. */
+export async function captureJson(fn: () => Promise<unknown>): Promise<Record<string, unknown> | null> {
+  const outer = captured;
+  const mine: Record<string, unknown>[] = [];
+  captured = mine;
+  try {
+    await fn();
+  } finally {
+    captured = outer;
+  }
+  return mine.at(-1) ?? null;
+}
+
+/** The --json document of a run that failed (main.ts). */
+export function printFailureJson(diagnostics: readonly Diagnostic[]): void {
+  process.stdout.write(JSON.stringify(envelope(false, diagnostics), null, 2) + '\n');
 }
 
 /** A byte progress bar on a terminal; silent elsewhere or for small inputs. */

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError } from '../core/errors.js';
+import { ThunderboxError, UsageError } from '../core/errors.js';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { sourceDateEpoch } from '../core/epoch.js';
-import type { Op } from '../core/plan.js';
+import type { FileOp, Op } from '../core/plan.js';
 import { JOURNAL_NAME, applyPlan, journalPending, settle } from '../core/transaction.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
+import { nearest } from '../core/suggest.js';
 import { VERSION } from '../core/version.js';
 import type { ContainerInput } from '../profile/input.js';
 import { ROUTED_UP_SCRIPT } from '../lxc/container-config.js';
@@ -15,7 +16,7 @@ import { mergeInputs } from '../profile/input.js';
 import { parseEnvFlag, parseIdmapFlag, parseMountFlag, parseShareFlag, resolveContainer } from '../profile/resolve.js';
 import type { NetSpec } from '../profile/spec.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
-import { assertTargetUsable, planPrepare, recordDoctor, type ContainerReport } from '../thunder/prepare.js';
+import { assertTargetUsable, doctorRecordOp, planPrepare, type ContainerReport } from '../thunder/prepare.js';
 import type { SizeReport } from '../rootfs/filter-sink.js';
 import { Output, ProgressBar, formatBytes } from './output.js';
 import { chooseTarget, refuseHostRoot } from './target.js';
@@ -125,19 +126,26 @@ Examples:
   # the wiki's OCDM recipe, in the Buildroot output directory
   thunderbox prepare OCDM images/rootfs.tar --target target
   # privileged, seccomp off for this container only, a shared log directory
-  thunderbox prepare OCDM rootfs.tar.xz --idmap none --seccomp off --mount /testshare:TestLogging:rw
+  thunderbox prepare OCDM rootfs.tar.xz --idmap none --seccomp off \\
+      --mount /testshare:TestLogging:rw
   # every container of a manifest, as a Buildroot post-build script does
-  thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml --target "$TARGET_DIR"
+  thunderbox prepare --manifest board/raspberrypi3/thunderbox.yaml \\
+      --target "$TARGET_DIR"
   # what would change
   thunderbox prepare OCDM rootfs.tar --dry-run
-  # only what ThunderPlugin and the OCDM plugin need, files shared with the image hard-linked
-  thunderbox prepare OCDM rootfs.tar --minimize --keep 'etc/ssl/**' --dedupe-with-host
-  # the wiki's shared folder: container uid 1000 is host uid 1000 and owns /testshare
-  thunderbox prepare OCDM rootfs.tar --share-uid 1000 --mount /testshare:TestLogging:rw:0770:1000
+  # only what ThunderPlugin and the OCDM plugin need, files shared with the
+  # image hard-linked
+  thunderbox prepare OCDM rootfs.tar --minimize --keep 'etc/ssl/**' \\
+      --dedupe-with-host
+  # the wiki's shared folder: container uid 1000 is host uid 1000 and owns
+  # /testshare
+  thunderbox prepare OCDM rootfs.tar --share-uid 1000 \\
+      --mount /testshare:TestLogging:rw:0770:1000
 
-Shared directories and domain sockets: a process in an unprivileged container that is not
-root can write to a socket the host created in a shared directory only if the socket's mode
-lets it ("other" write, e.g. 0777 rather than 0775), unless its uid is shared (--share-uid).`,
+Shared directories and domain sockets: a process in an unprivileged container
+that is not root can write to a socket the host created in a shared directory
+only if the socket's mode lets it ("other" write, e.g. 0777 rather than 0775),
+unless its uid is shared (--share-uid).`,
     )
     .action(async (callsign: string | undefined, rootfs: string | undefined, flags: PrepareFlags, cmd: Command) => {
       await runPrepare(callsign, rootfs, flags, cmd);
@@ -224,7 +232,11 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     wanted = manifest.containers.map((c) => ({ name: c.name, input: mergeInputs(c.input, cli) }));
   } else {
     const fromManifest = manifest?.containers.find((c) => c.name === callsign);
-    if (manifest && !fromManifest) throw new UsageError(`${callsign} is not in ${manifest.file}`, `containers there: ${manifest.containers.map((c) => c.name).join(', ') || 'none'}`);
+    if (manifest && !fromManifest) {
+      const names = manifest.containers.map((c) => c.name);
+      const near = nearest(callsign!, names);
+      throw new UsageError(`${callsign} is not in ${manifest.file}${near.length ? `: did you mean ${near.join(' or ')}?` : ''}`, `containers there: ${names.join(', ') || 'none'}`);
+    }
     wanted = [{ name: callsign!, input: mergeInputs(fromManifest?.input ?? {}, cli) }];
   }
   // addresses: allocated over the whole manifest (stable numbering), kept in thunderbox.lock
@@ -271,7 +283,7 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   if (f.dryRun) {
     await printPlan(out, plan.ops, reports);
-    out.json({ ok: true, dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })), diagnostics: plan.diagnostics });
+    out.json(true, [...plan.diagnostics, ...reports.flatMap((r) => r.facts?.warnings ?? [])], { dryRun: true, target: t.target, targetFrom: t.from, containers: reports.map(reportJson), ops: plan.ops.map((op) => ({ kind: op.kind, path: op.path, reason: op.reason })) });
     return;
   }
   let result;
@@ -288,14 +300,16 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
   }
   for (const r of reports) {
     out.say(describe(r, { create: 'created', replace: 'replaced', unchanged: 'unchanged' }));
-    if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? 'mode set to "Container"' : 'already "Container"'}`);
+    if (r.pluginJson) out.say(`  plugin config ${r.pluginJson.path}: ${r.pluginJson.changed ? `${plan.ops.find((op) => op.kind === 'file' && op.path === r.pluginJson!.path)?.reason.replace(/^[^:]*: /, '') ?? 'mode set to "Container"'}` : 'already "Container"'}`);
     if (r.facts?.size) out.say(`  size: ${sizeLine(r.facts.size)}`);
     if (r.status !== 'unchanged') for (const n of r.facts?.notes ?? []) out.say(`  note: ${n}`);
     if (f.verbose && r.facts?.kept) for (const [p, why] of r.facts.kept) out.detail(`  kept /${p}: ${why}`);
     if (f.verbose && r.config) out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
   }
+  // a plugin JSON's edit was told with its container above
+  const told = new Set(reports.flatMap((r) => (r.pluginJson ? [r.pluginJson.path] : [])));
   for (const op of plan.ops) {
-    if (op.kind === 'file') out.say(`${op.before === null ? 'wrote' : 'patched'} ${op.path}: ${op.reason}`);
+    if (op.kind === 'file' && !told.has(op.path)) out.say(`${op.before === null ? 'wrote' : 'patched'} ${op.path}: ${op.reason}`);
     if (op.kind === 'dir') out.say(`directory ${op.path}: ${op.reason}`);
   }
   out.diagnostics(reports.flatMap((r) => r.facts?.warnings ?? []));
@@ -311,12 +325,14 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     for (const r of reports) inputs.set(r.callsign, doctorInputs(t.target, r.dir, r.callsign));
   }
   const check = f.doctor === false ? [] : reports.filter((x) => x.status !== 'unchanged' || x.doctor?.errors !== 0 || x.doctor.inputs !== inputs.get(x.callsign));
+  const records: FileOp[] = [];
   if (check.length) {
     const { runDoctor } = await import('../thunder/doctor.js');
     for (const r of check) {
       const spec = containers.find((c) => c.callsign === r.callsign)!;
       const d = await runDoctor({ target: t.target, datapath, callsign: r.callsign, classname: spec.classname, pluginJson: spec.pluginJson === null ? null : r.pluginJson?.path });
-      recordDoctor(r.dir, { errors: d.errors, warnings: d.warnings, inputs: inputs.get(r.callsign) }, req.epoch);
+      const op = doctorRecordOp(r.dir, { errors: d.errors, warnings: d.warnings, inputs: inputs.get(r.callsign) }, req.epoch);
+      if (op) records.push(op);
       doctor[r.callsign] = { errors: d.errors, warnings: d.warnings, findings: d.findings };
       doctorErrors += d.errors;
       const shown = d.findings.filter((x) => x.severity !== 'note' || f.verbose);
@@ -325,8 +341,23 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
       if (d.errors) out.say(`${r.callsign}: doctor found ${d.errors} error(s): the container will not start on the device as it is (thunderbox doctor ${r.callsign} --target ${t.target} checks again)`);
     }
   }
-  out.json({ ok: doctorErrors === 0, dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map((r) => ({ ...reportJson(r), doctor: doctor[r.callsign] ?? null })), diagnostics: plan.diagnostics });
+  // the verdicts go into the stamps as a transaction of their own (lock, journal): a run killed
+  // there is rolled back by the next one, which checks again
+  if (records.length) await recordVerdicts(out, t.target, records, req.epoch);
+  // diagnostics: the plan's, the builds', and the doctor's findings (each container's also under its doctor)
+  const all = [...plan.diagnostics, ...reports.flatMap((r) => r.facts?.warnings ?? []), ...Object.values(doctor).flatMap((d) => d.findings)];
+  out.json(doctorErrors === 0, all, { dryRun: false, target: t.target, targetFrom: t.from, changed: result.changed, containers: reports.map((r) => ({ ...reportJson(r), doctor: doctor[r.callsign] ?? null })) });
   if (doctorErrors) process.exitCode = 1;
+}
+
+async function recordVerdicts(out: Output, target: string, ops: FileOp[], epoch: number | undefined): Promise<void> {
+  try {
+    await applyPlan({ root: target, ops, diagnostics: [], dirMtime: epoch });
+  } catch (err) {
+    // another run took the lock in between: the verdicts are not kept, so the next run checks again
+    if (!(err instanceof ThunderboxError) || err.code !== 'LOCKED') throw err;
+    out.diagnostics([{ code: 'DOCTOR_NOT_RECORDED', severity: 'note', message: `another thunderbox run holds the lock on ${target}: the doctor's verdict is not kept in the stamp, so the next run checks again`, hint: 'nothing to do' }]);
+  }
 }
 
 function sizeLine(s: SizeReport): string {
@@ -365,7 +396,13 @@ async function printPlan(out: Output, ops: Op[], reports: ContainerReport[]): Pr
       if (r?.facts?.size) out.say(`    size: ${sizeLine(r.facts.size)}`);
       for (const n of r?.facts?.notes ?? []) out.say(`    note: ${n}`);
       for (const [p, why] of r?.facts?.kept ?? []) out.detail(`    would keep /${p}: ${why}`);
-      if (r?.config) out.say(createTwoFilesPatch('/dev/null', path.join(op.path, 'config'), '', r.config).trimEnd());
+      if (r?.config) {
+        // a container that is there already: the diff against its config, not the whole file
+        const file = path.join(op.path, 'config');
+        const now = readFileOrNull(file)?.toString('utf8') ?? null;
+        if (now === r.config) out.say(`    ${file}: unchanged`);
+        else out.say(createTwoFilesPatch(now === null ? '/dev/null' : file, file, now ?? '', r.config).trimEnd());
+      }
     } else if (op.kind === 'dir') {
       out.say(`+ ${op.path}/: ${op.reason}`);
     } else {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Interrupted, failUsage } from '../core/errors.js';
+import type { Diagnostic } from '../core/diagnostic.js';
 import { tryContainer } from '../lxc/execute.js';
 import { tryOnDevice } from '../lxc/try-device.js';
 import { DEFAULT_DATAPATH } from '../thunder/layout.js';
@@ -105,7 +106,8 @@ Examples:
         else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${what} exited with status ${r.exitCode}\n`);
       }
       const code = !r.started ? 1 : r.timedOut ? 124 : (r.exitCode ?? 1);
-      out.json({ ok: code === 0, callsign, container: r.container, command: r.command, started: r.started, exitCode: r.exitCode, error: r.error, timedOut: r.timedOut, output: r.output, communicator: r.communicator, notes: r.notes, ...(f.verbose ? { lxcLog: r.lxcLog } : {}) });
+      const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start${r.error ? `: ${r.error}` : ''}`, hint: 'liblxc\'s first specific error is in "error"; thunderbox doctor names the cause' } : r.timedOut ? { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' } : { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`, hint: 'its output is in "output"' }];
+      out.json(code === 0, [...r.notes, ...ran], { callsign, container: r.container, command: r.command, started: r.started, exitCode: r.exitCode, error: r.error ?? null, timedOut: r.timedOut, output: r.output, communicator: r.communicator ?? null, notes: r.notes, ...(f.verbose ? { lxcLog: r.lxcLog } : {}) });
       process.exitCode = code;
     });
 }
@@ -125,6 +127,7 @@ async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<
   if (!f.quiet && !f.json) {
     process.stderr.write(r.started ? `thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${r.command.join(' ')} did not run\n`);
   }
-  out.json({ ok: r.exitCode === 0, callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
+  const ran: Diagnostic[] = r.exitCode === 0 ? [] : [r.started ? { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`, hint: 'its output is in stdout and stderr' } : { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start`, hint: 'liblxc\'s errors are in stderr and lxcLog' }];
+  out.json(r.exitCode === 0, [...r.notes, ...ran], { callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
   process.exitCode = r.exitCode;
 }

@@ -60,6 +60,29 @@ function takeOver(file: string, stale: number): boolean {
 }
 
 /**
+ * The lock is the first thing a run writes into the root: a root it cannot write is named
+ * here, with the fix, before anything else is touched. Anything else passes through.
+ */
+function refuseUnwritable(root: string, file: string, err: unknown): never {
+  const code = errnoCode(err);
+  if (code === 'EROFS') {
+    fail('READ_ONLY_FS', `the image root ${root} is on a read-only filesystem (EROFS creating ${file}); nothing was changed`, `remount it read-write (mount -o remount,rw <mount point>), or copy the image root to a writable place and pass that as --target`, { file: root });
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    const uid = process.getuid?.();
+    let owner = '';
+    try {
+      const st = fs.statSync(root);
+      owner = `, owned by ${st.uid}:${st.gid}, mode ${(st.mode & 0o7777).toString(8)},`;
+    } catch {
+      // the message stays without the owner
+    }
+    fail('PERMISSION_DENIED', `the image root ${root}${owner} is not writable by this user (uid ${uid}; ${code} creating ${file}); nothing was changed`, `run as the user who owns it (Buildroot: the building user) or as root, or give this user write access (chown ${uid} ${root})`, { file: root });
+  }
+  throw err;
+}
+
+/**
  * One run per root. The lock file holds the owner's pid (and the caller's note after it); a lock
  * whose owner is gone (killed run) is taken over, and the caller then recovers that run's journal.
  */
@@ -73,7 +96,7 @@ export function acquireLock(root: string, note = ''): () => void {
       fs.closeSync(fd);
       return () => fs.rmSync(file, { force: true });
     } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
+      if (errnoCode(err) !== 'EEXIST') refuseUnwritable(root, file, err);
     }
     let owner = NaN;
     try {

@@ -17,7 +17,7 @@ import { REQUIRED_ENV, type EnvSpec } from '../profile/spec.js';
 import { closureOf } from '../rootfs/closure.js';
 import { EM, ET, describeElf, machineName, type ElfInfo } from '../rootfs/elf.js';
 import { DirView, resolve, type TreeView } from '../rootfs/tree-view.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, pluginJsonCandidates } from './layout.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, TABLE_NAME, didYouMean, nearCallsigns, pluginJsonCandidates } from './layout.js';
 import { PROXYSTUB_DIRS, closureOptions, thunderRoots } from './minimize.js';
 import { MODE_PATH, parseJsonTree, pluginLocator, type PluginConfig } from './plugin-json.js';
 import { TARGET_PROBES } from './doctor-inputs.js';
@@ -115,7 +115,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const prepareHint = `run thunderbox prepare ${o.callsign} <rootfs> --target ${target}${o.datapath !== undefined ? ` --datapath ${o.datapath}` : ''} first`;
 
   if (!choice.chosen) {
-    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, prepareHint);
+    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, `${didYouMean(nearCallsigns(target, o.datapath, o.callsign))}${prepareHint}`);
     return done();
   }
   const configFile = path.join(containerDir, 'config');

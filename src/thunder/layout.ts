@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PLUGIN_JSON_DIRS } from './device.js';
+import { nearest } from '../core/suggest.js';
+import { resolveInTargetOrNull } from '../core/target-path.js';
+import { PLUGIN_JSON_DIRS, deviceModel } from './device.js';
 
 // Where Thunder looks for things on the device.
 // Plugin JSON directories: the device model's list (thunder/device.ts), in search order.
@@ -32,4 +34,45 @@ export function readStamp<T = { facts?: { archName?: string | null } }>(containe
   } catch {
     return null;
   }
+}
+
+/** A callsign the image knows: from a plugin JSON's name, or a prepared container's directory. */
+export interface KnownCallsign {
+  callsign: string;
+  /** Where it was seen, as device paths. */
+  seen: string[];
+}
+
+/**
+ * The callsigns near a mistyped one (OCMD, ocdm -> OCDM), among the plugin JSONs of the image
+ * and its prepared containers (<datapath>/<X>/Container), with where each was seen.
+ */
+export function nearCallsigns(target: string, datapath: string | undefined, callsign: string): KnownCallsign[] {
+  const known = new Map<string, string[]>();
+  const add = (cs: string, where: string) => known.set(cs, [...(known.get(cs) ?? []), where]);
+  const list = (device: string): string[] => {
+    const host = resolveInTargetOrNull(target, device);
+    try {
+      return host ? fs.readdirSync(host).sort() : [];
+    } catch {
+      return [];
+    }
+  };
+  const model = deviceModel(target, { datapath });
+  for (const p of model.plugins()) add(p.callsign, p.file);
+  // containers where Thunder looks: <datapath>/<classname>, <persistentpath>/<callsign>
+  for (const base of [model.thunder.datapath, model.thunder.persistentpath]) {
+    for (const n of list(base)) {
+      const c = path.posix.join(base, n, 'Container');
+      const host = resolveInTargetOrNull(target, c);
+      if (host && fs.statSync(host, { throwIfNoEntry: false })?.isDirectory()) add(n, c);
+    }
+  }
+  return nearest(callsign, [...known.keys()]).map((cs) => ({ callsign: cs, seen: known.get(cs)! }));
+}
+
+/** "did you mean OCDM (/etc/Thunder/plugins/OCDM.json, ...)?", or '' when nothing is near. */
+export function didYouMean(near: KnownCallsign[]): string {
+  if (!near.length) return '';
+  return `did you mean ${near.map((k) => `${k.callsign} (${k.seen.join(', ')})`).join(' or ')}? `;
 }

@@ -21,8 +21,9 @@ import type { SharedFile } from './minimize.js';
 import { toHost } from '../lxc/idmap.js';
 import { subidEdits } from '../lxc/subids.js';
 import { includedConfigs } from '../lxc/includes.js';
-import { commentOutSeccompProfile } from './common-conf.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, readStamp } from './layout.js';
+import { parseConfig } from '../lxc/document.js';
+import { commentOutSeccompProfile, restoreSeccompProfile, type SeccompEdit } from './common-conf.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, didYouMean, nearCallsigns, readStamp } from './layout.js';
 import { CONTAINER_NAME, deviceModel, identityOf, pluginDirs, type DeviceModel, type PluginIdentity, type SearchPath, type ThunderPlugin } from './device.js';
 import { planMessaging } from './messaging.js';
 import { setExecutionMode, setJsonString, type PluginConfig } from './plugin-json.js';
@@ -103,19 +104,25 @@ interface Stamp {
   fingerprint: string;
   facts: BuildFacts;
   doctor?: DoctorRecord;
+  /** --seccomp off-common-conf: the lines of common.conf (and its includes) commented out for it. */
+  seccompEdits?: SeccompEdit[];
 }
 
 /**
  * Keep the doctor's verdict in the stamp: an unchanged container the doctor found errors in
  * (or never checked) is checked again on the next run, so a second `make` cannot pass where
- * the first failed.
+ * the first failed. The doctor runs after the tree is in place, so this is a change of its own:
+ * a file op the caller applies as a transaction (locked, journalled: a run killed while writing
+ * it is rolled back by the next, which then checks again). Null when the stamp says so already.
  */
-export function recordDoctor(containerDir: string, d: DoctorRecord, epoch?: number): void {
+export function doctorRecordOp(containerDir: string, d: DoctorRecord, epoch?: number): FileOp | null {
+  const file = path.join(containerDir, STAMP_NAME);
+  const before = readFileOrNull(file)?.toString('utf8');
   const stamp = readStamp<Stamp>(containerDir);
-  if (!stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return;
+  if (before === undefined || !stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return null;
   stamp.doctor = { errors: d.errors, warnings: d.warnings, inputs: d.inputs };
-  writeFileAtomic(path.join(containerDir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime: epoch });
-  if (epoch !== undefined) fs.utimesSync(containerDir, utime(epoch), utime(epoch));
+  const st = fs.statSync(file);
+  return { kind: 'file', path: file, reason: `the doctor's verdict (${d.errors} errors, ${d.warnings} warnings)`, before, after: JSON.stringify(stamp, null, 1) + '\n', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: epoch };
 }
 
 
@@ -130,7 +137,10 @@ function findPlugin(req: PrepareRequest, device: DeviceModel, spec: ContainerSpe
     const found = device.plugin(spec.callsign);
     if (found) return found;
     const dirs = pluginDirs(device.thunder);
-    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}: no ${spec.callsign}.json, and no file with "callsign": "${spec.callsign}", in ${dirs.map((d) => path.join(req.target, d)).join(', ')}`, `install the plugin's ${spec.callsign}.json in the image, or pass --plugin-json FILE (--no-plugin-json builds a container Thunder only finds by the classname you give with --classname)`);
+    // a typo of the callsign (OCMD, ocdm): --no-plugin-json would make a container Thunder never uses
+    const near = nearCallsigns(req.target, req.datapath, spec.callsign);
+    const typo = near.length ? `${didYouMean(near)}the callsign is the plugin JSON's "callsign" (else its file name), as Thunder reads it; ` : '';
+    fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}: no ${spec.callsign}.json, and no file with "callsign": "${spec.callsign}", in ${dirs.map((d) => path.join(req.target, d)).join(', ')}`, `${typo}install the plugin's ${spec.callsign}.json in the image, or pass --plugin-json FILE${near.length ? '' : ' (--no-plugin-json builds a container Thunder only finds by the classname you give with --classname)'}`);
   }
   const p = device.pluginAt(spec.pluginJson);
   if (p) return p;
@@ -272,6 +282,8 @@ interface BuildInput {
   containerDir?: string;
   /** Image files this run rewrites (plugin JSON, common.conf, subuid/subgid). */
   rewritten: ReadonlySet<string>;
+  /** --seccomp off-common-conf: the commented-out lines this container keeps off (in its stamp). */
+  seccompEdits: SeccompEdit[];
 }
 
 /**
@@ -339,7 +351,8 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
     chown: req.isRoot,
     canMknod: req.isRoot,
     idmap: spec.idmap,
-    implicitMtime: req.epoch ?? 0,
+    // directories the archive implies or the container needs (mount points): made now, like the config
+    implicitMtime: req.epoch ?? Math.floor(Date.now() / 1000),
     dryRun,
     unmappedToNobody: spec.unmappedToNobody,
     skipDevices: spec.idmap.length > 0 && !spec.keepDevices,
@@ -420,7 +433,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
       facts.warnings.push(diag('TABLE_NAME_WHITESPACE', 'warning', `${spec.callsign}: ${t.skipped.length} paths with white space cannot be listed in ${TABLE_NAME} (makedevs reads names with %s), so the image will not give them their owners: ${t.skipped.slice(0, 5).join(', ')}${t.skipped.length > 5 ? ', ...' : ''}`, 'rename them, or run prepare as root (from a post-fakeroot script), where owners are set directly', path.join(dir, TABLE_NAME)));
     }
   }
-  const stamp: Stamp = { fingerprint: b.fingerprint, facts };
+  const stamp: Stamp = { fingerprint: b.fingerprint, facts, ...(b.seccompEdits.length ? { seccompEdits: b.seccompEdits } : {}) };
   writeFileAtomic(path.join(dir, STAMP_NAME), JSON.stringify(stamp, null, 1) + '\n', { mode: 0o644, mtime });
   fs.chmodSync(dir, 0o755);
   if (mtime !== undefined) fs.utimesSync(dir, utime(mtime), utime(mtime));
@@ -443,6 +456,66 @@ function containerDirIn(target: string, deviceDir: string): string {
 export interface PlanOptions {
   /** Read the sources without writing, so the plan can show the exact config (--dry-run). */
   scan: boolean;
+}
+
+/** A host path inside the image as the device sees it. */
+function devicePath(target: string, host: string): string {
+  return '/' + path.relative(target, host).split(path.sep).join('/');
+}
+
+/** Every container with a stamp where prepare puts them: under the data path (by classname) and the persistent path (by callsign). */
+function containerStamps(req: PrepareRequest, device: DeviceModel): { dir: string; callsign: string; stamp: Stamp }[] {
+  const out: { dir: string; callsign: string; stamp: Stamp }[] = [];
+  for (const base of [...new Set([device.thunder.datapath, device.thunder.persistentpath])]) {
+    const data = resolveInTarget(req.target, base);
+    let names: string[];
+    try {
+      names = fs.readdirSync(data);
+    } catch {
+      continue;
+    }
+    for (const n of names.sort()) {
+      const dir = path.join(data, n, 'Container');
+      const stamp = readStamp<Stamp>(dir);
+      if (stamp) out.push({ dir, callsign: n, stamp });
+    }
+  }
+  return out;
+}
+
+/**
+ * No container of this run wants common.conf's profile off: put back the lines an earlier
+ * `--seccomp off-common-conf` commented out (its stamp lists them), in this transaction. Not
+ * while another container of the image still has it that way; not a line changed since; and a
+ * profile commented out by someone else is only reported.
+ */
+function restoreCommonConf(req: PrepareRequest, recorded: { dir: string; callsign: string; stamp: Stamp }[], runDirs: Set<string>, commonConf: string, commonText: string, fileOps: Map<string, FileOp>, overridesFor: Map<string, { content: Buffer; mtime: number }>, editMtime: number, diagnostics: Diagnostic[]): void {
+  const ours = recorded.filter((x) => runDirs.has(x.dir));
+  const others = recorded.filter((x) => !runDirs.has(x.dir));
+  if (ours.length && others.length) {
+    diagnostics.push(diag('SECCOMP_RESTORE_KEPT', 'warning', `${ours.map((x) => x.callsign).join(', ')} no longer uses --seccomp off-common-conf, but ${others.map((x) => x.callsign).join(', ')} in the image still does: common.conf's lxc.seccomp.profile stays commented out, so seccomp stays off for every container`, `prepare ${others.map((x) => x.callsign).join(', ')} with --seccomp default (or off) too, and the line is put back`, commonConf));
+    return;
+  }
+  const edits = ours.flatMap((x) => x.stamp.seccompEdits!);
+  let active = false;
+  let commentedLeft: { file: string; line: number } | undefined;
+  for (const { file, text } of includedConfigs(req.target, commonConf, commonText)) {
+    const device = devicePath(req.target, file);
+    const mine = edits.filter((e) => e.file === device);
+    const r = restoreSeccompProfile(text, mine);
+    for (const g of r.gone) diagnostics.push(diag('SECCOMP_RESTORE_GONE', 'warning', `line ${g.line} of ${device}, which an earlier --seccomp off-common-conf commented out, is no longer "${g.commented}": it is left as it is`, `check lxc.seccomp.profile in ${file} by hand`, file));
+    const doc = parseConfig(r.after, file).doc;
+    active ||= doc.lines.some((l) => l.kind === 'entry' && l.key === 'lxc.seccomp.profile');
+    const left = doc.lines.find((l) => l.kind === 'comment' && /^[ \t]*#\s*lxc\.seccomp\.profile\s*=/.test(l.raw));
+    if (left && !commentedLeft) commentedLeft = { file, line: left.line };
+    if (!r.restored.length) continue;
+    const st = fs.statSync(file);
+    fileOps.set(file, { kind: 'file', path: file, reason: `put back lxc.seccomp.profile (line ${r.restored.join(', ')}), commented out by an earlier --seccomp off-common-conf for ${ours.map((x) => x.callsign).join(', ')}`, before: text, after: r.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+    overridesFor.set(file, { content: Buffer.from(r.after), mtime: editMtime });
+  }
+  if (!active && commentedLeft && req.containers.some((s) => s.seccomp === 'default')) {
+    diagnostics.push(diag('SECCOMP_COMMON_CONF_OFF', 'warning', `--seccomp default, but common.conf's lxc.seccomp.profile is commented out (line ${commentedLeft.line} of ${devicePath(req.target, commentedLeft.file)}), not by a thunderbox run that recorded it: seccomp is off for every container`, `uncomment line ${commentedLeft.line} of ${commentedLeft.file} to turn common.conf's profile back on`, commentedLeft.file));
+  }
 }
 
 export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promise<PreparePlan> {
@@ -520,6 +593,10 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   }
   const commonConf = resolveInTarget(req.target, COMMON_CONF);
   const commonText = readFileOrNull(commonConf)?.toString('utf8') ?? null;
+  // the stamps of the image's containers: which lines an earlier off-common-conf commented out
+  const runDirs = new Set(req.containers.map((spec) => containerDirIn(req.target, placed.get(spec.callsign)!.deviceDir)));
+  const recorded = containerStamps(req, device).filter((x) => x.stamp.seccompEdits?.length);
+  let seccompEdits: SeccompEdit[] = [];
   if (req.containers.some((s) => s.seccomp === 'off-common-conf')) {
     if (commonText === null) {
       fail('COMMON_CONF_MISSING', `--seccomp off-common-conf: ${commonConf} does not exist`, 'build the image with LXC (BR2_PACKAGE_LXC=y) first, or use --seccomp off to turn seccomp off for this container alone', { file: commonConf });
@@ -532,6 +609,14 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     for (const { file, text } of includedConfigs(req.target, commonConf, commonText)) {
       const patch = commentOutSeccompProfile(text);
       alreadyOff ||= patch.alreadyOff;
+      const device = devicePath(req.target, file);
+      // what this run comments out, and what earlier runs did that is still there: kept in the
+      // stamp of every off-common-conf container, so that the last one to leave puts it back
+      const lines = new Set(patch.after.split('\n').map((l) => l.replace(/\r$/, '')));
+      seccompEdits.push(...patch.edits.map((e) => ({ file: device, ...e })));
+      for (const e of recorded.flatMap((x) => x.stamp.seccompEdits!)) {
+        if (e.file === device && lines.has(e.commented) && !seccompEdits.some((k) => k.file === e.file && k.line === e.line)) seccompEdits.push(e);
+      }
       if (!patch.commented.length) continue;
       edited = true;
       const st = fs.statSync(file);
@@ -541,6 +626,8 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     if (!edited) ops.push({ kind: 'keep', path: commonConf, reason: alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });
   } else if (commonText === null) {
     diagnostics.push(diag('COMMON_CONF_MISSING', 'warning', `the image has no ${COMMON_CONF}, which the container config includes`, 'enable LXC in the image (BR2_PACKAGE_LXC=y); the container cannot start without it', commonConf));
+  } else {
+    restoreCommonConf(req, recorded, runDirs, commonConf, commonText, fileOps, overridesFor, editMtime, diagnostics);
   }
 
   for (const spec of req.containers) {
@@ -616,7 +703,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     if (old && old.uid !== process.getuid?.()) {
       fail('CONTAINER_NOT_OURS', `${spec.callsign}: the container in ${dir} was made as root (its rootfs belongs to uid ${old.uid}): this user cannot remove it to put the new one in its place`, `remove it as root (rm -rf ${dir}), or run prepare as root`, { file: dir });
     }
-    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, plugin: plugins.get(spec.callsign), rewritten: new Set(fileOps.keys()) };
+    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, plugin: plugins.get(spec.callsign), rewritten: new Set(fileOps.keys()), seccompEdits: spec.seccomp === 'off-common-conf' ? seccompEdits : [] };
     if (opts.scan) {
       const r = await buildContainer(b, dir, undefined, true);
       report.facts = r.facts;

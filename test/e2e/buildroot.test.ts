@@ -7,6 +7,7 @@ import { writeArchive } from '../../src/rootfs/archive-writer.js';
 import { SAMPLE_COMMON_CONF, SAMPLE_PLUGIN_JSON, SAMPLE_THUNDER_CONFIG, SAMPLE_USERNS_CONF } from '../../src/thunder/sample.js';
 import { busyboxEntries } from '../helpers/busybox.js';
 import { BIN, REPO, tbx } from '../helpers/cli.js';
+import { publicRepo } from '../helpers/public-repo.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // Buildroot's side, simulated exactly: its post-build contract (as the building user), then
@@ -25,6 +26,8 @@ function writeTargetDir(target: string): void {
 describe('Buildroot integration', () => {
   it('post-build.sh as the building user, fakeroot, tar, and the container starts from the image', async () => {
     const dir = tmpDir();
+    // the building user runs the board scripts and thunderbox: from a checkout it can reach
+    const repo = publicRepo();
     const buildroot = path.join(dir, 'buildroot');
     const out = path.join(buildroot, 'output');
     const target = path.join(out, 'target');
@@ -39,10 +42,10 @@ describe('Buildroot integration', () => {
     fs.writeFileSync(path.join(target, 'usr/share/lxc/config/common.conf'), SAMPLE_COMMON_CONF);
     fs.writeFileSync(path.join(target, 'usr/share/lxc/config/userns.conf'), SAMPLE_USERNS_CONF);
     // Buildroot copies the overlays (rsync -a --chmod=u=rwX,go=rX) before post-build
-    fs.cpSync(path.join(REPO, 'overlays/container-host'), target, { recursive: true });
+    fs.cpSync(path.join(repo, 'overlays/container-host'), target, { recursive: true });
     // Buildroot's .config: our defconfig with the external path expanded
     const br2 = path.join(out, '.config');
-    fs.writeFileSync(br2, fs.readFileSync(path.join(REPO, 'defconfigs/raspberrypi3_wpe_ml_container_defconfig'), 'utf8').replaceAll('$(BR2_EXTERNAL_THUNDERBOX_PATH)', REPO).replace('BR2_arm=y', 'BR2_x86_64=y'));
+    fs.writeFileSync(br2, fs.readFileSync(path.join(repo, 'defconfigs/raspberrypi3_wpe_ml_container_defconfig'), 'utf8').replaceAll('$(BR2_EXTERNAL_THUNDERBOX_PATH)', repo).replace('BR2_arm=y', 'BR2_x86_64=y'));
     // the building user
     const uid = 20000 + randomInt(20000);
     const login = `tbxbr${uid}`;
@@ -59,13 +62,13 @@ describe('Buildroot integration', () => {
         BINARIES_DIR: path.join(out, 'images'),
         BUILD_DIR: path.join(out, 'build'),
         BASE_DIR: out,
-        BR2_EXTERNAL_THUNDERBOX_PATH: REPO,
+        BR2_EXTERNAL_THUNDERBOX_PATH: repo,
         MESSAGE_DISPATCHER_CONFIG: 'x',
       };
       const as = (cmd: string[], cwd = buildroot) => execa('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--init-groups', ...cmd], { cwd, env, extendEnv: false, reject: false });
       // a busybox image has no ThunderPlugin: the doctor's Thunder checks would fail it
-      const args = [target, '--manifest', path.join(REPO, 'board/raspberrypi3/thunderbox.yaml'), '--no-doctor'];
-      const pb = await as([path.join(REPO, 'board/raspberrypi3/post-build.sh'), ...args]);
+      const args = [target, '--manifest', path.join(repo, 'board/raspberrypi3/thunderbox.yaml'), '--no-doctor'];
+      const pb = await as([path.join(repo, 'board/raspberrypi3/post-build.sh'), ...args]);
       expect(pb.stderr).toBe('');
       expect(pb.exitCode).toBe(0);
       expect(pb.stdout).toMatch(/OCDM: created .*Container/);
@@ -74,18 +77,18 @@ describe('Buildroot integration', () => {
       expect(fs.existsSync(path.join(c, 'rootfs/usr/share/Thunder'))).toBe(false); // not into itself
       expect(fs.existsSync(path.join(c, 'device_table.txt'))).toBe(true);
       // every make runs it again: nothing to do
-      const again = await as([path.join(REPO, 'board/raspberrypi3/post-build.sh'), ...args]);
+      const again = await as([path.join(repo, 'board/raspberrypi3/post-build.sh'), ...args]);
       expect(again.stdout).toContain('nothing to do');
       // the filesystem image, inside fakeroot, in Buildroot's order
       const img = path.join(out, 'images');
       fs.mkdirSync(img);
       fs.chownSync(img, uid, uid);
-      const table = path.join(REPO, 'board/raspberrypi3/device_table.txt');
+      const table = path.join(repo, 'board/raspberrypi3/device_table.txt');
       const script = [
         `chown -h -R 0:0 ${target}`,
         // makedevs with BR2_ROOTFS_DEVICE_TABLE (here: thunderbox's applier, with makedevs' semantics)
-        `${process.execPath} ${BIN} buildroot apply-table ${target} ${table}`,
-        `${path.join(REPO, 'board/raspberrypi3/post-fakeroot.sh')} ${args.join(' ')}`,
+        `${process.execPath} ${path.join(repo, 'bin/thunderbox.js')} buildroot apply-table ${target} ${table}`,
+        `${path.join(repo, 'board/raspberrypi3/post-fakeroot.sh')} ${args.join(' ')}`,
         `tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`,
       ].join(' && ');
       const fr = await as(['fakeroot', '--', 'sh', '-c', script]);
@@ -106,7 +109,7 @@ describe('Buildroot integration', () => {
     }
   });
 
-  it('post-build warns about a Buildroot configuration that will not work', async () => {
+  it('post-build fails the build on a Buildroot configuration that cannot run the containers; --keep-going reports it and goes on', async () => {
     const dir = tmpDir();
     const target = path.join(dir, 'target');
     writeTargetDir(target);
@@ -115,9 +118,23 @@ describe('Buildroot integration', () => {
     const m = path.join(dir, 'm.yaml');
     fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n');
     const r = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: br2 } });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toContain('warning[BR_LXC_MISSING]');
-    expect(r.stderr).toContain('warning[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error[BR_LXC_MISSING]');
+    expect(r.stderr).toContain('error[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64');
+    expect(r.stderr).toContain('post-build: 2 error(s): the image cannot run its containers as configured; fix them, or add --keep-going to BR2_ROOTFS_POST_SCRIPT_ARGS');
+    const going = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+    expect(going.code).toBe(0);
+    expect(going.stderr).toContain('error[BR_LXC_MISSING]');
+    expect(going.stderr).toContain('post-build: --keep-going: 2 error(s) in the Buildroot configuration reported, the build goes on');
+    // a typo of one of post-build's own arguments is named (exit 2), through the board script too
+    for (const cmd of [[process.execPath, BIN, 'buildroot', 'post-build'], [path.join(REPO, 'board/raspberrypi3/post-build.sh')]]) {
+      const typo = await execa(cmd[0]!, [...cmd.slice(1), target, '--manifets', m, '--no-doctor'], { reject: false, env: { BR2_CONFIG: br2, BR2_EXTERNAL_THUNDERBOX_PATH: REPO, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      expect(typo.exitCode).toBe(2);
+      expect(typo.stderr).toContain('error[USAGE]: unknown option --manifets in the post-build arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --manifest?');
+    }
+    const fr = await tbx(['buildroot', 'post-fakeroot', target, '--datapth', '/x']);
+    expect(fr.code).toBe(2);
+    expect(fr.stderr).toContain('unknown option --datapth in the post-fakeroot arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --datapath?');
     const none = await tbx(['buildroot', 'post-build', target]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('post-build needs --manifest FILE');

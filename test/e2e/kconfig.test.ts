@@ -34,7 +34,7 @@ describe('kconfig check-config agrees with lxc-checkconfig', () => {
       const m = /^(.+?): (enabled|missing|required)/.exec(line);
       if (m) theirs.set(m[1]!, m[2]!);
     }
-    const ours = JSON.parse((await tbx(['kconfig', 'check-config', file, '--json'])).stdout) as { option: string; state: string }[];
+    const ours = (JSON.parse((await tbx(['kconfig', 'check-config', file, '--json'])).stdout) as { options: { option: string; state: string }[] }).options;
     let compared = 0;
     for (const r of checked) {
       const verdict = theirs.get(r.check!.label);

@@ -4,8 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildHostRootfs, type HostRootfs } from '../helpers/host-rootfs.js';
 import { execa } from 'execa';
-import { BIN, tbx } from '../helpers/cli.js';
+import { tbx } from '../helpers/cli.js';
 import { parsePostScriptArgs } from '../../src/buildroot/post-build.js';
+import { publicBin } from '../helpers/public-repo.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // A minimised container rootfs (--minimize): the closure of ThunderPlugin, the plugin library,
@@ -300,7 +301,7 @@ describe('prepare --minimize', () => {
     expect(priv.stderr).toContain('DEDUPE_PRIVILEGED');
 
     fs.chmodSync(dir, 0o755);
-    const nobody = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', cs('DupN'), 'target', '--target', target, '--minimize', '--dedupe-with-host', '--no-plugin-json'], { reject: false, env: { HOME: '/nonexistent' } });
+    const nobody = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, publicBin(), 'prepare', cs('DupN'), 'target', '--target', target, '--minimize', '--dedupe-with-host', '--no-plugin-json'], { reject: false, env: { HOME: '/nonexistent' } });
     expect(nobody.exitCode).toBe(1);
     expect(nobody.stderr).toContain('DEDUPE_NEEDS_ROOT');
   });

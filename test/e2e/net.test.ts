@@ -150,7 +150,7 @@ describe('container networking, with real traffic in a test namespace', () => {
     const dir = tmpDir();
     const c = `S${randomBytes(2).toString('hex')}`;
     const m = manifest(dir, rootfs(dir), `networks:\n  tbxbr6: { ipv4: 198.18.6.1/24, ipv6: "fd18:6::1/64" }\ncontainers:\n  ${c}:\n    rootfs: ROOTFS\n    net: [{ type: veth, link: tbxbr6, ipv4: auto, ipv6: auto, gateway6: auto }]\n`);
-    const plan = JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { address: string; gateway: string }[];
+    const plan = (JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { rows: { address: string; gateway: string }[] }).rows;
     expect(plan[0]).toMatchObject({ address: '198.18.6.2/24 fd18:6::2/64', gateway: 'fd18:6::1' });
     const target = await prepared(dir, m);
     const cfg = fs.readFileSync(path.join(target, `usr/share/Thunder/${c}/Container/config`), 'utf8');
@@ -208,13 +208,13 @@ describe('container networking, with real traffic in a test namespace', () => {
     const archive = rootfs(dir);
     const body = (names: string[]) => `networks:\n  tbxbr0: { ipv4: 198.18.0.1/29 }\ncontainers:\n${names.map((n) => `  ${n}:\n    rootfs: ROOTFS\n    net: [{ type: veth, link: tbxbr0, ipv4: auto, gateway: auto }]\n`).join('')}`;
     const m = manifest(dir, archive, body(['Zed', 'Amy']));
-    const plan1 = JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { callsign: string; address: string }[];
+    const plan1 = (JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { rows: { callsign: string; address: string }[] }).rows;
     expect(plan1.map((r) => [r.callsign, r.address])).toEqual([['Zed', '198.18.0.2/29'], ['Amy', '198.18.0.3/29']]);
     await prepared(dir, m);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'thunderbox.lock'), 'utf8')).bridges.tbxbr0).toEqual({ 'Zed/0': '198.18.0.2', 'Amy/0': '198.18.0.3' });
     // a new container first in the file: the others keep their addresses
     manifest(dir, archive, body(['New', 'Zed', 'Amy']));
-    const plan2 = JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { callsign: string; address: string }[];
+    const plan2 = (JSON.parse((await tbx(['net', 'plan', '--manifest', m, '--json'])).stdout) as { rows: { callsign: string; address: string }[] }).rows;
     expect(plan2.map((r) => [r.callsign, r.address])).toEqual([['New', '198.18.0.4/29'], ['Zed', '198.18.0.2/29'], ['Amy', '198.18.0.3/29']]);
     manifest(dir, archive, body(['A1', 'A2', 'A3', 'A4', 'A5', 'A6']));
     const full = await tbx(['net', 'plan', '--manifest', m]);

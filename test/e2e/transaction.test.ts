@@ -8,6 +8,7 @@ import { writeSample } from '../../src/thunder/sample.js';
 import { bigArchive } from '../helpers/big-archive.js';
 import { BIN, tbx } from '../helpers/cli.js';
 import { comparable } from '../helpers/tree.js';
+import { publicBin } from '../helpers/public-repo.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // The transaction: a failure at any point leaves the image root as it was.
@@ -233,7 +234,7 @@ describe('transactions', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, 65534, 65534);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, publicBin(), 'prepare', '--no-doctor', 'OCDM', path.join(dir, 'rootfs.tar'), '--target', target, '--no-plugin-json', ...flags], { reject: false, env: { HOME: '/nonexistent' } });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(devices ? '1 device nodes recorded in device_table.txt' : '1 device nodes left out');
     const c = C(target);
@@ -255,5 +256,33 @@ describe('transactions', () => {
       `${R}/sys d 555 100000 100000 - - - - -`,
       `${R}/tmp d 1777 100000 100000 - - - - -`,
     ]);
+  });
+});
+
+describe('the doctor\'s verdict in the stamp', () => {
+  // The last write of a prepare: the doctor ran on the tree in place, and its verdict goes into
+  // thunderbox.stamp. strace's fault injection kills the run at exactly that syscall (-P limits
+  // it to the syscalls whose first path is the one given): the commit's link of the old stamp
+  // aside, or the rename of the new one into its place.
+  it.each(['link', 'rename'] as const)('a run killed at the %s of the stamp: the next run leaves the tree a clean run leaves', async (syscall) => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const env = { MESSAGE_DISPATCHER_CONFIG: 'x', SOURCE_DATE_EPOCH: '1700000000' };
+    const args = ['prepare', 'OCDM', s.archive, '--target', s.target, '-q'];
+    expect((await tbx(args, { env })).code).toBe(0);
+    expect((await tbx(args, { env })).code).toBe(0);
+    const clean = comparable(s.target, { hash: true });
+    const stamp = path.join(C(s.target), 'thunderbox.stamp');
+    expect(JSON.parse(fs.readFileSync(stamp, 'utf8'))).toHaveProperty('doctor');
+    const calls = syscall === 'link' ? 'link,linkat' : 'rename,renameat,renameat2';
+    const first = syscall === 'link' ? stamp : stagedName(stamp);
+    const killed = await execa('strace', ['-f', '-qq', '-o', '/dev/null', '-P', first, '-e', `trace=${calls}`, '-e', `inject=${calls}:signal=SIGKILL:when=1`, process.execPath, BIN, ...args, '--force'], { reject: false, env });
+    expect(killed.exitCode === 137 || killed.signal === 'SIGKILL').toBe(true);
+    expect(fs.existsSync(path.join(s.target, '.thunderbox.lock'))).toBe(true);
+    const again = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target], { env });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('recovered: an interrupted earlier run was rolled back first');
+    expect(again.stdout).toContain('OCDM: doctor: no problems found');
+    expect(comparable(s.target, { hash: true })).toEqual(clean);
   });
 });

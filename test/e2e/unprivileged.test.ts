@@ -6,8 +6,9 @@ import { list } from 'tar';
 import { describe, expect, it } from 'vitest';
 import { writeArchive, type ArchiveEntry } from '../../src/rootfs/archive-writer.js';
 import { busyboxEntries } from '../helpers/busybox.js';
-import { BIN, tbx } from '../helpers/cli.js';
+import { tbx } from '../helpers/cli.js';
 import { snapshot } from '../helpers/tree.js';
+import { publicBin } from '../helpers/public-repo.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // Unprivileged containers that start: the rootfs shifted by the idmap, as root and through
@@ -182,7 +183,7 @@ describe('unprivileged containers', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     fs.chownSync(target, 65534, 65534);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--keep-devices'], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, publicBin(), 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--keep-devices'], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain("warning[TABLE_NAME_WHITESPACE]: OCDM: 1 paths with white space cannot be listed in device_table.txt (makedevs reads names with %s), so the image will not give them their owners: /usr/share/Thunder/OCDM/Container/rootfs/etc/a b");
     // a device node (not root: only recorded for the table) and a hard link to it: both listed
@@ -217,14 +218,14 @@ async function nonRootFlow(dir: string, archive: string, user: number): Promise<
     fs.mkdirSync(target);
     fs.chownSync(target, user, user);
     const as = (cmd: string[]) => execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', ...cmd], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
-    const prep = await as([process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q', ...flags]);
+    const prep = await as([process.execPath, publicBin(), 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q', ...flags]);
     expect(prep.stderr).toBe('');
     expect(prep.exitCode).toBe(0);
     // ... and makes the filesystem image inside fakeroot: chown -R 0:0, the hooks, tar
     const img = path.join(dir, 'out');
     fs.mkdirSync(img);
     fs.chownSync(img, user, user);
-    const script = `chown -h -R 0:0 ${target} && ${process.execPath} ${BIN} buildroot post-fakeroot ${target} && tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`;
+    const script = `chown -h -R 0:0 ${target} && ${process.execPath} ${publicBin()} buildroot post-fakeroot ${target} && tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`;
     const fr = await as(['fakeroot', '--', 'sh', '-c', script]);
     expect(fr.stderr).toBe('');
     expect(fr.exitCode).toBe(0);
@@ -251,7 +252,7 @@ async function nonRootFlow(dir: string, archive: string, user: number): Promise<
     // the same image root prepared as root once, then as the user again: refused before anything
     // is moved (the user could not remove the root-owned tree it would replace)
     expect((await tbx(['prepare', '--no-doctor', 'OCDM', archive, '--target', target, '-q', '--force', ...flags])).code).toBe(0);
-    const again = await as([process.execPath, BIN, 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--force', ...flags]);
+    const again = await as([process.execPath, publicBin(), 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--force', ...flags]);
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toContain('error[CONTAINER_NOT_OURS]: OCDM: the container in');
     expect(fs.readdirSync(path.join(target, 'usr/share/Thunder/OCDM'))).toEqual(['Container']);
