@@ -73,7 +73,7 @@ export const KEYS: readonly KeyDef[] = [
   K('lxc.init.cmd', g.with(g.string, '/sbin/init'), 'the init command', { legacy: ['lxc.init_cmd'] }),
   K('lxc.execute.cmd', g.with(g.string, '/bin/true'), 'the command lxc-execute runs'),
   K('lxc.init.cwd', g.path, 'working directory of the init'),
-  K('lxc.init.uid', g.uint, 'uid of the init', { legacy: ['lxc.init_uid'] }),
+  K('lxc.init.uid', g.custom('an unsigned number', (v) => V.checkUint(v, 2n ** 64n - 1n), '0'), 'uid of the init', { legacy: ['lxc.init_uid'] }), // 5.0.2 loads 4294967296 (seen with lxc-info)
   K('lxc.init.gid', g.uint, 'gid of the init', { legacy: ['lxc.init_gid'], lenient: [5] }), // 5.0.2 loads "x" (seen with lxc-info)
   K('lxc.init.groups', g.custom('comma-separated gids', V.checkGroups, '1,2'), 'extra groups of the init', { multi: true }),
   // signals
@@ -136,7 +136,7 @@ export const KEYS: readonly KeyDef[] = [
   K('lxc.seccomp.notify.cookie', g.string, 'cookie sent to the proxy'),
   // hooks
   K('lxc.hook', g.with(g.string, ''), 'only empty: clears every hook', { noValue: true }),
-  K('lxc.hook.version', g.custom('0 or 1', (v) => (v === '0' || v === '1' ? null : 'only hook versions 0 and 1 exist'), '1'), 'how hooks get their arguments'),
+  K('lxc.hook.version', g.custom('0 or 1', (v) => (g.bool.check(v, 5) === null ? null : 'only hook versions 0 and 1 exist'), '1'), 'how hooks get their arguments'),
   ...['pre-start', 'pre-mount', 'mount', 'autodev', 'start-host', 'start', 'stop', 'post-stop', 'clone', 'destroy'].map((h) => K(`lxc.hook.${h}`, g.with(g.string, '/bin/true'), `command run at ${h}`, { multi: true })),
   // logging
   K('lxc.log.level', g.custom('0-8 or TRACE ... FATAL', V.checkLogLevel, 'WARN'), 'log level', { legacy: ['lxc.loglevel'] }),
@@ -167,9 +167,9 @@ export const NET_KEYS: readonly NetKeyDef[] = [
   N('veth.ipv4.route', g.custom('address/prefix', (v) => V.checkRoute(v, false), '198.18.1.0/24'), 'route to the container (router mode)', { types: ['veth'], multi: true }),
   N('veth.ipv6.route', g.custom('address/prefix', (v) => V.checkRoute(v, true), 'fd00:1::/64'), 'route to the container (router mode)', { types: ['veth'], multi: true }),
   N('veth.vlan.id', g.custom('none or 0-4094', (v) => V.checkVlanId(v, true), '10'), 'bridge VLAN (untagged)', { types: ['veth'] }),
-  N('veth.vlan.tagged.id', g.custom('0-4094', (v) => V.checkVlanId(v, true), '20'), 'bridge VLAN (tagged)', { types: ['veth'], multi: true }),
-  N('veth.n_rxqueues', g.custom('a number over 0', (v) => (/^[1-9]\d*$/.test(v) ? null : `"${v}" is not a number over 0`), '2'), 'receive queues', { types: ['veth'] }),
-  N('veth.n_txqueues', g.custom('a number over 0', (v) => (/^[1-9]\d*$/.test(v) ? null : `"${v}" is not a number over 0`), '2'), 'transmit queues', { types: ['veth'] }),
+  N('veth.vlan.tagged.id', g.custom('0-4094', (v) => (v === 'none' ? '"none" is only for veth.vlan.id' : V.checkVlanId(v, true)), '20'), 'bridge VLAN (tagged)', { types: ['veth'], multi: true }),
+  N('veth.n_rxqueues', g.custom('a number over 0', V.checkQueues, '2'), 'receive queues', { types: ['veth'] }),
+  N('veth.n_txqueues', g.custom('a number over 0', V.checkQueues, '2'), 'transmit queues', { types: ['veth'] }),
   N('vlan.id', g.custom('0-65535', (v) => V.checkVlanId(v, false), '100'), 'VLAN id', { types: ['vlan'] }),
   N('macvlan.mode', g.oneOf(['private', 'vepa', 'bridge', 'passthru']), 'macvlan mode', { types: ['macvlan'] }),
   N('ipvlan.mode', g.oneOf(['l3', 'l3s', 'l2']), 'ipvlan mode', { types: ['ipvlan'] }),

@@ -15,15 +15,38 @@ export interface Grammar {
   example: string;
 }
 
-const UINT = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
+const UINT = /^\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
 const INT = /^[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
+
+/** The value of a number as strtol(base 0) reads it (UINT/INT syntax). */
+function numberValue(v: string): bigint {
+  const t = v.trim();
+  const neg = t.startsWith('-');
+  const body = t.replace(/^[+-]/, '');
+  const n = /^0[xX]/.test(body) ? BigInt(body) : /^0[0-7]+$/.test(body) ? BigInt(`0o${body.slice(1)}`) : BigInt(body);
+  return neg ? -n : n;
+}
+
+/** lxc_safe_uint: strtoul, no minus sign, at most 32 bits. */
+export function checkUint(v: string, max = 0xffffffffn): string | null {
+  if (!UINT.test(v.trim())) return `"${v}" is not an unsigned number`;
+  return numberValue(v) <= max ? null : `${v.trim()} is over ${max}`;
+}
+
+/** lxc_safe_int: strtol, 32 bits. */
+export function checkInt(v: string): string | null {
+  if (!INT.test(v.trim())) return `"${v}" is not a number`;
+  const n = numberValue(v);
+  return n <= 0x7fffffffn && n >= -0x80000000n ? null : `${v.trim()} does not fit 32 bits`;
+}
 
 export const g = {
   string: { text: 'a string', check: () => null, example: 'thunder' } as Grammar,
   path: { text: 'a path', check: () => null, example: '/usr/share/Thunder' } as Grammar,
-  bool: { text: '0 or 1', check: (v) => (v === '0' || v === '1' ? null : `"${v}" is not 0 or 1`), example: '1' } as Grammar,
-  uint: { text: 'an unsigned number', check: (v) => (UINT.test(v.trim()) ? null : `"${v}" is not an unsigned number`), example: '4' } as Grammar,
-  int: { text: 'a number', check: (v) => (INT.test(v.trim()) ? null : `"${v}" is not a number`), example: '-2' } as Grammar,
+  // read as an unsigned number, then 0 or 1: "01" is 1
+  bool: { text: '0 or 1', check: (v) => (UINT.test(v.trim()) && numberValue(v) <= 1n ? null : `"${v}" is not 0 or 1`), example: '1' } as Grammar,
+  uint: { text: 'an unsigned number', check: (v) => checkUint(v), example: '4' } as Grammar,
+  int: { text: 'a number', check: checkInt, example: '-2' } as Grammar,
   oneOf(values: readonly string[], ci = false): Grammar {
     return { text: values.join(' | '), check: (v) => ((ci ? values.map((x) => x.toLowerCase()).includes(v.toLowerCase()) : values.includes(v)) ? null : `"${v}" is not one of ${values.join(', ')}`), example: values[0]! };
   },
@@ -82,8 +105,9 @@ export function checkMountAuto(v: string): string | null {
   return null;
 }
 
+/** inet_pton: four decimal octets, no leading zeros (010.0.0.1 is refused). */
 function isIpv4(a: string): boolean {
-  return parseIp(a) !== null;
+  return parseIp(a) !== null && !/(^|\.)0\d/.test(a);
 }
 
 function isIpv6(a: string): boolean {
@@ -104,7 +128,7 @@ function isIpv6(a: string): boolean {
 
 /** lxc.net.N.ipv4.address: a.b.c.d[/prefix][ broadcast] */
 export function checkIpv4Address(v: string): string | null {
-  const m = /^(\S+?)(?:\/(\d+))?(?:\s+(\S+))?$/.exec(v.trim());
+  const m = /^(\S+?)(?:\/(\d+))?(?:[ \t](\S+))?$/.exec(v.trim()); // one blank before the broadcast
   if (!m || !isIpv4(m[1]!)) return `"${v}" is not an IPv4 address (a.b.c.d/prefix)`;
   if (m[2] !== undefined && Number(m[2]) > 32) return `prefix /${m[2]} is over 32`;
   if (m[3] !== undefined && !isIpv4(m[3])) return `broadcast "${m[3]}" is not an IPv4 address`;
@@ -149,7 +173,7 @@ export function checkHwaddr(v: string): string | null {
 
 /** lxc.console.size: auto, or N with an optional KB/MB/GB suffix. */
 export function checkSize(v: string): string | null {
-  return /^auto$/i.test(v) || /^\d+\s*([kKmMgG][bB])?$/.test(v) ? null : `"${v}" is not auto or a size such as 1MB`;
+  return v === 'auto' || /^\d+\s*([kKmMgG][bB]?|[bB])?$/.test(v) ? null : `"${v}" is not auto or a size such as 1MB`;
 }
 
 /**
@@ -174,6 +198,7 @@ export function checkTimeOffset(v: string, version: number): string | null {
 export function checkPrlimit(v: string): string | null {
   const parts = v.split(':').map((p) => p.trim());
   if (parts.length > 2 || parts.some((p) => !/^(unlimited|\d+)$/.test(p))) return `"${v}" is not SOFT[:HARD] (numbers or unlimited)`;
+  if (parts.some((p) => p !== 'unlimited' && BigInt(p) >= 2n ** 64n)) return `"${v}": a limit is at most ${2n ** 64n - 1n}`;
   return null;
 }
 
@@ -200,7 +225,11 @@ export function checkNamespaces(v: string): string | null {
 }
 
 export function checkGroups(v: string): string | null {
-  for (const t of v.split(',')) if (!/^\s*\d+\s*$/.test(t)) return `group "${t.trim()}" is not a number`;
+  for (const t of v.split(',')) {
+    if (t.trim() === '') continue; // "1,,2" and "1,2," load: empty items are passed over
+    const e = checkUint(t);
+    if (e) return `group ${e}`;
+  }
   return null;
 }
 
@@ -215,13 +244,19 @@ export function checkVlanId(v: string, veth: boolean): string | null {
   return Number(v) <= max ? null : `VLAN id ${v} is over ${max}`;
 }
 
+/** veth.n_rxqueues/n_txqueues: lxc_safe_int over 0. */
+export function checkQueues(v: string): string | null {
+  if (!/^[1-9]\d*$/.test(v)) return `"${v}" is not a number over 0`;
+  return checkInt(v) === null ? null : `${v} does not fit 32 bits`;
+}
+
 export function checkRootfsOptions(v: string): string | null {
   for (const o of v.split(',')) if (/^(create=|optional$|relative$)/.test(o)) return `"${o}" is an lxc.mount.entry option; lxc.rootfs.options does not take it`;
   return null;
 }
 
 export function checkSeccompProxy(v: string): string | null {
-  return v === '' || v.startsWith('unix:') ? null : `"${v}" must start with unix: (unix:/path or unix:@abstract)`;
+  return v === '' || /^unix:(?!@?$)/.test(v) ? null : `"${v}" must be unix:/path or unix:@abstract`;
 }
 
 export function checkEnvironment(v: string): string | null {
