@@ -68,7 +68,7 @@ for lxc check. --write replaces FILE atomically and keeps FILE.bak.`,
         if (!f.json) process.stderr.write(formatDiagnostic(d) + '\n');
       };
       const fs = await import('node:fs');
-      const { migrateConfig } = await import('../lxc/migrate.js');
+      const { migrateConfig, toOriginal } = await import('../lxc/migrate.js');
       const { checkConfigText } = await import('../lxc/check.js');
       const { createTwoFilesPatch } = await import('diff');
       const { writeFileAtomic } = await import('../core/fsutil.js');
@@ -93,7 +93,8 @@ for lxc check. --write replaces FILE atomically and keeps FILE.bak.`,
           say(`wrote ${file} (the old one is ${file}.bak)\n`);
         }
       }
-      const left = checkConfigText(m.after, file, { version: v, sysroot: f.sysroot });
+      // what is left, at the lines of the file as the user wrote it
+      const left = checkConfigText(m.after, file, { version: v, sysroot: f.sysroot }).map((d) => toOriginal(m, file, d));
       for (const d of left) warn(d);
       const failed = left.some((d) => d.severity === 'error');
       out.json(!failed, [...m.notes, ...left], { file, changed: m.changed, written, diff });

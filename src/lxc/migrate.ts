@@ -20,6 +20,25 @@ export interface Migration {
   after: string;
   changed: boolean;
   notes: Diagnostic[];
+  /** For each line of `after` (index = line - 1): the line it came from, as written there. */
+  origin: { line: number; raw: string }[];
+}
+
+/**
+ * A diagnostic about the converted text placed in the original file: its line there, and the
+ * column moved by what the conversion changed before it (a longer key). Diagnostics about
+ * other files (includes) pass unchanged.
+ */
+export function toOriginal(m: Migration, file: string, d: Diagnostic): Diagnostic {
+  if (d.file !== file || d.line === undefined) return d;
+  const o = m.origin[d.line - 1];
+  if (!o) return d;
+  const now = m.after.split('\n')[d.line - 1]?.replace(/\r$/, '') ?? o.raw;
+  if (d.col === undefined || now === o.raw) return { ...d, line: o.line };
+  // the key is replaced in place (same indentation): a column after it moves by the difference
+  const keyEnd = (/^[ \t]*[^ \t=]*/.exec(now)?.[0].length ?? 0) + 1;
+  const col = d.col <= keyEnd ? d.col : Math.max(1, d.col - (now.length - o.raw.length));
+  return { ...d, line: o.line, col };
 }
 
 const netLegacy = new Map<string, string>();
@@ -109,5 +128,5 @@ export function migrateConfig(text: string, file: string, version: LxcVersion): 
     out.push(l);
   }
   const after = renderConfig({ file, lines: out });
-  return { after, changed: after !== text, notes };
+  return { after, changed: after !== text, notes, origin: out.map((l) => ({ line: l.line, raw: doc.lines[l.line - 1]?.raw ?? l.raw })) };
 }

@@ -87,6 +87,16 @@ lxc.apparmor.profile = unconfined
     expect(again.stdout).toContain('nothing to convert');
   });
 
+  it('what is left is reported at the lines and columns of the file as written, not of the converted text', async () => {
+    const dir = tmpDir();
+    const f = path.join(dir, 'old.conf');
+    fs.writeFileSync(f, 'lxc.utsname = old\nlxc.kmsg = 0\nlxc.pivotdir = x\nlxc.network.type = veth\n  lxc.network.ipv4 = 10.0.0.300/24\nlxc.bogus = 1\n');
+    const r = await tbx(['lxc', 'migrate', f, '--lxc-version', '5']);
+    expect(r.stderr).toContain(`${f}:5:22: error[LXC_VALUE]: lxc.net.0.ipv4.address: "10.0.0.300/24" is not an IPv4 address`);
+    expect(r.stderr).toContain(`${f}:6:1: error[LXC_UNKNOWN_KEY]`);
+    expect(r.code).toBe(1);
+  });
+
   it('--write exits 0 when what is left are warnings: a mount entry with an inline comment (liblxc mounts it)', async () => {
     const dir = tmpDir();
     const f = path.join(dir, 'config');
