@@ -93,9 +93,15 @@ function notFinal(a: KAssign, actual: string | undefined, reason: string, hint: 
   };
 }
 
+/** The options under `menuconfig NAMESPACES` (init/Kconfig): off with it. */
+const NS_OPTIONS = ['UTS_NS', 'IPC_NS', 'PID_NS', 'USER_NS', 'NET_NS', 'TIME_NS'];
+
 /** Known Kconfig rules that change a requested value on the Pi kernels (the tree is not at hand). */
-function predict(t: ResolvedTarget, requested: Map<string, KAssign>, out: Diagnostic[]): Map<string, string> {
+function predict(t: ResolvedTarget, requested: Map<string, KAssign>, out: Diagnostic[]): { final: Map<string, string>; blocked: Map<string, string> } {
   const final = new Map<string, string>();
+  /** Options a dependency that is off took out of the config: option -> that dependency. */
+  const blocked = new Map<string, string>();
+  const redundant: KAssign[] = [];
   for (const a of t.config.values.values()) final.set(a.name, a.value);
   const name = t.target.name;
   for (const a of requested.values()) {
@@ -109,9 +115,7 @@ function predict(t: ResolvedTarget, requested: Map<string, KAssign>, out: Diagno
       else if (a.value !== 'n') out.push(notFinal(a, undefined, `${name}'s kernel has no CONFIG_${a.name}: the symbol does not exist there, or what it depends on is off`, 'check the spelling, and enable its dependencies in the same fragment', 'KCONFIG_UNKNOWN_SYMBOL'));
       continue;
     }
-    if (final.get(a.name) === a.value) {
-      out.push({ code: 'KCONFIG_REDUNDANT', severity: 'note', file: a.file, line: a.line, col: 1, message: `CONFIG_${a.name}=${a.value} is what ${name} resolves to already`, hint: 'the line can go' });
-    }
+    if (final.get(a.name) === a.value) redundant.push(a);
     final.set(a.name, a.value);
   }
   const limit = (sym: string, dep: string, why: string, hint: string) => {
@@ -124,18 +128,24 @@ function predict(t: ResolvedTarget, requested: Map<string, KAssign>, out: Diagno
   limit('BRIDGE', 'IPV6', 'BRIDGE depends on IPV6 || IPV6=n, so with CONFIG_IPV6=m it can be m at most', 'set CONFIG_IPV6=y as well, or ask for BRIDGE=m');
   limit('NETFILTER_XT_TARGET_MASQUERADE', 'NF_NAT', 'it depends on NF_NAT, which is m', 'set CONFIG_NF_NAT=y (and what selects it) as well, or ask for m');
   if (final.get('NAMESPACES') !== 'y') {
-    for (const ns of ['UTS_NS', 'IPC_NS', 'PID_NS', 'USER_NS', 'NET_NS', 'TIME_NS']) {
+    for (const ns of NS_OPTIONS) {
       if (!final.has(ns)) continue;
       final.delete(ns);
+      blocked.set(ns, 'NAMESPACES');
       const a = requested.get(ns);
       if (a && a.value !== 'n') out.push(notFinal(a, undefined, 'every *_NS option depends on NAMESPACES, which is off', 'set CONFIG_NAMESPACES=y', 'KCONFIG_DEPENDENCY_OFF'));
     }
   }
-  return final;
+  // only now, with the dependencies applied: a line whose option a dependency removes is not
+  // redundant, and "the line can go" would contradict "set the dependency" below
+  for (const a of redundant) {
+    if (final.get(a.name) === a.value) out.push({ code: 'KCONFIG_REDUNDANT', severity: 'note', file: a.file, line: a.line, col: 1, message: `CONFIG_${a.name}=${a.value} is what ${name} resolves to already`, hint: 'the line can go' });
+  }
+  return { final, blocked };
 }
 
-/** The container rules on a final config. */
-export function verdicts(final: Map<string, string>, uses: Uses, where: { file: string; requested: Map<string, KAssign> }, out: Diagnostic[]): OptionState[] {
+/** The container rules on a final config. `blocked`: options a dependency that is off removed. */
+export function verdicts(final: Map<string, string>, uses: Uses, where: { file: string; requested: Map<string, KAssign>; blocked?: Map<string, string> }, out: Diagnostic[]): OptionState[] {
   const states: OptionState[] = [];
   for (const r of RULES) {
     const state = stateOf(final, r.option);
@@ -144,6 +154,12 @@ export function verdicts(final: Map<string, string>, uses: Uses, where: { file: 
     const a = where.requested.get(r.option);
     const loc = a ? { file: a.file, line: a.line, col: 1 } : { file: where.file };
     if ((state === 'n' || state === 'missing') && need !== 'no') {
+      const dep = where.blocked?.get(r.option) ?? (NS_OPTIONS.includes(r.option) && final.get('NAMESPACES') !== 'y' ? 'NAMESPACES' : undefined);
+      if (dep) {
+        const asked = a?.value === 'y' || a?.value === 'm';
+        out.push({ code: need === 'required' ? 'KCONFIG_REQUIRED' : 'KCONFIG_RECOMMENDED', severity: need === 'required' ? 'error' : 'warning', ...loc, message: `CONFIG_${r.option} is off because CONFIG_${dep}, which it depends on, is off: ${r.why}`, hint: `set CONFIG_${dep}=y${asked ? '; this line then takes effect' : where.blocked?.has(r.option) ? `: CONFIG_${r.option} comes back with it` : `, and CONFIG_${r.option}=y`}` });
+        continue;
+      }
       let hint = `set CONFIG_${r.option}=y in the kernel fragment`;
       if (r.option === 'NAMESPACES' && final.get('EXPERT') === 'y') hint += ' (NAMESPACES defaults to !EXPERT: with CONFIG_EXPERT=y it must be set explicitly)';
       out.push({ code: need === 'required' ? 'KCONFIG_REQUIRED' : 'KCONFIG_RECOMMENDED', severity: need === 'required' ? 'error' : 'warning', ...loc, message: `CONFIG_${r.option} is ${state === 'n' ? 'off' : 'not in the config'}: ${r.why}`, hint });
@@ -189,8 +205,9 @@ export async function lint(files: string[], o: LintOptions): Promise<LintResult>
   const { merged, diagnostics: md } = mergeFragments(frags, o.strict === true);
   diagnostics.push(...md);
   let final: Map<string, string>;
+  let blocked: Map<string, string> | undefined;
   if (t) {
-    final = predict(t, merged, diagnostics);
+    ({ final, blocked } = predict(t, merged, diagnostics));
   } else {
     final = new Map<string, string>();
     for (const a of base?.values() ?? []) final.set(a.name, a.value);
@@ -200,7 +217,7 @@ export async function lint(files: string[], o: LintOptions): Promise<LintResult>
     diagnostics.push({ code: 'KCONFIG_NO_BASE', severity: 'note', file: files[0], message: 'only fragments, and no --target or --kernel-src: checked their syntax and merging, not the final values', hint: 'add --target rpi3 (or rpi3-64), or --kernel-src with --defconfig' });
     return { diagnostics, final, states: [], requested: merged };
   }
-  const states = verdicts(final, o.uses, { file: files[0] ?? '', requested: merged }, diagnostics);
+  const states = verdicts(final, o.uses, { file: files[0] ?? '', requested: merged, blocked }, diagnostics);
   if (o.cmdline) checkCmdline(o.cmdline, final, diagnostics);
   return { diagnostics, final, states, requested: merged };
 }

@@ -137,6 +137,25 @@ describe('prediction on a target', () => {
     const ns = r.diagnostics.find((d) => d.code === 'KCONFIG_REQUIRED' && d.message.startsWith('CONFIG_NAMESPACES'))!;
     expect(ns.line).toBe(1);
     expect(ns.hint).toContain('NAMESPACES defaults to !EXPERT');
+    // one piece of advice for the USER_NS line: not "the line can go", then "set CONFIG_USER_NS=y"
+    const line2 = r.diagnostics.filter((d) => d.line === 2);
+    expect(line2.map((d) => d.code)).not.toContain('KCONFIG_REDUNDANT');
+    expect(line2.map((d) => d.hint)).toEqual(['set CONFIG_NAMESPACES=y', 'set CONFIG_NAMESPACES=y; this line then takes effect']);
+    const pid = r.diagnostics.find((d) => d.code === 'KCONFIG_REQUIRED' && d.message.startsWith('CONFIG_PID_NS'))!;
+    expect(pid.hint).toBe('set CONFIG_NAMESPACES=y: CONFIG_PID_NS comes back with it');
+    expect(r.diagnostics.filter((d) => d.hint?.includes('CONFIG_USER_NS=y'))).toEqual([]);
+    fs.rmSync(path.dirname(f), { recursive: true });
+  });
+
+  it('a line that only repeats the target is redundant', async () => {
+    const { lint } = await import('../../src/kconfig/lint.js');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tbx-k-')), 'f.cfg');
+    fs.writeFileSync(f, 'CONFIG_USER_NS=y\n');
+    const r = await lint([f], { target: 'rpi3', uses: DEFAULT_USES });
+    expect(r.diagnostics.filter((d) => d.line === 1).map((d) => [d.code, d.hint])).toEqual([['KCONFIG_REDUNDANT', 'the line can go']]);
     fs.rmSync(path.dirname(f), { recursive: true });
   });
 });
