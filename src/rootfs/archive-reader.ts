@@ -197,6 +197,10 @@ export async function readArchive(file: string, info: ArchiveInfo, sink: EntrySi
   let ended = false;
   const parser = new Parser({
     strict: true,
+    // node-tar aborts a gzip stream that inflates over 1000:1 ("max decompression ratio
+    // exceeded"); a rootfs with a large zero-filled file (a swap or disk image) goes over it.
+    // What bounds the output is the target filesystem: ENOSPC is DISK_FULL, rolled back.
+    maxDecompressionRatio: Infinity,
     onReadEntry: (re: ReadEntry) => {
       ended = false;
       const pax = meta;

@@ -192,3 +192,21 @@ describe('extraction refuses hostile and broken archives, changing nothing', () 
     expect(fs.existsSync('/data/share/Thunder')).toBe(false);
   });
 });
+
+describe('a gzip archive that inflates over 1000:1', () => {
+  it('a rootfs with a large zero-filled file is extracted (node-tar would refuse it as damaged)', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const dir = tmpDir();
+    const zeros = Buffer.alloc(24 << 20);
+    const tar = archiveBuffer([D('./'), D('var'), { path: 'var/swapfile', type: 'File', data: zeros }, F('etc-hostname', 'box\n')]);
+    const gz = gzipSync(tar, { level: 9 });
+    expect(tar.length / gz.length).toBeGreaterThan(1000); // over node-tar's default ratio
+    fs.writeFileSync(path.join(dir, 'rootfs.tar.gz'), gz);
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    await prepareIn(target, 'OCDM', { rootfs: path.join(dir, 'rootfs.tar.gz'), idmap: { kind: 'none' } });
+    const rootfs = path.join(target, 'usr/share/Thunder/OCDM/Container/rootfs');
+    expect(fs.statSync(path.join(rootfs, 'var/swapfile')).size).toBe(zeros.length);
+    expect(fs.readFileSync(path.join(rootfs, 'etc-hostname'), 'utf8')).toBe('box\n');
+  });
+});
