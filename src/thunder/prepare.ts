@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError, fail } from '../core/errors.js';
+import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import { utime } from '../core/mtime.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
@@ -262,8 +263,22 @@ function sharedUnchanged(files: readonly SharedFile[]): boolean {
   });
 }
 
-/** The decompressed archive between the two passes of a minimised prepare (removed after the second). */
-const SPOOL_NAME = '.thunderbox.pass1.tar';
+/**
+ * The decompressed archive between the two passes of a minimised prepare over an xz, bzip2
+ * or zstd archive: in the system's temporary directory, not beside the rootfs, so the image's
+ * filesystem needs room for the result only (an 8 MB container from a 300 MB rootfs). When the
+ * temporary directory has no room for it, the second pass decompresses the archive again.
+ * Removed after the second pass, and when the run fails.
+ */
+interface Spool {
+  file: string;
+  /** False once a write failed for lack of space: pass 2 reads the archive itself. */
+  ok: boolean;
+}
+
+function newSpool(): Spool {
+  return { file: path.join(os.tmpdir(), `thunderbox-pass1-${process.pid}-${randomBytes(4).toString('hex')}.tar`), ok: true };
+}
 
 function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off);
@@ -292,7 +307,7 @@ interface BuildInput {
  * filter in front of the writer. Errors (an unresolved library, a wrong-arch one) stop here,
  * before anything is written.
  */
-async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[], info: ArchiveInfo | null, spool: string | null): Promise<FilterSink> {
+async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, signal: AbortSignal | undefined, notes: string[], warnings: Diagnostic[], kept: [string, string][], shared: SharedFile[], info: ArchiveInfo | null, spool: Spool | null): Promise<FilterSink> {
   const { spec, req } = b;
   // loaded here: a plain or a no-op run does not need the ELF reader, the closure or the matcher
   const [{ ArchiveIndex }, { FilterSink }, { DirView }, { findShared, selectMinimal, walk }] = await Promise.all([import('../rootfs/archive-index.js'), import('../rootfs/filter-sink.js'), import('../rootfs/tree-view.js'), import('./minimize.js')]);
@@ -300,13 +315,26 @@ async function selectEntries(b: BuildInput, stage: string, writer: TreeWriter, s
   let sha256: ((rel: string) => string | undefined) | undefined;
   if (info) {
     const index = new ArchiveIndex({ hash: spec.dedupeWithHost });
-    // xz, bzip2, zstd: decompressed once; the second pass reads the plain tar kept in the stage
-    const fd = spool ? fs.openSync(spool, 'wx', 0o600) : null;
+    // xz, bzip2, zstd: decompressed once; the second pass reads the plain tar kept in the spool
+    let fd = spool ? fs.openSync(spool.file, 'wx', 0o600) : null;
+    const tee = (c: Buffer) => {
+      if (fd === null || !spool?.ok) return;
+      try {
+        writeAll(fd, c);
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOSPC' && errnoCode(err) !== 'EDQUOT') throw err;
+        spool.ok = false;
+        fs.closeSync(fd);
+        fd = null;
+        fs.rmSync(spool.file, { force: true });
+      }
+    };
     try {
-      await readArchive(spec.rootfs.path, info, index, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n / 2, info.size), tee: fd === null ? undefined : (c) => writeAll(fd, c) });
+      await readArchive(spec.rootfs.path, info, index, { signal, onProgress: (n) => req.onProgress?.(spec.callsign, n / 2, info.size), tee: spool ? tee : undefined });
     } finally {
       if (fd !== null) fs.closeSync(fd);
     }
+    if (spool) notes.push(spool.ok ? `the ${info.codec.name} archive was decompressed once, into ${spool.file} (removed after the second pass), so ${req.target}'s filesystem needs room for the container only` : `no room in ${path.dirname(spool.file)} for the decompressed archive: it was decompressed a second time instead (set TMPDIR to a directory with room to save that)`);
     view = index;
     sha256 = (rel) => index.sha256(rel);
   } else {
@@ -363,18 +391,19 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   const kept: [string, string][] = [];
   const shared: SharedFile[] = [];
   const selecting = spec.minimize !== undefined || spec.dedupeWithHost;
+  let spool: Spool | null = null;
   try {
     const info = spec.rootfs.kind === 'archive' ? probeArchive(spec.rootfs.path) : null;
-    // two passes over a tool-decompressed archive: the first keeps the plain tar beside the rootfs
-    const spool = selecting && !dryRun && info?.codec.tool ? path.join(dir, SPOOL_NAME) : null;
+    // two passes over a tool-decompressed archive: the first keeps the plain tar in the spool
+    spool = selecting && !dryRun && info?.codec.tool ? newSpool() : null;
     if (selecting) filter = await selectEntries(b, dir, writer, signal, notes, warnings, kept, shared, info, spool);
     const sink: EntrySink = filter ?? writer;
     if (info) {
-      const pass2 = spool ? probeArchive(spool) : info;
+      const fromSpool = spool?.ok ? spool.file : null;
+      const pass2 = fromSpool ? probeArchive(fromSpool) : info;
       const total = info.size;
       const progress = (n: number) => req.onProgress?.(spec.callsign, filter ? total / 2 + (n / pass2.size) * (total / 2) : n, total);
-      const read = await readArchive(spool ?? spec.rootfs.path, pass2, sink, { signal, onProgress: progress });
-      if (spool) fs.rmSync(spool);
+      const read = await readArchive(fromSpool ?? spec.rootfs.path, pass2, sink, { signal, onProgress: progress });
       if (read.xattrs.length) {
         const shown = read.xattrs.slice(0, 5).map((x) => `${x.path} (${x.names.join(', ')})`).join(', ');
         warnings.push(diag('XATTRS_NOT_SET', 'warning', `${spec.callsign}: ${read.xattrs.length} entries carry extended attributes that thunderbox does not set: ${shown}${read.xattrs.length > 5 ? ', ...' : ''}; a file capability (security.capability, e.g. ping's cap_net_raw) is lost in the container`, 'set them after prepare (setcap or setfattr in a post-fakeroot script, for an unprivileged container as namespaced capabilities), or leave --xattrs out of the archive if they are not needed', spec.rootfs.path));
@@ -391,6 +420,8 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   } catch (err) {
     await writer.abort(); // the writer thread stops before the transaction removes the stage
     throw err;
+  } finally {
+    if (spool) fs.rmSync(spool.file, { force: true });
   }
   await writer.finish();
 

@@ -167,6 +167,46 @@ describe('prepare --minimize', () => {
     expect(fs.readdirSync(path.join(other, 'usr/share/Thunder', name)).sort()).toEqual(['Container']);
   });
 
+  it('an xz archive needs room on the target for the minimised result only: the decompressed copy goes to TMPDIR, or the archive is decompressed again', async () => {
+    const { dir, target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
+    const name = cs('Big');
+    pluginJson(name);
+    fs.mkdirSync(path.join(rootfs.dir, 'usr/share/big'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs.dir, 'usr/share/big/zeros'), Buffer.alloc(100 << 20)); // minimize leaves it out
+    const tar = path.join(dir, 'big.tar');
+    await execa('tar', ['-C', rootfs.dir, '-cf', tar, '.']);
+    await execa('xz', ['-T1', '-0', tar]);
+    const small = path.join(dir, 'small');
+    const tmp = path.join(dir, 'tmp');
+    const spool = path.join(dir, 'spool');
+    for (const d of [small, tmp, spool]) fs.mkdirSync(d);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=60m', 'tbx-small', small]);
+    try {
+      await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tbx-tmp', tmp]);
+      try {
+        fs.cpSync(target, small, { recursive: true, verbatimSymlinks: true });
+        const env = { SOURCE_DATE_EPOCH: '1700000000' };
+        const r = await tbx(['prepare', name, `${tar}.xz`, '--target', small, '--minimize'], { env: { ...env, TMPDIR: spool } });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout + r.stderr).toContain(`the xz archive was decompressed once, into ${spool}/thunderbox-pass1-`);
+        const rootfsDir = path.join(small, 'usr/share/Thunder', name, 'Container/rootfs');
+        expect(fs.existsSync(path.join(rootfsDir, 'usr/bin/ThunderPlugin'))).toBe(true);
+        expect(fs.existsSync(path.join(rootfsDir, 'usr/share/big'))).toBe(false);
+        expect(fs.readdirSync(spool)).toEqual([]);
+        // a temporary directory without room: the archive is decompressed a second time
+        const r2 = await tbx(['prepare', name, `${tar}.xz`, '--target', small, '--minimize', '--force'], { env: { ...env, TMPDIR: tmp } });
+        expect(r2.code, r2.stderr).toBe(0);
+        expect(r2.stdout + r2.stderr).toContain(`no room in ${tmp} for the decompressed archive`);
+        expect(fs.readdirSync(tmp)).toEqual([]);
+        expect(fs.existsSync(path.join(rootfsDir, 'usr/bin/ThunderPlugin'))).toBe(true);
+      } finally {
+        await execa('umount', [tmp]);
+      }
+    } finally {
+      await execa('umount', [small]);
+    }
+  });
+
   it('a missing library or a missing ThunderPlugin stops prepare before anything is written, naming what is missing', async () => {
     const { target, rootfs, pluginJson } = setup({ programs: ['/usr/bin/bash'] });
     const name = cs('Bad');
