@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
+import { positionOf, type Positions, type SourcePos } from '../profile/input.js';
 import type { HostNetwork, NetSpec } from '../profile/spec.js';
 import { contains, formatCidr, formatIp, formatNet, interconnectEnds, networkOf, overlaps, parseCidr, parseIp, size, type Cidr } from './ipv4.js';
 import { formatIp6, network6, parseCidr6, parseIp6 } from './ipv6.js';
@@ -36,6 +37,8 @@ export interface AllocationRow {
 export interface ContainerNets {
   callsign: string;
   net: NetSpec[];
+  /** Where the manifest wrote the container's values (net.0.ipv4, ...). */
+  at?: Positions;
 }
 
 export interface AllocationResult {
@@ -54,9 +57,11 @@ export function readLock(file: string): LockFile | null {
   }
 }
 
-export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: string | undefined, lock: LockFile | null, file: string): AllocationResult {
+export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: string | undefined, lock: LockFile | null, file: string, top?: Positions): AllocationResult {
   const errors: Diagnostic[] = [];
-  const e = (code: string, message: string, hint: string) => errors.push({ code, severity: 'error', file, message, hint });
+  const e = (code: string, message: string, hint: string, at?: SourcePos) => errors.push({ code, severity: 'error', file, message, hint, ...at });
+  /** The manifest position of a NIC's value ('ipv4', 'routes.1'). */
+  const at = (k: ContainerNets, i: number, f: string) => positionOf(k.at, `net.${i}.${f}`);
   const out: LockFile = { version: 1, bridges: {}, interconnects: {} };
   const rows: AllocationRow[] = [];
   const bridges = new Map<string, { net: Cidr; gw: number; used: Map<number, string> }>();
@@ -64,7 +69,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
     if (!n.ipv4) continue;
     const c = parseCidr(n.ipv4);
     if (!c) {
-      e('NET_BRIDGE_ADDRESS', `network ${n.name}: "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.1/24 (the bridge\'s address and the network\'s prefix)');
+      e('NET_BRIDGE_ADDRESS', `network ${n.name}: "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.1/24 (the bridge\'s address and the network\'s prefix)', positionOf(top, `networks.${n.name}.ipv4`));
       continue;
     }
     bridges.set(n.name, { net: c, gw: c.addr, used: new Map([[c.addr, `the bridge ${n.name}`]]) });
@@ -77,9 +82,9 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
       const c = parseCidr(n.ipv4);
       if (!b || !c) return;
       const who = `${k.callsign} (lxc.net.${i})`;
-      if (!contains(b.net, c.addr)) return void e('NET_OUTSIDE', `${who}: ${n.ipv4} is outside ${n.link}'s network ${formatNet(b.net)}`, `pick an address in ${formatNet(b.net)}, or ipv4: auto`);
+      if (!contains(b.net, c.addr)) return void e('NET_OUTSIDE', `${who}: ${n.ipv4} is outside ${n.link}'s network ${formatNet(b.net)}`, `pick an address in ${formatNet(b.net)}, or ipv4: auto`, at(k, i, 'ipv4'));
       const other = b.used.get(c.addr);
-      if (other) return void e('NET_COLLISION', `${who} and ${other} both have ${formatIp(c.addr)}`, 'give one of them another address, or ipv4: auto');
+      if (other) return void e('NET_COLLISION', `${who} and ${other} both have ${formatIp(c.addr)}`, 'give one of them another address, or ipv4: auto', at(k, i, 'ipv4'));
       b.used.set(c.addr, who);
     });
   }
@@ -99,7 +104,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
   }
   const poolCidr = pool ? parseCidr(pool) : undefined;
   const used6 = new Map<string, Set<bigint>>();
-  if (pool && !poolCidr) e('NET_POOL', `routed-pool "${pool}" is not a network (ADDRESS/PREFIX)`, 'e.g. 198.18.100.0/24');
+  if (pool && !poolCidr) e('NET_POOL', `routed-pool "${pool}" is not a network (ADDRESS/PREFIX)`, 'e.g. 198.18.100.0/24', positionOf(top, 'routed-pool'));
   const takenIc: { net: Cidr; who: string }[] = [];
   const keptIc = new Map<string, Cidr>();
   for (const k of input) {
@@ -136,7 +141,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
         let ipv4 = n.ipv4;
         if (ipv4 === 'auto' || n.gateway === 'auto') {
           if (!b) {
-            e('NET_NO_NETWORK', `${who}: ${ipv4 === 'auto' ? 'ipv4' : 'gateway'}: auto needs the bridge ${n.link} in the manifest's networks`, `add networks: { ${n.link}: { ipv4: 10.0.3.1/24 } }`);
+            e('NET_NO_NETWORK', `${who}: ${ipv4 === 'auto' ? 'ipv4' : 'gateway'}: auto needs the bridge ${n.link} in the manifest's networks`, `add networks: { ${n.link}: { ipv4: 10.0.3.1/24 } }`, at(k, i, ipv4 === 'auto' ? 'ipv4' : 'gateway'));
             return n;
           }
         }
@@ -153,7 +158,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
             }
           }
           if (addr === undefined) {
-            e('NET_FULL', `${who}: ${n.link}'s network ${formatNet(b.net)} has no free address left`, 'use a larger network (a shorter prefix)');
+            e('NET_FULL', `${who}: ${n.link}'s network ${formatNet(b.net)} has no free address left`, 'use a larger network (a shorter prefix)', at(k, i, 'ipv4'));
             return n;
           }
           b.used.set(addr, who);
@@ -171,7 +176,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
         const hn = networks.find((x) => x.name === n.link);
         const b6 = hn?.ipv6 ? parseCidr6(hn.ipv6) : null;
         if ((ipv6 === 'auto' || gateway6 === 'auto') && !b6) {
-          e('NET_NO_NETWORK', `${who}: ipv6/gateway6: auto needs an ipv6 address for ${n.link} in the manifest's networks`, `add networks: { ${n.link}: { ipv6: fd00:3::1/64 } }`);
+          e('NET_NO_NETWORK', `${who}: ipv6/gateway6: auto needs an ipv6 address for ${n.link} in the manifest's networks`, `add networks: { ${n.link}: { ipv6: fd00:3::1/64 } }`, at(k, i, ipv6 === 'auto' ? 'ipv6' : 'gateway6'));
         } else if (b6) {
           if (ipv6 === 'auto') {
             const prev = lock?.bridges6?.[n.link]?.[key];
@@ -196,7 +201,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
       let ic = n.interconnect;
       if (ic === undefined || ic === 'auto') {
         if (!poolCidr) {
-          e('NET_NO_POOL', `${who}: interconnect: auto needs routed-pool in the manifest`, 'add routed-pool: 198.18.100.0/24 (or give interconnect: A.B.C.D/30)');
+          e('NET_NO_POOL', `${who}: interconnect: auto needs routed-pool in the manifest`, 'add routed-pool: 198.18.100.0/24 (or give interconnect: A.B.C.D/30)', at(k, i, 'interconnect'));
           return n;
         }
         const free = (c: Cidr) => contains(poolCidr, c.addr) && !takenIc.some((t) => overlaps(t.net, c));
@@ -206,7 +211,7 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
           if (free(c)) got = c;
         }
         if (!got) {
-          e('NET_POOL_FULL', `${who}: the routed pool ${pool} has no free /30 left`, 'use a larger routed-pool');
+          e('NET_POOL_FULL', `${who}: the routed pool ${pool} has no free /30 left`, 'use a larger routed-pool', at(k, i, 'interconnect'));
           return n;
         }
         if (!keptIc.has(key)) takenIc.push({ net: got, who });
@@ -214,32 +219,34 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
       }
       const c = parseCidr(ic);
       if (!c || (c.prefix !== 30 && c.prefix !== 31)) {
-        e('NET_INTERCONNECT', `${who}: interconnect "${ic}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30, or interconnect: auto');
+        e('NET_INTERCONNECT', `${who}: interconnect "${ic}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30, or interconnect: auto', at(k, i, 'interconnect'));
         return n;
       }
       out.interconnects[key] = formatNet(c);
       const ends = interconnectEnds(c);
-      for (const r of n.ipv4 ?? []) {
+      for (const [j, r] of (n.ipv4 ?? []).entries()) {
+        const pos = at(k, i, `ipv4.${j}`);
         const rc = parseCidr(r);
         if (!rc) {
-          e('NET_ROUTE', `${who}: routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32');
+          e('NET_ROUTE', `${who}: routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32', pos);
           continue;
         }
-        if (contains(rc, ends.host)) e('NET_GATEWAY_ROUTED', `${who}: the gateway ${formatIp(ends.host)} lies inside the routed addresses ${r}`, 'route addresses outside the interconnect network');
-        for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: routed ${r} overlaps the network of ${name}`, 'route another range');
+        if (contains(rc, ends.host)) e('NET_GATEWAY_ROUTED', `${who}: the gateway ${formatIp(ends.host)} lies inside the routed addresses ${r}`, 'route addresses outside the interconnect network', pos);
+        for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: routed ${r} overlaps the network of ${name}`, 'route another range', pos);
       }
-      for (const r of n.routes ?? []) {
+      for (const [j, r] of (n.routes ?? []).entries()) {
+        const pos = at(k, i, `routes.${j}`);
         if (r.includes(':')) {
-          if (!parseCidr6(r)) e('NET_ROUTE', `${who}: route "${r}" is not an IPv6 NETWORK/PREFIX`, 'e.g. fd00:10::/64');
+          if (!parseCidr6(r)) e('NET_ROUTE', `${who}: route "${r}" is not an IPv6 NETWORK/PREFIX`, 'e.g. fd00:10::/64', pos);
           continue;
         }
         const rc = parseCidr(r);
         if (!rc) {
-          e('NET_ROUTE', `${who}: route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24');
+          e('NET_ROUTE', `${who}: route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24', pos);
           continue;
         }
-        if (contains(rc, ends.host) || contains(rc, ends.container)) e('NET_GATEWAY_ROUTED', `${who}: the route ${r} covers the interconnect ${formatNet(c)}`, 'route a network outside the interconnect');
-        for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: route ${r} overlaps the network of ${name}`, 'route another range');
+        if (contains(rc, ends.host) || contains(rc, ends.container)) e('NET_GATEWAY_ROUTED', `${who}: the route ${r} covers the interconnect ${formatNet(c)}`, 'route a network outside the interconnect', pos);
+        for (const [name, b] of bridges) if (overlaps(rc, b.net)) e('NET_COLLISION', `${who}: route ${r} overlaps the network of ${name}`, 'route another range', pos);
       }
       rows.push({ callsign: k.callsign, nic: i, kind: 'routed', via: `interconnect ${formatNet(c)}`, address: formatCidr(ends.container, c.prefix), gateway: formatIp(ends.host), routes: [...(n.ipv4 ?? []), ...(n.ipv6 ?? []), ...(n.routes ?? [])] });
       return { ...n, interconnect: formatNet(c) };

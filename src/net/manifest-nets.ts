@@ -13,9 +13,12 @@ function lockFileFor(manifest: Manifest): string {
 
 /** Allocate over every container of the manifest (so numbering never depends on which are prepared). */
 export function allocateManifest(manifest: Manifest, inputs?: Map<string, ContainerInput>): AllocationResult {
-  const all = manifest.containers.map((c) => ({ callsign: c.name, net: (inputs?.get(c.name) ?? c.input).net ?? [{ type: 'empty' as const }] }));
+  const all = manifest.containers.map((c) => {
+    const input = inputs?.get(c.name) ?? c.input;
+    return { callsign: c.name, net: input.net ?? [{ type: 'empty' as const }], at: input.at };
+  });
   const file = lockFileFor(manifest);
-  const r = allocate(all, manifest.networks, manifest.routedPool, readLock(file), manifest.file);
+  const r = allocate(all, manifest.networks, manifest.routedPool, readLock(file), manifest.file, manifest.at);
   if (r.errors.length) throw new ThunderboxError(r.errors);
   return r;
 }

@@ -9,6 +9,30 @@ export type IdmapInput =
   | { kind: 'plan'; base: number; size: number; share: { uid: number; gid: number }[] }
   | { kind: 'lines'; lines: string[] };
 
+/** Where a value was written (a manifest's line and column). */
+export interface SourcePos {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/**
+ * Positions of a container's values in the manifest, by field path: 'rootfs', 'net.0.ipv4',
+ * 'mounts.1.mode' ('' is the container's own key). null: the field came from a flag, which
+ * has no position (and its enclosing fields' positions do not apply).
+ */
+export type Positions = Readonly<Record<string, SourcePos | null>>;
+
+/** The position of a field, or of the nearest enclosing one that has one ('net.0.ipv4', 'net.0', 'net', ''). */
+export function positionOf(at: Positions | undefined, field: string): SourcePos | undefined {
+  if (!at) return undefined;
+  for (let f = field; ; f = f.includes('.') ? f.slice(0, f.lastIndexOf('.')) : '') {
+    const p = at[f];
+    if (p !== undefined) return p ?? undefined;
+    if (f === '') return undefined;
+  }
+}
+
 export interface ContainerInput {
   rootfs?: string;
   classname?: string;
@@ -34,13 +58,26 @@ export interface ContainerInput {
   keep?: string[];
   thunderRoots?: boolean;
   dedupeWithHost?: boolean;
+  /** Where the manifest wrote these values. */
+  at?: Positions;
 }
 
-/** Later inputs win, field by field (command line over manifest). */
+/**
+ * Later inputs win, field by field (command line over manifest). A field a later input sets
+ * loses the earlier input's positions: they would point at a value no longer used.
+ */
 export function mergeInputs(...inputs: ContainerInput[]): ContainerInput {
   const out: ContainerInput = {};
+  let at: Record<string, SourcePos | null> = {};
   for (const i of inputs) {
-    for (const [k, v] of Object.entries(i)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+    for (const [k, v] of Object.entries(i)) {
+      if (v === undefined || k === 'at') continue;
+      (out as Record<string, unknown>)[k] = v;
+      at = Object.fromEntries(Object.entries(at).filter(([f]) => f !== k && !f.startsWith(`${k}.`)));
+      if (!i.at) at[k] = null;
+    }
+    Object.assign(at, i.at ?? {});
   }
+  if (Object.keys(at).length) out.at = at;
   return out;
 }

@@ -1,10 +1,11 @@
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
-import type { ContainerInput, IdmapInput } from './input.js';
+import type { ContainerInput, IdmapInput, Positions, SourcePos } from './input.js';
+import { nearest } from '../core/suggest.js';
 import { parseEnvFlag, parseShareFlag } from './resolve.js';
 import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.js';
 
@@ -132,6 +133,8 @@ export type RawContainer = z.infer<typeof container>;
 
 export interface Manifest {
   file: string;
+  /** Positions of the top-level values ('routed-pool', 'networks.lxcbr0.ipv4', ...). */
+  at: Positions;
   datapath?: string;
   /** thunder.edit-config: false leaves the image's Thunder config alone. */
   editThunderConfig?: boolean;
@@ -153,8 +156,38 @@ function where(doc: Document, lc: LineCounter, file: string, p: readonly Propert
   return { file, line: pos.line, col: pos.col };
 }
 
-function toInput(raw: RawContainer, dir: string): ContainerInput {
-  const out: ContainerInput = {};
+/** Manifest keys of a container whose ContainerInput field is named otherwise. */
+const FIELD: Record<string, string> = { 'plugin-json': 'pluginJson', 'unmapped-to-nobody': 'unmappedToNobody', 'fix-root-mode': 'fixRootMode', 'keep-devices': 'keepDevices', 'dedupe-with-host': 'dedupeWithHost', 'minimize.roots': 'roots', 'minimize.keep': 'keep', 'minimize.thunder-roots': 'thunderRoots' };
+
+/** Every value under `node` by path ('a.0.b'), at its first character; a single net is also net.0. */
+function positions(node: unknown, lc: LineCounter, file: string, prefix: string, out: Record<string, SourcePos>, container: boolean): void {
+  const put = (p: string, n: Node | null | undefined) => {
+    const at = n?.range?.[0];
+    if (at === undefined) return;
+    const { line, col } = lc.linePos(at);
+    let f = p;
+    if (container) for (const [k, v] of Object.entries(FIELD)) if (f === k || f.startsWith(`${k}.`)) f = v + f.slice(k.length);
+    out[f] ??= { file, line, col };
+  };
+  if (isMap(node)) {
+    for (const it of node.items) {
+      if (!isPair(it) || !isScalar(it.key)) continue;
+      const p = prefix === '' ? String(it.key.value) : `${prefix}.${String(it.key.value)}`;
+      put(p, (it.value as Node | null) ?? (it.key as Node));
+      positions(it.value, lc, file, p, out, container);
+      if (container && p === 'net' && isMap(it.value)) positions(it.value, lc, file, 'net.0', out, container);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((it, i) => {
+      const p = `${prefix}.${i}`;
+      put(p, it as Node);
+      positions(it, lc, file, p, out, container);
+    });
+  }
+}
+
+function toInput(raw: RawContainer, dir: string, at: Positions): ContainerInput {
+  const out: ContainerInput = { at };
   if (raw.rootfs !== undefined) out.rootfs = raw.rootfs === 'target' ? 'target' : path.resolve(dir, raw.rootfs);
   if (raw.arch !== undefined) out.arch = raw.arch;
   if (raw.classname !== undefined) out.classname = raw.classname;
@@ -205,6 +238,29 @@ function toInput(raw: RawContainer, dir: string): ContainerInput {
   }
   if (raw['dedupe-with-host'] !== undefined) out.dedupeWithHost = raw['dedupe-with-host'];
   return out;
+}
+
+/** The keys an object at this path of the manifest takes, for "did you mean". */
+function keysAt(p: readonly PropertyKey[]): string[] {
+  const k = (s: { shape: Record<string, unknown> }) => Object.keys(s.shape);
+  const tail = p.slice(p[0] === 'containers' ? 2 : 0).map(String);
+  if (p.length === 0) return k(manifestSchema);
+  if (p[0] === 'thunder') return ['datapath'];
+  if (p[0] === 'networks') return k(hostNetwork);
+  if (p[0] !== 'containers') return [];
+  const at = tail.filter((x) => !/^\d+$/.test(x)).join('.');
+  if (at === '') return k(container);
+  if (at === 'mounts') return k(mount);
+  if (at === 'net') return [...new Set(net.options.flatMap((o) => k(o)))];
+  if (at === 'idmap') return ['base', 'size', 'share'];
+  if (at === 'idmap.share') return ['uid', 'gid'];
+  if (at === 'minimize') return ['roots', 'keep', 'thunder-roots'];
+  return [];
+}
+
+function unknownKeyHint(key: string, p: readonly PropertyKey[]): string {
+  const near = nearest(key, keysAt(p));
+  return near.length ? `did you mean ${near.slice(0, 2).join(' or ')}?` : 'check the spelling; the keys are listed in README.md (Manifest)';
 }
 
 /**
@@ -271,6 +327,15 @@ export function parseManifest(text: string, file: string): Manifest {
       }),
     );
   }
+  // a container's name is its key: a list or a map there would become a callsign like "[ a, b ]"
+  const names = doc.get('containers', true);
+  if (isMap(names)) {
+    for (const it of names.items) {
+      if (isScalar(it.key) && it.key.value !== null && typeof it.key.value !== 'object') continue;
+      const pos = lc.linePos((it.key as Node | null)?.range?.[0] ?? names.range?.[0] ?? 0);
+      fail('MANIFEST_INVALID', 'a container name must be a plain name (its callsign), not a list, a map or null', 'write it as a key such as OCDM:', { file, line: pos.line, col: pos.col });
+    }
+  }
   const modes = readModes(doc, lc, file);
   if (modes.length) throw new ThunderboxError(modes);
   const parsed = manifestSchema.safeParse(toJS(doc, lc, file));
@@ -284,19 +349,31 @@ export function parseManifest(text: string, file: string): Manifest {
           severity: 'error',
           ...where(doc, lc, file, iss.path, unknown),
           message: unknown ? `unknown key "${unknown}" in ${at}` : `${at}: ${iss.message}`,
-          hint: unknown ? 'check the spelling; the keys are listed in README.md (Manifest)' : 'see README.md (Manifest) for the accepted values',
+          hint: unknown ? unknownKeyHint(unknown, iss.path) : 'see README.md (Manifest) for the accepted values',
         };
       }),
     );
   }
   const dir = path.dirname(path.resolve(file));
+  const top: Record<string, SourcePos> = {};
+  positions(doc.contents, lc, file, '', top, false);
+  const containersNode = doc.get('containers', true);
+  const keyPos = (name: string): Node | undefined => (isMap(containersNode) ? (containersNode.items.find((it) => isScalar(it.key) && String(it.key.value) === name)?.key as Node | undefined) : undefined);
+  const at = (name: string): Positions => {
+    const out: Record<string, SourcePos> = {};
+    const k = keyPos(name)?.range?.[0];
+    if (k !== undefined) out[''] = { file, ...lc.linePos(k) };
+    positions(isMap(containersNode) ? containersNode.get(name, true) : undefined, lc, file, '', out, true);
+    return out;
+  };
   return {
     file,
+    at: top,
     datapath: parsed.data.thunder?.datapath,
     editThunderConfig: parsed.data.thunder?.['edit-config'],
     networks: Object.entries(parsed.data.networks ?? {}).map(([name, n]) => ({ name, ipv4: n.ipv4, ipv6: n.ipv6, nat: n.nat ?? false, forward: n.forward ?? n.nat ?? false, dhcp: n.dhcp ?? false })),
     routedPool: parsed.data['routed-pool'],
-    containers: Object.entries(parsed.data.containers).map(([name, raw]) => ({ name, input: toInput(raw, dir) })),
+    containers: Object.entries(parsed.data.containers).map(([name, raw]) => ({ name, input: toInput(raw, dir, at(name)) })),
   };
 }
 

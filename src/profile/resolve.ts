@@ -7,7 +7,7 @@ import { parseCidr, parseIp } from '../net/ipv4.js';
 import { parseCidr6, parseIp6 } from '../net/ipv6.js';
 import { DEFAULT_IDMAP, checkIdmap, parseIdmapValue, planIdmap, type IdMapLine } from '../lxc/idmap.js';
 import { normalizeEntryPath } from '../rootfs/entry-path.js';
-import type { ContainerInput, IdmapInput } from './input.js';
+import { positionOf, type ContainerInput, type IdmapInput, type SourcePos } from './input.js';
 import { IFNAME, REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MinimizeSpec, type MountSpec, type NetSpec } from './spec.js';
 
 // ContainerInput (manifest + flags) -> ContainerSpec: defaults filled in, every value checked.
@@ -17,13 +17,16 @@ export const CALLSIGN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
-function err(code: string, message: string, hint: string): Diagnostic {
-  return { code, severity: 'error', message, hint };
+function err(code: string, message: string, hint: string, at?: SourcePos): Diagnostic {
+  return { code, severity: 'error', message, hint, ...at };
 }
 
-export function checkCallsign(callsign: string): void {
+/** The manifest position of a container field (nothing for flags). */
+type At = (field: string) => SourcePos | undefined;
+
+export function checkCallsign(callsign: string, at?: SourcePos): void {
   if (!CALLSIGN.test(callsign)) {
-    fail('CALLSIGN_INVALID', `"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-" (at most 64 characters, as lxc.uts.name allows), e.g. OCDM');
+    fail('CALLSIGN_INVALID', `"${callsign}" is not a usable callsign`, 'use letters, digits, "_", "." and "-" (at most 64 characters, as lxc.uts.name allows), e.g. OCDM', at);
   }
 }
 
@@ -71,7 +74,7 @@ export function parseShareFlag(s: string): { uid: number; gid: number } {
   return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
 }
 
-function resolveIdmap(input: IdmapInput | undefined, share: { uid: number; gid: number }[], errors: Diagnostic[]): IdMapLine[] {
+function resolveIdmap(input: IdmapInput | undefined, share: { uid: number; gid: number }[], errors: Diagnostic[], at: At): IdMapLine[] {
   const m = input ?? { kind: 'default' };
   let lines: IdMapLine[] = [];
   if (m.kind === 'none') {
@@ -82,31 +85,31 @@ function resolveIdmap(input: IdmapInput | undefined, share: { uid: number; gid: 
   else if (m.kind === 'plan') lines = planIdmap({ base: m.base, size: m.size, share: [...m.share, ...share] });
   else {
     if (share.length) errors.push(err('SHARE_WITH_LINES', '--share-uid cannot be combined with explicit idmap lines', 'write the 1:1 lines yourself, or use --idmap default with --share-uid'));
-    for (const l of m.lines) {
+    m.lines.forEach((l, i) => {
       const r = parseIdmapValue(l);
-      if ('error' in r) errors.push(err('IDMAP_SYNTAX', `idmap line "${l}": ${r.error}`, 'write lines as "u 0 100000 65536" and "g 0 100000 65536"'));
+      if ('error' in r) errors.push(err('IDMAP_SYNTAX', `idmap line "${l}": ${r.error}`, 'write lines as "u 0 100000 65536" and "g 0 100000 65536"', at(`idmap.${i}`)));
       else lines.push(r);
-    }
+    });
   }
-  for (const d of checkIdmap(lines)) errors.push({ ...d });
+  for (const d of checkIdmap(lines)) errors.push({ ...d, ...at('idmap') });
   return lines;
 }
 
-function resolveMount(m: MountSpec, errors: Diagnostic[]): MountSpec | null {
+function resolveMount(m: MountSpec, errors: Diagnostic[], at: At): MountSpec | null {
   if (!m.host.startsWith('/')) {
-    errors.push(err('MOUNT_HOST_RELATIVE', `mount source "${m.host}" is not an absolute path on the device`, 'write it as an absolute path, e.g. /testshare'));
+    errors.push(err('MOUNT_HOST_RELATIVE', `mount source "${m.host}" is not an absolute path on the device`, 'write it as an absolute path, e.g. /testshare', at('host')));
     return null;
   }
   const p = normalizeEntryPath(m.path.replace(/^\/+/, ''));
   if (!p.ok || p.path === '') {
-    errors.push(err('MOUNT_PATH_INVALID', `mount path "${m.path}" must name a directory inside the container`, 'e.g. TestLogging or /var/log/shared (no "..")'));
+    errors.push(err('MOUNT_PATH_INVALID', `mount path "${m.path}" must name a directory inside the container`, 'e.g. TestLogging or /var/log/shared (no "..")', at('path')));
     return null;
   }
   if (m.mode !== undefined && (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777)) {
-    errors.push(err('MOUNT_MODE_INVALID', `mount mode ${m.mode} for ${m.path} is not a permission mode`, 'give an octal mode such as "0770"'));
+    errors.push(err('MOUNT_MODE_INVALID', `mount mode ${m.mode} for ${m.path} is not a permission mode`, 'give an octal mode such as "0770"', at('mode')));
   }
   if (m.host === '/' || normalizeEntryPath(m.host.slice(1)).ok === false) {
-    errors.push(err('MOUNT_HOST_INVALID', `mount source "${m.host}" must be a directory below / without ".."`, 'e.g. /testshare'));
+    errors.push(err('MOUNT_HOST_INVALID', `mount source "${m.host}" must be a directory below / without ".."`, 'e.g. /testshare', at('host')));
   }
   return { ...m, path: p.path };
 }
@@ -114,7 +117,7 @@ function resolveMount(m: MountSpec, errors: Diagnostic[]): MountSpec | null {
 const isCidr4 = (s: string): boolean => s === s.trim() && parseCidr(s) !== null;
 const isCidr6 = (s: string): boolean => parseCidr6(s) !== null;
 
-function resolveNet(nets: NetSpec[], errors: Diagnostic[]): NetSpec[] {
+function resolveNet(nets: NetSpec[], errors: Diagnostic[], atNet: At): NetSpec[] {
   // one default route per family: the kernel refuses the second (liblxc: "Failed to setup ipv4
   // gateway ... for network device "eth1"" at start); a routed NIC always has one (its host side)
   for (const [fam, has] of [
@@ -123,31 +126,32 @@ function resolveNet(nets: NetSpec[], errors: Diagnostic[]): NetSpec[] {
   ] as const) {
     const at = nets.flatMap((n, i) => (has(n) ? [i] : []));
     if (at.length > 1) {
-      errors.push(err('NET_GATEWAY_TWICE', `interfaces ${at.map((i) => `${i} (${nets[i]!.type})`).join(' and ')} each set an ${fam} default gateway: the kernel takes one default route, and liblxc fails to start the container at the second ("Failed to setup ${fam.toLowerCase()} gateway")`, `keep the gateway on one interface: drop ${fam === 'IPv4' ? 'gateway' : 'gateway6'} from the veth (a routed interface always routes through its interconnect's host side), or leave one interface out`));
+      errors.push(err('NET_GATEWAY_TWICE', `interfaces ${at.map((i) => `${i} (${nets[i]!.type})`).join(' and ')} each set an ${fam} default gateway: the kernel takes one default route, and liblxc fails to start the container at the second ("Failed to setup ${fam.toLowerCase()} gateway")`, `keep the gateway on one interface: drop ${fam === 'IPv4' ? 'gateway' : 'gateway6'} from the veth (a routed interface always routes through its interconnect's host side), or leave one interface out`, atNet(`net.${at[1]}`)));
     }
   }
-  for (const n of nets) {
+  nets.forEach((n, i) => {
+    const at = (f: string) => atNet(`net.${i}.${f}`);
     if (n.type === 'routed') {
-      if (n.interconnect === undefined || n.interconnect === 'auto') errors.push(err('NET_INTERCONNECT_UNSET', 'a routed interface needs an interconnect network', 'give interconnect: A.B.C.D/30, or interconnect: auto with routed-pool in the manifest'));
-      else if (!isCidr4(n.interconnect) || !/\/3[01]$/.test(n.interconnect)) errors.push(err('NET_INTERCONNECT', `interconnect "${n.interconnect}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30'));
-      for (const r of n.ipv4 ?? []) if (!isCidr4(r)) errors.push(err('NET_IPV4_INVALID', `routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32'));
-      for (const r of n.ipv6 ?? []) if (!isCidr6(r)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${r}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/128'));
-      for (const r of n.routes ?? []) if (!(r.includes(':') ? isCidr6(r) : isCidr4(r))) errors.push(err('NET_ROUTE', `route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24'));
-      if (n.gateway6 !== undefined && parseIp6(n.gateway6) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway6 "${n.gateway6}" is not an IPv6 address`, 'e.g. fd00:7::1'));
-      if (n.ipv6?.length && !n.gateway6) errors.push(err('NET_GATEWAY6_UNSET', 'IPv6 on a routed interface needs gateway6 (the host side\'s address)', 'e.g. gateway6: fd00:7::1'));
-      if (n.vethPair !== undefined && !IFNAME.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name'));
-      continue;
+      if (n.interconnect === undefined || n.interconnect === 'auto') errors.push(err('NET_INTERCONNECT_UNSET', 'a routed interface needs an interconnect network', 'give interconnect: A.B.C.D/30, or interconnect: auto with routed-pool in the manifest', at('interconnect')));
+      else if (!isCidr4(n.interconnect) || !/\/3[01]$/.test(n.interconnect)) errors.push(err('NET_INTERCONNECT', `interconnect "${n.interconnect}" is not a /30 or /31 network`, 'e.g. 198.18.100.0/30', at('interconnect')));
+      for (const r of n.ipv4 ?? []) if (!isCidr4(r)) errors.push(err('NET_IPV4_INVALID', `routed address "${r}" is not ADDRESS/PREFIX`, 'e.g. 198.18.200.5/32', at('ipv4')));
+      for (const r of n.ipv6 ?? []) if (!isCidr6(r)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${r}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/128', at('ipv6')));
+      for (const r of n.routes ?? []) if (!(r.includes(':') ? isCidr6(r) : isCidr4(r))) errors.push(err('NET_ROUTE', `route "${r}" is not NETWORK/PREFIX`, 'e.g. 198.18.210.0/24', at('routes')));
+      if (n.gateway6 !== undefined && parseIp6(n.gateway6) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway6 "${n.gateway6}" is not an IPv6 address`, 'e.g. fd00:7::1', at('gateway6')));
+      if (n.ipv6?.length && !n.gateway6) errors.push(err('NET_GATEWAY6_UNSET', 'IPv6 on a routed interface needs gateway6 (the host side\'s address)', 'e.g. gateway6: fd00:7::1', at('ipv6')));
+      if (n.vethPair !== undefined && !IFNAME.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name', at('veth-pair')));
+      return;
     }
-    if (n.type !== 'veth') continue;
-    if (n.ipv4 === 'auto' || n.gateway === 'auto' || n.ipv6 === 'auto' || n.gateway6 === 'auto') errors.push(err('NET_AUTO_UNRESOLVED', `ipv4/ipv6/gateway: auto for ${n.link} needs the manifest's networks`, 'give the address, or use --manifest with networks: { ' + n.link + ': { ipv4: 10.0.3.1/24 } }'));
-    if (n.gateway !== undefined && n.gateway !== 'auto' && parseIp(n.gateway) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway "${n.gateway}" is not an IPv4 address`, 'e.g. 10.0.3.1, or auto'));
-    if (!IFNAME.test(n.link)) errors.push(err('NET_LINK_INVALID', `bridge name "${n.link}" is not a valid interface name`, 'interface names are 1-15 characters without "/", ":" or blanks, e.g. lxcbr0'));
-    if (n.vethPair !== undefined && !IFNAME.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name, e.g. veth-ocdm'));
-    if (n.hwaddr !== undefined && !MAC.test(n.hwaddr)) errors.push(err('NET_HWADDR_INVALID', `hwaddr "${n.hwaddr}" is not a MAC address`, 'write six hex pairs such as 00:16:3e:12:34:56 (no "xx": thunderbox derives a stable one if you leave it out)'));
-    if (n.ipv4 !== undefined && n.ipv4 !== 'auto' && !isCidr4(n.ipv4)) errors.push(err('NET_IPV4_INVALID', `ipv4 "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.10/24'));
-    if (n.gateway6 !== undefined && n.gateway6 !== 'auto' && parseIp6(n.gateway6) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway6 "${n.gateway6}" is not an IPv6 address`, 'e.g. fd00:3::1, or auto'));
-    if (n.ipv6 !== undefined && n.ipv6 !== 'auto' && !isCidr6(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64'));
-  }
+    if (n.type !== 'veth') return;
+    if (n.ipv4 === 'auto' || n.gateway === 'auto' || n.ipv6 === 'auto' || n.gateway6 === 'auto') errors.push(err('NET_AUTO_UNRESOLVED', `ipv4/ipv6/gateway: auto for ${n.link} needs the manifest's networks`, 'give the address, or use --manifest with networks: { ' + n.link + ': { ipv4: 10.0.3.1/24 } }', at('ipv4')));
+    if (n.gateway !== undefined && n.gateway !== 'auto' && parseIp(n.gateway) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway "${n.gateway}" is not an IPv4 address`, 'e.g. 10.0.3.1, or auto', at('gateway')));
+    if (!IFNAME.test(n.link)) errors.push(err('NET_LINK_INVALID', `bridge name "${n.link}" is not a valid interface name`, 'interface names are 1-15 characters without "/", ":" or blanks, e.g. lxcbr0', at('link')));
+    if (n.vethPair !== undefined && !IFNAME.test(n.vethPair)) errors.push(err('NET_VETH_PAIR_INVALID', `veth pair name "${n.vethPair}" is not a valid interface name (at most 15 characters)`, 'pick a shorter name, e.g. veth-ocdm', at('veth-pair')));
+    if (n.hwaddr !== undefined && !MAC.test(n.hwaddr)) errors.push(err('NET_HWADDR_INVALID', `hwaddr "${n.hwaddr}" is not a MAC address`, 'write six hex pairs such as 00:16:3e:12:34:56 (no "xx": thunderbox derives a stable one if you leave it out)', at('hwaddr')));
+    if (n.ipv4 !== undefined && n.ipv4 !== 'auto' && !isCidr4(n.ipv4)) errors.push(err('NET_IPV4_INVALID', `ipv4 "${n.ipv4}" is not ADDRESS/PREFIX`, 'e.g. 10.0.3.10/24', at('ipv4')));
+    if (n.gateway6 !== undefined && n.gateway6 !== 'auto' && parseIp6(n.gateway6) === null) errors.push(err('NET_GATEWAY_INVALID', `gateway6 "${n.gateway6}" is not an IPv6 address`, 'e.g. fd00:3::1, or auto', at('gateway6')));
+    if (n.ipv6 !== undefined && n.ipv6 !== 'auto' && !isCidr6(n.ipv6)) errors.push(err('NET_IPV6_INVALID', `ipv6 "${n.ipv6}" is not ADDRESS/PREFIX`, 'e.g. fd00::10/64', at('ipv6')));
+  });
   return nets;
 }
 
@@ -157,38 +161,41 @@ export interface ResolveContext {
 }
 
 export function resolveContainer(callsign: string, input: ContainerInput, ctx: ResolveContext): ContainerSpec {
-  checkCallsign(callsign);
+  const at: At = (f) => positionOf(input.at, f);
+  checkCallsign(callsign, at(''));
   const errors: Diagnostic[] = [];
   if (!input.rootfs) {
-    failUsage('ROOTFS_MISSING', `no rootfs given for ${callsign}`, `pass it: thunderbox prepare ${callsign} output/images/rootfs.tar (or "target" to copy the image's own root)`);
+    // a usage error (exit 2) on the command line; in a manifest, at the container's key
+    throw new ThunderboxError({ code: 'ROOTFS_MISSING', severity: 'error', message: `no rootfs given for ${callsign}`, hint: `pass it: thunderbox prepare ${callsign} output/images/rootfs.tar (or "target" to copy the image's own root)${at('') ? ', or give rootfs: in the manifest' : ''}`, ...at('') }, { usage: true });
   }
   const rootfsPath = input.rootfs === 'target' ? ctx.target : path.resolve(input.rootfs);
   let st: fs.Stats;
   try {
     st = fs.statSync(rootfsPath);
   } catch (e) {
-    fail('ROOTFS_UNREADABLE', `rootfs ${rootfsPath} for ${callsign}: ${errnoCode(e) === 'ENOENT' ? 'no such file or directory' : String(e)}`, 'give an existing rootfs archive or directory');
+    fail('ROOTFS_UNREADABLE', `rootfs ${rootfsPath} for ${callsign}: ${errnoCode(e) === 'ENOENT' ? 'no such file or directory' : String(e)}`, 'give an existing rootfs archive or directory', at('rootfs'));
   }
   // a pipe (/dev/stdin, <(...)) or a device: the archive is probed, then read (twice to minimise)
   if (!st.isFile() && !st.isDirectory()) {
-    fail('ROOTFS_NOT_FILE', `rootfs ${input.rootfs} for ${callsign} is ${st.isFIFO() ? 'a pipe' : st.isSocket() ? 'a socket' : 'a device'}, not a file or directory: thunderbox reads an archive more than once`, 'write the archive to a file first, e.g. gzip -dc rootfs.tar.gz > rootfs.tar');
+    fail('ROOTFS_NOT_FILE', `rootfs ${input.rootfs} for ${callsign} is ${st.isFIFO() ? 'a pipe' : st.isSocket() ? 'a socket' : 'a device'}, not a file or directory: thunderbox reads an archive more than once`, 'write the archive to a file first, e.g. gzip -dc rootfs.tar.gz > rootfs.tar', at('rootfs'));
   }
   const arch = input.arch ?? 'auto';
   if (arch !== 'auto' && !(LXC_ARCH_NAMES as readonly string[]).includes(arch)) {
-    errors.push(err('ARCH_INVALID', `"${arch}" is not an lxc.arch name`, `use auto, or one of: ${LXC_ARCH_NAMES.join(' ')}`));
+    errors.push(err('ARCH_INVALID', `"${arch}" is not an lxc.arch name`, `use auto, or one of: ${LXC_ARCH_NAMES.join(' ')}`, at('arch')));
   }
-  const idmap = resolveIdmap(input.idmap, input.share ?? [], errors);
-  const mounts = (input.mounts ?? []).map((m) => resolveMount(m, errors)).filter((m): m is MountSpec => m !== null);
+  const idmap = resolveIdmap(input.idmap, input.share ?? [], errors, at);
+  const mounts = (input.mounts ?? []).map((m, i) => resolveMount(m, errors, (f) => at(`mounts.${i}.${f}`))).filter((m): m is MountSpec => m !== null);
   const seen = new Set<string>();
   const environment: EnvSpec[] = [];
-  for (const e of [...REQUIRED_ENV.map((name): EnvSpec => ({ name })), ...(input.environment ?? [])]) {
+  const required = REQUIRED_ENV.length;
+  for (const [i, e] of [...REQUIRED_ENV.map((name): EnvSpec => ({ name })), ...(input.environment ?? [])].entries()) {
     if (!ENV_NAME.test(e.name)) {
-      errors.push(err('ENV_NAME_INVALID', `"${e.name}" is not an environment variable name`, 'use letters, digits and "_", not starting with a digit'));
+      errors.push(err('ENV_NAME_INVALID', `"${e.name}" is not an environment variable name`, 'use letters, digits and "_", not starting with a digit', at(`environment.${i - required}`)));
       continue;
     }
     // one lxc.environment line holds the value: a line break would start a config line of its own
     if (e.value !== undefined && /[\n\r\0]/.test(e.value)) {
-      errors.push(err('ENV_VALUE_INVALID', `the value of ${e.name} has a line break or NUL (${JSON.stringify(e.value)}): it would write a line of its own into the LXC config`, 'give a one-line value'));
+      errors.push(err('ENV_VALUE_INVALID', `the value of ${e.name} has a line break or NUL (${JSON.stringify(e.value)}): it would write a line of its own into the LXC config`, 'give a one-line value', at(`environment.${i - required}`)));
       continue;
     }
     if (seen.has(e.name)) {
@@ -201,12 +208,12 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     seen.add(e.name);
     environment.push(e);
   }
-  const net = resolveNet(input.net ?? [{ type: 'empty' }], errors);
+  const net = resolveNet(input.net ?? [{ type: 'empty' }], errors, at);
   const tmpMount = input.tmp ?? true;
-  const merged = tmpMount ? mergeTmpMounts(mounts, errors) : mounts;
-  if (input.classname !== undefined && !CALLSIGN.test(input.classname)) errors.push(err('CLASSNAME_INVALID', `"${input.classname}" is not a usable classname`, 'a plugin class name such as OCDM (letters, digits, "_", "." and "-")'));
-  const consoleSpec = input.console === undefined ? undefined : resolveConsole(input.console, errors);
-  const minimize = resolveMinimize(input, errors);
+  const merged = tmpMount ? mergeTmpMounts(mounts, errors, at) : mounts;
+  if (input.classname !== undefined && !CALLSIGN.test(input.classname)) errors.push(err('CLASSNAME_INVALID', `"${input.classname}" is not a usable classname`, 'a plugin class name such as OCDM (letters, digits, "_", "." and "-")', at('classname')));
+  const consoleSpec = input.console === undefined ? undefined : resolveConsole(input.console, errors, at);
+  const minimize = resolveMinimize(input, errors, at);
   if (errors.length) throw new ThunderboxError(errors.map((e) => ({ ...e, message: `${callsign}: ${e.message}` })));
   return {
     callsign,
@@ -235,11 +242,11 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
  * the device's /tmp itself is the same mount (merged: one entry, read-write as the communicator
  * needs), another directory would cover the socket (refused).
  */
-function mergeTmpMounts(mounts: MountSpec[], errors: Diagnostic[]): MountSpec[] {
-  return mounts.filter((m) => {
+function mergeTmpMounts(mounts: MountSpec[], errors: Diagnostic[], at: At): MountSpec[] {
+  return mounts.filter((m, i) => {
     if (m.path !== 'tmp') return true;
     if (path.posix.normalize(m.host) === '/tmp' && m.mode === undefined && m.owner === undefined) return false;
-    errors.push(err('MOUNT_TMP_CONFLICT', `the mount ${m.host}:${m.path} lands on the container's /tmp, where Thunder's communicator bind of the device's /tmp already is`, path.posix.normalize(m.host) === '/tmp' ? 'leave it out: /tmp is bound read-write already (the communicator needs it); to change its mode, change the device\'s /tmp' : 'mount it elsewhere in the container, or pass --no-tmp (tmp: false) to replace the communicator\'s bind, and Thunder cannot reach the plugin'));
+    errors.push(err('MOUNT_TMP_CONFLICT', `the mount ${m.host}:${m.path} lands on the container's /tmp, where Thunder's communicator bind of the device's /tmp already is`, path.posix.normalize(m.host) === '/tmp' ? 'leave it out: /tmp is bound read-write already (the communicator needs it); to change its mode, change the device\'s /tmp' : 'mount it elsewhere in the container, or pass --no-tmp (tmp: false) to replace the communicator\'s bind, and Thunder cannot reach the plugin', at(`mounts.${i}`)));
     return false;
   });
 }
@@ -247,32 +254,32 @@ function mergeTmpMounts(mounts: MountSpec[], errors: Diagnostic[]): MountSpec[] 
 /** A size as LXC's lxc.console.size takes it: a number with an optional kB/MB/GB unit, or auto/0. */
 const CONSOLE_SIZE = /^(auto|0|[1-9][0-9]*\s*([kKmMgG][bB]?|[bB])?)$/;
 
-function resolveConsole(c: { log: string; size?: string }, errors: Diagnostic[]): { log: string; size?: string } | undefined {
+function resolveConsole(c: { log: string; size?: string }, errors: Diagnostic[], at: At): { log: string; size?: string } | undefined {
   if (!c.log.startsWith('/') || /[\n\r\0]/.test(c.log) || path.posix.normalize(c.log).endsWith('/')) {
-    errors.push(err('CONSOLE_LOG_INVALID', `console log "${c.log}" is not an absolute file path on the device`, 'e.g. /var/log/OCDM.console.log (its directory must exist on the device when the container starts)'));
+    errors.push(err('CONSOLE_LOG_INVALID', `console log "${c.log}" is not an absolute file path on the device`, 'e.g. /var/log/OCDM.console.log (its directory must exist on the device when the container starts)', at('console.log')));
     return undefined;
   }
   if (c.size !== undefined && !CONSOLE_SIZE.test(c.size)) {
-    errors.push(err('CONSOLE_SIZE_INVALID', `console size "${c.size}" is not a size LXC takes`, 'e.g. 1MB, 64kB, or leave it out'));
+    errors.push(err('CONSOLE_SIZE_INVALID', `console size "${c.size}" is not a size LXC takes`, 'e.g. 1MB, 64kB, or leave it out', at('console.size')));
     return undefined;
   }
   return { log: path.posix.normalize(c.log), ...(c.size !== undefined ? { size: c.size } : {}) };
 }
 
-function resolveMinimize(input: ContainerInput, errors: Diagnostic[]): MinimizeSpec | undefined {
+function resolveMinimize(input: ContainerInput, errors: Diagnostic[], at: At): MinimizeSpec | undefined {
   const implied = (input.roots?.length ?? 0) > 0 || (input.keep?.length ?? 0) > 0 || input.thunderRoots === false;
   if (input.minimize === false) {
-    if (implied) errors.push(err('MINIMIZE_OFF', 'roots, keep or thunder-roots are given but minimize is off', 'drop them, or turn minimize on'));
+    if (implied) errors.push(err('MINIMIZE_OFF', 'roots, keep or thunder-roots are given but minimize is off', 'drop them, or turn minimize on', at('minimize')));
     return undefined;
   }
   if (!input.minimize && !implied) return undefined;
   const roots: string[] = [];
-  for (const r of input.roots ?? []) {
+  for (const [i, r] of (input.roots ?? []).entries()) {
     const p = normalizeEntryPath(r.replace(/^\/+/, ''));
-    if (!p.ok || p.path === '') errors.push(err('ROOT_INVALID', `root "${r}" is not a path inside the container`, 'give an absolute path such as /usr/bin/ThunderPlugin (no "..")'));
+    if (!p.ok || p.path === '') errors.push(err('ROOT_INVALID', `root "${r}" is not a path inside the container`, 'give an absolute path such as /usr/bin/ThunderPlugin (no "..")', at(`roots.${i}`)));
     else roots.push(`/${p.path}`);
   }
   const thunderRoots = input.thunderRoots ?? true;
-  if (!thunderRoots && roots.length === 0) errors.push(err('MINIMIZE_NO_ROOTS', 'without the Thunder roots a minimised rootfs needs at least one --root', 'e.g. --no-thunder-roots --root /usr/bin/myprogram'));
+  if (!thunderRoots && roots.length === 0) errors.push(err('MINIMIZE_NO_ROOTS', 'without the Thunder roots a minimised rootfs needs at least one --root', 'e.g. --no-thunder-roots --root /usr/bin/myprogram', at('thunderRoots')));
   return { roots, keep: input.keep ?? [], thunderRoots };
 }

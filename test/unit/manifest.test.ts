@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
+import { allocateManifest } from '../../src/net/manifest-nets.js';
+import { mergeInputs } from '../../src/profile/input.js';
 import { parseManifest } from '../../src/profile/manifest.js';
+import { resolveContainer } from '../../src/profile/resolve.js';
 
 function diags(text: string) {
   try {
@@ -108,5 +111,62 @@ describe('manifest: YAML aliases', () => {
   it('a few aliases are fine', () => {
     const m = parseManifest('containers:\n  A: { rootfs: a.tar, net: &net { type: empty } }\n  B: { rootfs: b.tar, net: *net }\n', 'm.yaml');
     expect(m.containers.map((c) => c.input.net)).toEqual([[{ type: 'empty' }], [{ type: 'empty' }]]);
+  });
+});
+
+describe('manifest: every error names its line', () => {
+  const errorsOf = (run: () => unknown) => {
+    try {
+      run();
+    } catch (e) {
+      if (e instanceof ThunderboxError) return e.diagnostics;
+      throw e;
+    }
+    return [];
+  };
+  it.each([
+    ['containers:\n  OCDM:\n    rootfs: a.tar\n    sekcomp: off\n', 'did you mean seccomp?'],
+    ['containers:\n  OCDM:\n    rootfs: a.tar\n    mounts: [{ host: /a, path: b, mdoe: "0770" }]\n', 'did you mean mode?'],
+    ['containers:\n  OCDM:\n    net: { type: veth, link: br0, ipv44: 10.0.0.2/24 }\n', 'did you mean ipv4?'],
+    ['contaners:\n  OCDM: {}\n', 'did you mean containers?'],
+    ['containers:\n  OCDM:\n    xyzzy: 1\n', 'check the spelling; the keys are listed in README.md (Manifest)'],
+  ])('%#: an unknown key gets the nearest known ones', (text, hint) => {
+    expect(diags(text).find((d) => d.code === 'MANIFEST_UNKNOWN_KEY')?.hint).toBe(hint);
+  });
+
+  it('resolve errors from a manifest value carry its line and column', () => {
+    const m = parseManifest(
+      'containers:\n  OCDM:\n    rootfs: /nonexistent-tbx/rootfs.tar\n  B:\n    rootfs: target\n    arch: sparc\n    mounts:\n      - { host: relative, path: x }\n    net: { type: veth, link: br0, hwaddr: zz }\n    environment: [PATH, "1BAD=x"]\n',
+      '/m/thunderbox.yaml',
+    );
+    const [ocdm, b] = m.containers;
+    expect(errorsOf(() => resolveContainer(ocdm!.name, ocdm!.input, { target: '/tmp' }))).toMatchObject([{ code: 'ROOTFS_UNREADABLE', file: '/m/thunderbox.yaml', line: 3, col: 13 }]);
+    expect(errorsOf(() => resolveContainer(b!.name, b!.input, { target: '/tmp' })).map((d) => [d.code, d.line, d.col])).toEqual([
+      ['ARCH_INVALID', 6, 11],
+      ['MOUNT_HOST_RELATIVE', 8, 17],
+      ['ENV_NAME_INVALID', 10, 25],
+      ['NET_HWADDR_INVALID', 9, 43],
+    ]);
+  });
+
+  it('a flag that replaces a manifest value takes its position away', () => {
+    const m = parseManifest('containers:\n  OCDM:\n    rootfs: a.tar\n    arch: sparc\n', '/m/thunderbox.yaml');
+    const input = mergeInputs(m.containers[0]!.input, { rootfs: '/nonexistent-tbx/b.tar' });
+    const d = errorsOf(() => resolveContainer('OCDM', input, { target: '/tmp' }));
+    expect(d).toMatchObject([{ code: 'ROOTFS_UNREADABLE' }]);
+    expect(d[0]!.line).toBeUndefined();
+    expect(input.at?.arch).toEqual({ file: '/m/thunderbox.yaml', line: 4, col: 11 });
+  });
+
+  it('address allocation errors carry the line of the address, the network or the pool', () => {
+    const text = 'networks:\n  lxcbr0: { ipv4: 10.0.3.1/24 }\n  br1: { ipv4: nonsense }\nrouted-pool: 198.18.100.0/99\ncontainers:\n  A:\n    rootfs: target\n    net: { type: veth, link: lxcbr0, ipv4: 10.0.3.5/24 }\n  B:\n    rootfs: target\n    net:\n      - { type: veth, link: lxcbr0, ipv4: 10.0.3.5/24 }\n      - { type: routed, interconnect: auto, routes: [198.18.210.0/24, 10.0.3.0/25] }\n';
+    const m = parseManifest(text, '/m/thunderbox.yaml');
+    const d = errorsOf(() => allocateManifest(m));
+    expect(d.map((x) => [x.code, x.line, x.col])).toEqual([
+      ['NET_BRIDGE_ADDRESS', 3, 16],
+      ['NET_COLLISION', 12, 43],
+      ['NET_POOL', 4, 14],
+      ['NET_NO_POOL', 13, 39],
+    ]);
   });
 });
