@@ -66,3 +66,22 @@ describe('the other readers of files a user names read only regular files, bound
     expect(r.code).toBe(1);
   });
 });
+
+describe('the includes prepare and the doctor follow in the image', () => {
+  it('only regular files up to 1 MiB are read: a FIFO, a device and a huge file are passed over', async () => {
+    const { includedConfigs } = await import('../../src/lxc/includes.js');
+    const target = tmpDir();
+    fs.mkdirSync(path.join(target, 'etc/lxc/conf.d'), { recursive: true });
+    fs.mkdirSync(path.join(target, 'dev'));
+    execFileSync('mkfifo', [path.join(target, 'etc/lxc/conf.d/a.conf')]);
+    fs.writeFileSync(path.join(target, 'etc/lxc/conf.d/b.conf'), 'lxc.tty.max = 1\n');
+    fs.writeFileSync(path.join(target, 'etc/lxc/conf.d/c.conf'), '# padding\n'.repeat(120_000));
+    execFileSync('mknod', [path.join(target, 'dev/zero'), 'c', '1', '5']);
+    const main = path.join(target, 'etc/lxc/common.conf');
+    const text = 'lxc.include = /etc/lxc/conf.d\nlxc.include = /dev/zero\n';
+    const t0 = Date.now();
+    const got = includedConfigs(target, main, text).map((c) => path.relative(target, c.file));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(got).toEqual(['etc/lxc/common.conf', 'etc/lxc/conf.d/b.conf']);
+  });
+});
