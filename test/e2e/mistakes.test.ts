@@ -169,14 +169,14 @@ describe('a mistyped callsign', () => {
     const p = await tbx(['prepare', '--no-doctor', 'ocdm', s.archive, '--target', s.target]);
     expect(p.code).toBe(1);
     expect(p.stderr).toContain('error[PLUGIN_JSON_NOT_FOUND]: no plugin config for ocdm');
-    expect(p.stderr).toContain('hint: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? the callsign is the plugin JSON\'s file name');
+    expect(p.stderr).toContain('hint: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? the callsign is the plugin JSON\'s "callsign" (else its file name)');
     expect(p.stderr).not.toContain('--no-plugin-json');
     expect(snapshot(s.target, { hash: true })).toEqual(before);
     // nothing near: the other ways out are named
     const far = await tbx(['prepare', '--no-doctor', 'Netflix', s.archive, '--target', s.target]);
     expect(far.code).toBe(1);
     expect(far.stderr).not.toContain('did you mean');
-    expect(far.stderr).toContain('--no-plugin-json to leave it alone');
+    expect(far.stderr).toContain('--no-plugin-json builds a container Thunder only finds by the classname you give with --classname');
   });
 
   it('prepare --manifest with a callsign the manifest does not have suggests the near one', async () => {
