@@ -268,3 +268,27 @@ describe('what prepare makes', () => {
     expect(r.stdout.split('\n').filter((l) => l.includes('OCDM.json'))).toEqual([`  plugin config ${path.join(s.target, 'etc/Thunder/plugins/OCDM.json')}: configuration.root.mode "Local" -> "Container"`]);
   });
 });
+
+describe('a filesystem error no command foresaw', () => {
+  it('is a coded error naming the file (exit 1), not an internal error: lxc migrate --write and demo --dir on a read-only filesystem', async () => {
+    const dir = tmpDir();
+    const ro = path.join(dir, 'ro');
+    fs.mkdirSync(ro);
+    const conf = path.join(ro, 'old.conf');
+    fs.writeFileSync(conf, 'lxc.utsname = x\n');
+    await execa('mount', ['--bind', ro, ro]);
+    try {
+      await execa('mount', ['-o', 'remount,bind,ro', ro]);
+      const m = await tbx(['lxc', 'migrate', conf, '--write']);
+      expect(m.stderr).not.toContain('internal error');
+      expect(m.code).toBe(1);
+      // the temporary file's name is not shown: the file it was for is
+      expect(m.stderr).toContain(`${conf}.bak: error[READ_ONLY_FS]: ${conf}.bak is on a read-only filesystem: open failed with EROFS`);
+      const d = await tbx(['demo', '--dir', path.join(ro, 'demo'), '--json']);
+      expect(d.code).toBe(1);
+      expect(JSON.parse(d.stdout)).toMatchObject({ ok: false, diagnostics: [{ code: 'PATH_NOT_FOUND', file: path.join(ro, 'demo') }] });
+    } finally {
+      await execa('umount', [ro]);
+    }
+  });
+});
