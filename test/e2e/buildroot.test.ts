@@ -143,6 +143,15 @@ describe('Buildroot integration', () => {
       expect(typo.exitCode).toBe(2);
       expect(typo.stderr).toContain('error[USAGE]: unknown option --manifets in the post-build arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --manifest?');
     }
+    // the doctor's errors (this image has no ThunderPlugin) fail the build too; --keep-going goes on
+    const okConfig = path.join(dir, 'ok.config');
+    fs.writeFileSync(okConfig, 'BR2_x86_64=y\nBR2_PACKAGE_LXC=y\n');
+    const doctored = await tbx(['buildroot', 'post-build', target, '--manifest', m], { env: { BR2_CONFIG: okConfig } });
+    expect(doctored.code).toBe(1);
+    expect(doctored.stderr).toContain('doctor:');
+    const onward = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--keep-going'], { env: { BR2_CONFIG: okConfig } });
+    expect(onward.code).toBe(0);
+    expect(onward.stderr).toContain('post-build: --keep-going: doctor errors reported, the build goes on');
     const fr = await tbx(['buildroot', 'post-fakeroot', target, '--datapth', '/x']);
     expect(fr.code).toBe(2);
     expect(fr.stderr).toContain('unknown option --datapth in the post-fakeroot arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --datapath?');
