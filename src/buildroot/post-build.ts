@@ -80,6 +80,9 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
   if (nonRoot && !/post-fakeroot\.sh/.test(fakeroot) && !/device_table\.txt/.test(tables.replace(/system\/device_table\.txt/, ''))) {
     out.push({ code: 'BR_OWNERS_NOT_APPLIED', severity: 'error', file, message: 'the container owners are written to a permission table, but neither BR2_ROOTFS_POST_FAKEROOT_SCRIPT runs thunderbox\'s post-fakeroot.sh nor does BR2_ROOTFS_DEVICE_TABLE list a thunderbox table', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
   }
+  if (!/post-fakeroot\.sh/.test(fakeroot)) {
+    out.push({ code: 'BR_BUILD_FILES_SHIPPED', severity: 'warning', file, message: 'BR2_ROOTFS_POST_FAKEROOT_SCRIPT does not run thunderbox\'s post-fakeroot.sh, which leaves the build\'s own files (each container\'s device_table.txt and thunderbox.stamp) out of the filesystem image: they ship on the device', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
+  }
   if (!/board\/raspberrypi3\/device_table\.txt/.test(tables) && (c.get('BR2_ROOTFS_OVERLAY') ?? '').includes('overlays/container-host')) {
     out.push({ code: 'BR_TABLE_MISSING', severity: 'warning', file, message: 'BR2_ROOTFS_DEVICE_TABLE does not list thunderbox\'s board/raspberrypi3/device_table.txt, which gives the container-host overlay its modes', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/device_table.txt to BR2_ROOTFS_DEVICE_TABLE' });
   }

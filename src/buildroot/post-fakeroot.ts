@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { TABLE_NAME } from '../thunder/layout.js';
+import { STAMP_NAME, TABLE_NAME } from '../thunder/layout.js';
 import { deviceModel } from '../thunder/device.js';
 import { parseTable, type TableLine } from './permission-table.js';
 
@@ -16,10 +16,10 @@ import { parseTable, type TableLine } from './permission-table.js';
 // The result is the image makedevs gives for BR2_ROOTFS_DEVICE_TABLE with the same table.
 
 /**
- * The tables prepare wrote: <lxcpath>/Container/device_table.txt, for the lxcpaths under
- * Thunder's data path (<datapath>/<classname>) and persistent path (<persistentpath>/<callsign>).
+ * The Container directories prepare makes: <lxcpath>/Container for the lxcpaths under Thunder's
+ * data path (<datapath>/<classname>) and persistent path (<persistentpath>/<callsign>).
  */
-function findTables(target: string, datapath: string | undefined): string[] {
+function containerDirs(target: string, datapath: string | undefined): string[] {
   const tc = deviceModel(target, { datapath }).thunder;
   const out: string[] = [];
   for (const base of [...new Set([tc.datapath, tc.persistentpath])]) {
@@ -30,9 +30,14 @@ function findTables(target: string, datapath: string | undefined): string[] {
     } catch {
       continue;
     }
-    out.push(...names.map((n) => path.join(data, n, 'Container', TABLE_NAME)).filter((f) => fs.existsSync(f)));
+    out.push(...names.map((n) => path.join(data, n, 'Container')));
   }
   return out;
+}
+
+/** The tables prepare wrote: <lxcpath>/Container/device_table.txt. */
+function findTables(target: string, datapath: string | undefined): string[] {
+  return containerDirs(target, datapath).map((d) => path.join(d, TABLE_NAME)).filter((f) => fs.existsSync(f));
 }
 
 function applyTableLine(target: string, l: TableLine): void {
@@ -72,6 +77,37 @@ function applyTableLine(target: string, l: TableLine): void {
 export function postFakeroot(target: string, datapath?: string): { tables: string[]; lines: number } {
   const tables = findTables(target, datapath);
   return { tables, lines: applyTables(target, tables) };
+}
+
+/**
+ * Whether `target` is the copy Buildroot makes of TARGET_DIR for one filesystem image
+ * (fs/common.mk: $(BUILD_DIR)/buildroot-fs/<fs>/target, where post-fakeroot scripts run), and
+ * not TARGET_DIR itself.
+ */
+export function isFilesystemCopy(target: string, buildDir: string | undefined): boolean {
+  if (!buildDir) return false;
+  const rel = path.relative(path.join(path.resolve(buildDir), 'buildroot-fs'), path.resolve(target));
+  return !rel.startsWith('..') && !path.isAbsolute(rel) && rel.split(path.sep).length === 2 && path.basename(rel) === 'target';
+}
+
+/**
+ * The files prepare keeps beside each container for the build alone (the stamp that makes a
+ * second run a no-op, the permission table post-fakeroot applies): removed from a filesystem
+ * image's copy, after the tables are applied, so that they do not ship. TARGET_DIR keeps them
+ * for the next `make` and for the doctor. Returns the files removed.
+ */
+export function dropBuildFiles(target: string, datapath: string | undefined): string[] {
+  const removed: string[] = [];
+  for (const dir of containerDirs(target, datapath)) {
+    for (const f of [TABLE_NAME, STAMP_NAME]) {
+      const p = path.join(dir, f);
+      if (fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) {
+        fs.rmSync(p);
+        removed.push(p);
+      }
+    }
+  }
+  return removed;
 }
 
 /** Apply permission tables given by name (makedevs' job for BR2_ROOTFS_DEVICE_TABLE). */

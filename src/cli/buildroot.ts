@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_DATAPATH } from '../thunder/layout.js';
+import { DEFAULT_DATAPATH, STAMP_NAME, TABLE_NAME } from '../thunder/layout.js';
 import { Output, captureJson, type JsonDiagnostic } from './output.js';
 
 interface Flags {
@@ -130,10 +130,15 @@ Pointing BR2_ROOTFS_DEVICE_TABLE at the same tables gives the same image.`,
     .action(async (target: string, args: string[], f: Flags) => {
       const { refuseNearMisses, POST_BUILD_OPTIONS } = await import('../buildroot/post-build.js');
       refuseNearMisses(args, POST_BUILD_OPTIONS, 'post-fakeroot');
-      const { postFakeroot } = await import('../buildroot/post-fakeroot.js');
+      const { postFakeroot, isFilesystemCopy, dropBuildFiles } = await import('../buildroot/post-fakeroot.js');
       const out = new Output(f);
-      const r = postFakeroot(target, f.datapath);
+      const datapath = f.datapath;
+      const r = postFakeroot(target, datapath);
       out.say(r.tables.length ? `applied ${r.lines} permission lines from ${r.tables.length} table(s): ${r.tables.join(', ')}` : 'no permission tables to apply');
-      out.json(true, [], { target, tables: r.tables, lines: r.lines });
+      // the build's own files stay out of the image: removed from Buildroot's copy for it only
+      const copy = isFilesystemCopy(target, process.env.BUILD_DIR);
+      const removed = copy ? dropBuildFiles(target, datapath) : [];
+      if (removed.length) out.say(`left out of the image: ${removed.length} build file(s) (${TABLE_NAME}, ${STAMP_NAME}; TARGET_DIR keeps them)`);
+      out.json(true, [], { target, tables: r.tables, lines: r.lines, filesystemCopy: copy, removed });
     });
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { formatDiagnostic, type Diagnostic } from '../core/diagnostic.js';
-import { Interrupted, ThunderboxError, UsageError } from '../core/errors.js';
+import { Interrupted, ThunderboxError, UsageError, fromUncaughtSystemError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { layoutHelp } from './help.js';
 import { printFailureJson } from './output.js';
@@ -90,7 +90,8 @@ export async function main(argv: string[]): Promise<void> {
     await register(p, argv);
     await p.parseAsync(argv);
     code = process.exitCode === undefined ? 0 : Number(process.exitCode);
-  } catch (err) {
+  } catch (caught) {
+    const err = fromUncaughtSystemError(caught);
     code = exitCodeFor(err);
     const diagnostics = argv.includes('--json') ? failureJson(err) : null;
     if (diagnostics) printFailureJson(diagnostics);

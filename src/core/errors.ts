@@ -78,3 +78,40 @@ export function fromSystemError(err: unknown, doing: string): unknown {
   if (!h) return err;
   return new ThunderboxError({ code: h[0], severity: 'error', message: `${doing} failed: ${code}${at}; nothing was changed`, hint: h[1], ...(file ? { file } : {}) });
 }
+
+/**
+ * The last line of defence (cli/main.ts): a filesystem error that no command turned into a
+ * diagnostic is still the environment, not a bug: a read-only or full filesystem, a path this
+ * user may not write, a file that is not there. It becomes a coded error naming the path and
+ * the fix (exit 1) instead of an internal error with a stack (exit 70). Other errors pass.
+ */
+export function fromUncaughtSystemError(err: unknown): unknown {
+  if (err instanceof ThunderboxError || err instanceof Interrupted || err instanceof UsageError) return err;
+  const code = errnoCode(err);
+  if (!code || typeof err !== 'object' || err === null) return err;
+  const str = (k: string): string | undefined => (k in err && typeof (err as Record<string, unknown>)[k] === 'string' ? ((err as Record<string, unknown>)[k] as string) : undefined);
+  const raw = str('path');
+  if (!raw) return err;
+  // writeFileAtomic's temporary file (.NAME.tbx-tmp-PID-RANDOM) stands for the file it writes
+  const tmp = /^(.*\/)?\.(.+)\.tbx-tmp-\d+-[0-9a-f]+$/.exec(raw);
+  const file = tmp ? `${tmp[1] ?? ''}${tmp[2]}` : raw;
+  const dest = str('dest');
+  const syscall = str('syscall') ?? 'access';
+  const uid = process.getuid?.();
+  const table: Record<string, [string, string, string]> = {
+    EROFS: ['READ_ONLY_FS', 'is on a read-only filesystem', 'remount it read-write, or work on a writable copy'],
+    EACCES: ['PERMISSION_DENIED', `is not accessible to this user (uid ${uid})`, 'run as a user who may write there (the owner, or root), or change its owner or mode'],
+    EPERM: ['PERMISSION_DENIED', `may not be changed by this user (uid ${uid})`, 'run as root, or as the owner'],
+    ENOSPC: ['DISK_FULL', 'is on a full filesystem', 'free space on that filesystem and run again'],
+    EDQUOT: ['DISK_FULL', 'is over the disk quota', 'raise the quota or free space and run again'],
+    EMFILE: ['TOO_MANY_FILES', 'could not be opened: too many open files', 'raise the open-file limit (ulimit -n)'],
+    ENOENT: ['PATH_NOT_FOUND', 'does not exist', 'check the path'],
+    ENOTDIR: ['PATH_NOT_DIR', 'has a part that is not a directory', 'check the path'],
+    EISDIR: ['PATH_IS_DIR', 'is a directory', 'give a file'],
+  };
+  // Node's recursive mkdir says ENOENT also when the parent is there but read-only
+  if (code === 'ENOENT' && syscall === 'mkdir') table.ENOENT = ['PATH_NOT_FOUND', 'could not be made', 'check that its parent exists and this user may write there'];
+  const t = table[code];
+  if (!t) return err;
+  return new ThunderboxError({ code: t[0], severity: 'error', file, message: `${file}${dest ? ` (${syscall} to ${dest})` : ''} ${t[1]}: ${syscall} failed with ${code}`, hint: t[2] });
+}

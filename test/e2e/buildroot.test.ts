@@ -84,16 +84,27 @@ describe('Buildroot integration', () => {
       fs.mkdirSync(img);
       fs.chownSync(img, uid, uid);
       const table = path.join(repo, 'board/raspberrypi3/device_table.txt');
+      // fs/common.mk: each filesystem image is made from a copy of TARGET_DIR, where the
+      // post-fakeroot scripts run with that copy as $1
+      const fsTarget = path.join(out, 'build/buildroot-fs/tar/target');
+      const copy = await as(['sh', '-c', `mkdir -p ${fsTarget} && cp -a ${target}/. ${fsTarget}`]);
+      expect(copy.exitCode).toBe(0);
       const script = [
-        `chown -h -R 0:0 ${target}`,
+        `chown -h -R 0:0 ${fsTarget}`,
         // makedevs with BR2_ROOTFS_DEVICE_TABLE (here: thunderbox's applier, with makedevs' semantics)
-        `${process.execPath} ${path.join(repo, 'bin/thunderbox.js')} buildroot apply-table ${target} ${table}`,
-        `${path.join(repo, 'board/raspberrypi3/post-fakeroot.sh')} ${args.join(' ')}`,
-        `tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`,
+        `${process.execPath} ${path.join(repo, 'bin/thunderbox.js')} buildroot apply-table ${fsTarget} ${table}`,
+        `${path.join(repo, 'board/raspberrypi3/post-fakeroot.sh')} ${fsTarget} ${args.slice(1).join(' ')}`,
+        `tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${fsTarget} .`,
       ].join(' && ');
       const fr = await as(['fakeroot', '--', 'sh', '-c', script]);
       expect(fr.stderr).toBe('');
       expect(fr.exitCode).toBe(0);
+      expect(fr.stdout).toContain('left out of the image: 2 build file(s) (device_table.txt, thunderbox.stamp; TARGET_DIR keeps them)');
+      // the build's own files do not ship; TARGET_DIR keeps them, so the next make has nothing to do
+      const shipped = (await execa('tar', ['-tf', `${img}/rootfs.tar`])).stdout.split('\n');
+      expect(shipped.filter((n) => /device_table\.txt$|thunderbox\.stamp$/.test(n))).toEqual([]);
+      expect(fs.existsSync(path.join(c, 'device_table.txt')) && fs.existsSync(path.join(c, 'thunderbox.stamp'))).toBe(true);
+      expect((await as([path.join(repo, 'board/raspberrypi3/post-build.sh'), ...args])).stdout).toContain('nothing to do');
       const x = path.join(dir, 'device');
       fs.mkdirSync(x);
       await execa('tar', ['-xpf', `${img}/rootfs.tar`, '-C', x, '--numeric-owner']);
@@ -132,6 +143,15 @@ describe('Buildroot integration', () => {
       expect(typo.exitCode).toBe(2);
       expect(typo.stderr).toContain('error[USAGE]: unknown option --manifets in the post-build arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --manifest?');
     }
+    // the doctor's errors (this image has no ThunderPlugin) fail the build too; --keep-going goes on
+    const okConfig = path.join(dir, 'ok.config');
+    fs.writeFileSync(okConfig, 'BR2_x86_64=y\nBR2_PACKAGE_LXC=y\n');
+    const doctored = await tbx(['buildroot', 'post-build', target, '--manifest', m], { env: { BR2_CONFIG: okConfig } });
+    expect(doctored.code).toBe(1);
+    expect(doctored.stderr).toContain('doctor:');
+    const onward = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--keep-going'], { env: { BR2_CONFIG: okConfig } });
+    expect(onward.code).toBe(0);
+    expect(onward.stderr).toContain('post-build: --keep-going: doctor errors reported, the build goes on');
     const fr = await tbx(['buildroot', 'post-fakeroot', target, '--datapth', '/x']);
     expect(fr.code).toBe(2);
     expect(fr.stderr).toContain('unknown option --datapth in the post-fakeroot arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --datapath?');

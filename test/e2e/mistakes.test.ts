@@ -169,14 +169,14 @@ describe('a mistyped callsign', () => {
     const p = await tbx(['prepare', '--no-doctor', 'ocdm', s.archive, '--target', s.target]);
     expect(p.code).toBe(1);
     expect(p.stderr).toContain('error[PLUGIN_JSON_NOT_FOUND]: no plugin config for ocdm');
-    expect(p.stderr).toContain('hint: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? the callsign is the plugin JSON\'s file name');
+    expect(p.stderr).toContain('hint: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? the callsign is the plugin JSON\'s "callsign" (else its file name)');
     expect(p.stderr).not.toContain('--no-plugin-json');
     expect(snapshot(s.target, { hash: true })).toEqual(before);
     // nothing near: the other ways out are named
     const far = await tbx(['prepare', '--no-doctor', 'Netflix', s.archive, '--target', s.target]);
     expect(far.code).toBe(1);
     expect(far.stderr).not.toContain('did you mean');
-    expect(far.stderr).toContain('--no-plugin-json to leave it alone');
+    expect(far.stderr).toContain('--no-plugin-json builds a container Thunder only finds by the classname you give with --classname');
   });
 
   it('prepare --manifest with a callsign the manifest does not have suggests the near one', async () => {
@@ -266,5 +266,29 @@ describe('what prepare makes', () => {
     const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target]);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter((l) => l.includes('OCDM.json'))).toEqual([`  plugin config ${path.join(s.target, 'etc/Thunder/plugins/OCDM.json')}: configuration.root.mode "Local" -> "Container"`]);
+  });
+});
+
+describe('a filesystem error no command foresaw', () => {
+  it('is a coded error naming the file (exit 1), not an internal error: lxc migrate --write and demo --dir on a read-only filesystem', async () => {
+    const dir = tmpDir();
+    const ro = path.join(dir, 'ro');
+    fs.mkdirSync(ro);
+    const conf = path.join(ro, 'old.conf');
+    fs.writeFileSync(conf, 'lxc.utsname = x\n');
+    await execa('mount', ['--bind', ro, ro]);
+    try {
+      await execa('mount', ['-o', 'remount,bind,ro', ro]);
+      const m = await tbx(['lxc', 'migrate', conf, '--write']);
+      expect(m.stderr).not.toContain('internal error');
+      expect(m.code).toBe(1);
+      // the temporary file's name is not shown: the file it was for is
+      expect(m.stderr).toContain(`${conf}.bak: error[READ_ONLY_FS]: ${conf}.bak is on a read-only filesystem: open failed with EROFS`);
+      const d = await tbx(['demo', '--dir', path.join(ro, 'demo'), '--json']);
+      expect(d.code).toBe(1);
+      expect(JSON.parse(d.stdout)).toMatchObject({ ok: false, diagnostics: [{ code: 'PATH_NOT_FOUND', file: path.join(ro, 'demo') }] });
+    } finally {
+      await execa('umount', [ro]);
+    }
   });
 });
