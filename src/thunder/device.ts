@@ -69,6 +69,8 @@ export interface ThunderConfig {
   messaging: MessagingConfig;
   /** processcontainers.default, when set. */
   containersDefault: Located<string> | null;
+  /** process.umask (Thunder's umask, a decimal JSON number), when set. */
+  umask: { value: number; line: number; col: number } | null;
   /** Where plugin JSONs are read from, besides the usual directories ("configs"). */
   configs: string | null;
   /** Problems reading the file (a malformed config is a finding, not an exception). */
@@ -162,6 +164,8 @@ export function thunderConfigFromText(text: string | null, file: string | null, 
   const bar = spec.indexOf('|');
   const folder = bar === -1 ? spec : spec.slice(0, bar);
   const mode = bar === -1 ? null : parseThunderMode(spec.slice(bar + 1));
+  const um = tree ? findNodeAtLocation(tree, ['process', 'umask']) : undefined;
+  const umask = um?.type === 'number' && text !== null ? { value: Number(getNodeValue(um)), ...lineCol(text, um.offset) } : null;
   const pc = tree ? findNodeAtLocation(tree, ['processcontainers']) : undefined;
   const containersDefault = pc?.type === 'object' && text !== null ? located(text, findNodeAtLocation(tree!, ['processcontainers', 'default'])) : null;
   return {
@@ -175,6 +179,7 @@ export function thunderConfigFromText(text: string | null, file: string | null, 
     given: { datapath: !!dp?.value, persistentpath: !!pp?.value, volatilepath: !!vp?.value },
     messaging: { externalFile, folder, mode, raw, dir: path.posix.join(volatilepath, folder) },
     containersDefault,
+    umask,
     configs: str(['configs'])?.value ?? null,
     diagnostics,
   };
@@ -213,6 +218,12 @@ export interface ThunderPlugin {
   containertype: Located<string> | null;
   /** root.configuration.console (Thunder's own console capture, a size). */
   console: Located<string> | null;
+  /**
+   * Where its out-of-process settings are: configuration.root, or R5's top-level "root" (the
+   * whole plugin out of process: PluginServer.h, Service::Activate) when the JSON has that
+   * object and no configuration.root.
+   */
+  root: readonly string[];
   diagnostics: Diagnostic[];
 }
 
@@ -221,6 +232,8 @@ export function pluginFromText(text: string, file: string, host: string): Thunde
   const tree = r.tree;
   const str = (keys: string[]) => (tree ? located(text, findNodeAtLocation(tree, keys)) : null);
   const cs = str(['callsign']);
+  const isObject = (keys: string[]) => tree !== null && findNodeAtLocation(tree, keys)?.type === 'object';
+  const root = !isObject(['configuration', 'root']) && isObject(['root']) ? ['root'] : ['configuration', 'root'];
   return {
     file,
     host,
@@ -230,11 +243,12 @@ export function pluginFromText(text: string, file: string, host: string): Thunde
     locator: str(['locator'])?.value || null,
     volatilepathpostfix: str(['volatilepathpostfix'])?.value || null,
     persistentpathpostfix: str(['persistentpathpostfix'])?.value || null,
-    mode: str(['configuration', 'root', 'mode']),
-    user: str(['configuration', 'root', 'user']),
-    group: str(['configuration', 'root', 'group']),
-    containertype: str(['configuration', 'root', 'configuration', 'containertype']),
-    console: str(['configuration', 'root', 'configuration', 'console']),
+    mode: str([...root, 'mode']),
+    user: str([...root, 'user']),
+    group: str([...root, 'group']),
+    containertype: str([...root, 'configuration', 'containertype']),
+    console: str([...root, 'configuration', 'console']),
+    root,
     diagnostics: r.diagnostic ? [r.diagnostic] : [],
   };
 }

@@ -46,9 +46,13 @@ export function parseJsonTree(text: string, errors: ParseError[], options: Param
   }
 }
 
-export function setExecutionMode(text: string, file: string, mode = 'Container'): ModeEdit {
-  return setJsonString(text, file, MODE_PATH, mode);
+export function setExecutionMode(text: string, file: string, mode = 'Container', root: readonly string[] = ROOT_PATH): ModeEdit {
+  return setJsonString(text, file, [...root, 'mode'], mode);
 }
+
+/** Where a plugin's out-of-process settings are: configuration.root (the usual), or R5's top-level root (the whole plugin out of process). */
+export const ROOT_PATH = ['configuration', 'root'] as const;
+export const TOP_ROOT_PATH = ['root'] as const;
 
 /**
  * Set the string at `keys` (each an object member) to `value`: the value replaced in place, or
@@ -56,7 +60,7 @@ export function setExecutionMode(text: string, file: string, mode = 'Container')
  * path or a non-object on the way is a PLUGIN_JSON_* error naming the position (`what` names
  * the file's kind in the messages).
  */
-export function setJsonString(text: string, file: string, keys: readonly string[], value: string): ModeEdit {
+export function setJsonString(text: string, file: string, keys: readonly string[], value: string | number): ModeEdit {
   const tree = readObjectTree(text, file);
   // a key twice on the path: parsers differ on which one counts (JSON.parse takes the last)
   for (let depth = 0; depth < keys.length; depth++) {
@@ -70,7 +74,7 @@ export function setJsonString(text: string, file: string, keys: readonly string[
   for (let depth = 1; depth < keys.length; depth++) expectObject(findNodeAtLocation(tree, keys.slice(0, depth)), `"${keys.slice(0, depth).join('.')}"`, file, text);
   const node = findNodeAtLocation(tree, [...keys]);
   const previous = node ? String(getNodeValue(node)) : undefined;
-  if (node && node.type === 'string' && previous === value) return { after: text, previous, changed: false };
+  if (node && node.type === typeof value && getNodeValue(node) === value) return { after: text, previous, changed: false };
   if (node) {
     const quoted = JSON.stringify(value);
     return { after: text.slice(0, node.offset) + quoted + text.slice(node.offset + node.length), previous, changed: true };

@@ -588,13 +588,17 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const before = plugin.text;
     // a minimised rootfs also depends on the plugin library the plugin JSON names (the edit keeps it)
     if (spec.minimize?.thunderRoots) plugins.set(spec.callsign, { file, locator: plugin.locator });
-    const edit = setExecutionMode(before, file);
-    const reasons = edit.changed ? [`configuration.root.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`] : [];
+    const root = plugin.root.join('.');
+    const edit = setExecutionMode(before, file, 'Container', plugin.root);
+    const reasons = edit.changed ? [`${root}.mode ${edit.previous === undefined ? 'set to' : `"${edit.previous}" ->`} "Container"`] : [];
     let after = edit.after;
-    // several backends built (processcontainers.default): the plugin names its own
-    if (device.thunder.containersDefault && !plugin.containertype) {
-      after = setJsonString(after, file, ['configuration', 'root', 'configuration', 'containertype'], 'lxc').after;
-      reasons.push(`configuration.root.configuration.containertype set to "lxc" (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")`);
+    // R5 picks the backend by name: with more than one built (measured with real Thunder, LXC and
+    // runc) and neither processcontainers.default nor containertype, it starts nothing ("Container
+    // runtime system not specified"); naming "lxc" is right with one backend too. R4 builds one
+    // backend and has no such key.
+    if (device.thunder.release === 'R5' && !plugin.containertype) {
+      after = setJsonString(after, file, [...plugin.root, 'configuration', 'containertype'], 'lxc').after;
+      reasons.push(`${root}.configuration.containertype set to "lxc"${device.thunder.containersDefault ? ` (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")` : ''}`);
     }
     if (after !== before) {
       const st = fs.statSync(file);
@@ -610,15 +614,16 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       diagnostics.push(diag('THUNDER_CONFIG_LEFT', 'note', `--no-thunder-config: ${device.thunder.file ?? 'Thunder\'s config'} was left alone; the doctor says whether an unprivileged container can write to ${device.thunder.messaging.dir}`));
     } else {
       const m = planMessaging(device);
-      if (m.kind === 'cannot') diagnostics.push(m.diagnostic);
-      else if (m.kind === 'ok') ops.push({ kind: 'keep', path: device.thunder.host ?? device.thunder.messaging.dir, reason: m.reason });
-      else if (m.kind === 'config') {
-        const st = fs.statSync(m.file);
-        fileOps.set(m.file, { kind: 'file', path: m.file, reason: m.reason, before: m.before, after: m.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
-        overridesFor.set(m.file, { content: Buffer.from(m.after), mtime: editMtime });
-      } else {
-        const st = fs.statSync(m.host);
-        dirOpsEarly.push({ kind: 'dir', path: m.host, reason: m.reason, mode: (st.mode & 0o7000) | 0o777, uid: st.uid, gid: st.gid });
+      diagnostics.push(...m.diagnostics);
+      for (const ok of m.ok) ops.push({ kind: 'keep', path: device.thunder.host ?? device.thunder.messaging.dir, reason: ok });
+      if (m.config) {
+        const st = fs.statSync(m.config.file);
+        fileOps.set(m.config.file, { kind: 'file', path: m.config.file, reason: m.config.reasons.join('; '), before: m.config.before, after: m.config.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+        overridesFor.set(m.config.file, { content: Buffer.from(m.config.after), mtime: editMtime });
+      }
+      if (m.dir) {
+        const st = fs.statSync(m.dir.host);
+        dirOpsEarly.push({ kind: 'dir', path: m.dir.host, reason: m.dir.reason, mode: (st.mode & 0o7000) | 0o777, uid: st.uid, gid: st.gid });
       }
     }
   }

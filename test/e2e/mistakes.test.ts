@@ -265,7 +265,7 @@ describe('what prepare makes', () => {
     const s = writeSample(dir, EPOCH);
     const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target]);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').filter((l) => l.includes('OCDM.json'))).toEqual([`  plugin config ${path.join(s.target, 'etc/Thunder/plugins/OCDM.json')}: configuration.root.mode "Local" -> "Container"`]);
+    expect(r.stdout.split('\n').filter((l) => l.includes('OCDM.json'))).toEqual([`  plugin config ${path.join(s.target, 'etc/Thunder/plugins/OCDM.json')}: configuration.root.mode "Local" -> "Container"; configuration.root.configuration.containertype set to "lxc"`]);
   });
 });
 

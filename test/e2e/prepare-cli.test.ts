@@ -29,7 +29,8 @@ describe('thunderbox prepare (CLI)', () => {
     expect(accepted).toMatchObject({ ok: true, utsname: 'OCDM' });
     expect(config).toContain('lxc.rootfs.path = dir:/usr/share/Thunder/OCDM/Container/rootfs\n');
     const json = fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8');
-    expect(json).toBe(SAMPLE_PLUGIN_JSON.replace('"mode":"Local"', '"mode":"Container"'));
+    // the mode, and the backend by name (R5 starts nothing without it when several are built)
+    expect(json).toBe(SAMPLE_PLUGIN_JSON.replace('"mode":"Local" }', '"mode":"Container", "configuration":{"containertype":"lxc"} }'));
     // mount targets are real directories (the sample's /proc is a symlink)
     for (const d of ['proc', 'sys', 'dev', 'tmp']) expect(fs.lstatSync(path.join(C(s.target), 'rootfs', d)).isDirectory()).toBe(true);
   });
@@ -214,7 +215,7 @@ describe('thunderbox prepare (CLI)', () => {
     const nf = fs.readFileSync(path.join(C(s.target, 'Netflix'), 'config'), 'utf8');
     expect(nf).toContain('lxc.environment = NF=1\n');
     expect(nf).not.toContain('lxc.idmap');
-    expect(JSON.parse(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), 'utf8'))).toEqual({ locator: 'libThunderNetflix.so', classname: 'Netflix', configuration: { root: { mode: 'Container' } } });
+    expect(JSON.parse(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/Netflix.json'), 'utf8'))).toEqual({ locator: 'libThunderNetflix.so', classname: 'Netflix', configuration: { root: { mode: 'Container', configuration: { containertype: 'lxc' } } } });
   });
 
   it.each([
@@ -286,7 +287,7 @@ describe('thunderbox prepare (CLI)', () => {
     try {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('lxc.uts.name = OCDM');
-      expect(r.stdout).toContain('+  "root":{ "mode":"Container" }');
+      expect(r.stdout).toContain('+  "root":{ "mode":"Container", "configuration":{"containertype":"lxc"} }');
       expect(r.stdout).toMatch(/4755 100000:100000 bin\/busybox\n/);
       expect(r.stdout).toMatch(/0777 100000:100000 bin\/sh -> busybox\n/);
       expect(r.stdout).toMatch(/0755 100000:100000 usr\/bin\/WPEProcess \(2 links\)\n/);

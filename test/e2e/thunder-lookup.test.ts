@@ -86,6 +86,14 @@ describe('Thunder finds the container', () => {
     expect(ok.stdout).toContain('containertype set to "lxc"');
   });
 
+  it('a plugin run out of process whole (R5\'s top-level "root"): that root gets the mode and the backend', async () => {
+    const s = sampleWith({ OCDM: { locator: 'libThunderOCDM.so', classname: 'OCDM', root: { mode: 'Local', user: 'ocdm' } } });
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8'));
+    expect(json).toEqual({ locator: 'libThunderOCDM.so', classname: 'OCDM', root: { mode: 'Container', user: 'ocdm', configuration: { containertype: 'lxc' } } });
+  });
+
   it('a plugin JSON without "classname" is refused: Thunder cannot load it nor find its container', async () => {
     const s = sampleWith({ OCDM: { locator: 'libThunderOCDM.so', configuration: { root: { mode: 'Local' } } } });
     const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
@@ -107,7 +115,7 @@ describe('Thunder config edits', () => {
     const text = fs.readFileSync(path.join(s.target, 'etc/Thunder/config.json'), 'utf8');
     expect(JSON.parse(text).messaging).toEqual({ path: 'MessageDispatcher|0777' });
     // the file is as before but for the inserted member, laid out as the others
-    expect(text).toBe(before.replace('"plugins":[]\n}', '"plugins":[],\n "messaging":{\n  "path":"MessageDispatcher|0777"\n }\n}'));
+    expect(text).toBe(before.replace('"plugins":[]\n}', '"plugins":[],\n "messaging":{\n  "path":"MessageDispatcher|0777"\n },\n "process":{\n  "umask":0\n }\n}'));
     // a second run changes nothing
     const again = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
     expect(again.stdout).toContain('nothing to do');

@@ -74,7 +74,7 @@ describe('output', () => {
     fs.writeFileSync(custom, '{"classname":"OCDM","configuration":{"root":{"mode":"Off"}}}');
     const r = await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '--plugin-json', '/opt/thunder/OCDM.json', '-q']);
     expect(r.code).toBe(0);
-    expect(fs.readFileSync(custom, 'utf8')).toBe('{"classname":"OCDM","configuration":{"root":{"mode":"Container"}}}');
+    expect(fs.readFileSync(custom, 'utf8')).toBe('{"classname":"OCDM","configuration":{"root":{"mode":"Container","configuration":{"containertype":"lxc"}}}}');
     expect(fs.readFileSync(path.join(s.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).toContain('"mode":"Local"');
     const outside = path.join(dir, 'outside.json');
     fs.writeFileSync(outside, '{}');

@@ -101,40 +101,47 @@ describe('the device model: where Thunder looks for a container', () => {
   });
 });
 
-describe('the messaging directory of an unprivileged container', () => {
-  it('config.json gets NAME|0777, inserted without touching another byte', () => {
+describe('messaging for an unprivileged container', () => {
+  it('config.json gets NAME|0777 and process.umask 0, inserted without touching another byte', () => {
     const t = tmpDir();
     const text = '{\n  "port": 80,\n  "volatilepath": "/tmp"\n}\n';
     put(t, { 'etc/Thunder/config.json': text });
     const m = planMessaging(deviceModel(t));
-    expect(m.kind).toBe('config');
-    if (m.kind !== 'config') return;
-    expect(m.after).toBe('{\n  "port": 80,\n  "volatilepath": "/tmp",\n  "messaging": {\n    "path": "MessageDispatcher|0777"\n  }\n}\n');
+    expect(m.config?.after).toBe('{\n  "port": 80,\n  "volatilepath": "/tmp",\n  "messaging": {\n    "path": "MessageDispatcher|0777"\n  },\n  "process": {\n    "umask": 0\n  }\n}\n');
+    expect(m.config?.reasons).toHaveLength(2);
+    expect(m.dir).toBeUndefined();
   });
 
-  it('an existing path gets the suffix; a mode that lets others write is kept', () => {
+  it('an existing path gets the suffix; what lets others write already is kept', () => {
     const t = tmpDir();
-    put(t, { 'etc/Thunder/config.json': '{"messaging":{"path":"Msg","port":0}}' });
-    const m = planMessaging(deviceModel(t));
-    expect(m.kind === 'config' && m.after).toBe('{"messaging":{"path":"Msg|0777","port":0}}');
-    put(t, { 'etc/Thunder/config.json': '{"messaging":{"path":"Msg|0777"}}' });
-    expect(planMessaging(deviceModel(t)).kind).toBe('ok');
+    put(t, { 'etc/Thunder/config.json': '{"messaging":{"path":"Msg","port":0},"process":{"umask":18}}' });
+    expect(planMessaging(deviceModel(t)).config?.after).toBe('{"messaging":{"path":"Msg|0777","port":0},"process":{"umask":0}}');
+    put(t, { 'etc/Thunder/config.json': '{"messaging":{"path":"Msg|0777"},"process":{"umask":0}}' });
+    const ok = planMessaging(deviceModel(t));
+    expect(ok.config).toBeUndefined();
+    expect(ok.ok).toHaveLength(2);
   });
 
   it('a directory the image holds (not under a tmpfs on the device) is made 0777 instead: Thunder keeps an existing one\'s mode', () => {
     const t = tmpDir();
-    put(t, { 'etc/Thunder/config.json': '{"volatilepath":"/data/volatile"}' });
+    put(t, { 'etc/Thunder/config.json': '{"volatilepath":"/data/volatile","process":{"umask":0}}' });
     fs.mkdirSync(path.join(t, 'data/volatile/MessageDispatcher'), { recursive: true, mode: 0o755 });
-    expect(planMessaging(deviceModel(t)).kind).toBe('dir');
+    const m = planMessaging(deviceModel(t));
+    expect(m.dir?.host).toBe(path.join(t, 'data/volatile/MessageDispatcher'));
+    expect(m.config).toBeUndefined();
     // under a tmpfs the device mounts, the image's directory is hidden: the config edit it is
     put(t, { 'etc/fstab': 'tmpfs /data/volatile tmpfs mode=1777 0 0\n' });
-    expect(planMessaging(deviceModel(t)).kind).toBe('config');
+    const h = planMessaging(deviceModel(t));
+    expect(h.dir).toBeUndefined();
+    expect(h.config?.after).toContain('"path":"MessageDispatcher|0777"');
   });
 
   it('no config, or messaging in a file of its own: a warning saying what to do', () => {
-    expect(planMessaging(deviceModel(tmpDir()))).toMatchObject({ kind: 'cannot', diagnostic: { code: 'THUNDER_CONFIG_MISSING' } });
+    expect(planMessaging(deviceModel(tmpDir())).diagnostics.map((d) => d.code)).toEqual(['THUNDER_CONFIG_MISSING']);
     const t = tmpDir();
     put(t, { 'etc/Thunder/config.json': '{"messaging":"/etc/Thunder/messaging.json"}' });
-    expect(planMessaging(deviceModel(t))).toMatchObject({ kind: 'cannot', diagnostic: { code: 'THUNDER_MESSAGING_FILE' } });
+    const m = planMessaging(deviceModel(t));
+    expect(m.diagnostics.map((d) => d.code)).toEqual(['THUNDER_MESSAGING_FILE']);
+    expect(m.config?.after).toBe('{"messaging":"/etc/Thunder/messaging.json","process":{"umask":0}}');
   });
 });

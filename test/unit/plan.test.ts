@@ -39,7 +39,7 @@ describe('planPrepare', () => {
     const tree = plan.ops[0] as TreeOp;
     expect(tree.detail).toEqual([`rootfs/ from ${s.archive}`, 'config', 'thunderbox.stamp']);
     const json = plan.ops[1] as FileOp;
-    expect(json.reason).toBe('OCDM: configuration.root.mode "Local" -> "Container"');
+    expect(json.reason).toBe('OCDM: configuration.root.mode "Local" -> "Container"; configuration.root.configuration.containertype set to "lxc"');
     expect(json.after).toContain('"mode":"Container"');
     expect(reports[0]).toMatchObject({ callsign: 'OCDM', status: 'create', deviceDir: '/usr/share/Thunder/OCDM/Container' });
     expect(reports[0]!.facts).toMatchObject({ arch: 'linux32', archName: 'armhf' });
