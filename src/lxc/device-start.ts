@@ -73,6 +73,12 @@ export interface DeviceStartRequest {
   signal?: AbortSignal;
   /** the console's output as it arrives ("\n" line ends) */
   onOutput?: (text: string) => void;
+  /**
+   * A named network namespace (/run/netns/<name>, `ip netns add`) the start runs in, so that
+   * the NICs liblxc makes (veth, its host side on a bridge) never touch this host's network:
+   * tests give the bridges the device would have there. Default: this host's namespace.
+   */
+  netns?: string;
 }
 
 export interface CommunicatorResult {
@@ -110,6 +116,7 @@ export async function startOnDevice(req: DeviceStartRequest): Promise<DeviceStar
   if (!req.lxcpath.startsWith('/')) failUsage('START_LXCPATH', `the lxcpath ${req.lxcpath} is not an absolute device path`, 'give it as the device sees it, e.g. /usr/share/Thunder/OCDM');
   if (req.name === '' || req.name.includes('/')) failUsage('START_NAME', `${JSON.stringify(req.name)} is not a container name`, "Thunder's containers are named Container");
   if (req.command.length === 0) failUsage('START_COMMAND', 'no command to start', 'give the command, e.g. ThunderPlugin');
+  if (req.netns !== undefined && !/^[A-Za-z0-9_.-]+$/.test(req.netns)) failUsage('START_NETNS', `${JSON.stringify(req.netns)} is not a network namespace name`, 'give the name ip netns add made');
   for (const [k, v] of Object.entries(req.env)) {
     if (!/^[^=\0]+$/.test(k) || v.includes('\0')) failUsage('START_ENV', `${JSON.stringify(k)} cannot be an environment variable`, 'names have no = and no NUL');
   }
@@ -279,6 +286,13 @@ function withEnv(rt: LentRuntime, env: Record<string, string>, argv: string[]): 
   return lentArgv(rt, rt.env, ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]);
 }
 
+/** iproute2's ip, for starts in a named network namespace. */
+function ipTool(): string {
+  const ip = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => fs.existsSync(p));
+  if (!ip) fail('START_NETNS_IP', 'a start in a network namespace needs iproute2\'s ip, which is not installed', 'install iproute2');
+  return ip;
+}
+
 const RUN_PREFIX = 'thunderbox-device-';
 const OWNER = 'owner';
 
@@ -336,7 +350,11 @@ function launch(req: DeviceStartRequest, rt: LentRuntime, dir: string, timeoutMs
     // its own process group (detached): a terminal's ^C reaches thunderbox alone, which stops
     // the container with lxc-stop; setpriv --pdeathsig: if thunderbox itself is killed, unshare
     // gets SIGKILL and --kill-child takes the namespace with it
-    const child = spawn(rt.setpriv, ['--pdeathsig', 'SIGKILL', rt.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', rt.script, '-q', '-e', '-c', `exec /bin/sh ${dir}/start.sh`, '/dev/null'], {
+    const argv = [rt.setpriv, '--pdeathsig', 'SIGKILL', rt.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', rt.script, '-q', '-e', '-c', `exec /bin/sh ${dir}/start.sh`, '/dev/null'];
+    // ip netns exec execs setpriv in the namespace (same pid) with a /sys of that namespace
+    // (liblxc finds bridges in /sys/class/net, which shows the namespace that mounted it)
+    if (req.netns !== undefined) argv.unshift(ipTool(), 'netns', 'exec', req.netns);
+    const child = spawn(argv[0]!, argv.slice(1), {
       env: {},
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
@@ -372,7 +390,7 @@ function launch(req: DeviceStartRequest, rt: LentRuntime, dir: string, timeoutMs
       // lxc-stop -k in the namespace: liblxc kills init and removes its cgroups itself. It
       // loads the config too, so it needs the names lxc.environment inherits (measured)
       const argv = withEnv(rt, req.env, lentArgv(rt, rt.lxcStop, ['-n', req.name, '-P', req.lxcpath, '-k']));
-      execFile(rt.nsenter, ['-t', String(child.pid), '-m', '-r', ...argv], { env: {}, timeout: STOP_GRACE_MS }, () => undefined);
+      execFile(rt.nsenter, ['-t', String(child.pid), '-m', '-r', ...(req.netns !== undefined ? ['-n'] : []), ...argv], { env: {}, timeout: STOP_GRACE_MS }, () => undefined);
       killTimer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     };
     const timer = setTimeout(() => {
