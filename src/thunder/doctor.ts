@@ -42,11 +42,14 @@ export interface DoctorResult {
   findings: Finding[];
   errors: number;
   warnings: number;
+  /** Errors by the rule (doctor/rules.ts) that found them. */
+  ruleErrors: Record<string, number>;
 }
 
 export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const target = path.resolve(o.target);
   const f = new Findings();
+  const ruleErrors: Record<string, number> = {};
   const device = deviceModel(target, { datapath: o.datapath });
   const choice: ContainerChoice = device.choose(o.callsign, { classname: o.classname, pluginJson: o.pluginJson });
   // the container Thunder starts: the first of its search paths that holds one
@@ -58,6 +61,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     findings: f.list,
     errors: f.list.filter((d) => d.severity === 'error').length,
     warnings: f.list.filter((d) => d.severity === 'warning').length,
+    ruleErrors,
   });
   const prepareHint = `run thunderbox prepare ${o.callsign} <rootfs> --target ${target}${o.datapath !== undefined ? ` --datapath ${o.datapath}` : ''} first`;
 
@@ -75,6 +79,11 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   }
 
   const view = buildView({ target, callsign: o.callsign, lxcVersion: o.lxcVersion ?? 6, pluginJson: o.pluginJson, ownerSample: o.ownerSample ?? 200 }, device, choice, deviceDir, containerDir, text);
-  for (const rule of RULES) rule.check(view, f);
+  for (const rule of RULES) {
+    const before = f.list.length;
+    rule.check(view, f);
+    const n = f.list.slice(before).filter((d) => d.severity === 'error').length;
+    if (n) ruleErrors[rule.id] = n;
+  }
   return done();
 }

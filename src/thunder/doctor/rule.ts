@@ -13,7 +13,13 @@ export interface StartRule {
   what: string;
   /** The usual fix (each finding names its own, more precise one). */
   hint: string;
-  /** Names of corpus cases that exercise the rule. */
+  /**
+   * Names of corpus cases that exercise the rule. A rule about what Thunder does rather than
+   * liblxc (the plugin's mode: Thunder never starts a container for a plugin that is not in
+   * Container mode) cannot be shown by a start of the container: proof 'doctor-test', and its
+   * cases are titles of tests in test/e2e/doctor.test.ts.
+   */
   cases: readonly string[];
+  proof?: 'start' | 'doctor-test';
   check(v: DeviceView, f: Findings): void;
 }

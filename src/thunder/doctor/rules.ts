@@ -1,7 +1,17 @@
 import { DirView } from '../../rootfs/tree-view.js';
 import { TARGET_PROBES } from '../doctor-inputs.js';
 import { ROOTFS_PROBES, checkArch, checkEnvironment, checkLxc, checkMounts, checkOwnership, checkSeccomp, checkThunderPlugin, probeElf } from './base.js';
+import { checkFstab } from './fstab.js';
+import { checkHostHooks, checkStartHooks } from './hooks.js';
+import { checkInheritedEnvironment } from './inherit.js';
+import { checkInitCwd, checkInitIds } from './init.js';
+import { checkPrlimits } from './limits.js';
+import { checkBridges, checkGateways, checkHwaddr, checkNetScripts } from './net.js';
+import { checkThunderPluginExec } from './program.js';
 import type { StartRule } from './rule.js';
+import { checkSeccompProfile } from './seccomp-policy.js';
+import { checkSubids } from './subids.js';
+import { checkContainerTraversal, checkMountSourceTraversal } from './traverse.js';
 
 // The doctor: one row per start-time rule, run in this order (a later row may read what an
 // earlier one found, view.facts). How to add a rule: write its check in the file of its group,
@@ -35,7 +45,8 @@ export const RULES: readonly StartRule[] = [
     id: 'plugin-json',
     what: 'Thunder starts the plugin in its container only when the plugin JSON says "mode": "Container"',
     hint: 'set configuration.root.mode to "Container" (thunderbox prepare does)',
-    cases: ['plugin-mode-local', 'good-privileged'],
+    proof: 'doctor-test',
+    cases: ['a plugin JSON in Local mode: PLUGIN_MODE naming the file and line; none at all is a warning'],
     check: (v, f) => f.list.push(...v.pre.plugin),
   },
   {
@@ -49,7 +60,7 @@ export const RULES: readonly StartRule[] = [
     id: 'thunderplugin-closure',
     what: 'ThunderPlugin is exec\'d by bare name on the container\'s PATH; the dynamic linker then needs every library it and the plugin load',
     hint: 'keep ThunderPlugin and its libraries in the rootfs',
-    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing'],
+    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
       v.facts.mainElf = checkThunderPlugin(f, v.tree, v.rootfs.host, v.own.environment, v.plugin);
@@ -79,10 +90,122 @@ export const RULES: readonly StartRule[] = [
     id: 'ownership',
     what: 'in an unprivileged container, files owned by host ids outside the idmap appear as nobody (a setuid one loses its meaning)',
     hint: 'own the rootfs through the idmap (thunderbox prepare does)',
-    cases: ['good-unprivileged', 'good-shared-uid'],
+    cases: ['good-unprivileged', 'good-privileged', 'good-shared-uid'],
     check: (v, f) => {
       if (!v.rootfs) return;
       checkOwnership(f, v.own, v.configFile, v.containerDir, v.rootfs, v.o.ownerSample, v.target);
     },
+  },
+  {
+    id: 'environment-inherited',
+    what: 'liblxc copies a bare lxc.environment NAME from the launcher (Thunder) and refuses the whole config when Thunder has no NAME',
+    hint: 'give the name a value, or remove it',
+    cases: ['env-unset-name', 'env-unset-in-include', 'good-env'],
+    check: checkInheritedEnvironment,
+  },
+  {
+    id: 'hooks-host',
+    what: 'liblxc runs pre-start, pre-mount, mount, autodev and start-host hooks with the device\'s /bin/sh -c, as root, with device paths; a hook that fails (127 not found, 126 not executable) stops the start',
+    hint: 'give the hook a program the image has, executable, with its interpreter',
+    cases: ['hook-pre-start-missing', 'hook-pre-start-not-executable', 'hook-pre-start-interpreter-missing', 'hook-pre-start-crlf', 'hook-in-include', 'hook-in-include-of-include', 'hook-in-common-conf-d', 'hook-mount-only-in-rootfs', 'hook-start-host-only-in-rootfs', 'good-hooks'],
+    check: checkHostHooks,
+  },
+  {
+    id: 'hooks-start',
+    what: 'liblxc checks the first start hook\'s whole value as a path in the rootfs (access X_OK), then runs every start hook inside the container with its /bin/sh',
+    hint: 'put start hooks in the rootfs, without arguments in the first',
+    cases: ['hook-start-not-in-rootfs', 'hook-start-with-arguments', 'hook-start-not-executable', 'good-hooks'],
+    check: checkStartHooks,
+  },
+  {
+    id: 'traverse-container',
+    what: 'an unprivileged container is set up by its root (the idmap\'s host id for 0), which must enter every directory down to the rootfs and the rootfs top',
+    hint: 'chmod 0755 the directories above the rootfs',
+    cases: ['traverse-container-dir-0700', 'traverse-lxcpath-0700', 'traverse-datapath-0700', 'traverse-rootfs-top-0700', 'good-rootfs-top-0700-mapped'],
+    check: checkContainerTraversal,
+  },
+  {
+    id: 'traverse-mount-sources',
+    what: 'an unprivileged container\'s root mounts the lxc.mount.entry sources, so it must enter every directory above each source',
+    hint: 'chmod o+x the directories above the mount source',
+    cases: ['traverse-mount-source-parent', 'good-mount'],
+    check: checkMountSourceTraversal,
+  },
+  {
+    id: 'thunderplugin-exec',
+    what: 'liblxc execvp()s ThunderPlugin as the container\'s root: it needs an x bit that root may use, directories it can enter, and a "#!" line (no CRLF) whose interpreter is in the rootfs',
+    hint: 'chmod 755 ThunderPlugin, Unix line ends, an interpreter the rootfs has',
+    cases: ['thunderplugin-not-executable', 'thunderplugin-crlf', 'thunderplugin-root-0700', 'thunderplugin-dir-0700', 'good-thunderplugin-plain-script', 'good-usr-bin-group'],
+    check: checkThunderPluginExec,
+  },
+  {
+    id: 'seccomp-policy',
+    what: 'liblxc parses the seccomp profile at start (version line, policy line, rules) and refuses one it cannot read; the filter it loads applies to the init\'s exec',
+    hint: 'fix the profile, or seccomp off for this container',
+    cases: ['seccomp-bad-version', 'seccomp-bad-policy', 'seccomp-debug', 'seccomp-bad-action', 'seccomp-errno-without-number', 'seccomp-bad-arch', 'seccomp-allowlist-too-short', 'seccomp-denies-execve', 'seccomp-v1-denylist', 'good-seccomp-custom'],
+    check: checkSeccompProfile,
+  },
+  {
+    id: 'mount-fstab',
+    what: 'liblxc opens lxc.mount.fstab at start and mounts each line as a mount entry',
+    hint: 'install the fstab in the image with complete lines and existing sources',
+    cases: ['fstab-missing', 'fstab-three-fields', 'fstab-source-missing', 'good-fstab'],
+    check: checkFstab,
+  },
+  {
+    id: 'newuidmap-subids',
+    what: 'with a setuid newuidmap on PATH, liblxc maps ids through it even as root: the image\'s passwd must name root and its subuid/subgid must give root every mapped range',
+    hint: 'add root\'s ranges to the image\'s /etc/subuid and /etc/subgid',
+    cases: ['subuid-missing', 'subuid-too-short', 'subgid-missing', 'subuid-other-user', 'newuidmap-no-passwd', 'good-newuidmap'],
+    check: checkSubids,
+  },
+  {
+    id: 'prlimit',
+    what: 'liblxc sets lxc.prlimit.* on the init before it runs; the kernel refuses bad limits, and some limits are too low for the set-up to finish',
+    hint: 'use a known resource with SOFT <= HARD and sane values',
+    cases: ['prlimit-nofile-3', 'prlimit-soft-over-hard', 'prlimit-nofile-over-nr-open', 'prlimit-unknown', 'prlimit-fsize-0', 'good-prlimit'],
+    check: checkPrlimits,
+  },
+  {
+    id: 'init-cwd',
+    what: 'liblxc changes to lxc.init.cwd inside the container before it execs the init',
+    hint: 'make lxc.init.cwd a directory of the rootfs',
+    cases: ['init-cwd-missing', 'init-cwd-file', 'init-cwd-denied', 'good-init'],
+    check: checkInitCwd,
+  },
+  {
+    id: 'init-ids',
+    what: 'liblxc switches to lxc.init.uid and lxc.init.gid, which in an unprivileged container must be mapped',
+    hint: 'use ids inside the idmap',
+    cases: ['init-uid-unmapped', 'init-gid-unmapped', 'good-init'],
+    check: checkInitIds,
+  },
+  {
+    id: 'net-gateway',
+    what: 'a container has one default route: liblxc fails at the second NIC with an ipv4 (ipv6) gateway',
+    hint: 'one gateway',
+    cases: ['net-gateway-twice', 'good-veth-bridge'],
+    check: checkGateways,
+  },
+  {
+    id: 'net-hwaddr',
+    what: 'the kernel refuses a multicast MAC (first octet odd) for an interface',
+    hint: 'a unicast MAC',
+    cases: ['net-hwaddr-multicast', 'good-veth-bridge'],
+    check: checkHwaddr,
+  },
+  {
+    id: 'net-script-up',
+    what: 'liblxc runs lxc.net.N.script.up on the device\'s side when the NIC comes up; a failure stops the start',
+    hint: 'install the script (routed-up) in the image',
+    cases: ['net-script-up-missing', 'good-routed'],
+    check: checkNetScripts,
+  },
+  {
+    id: 'net-bridge',
+    what: 'liblxc attaches a veth to lxc.net.N.link, a bridge that must exist at start (made at boot, e.g. by S40thunderbox-net)',
+    hint: 'let S40thunderbox-net make the bridge',
+    cases: ['net-bridge-missing', 'good-veth-bridge'],
+    check: checkBridges,
   },
 ];

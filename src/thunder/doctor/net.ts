@@ -1,0 +1,109 @@
+import { resolve, type TreeView } from '../../rootfs/tree-view.js';
+import { DEVICE_ROOT, execProblem, findProgram } from './exec.js';
+import type { Findings } from './findings.js';
+import { pathDirs, type ConfigEntry, type DeviceView } from './view.js';
+
+// The container's network as liblxc sets it up at start (network.c), measured with liblxc
+// 5.0.2 in network namespaces made by the tests:
+// - a default gateway on two NICs: the second fails ("Failed to setup ipv4 gateway ... for
+//   network device eth1"), the start with it;
+// - a multicast MAC (first octet odd) is refused by the kernel ("Cannot assign requested
+//   address - Failed to setup hw address");
+// - script.up runs on the device's side like a hook (/bin/sh -c), as root: a program missing
+//   from the image, or one it cannot run, fails the start;
+// - a veth's link is a bridge that must exist when the container starts ("Failed to attach
+//   ... to the bridge"): made at boot by the image's /etc/init.d/S40thunderbox-net (or another
+//   init script), which the doctor can only assume has run: a note naming that assumption;
+//   an error when nothing in the image makes it.
+// lxc.net.N.type resets NIC N; lxc.net.N = and lxc.net = remove NICs.
+
+interface Nic {
+  index: number;
+  type?: ConfigEntry;
+  keys: Map<string, ConfigEntry>;
+}
+
+export function nicsOf(entries: ConfigEntry[]): Nic[] {
+  const nics = new Map<number, Nic>();
+  for (const e of entries) {
+    if (e.key === 'lxc.net' && e.value === '') nics.clear();
+    const whole = /^lxc\.net\.(\d+)$/.exec(e.key);
+    if (whole && e.value === '') nics.delete(Number(whole[1]));
+    const m = /^lxc\.net\.(\d+)\.(.+)$/.exec(e.key);
+    if (!m) continue;
+    const i = Number(m[1]);
+    if (m[2] === 'type') {
+      nics.set(i, { index: i, type: e, keys: new Map() });
+      continue;
+    }
+    const nic = nics.get(i) ?? { index: i, keys: new Map() };
+    nics.set(i, nic);
+    if (e.value === '') nic.keys.delete(m[2]!);
+    else nic.keys.set(m[2]!, e);
+  }
+  return [...nics.values()].sort((a, b) => a.index - b.index);
+}
+
+const at = (e: ConfigEntry) => ({ file: e.file, line: e.line });
+
+export function checkGateways(v: DeviceView, f: Findings): void {
+  const nics = nicsOf(v.entries).filter((n) => n.type && !['empty', 'none'].includes(n.type.value));
+  for (const fam of ['ipv4', 'ipv6'] as const) {
+    const gw = nics.filter((n) => n.keys.has(`${fam}.gateway`));
+    if (gw.length < 2) continue;
+    const second = gw[1]!.keys.get(`${fam}.gateway`)!;
+    f.error('NET_GATEWAY_TWICE', `lxc.net.${gw[0]!.index} and lxc.net.${gw[1]!.index} both set ${fam}.gateway: a container has one default route, and liblxc fails at the second ("Failed to setup ${fam} gateway"), the start with it`, `keep the ${fam}.gateway on one NIC only (the one the default route goes through)`, at(second));
+  }
+}
+
+export function checkHwaddr(v: DeviceView, f: Findings): void {
+  for (const n of nicsOf(v.entries)) {
+    const e = n.keys.get('hwaddr');
+    if (!e || !n.type || ['empty', 'none'].includes(n.type.value)) continue;
+    const first = /^([0-9a-fA-F])([0-9a-fA-F])[:-]/.exec(e.value.trim());
+    if (first && parseInt(first[2]!, 16) % 2 === 1) {
+      f.error('NET_HWADDR_MULTICAST', `lxc.net.${n.index}.hwaddr = ${e.value} is a multicast address (the first octet is odd): the kernel refuses it for an interface ("Cannot assign requested address"), the start fails`, `use a unicast, locally administered address: the first octet even with bit 2 set, e.g. 02${e.value.trim().slice(2)} (thunderbox derives one from the callsign)`, at(e));
+    }
+  }
+}
+
+export function checkNetScripts(v: DeviceView, f: Findings): void {
+  const dirs = pathDirs(v.thunderEnv.PATH);
+  for (const n of nicsOf(v.entries)) {
+    for (const key of ['script.up']) {
+      const e = n.keys.get(key);
+      if (!e) continue;
+      const word = e.value.trim().split(/\s+/)[0]!;
+      const prog = findProgram(v.image, word, dirs);
+      const p = 'error' in prog ? { message: prog.error } : execProblem(v.image, prog.rel, DEVICE_ROOT, prog.path, dirs);
+      if (p) f.error('NET_SCRIPT_UP', `lxc.net.${n.index}.${key} = ${e.value}: ${p.message} in the image; liblxc runs it on the device's side when it brings the NIC up, and the start fails`, 'install the script in the image (thunderbox prepare --manifest writes /etc/thunderbox/routed-up for a routed NIC), or remove the line', at(e));
+    }
+  }
+}
+
+/** Files of the image that may make a bridge at boot, and how each names it. */
+function bridgeMaker(image: TreeView, name: string): string | null {
+  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const patterns = [new RegExp(`ip\\s+link\\s+add\\s+(name\\s+)?${esc}\\s+type\\s+bridge`), new RegExp(`brctl\\s+addbr\\s+${esc}\\b`), new RegExp(`^\\s*iface\\s+${esc}\\b[\\s\\S]*?bridge[_-]ports`, 'm')];
+  const files = ['/etc/init.d/S40thunderbox-net', '/etc/network/interfaces'];
+  const initd = resolve(image, '/etc/init.d');
+  if (initd.rel !== null) for (const n of image.list(initd.rel)) files.push(`/etc/init.d/${n}`);
+  for (const p of [...new Set(files)]) {
+    const r = resolve(image, p);
+    if (r.rel === null || image.get(r.rel)?.kind !== 'file') continue;
+    const text = image.read(r.rel, 1 << 20)?.toString('utf8') ?? '';
+    if (patterns.some((re) => re.test(text))) return p;
+  }
+  return null;
+}
+
+export function checkBridges(v: DeviceView, f: Findings): void {
+  for (const n of nicsOf(v.entries)) {
+    if (n.type?.value !== 'veth') continue;
+    const link = n.keys.get('link');
+    if (!link || n.keys.get('veth.mode')?.value === 'router') continue;
+    const maker = bridgeMaker(v.image, link.value);
+    if (maker) f.note('NET_BRIDGE_AT_BOOT', `lxc.net.${n.index}.link = ${link.value}: the bridge is made at boot by ${maker}; the container starts only when that has run before Thunder starts it (assumed here)`, `keep ${maker} enabled and ordered before Thunder`, at(link));
+    else f.error('NET_BRIDGE_MISSING', `lxc.net.${n.index}.link = ${link.value}: nothing in the image makes a bridge ${link.value} (no /etc/init.d script or /etc/network/interfaces does): liblxc cannot attach the veth to it, the start fails`, `let thunderbox make it (a manifest network: thunderbox prepare --manifest writes /etc/init.d/S40thunderbox-net), or create it in the image's boot scripts`, at(link));
+  }
+}

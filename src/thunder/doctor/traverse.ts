@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import { resolveInTargetOrNull } from '../../core/target-path.js';
+import { fstabUnescape, mountFields } from '../../lxc/mount-entry.js';
+import type { Findings } from './findings.js';
+import { containerRootMay, dirsDown, type DeviceView } from './view.js';
+
+// An unprivileged container is set up by its root: liblxc opens the rootfs, mounts it and the
+// mount entries' sources as the container's root (the idmap's host id for 0). Measured with
+// liblxc 5.0.2: a directory above the container dir that root cannot enter ("Could not access
+// /usr/share/Thunder. Please grant it x access"), the container dir at 0700 ("Failed to open
+// <rootfs>"), a rootfs top owned by an unmapped host id at 0700 ("Failed to create /dev"), and
+// a mount source whose parent it cannot enter ("Failed to mount") stop the start. The user
+// namespace's capabilities count only on inodes whose owner and group it maps. A umask of 077
+// when the directories were made gives exactly these 0700 directories.
+
+const who = (v: DeviceView) => `the container's root (host ${v.rootHost!.uid}:${v.rootHost!.gid})`;
+const desc = (st: fs.Stats) => `${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner ${st.uid}:${st.gid}`;
+
+export function checkContainerTraversal(v: DeviceView, f: Findings): void {
+  if (!v.rootHost || !v.rootfs || v.rootHost.uid < 0) return;
+  for (const d of dirsDown(v.target, v.rootfs.device, true)) {
+    if (containerRootMay(d.st, v.rootHost, v.idmap, 1)) continue;
+    const top = d.device === v.rootfs.device;
+    f.error('TRAVERSE_DENIED', `${d.device} (${d.host}, ${desc(d.st)}) cannot be entered by ${who(v)}, and it lies ${top ? 'at the top of the rootfs' : `on the way to the rootfs ${v.rootfs.device}`}: liblxc sets the container up as that user, the start fails`, top ? `chown the rootfs top to the container's root (${v.rootHost.uid}:${v.rootHost.gid}) or chmod 0755 it (thunderbox prepare --fix-root-mode)` : `chmod o+x ${d.host} (0755; a umask of 077 when it was made gives 0700)`, { file: d.host });
+    return;
+  }
+}
+
+export function checkMountSourceTraversal(v: DeviceView, f: Findings): void {
+  if (!v.rootHost || v.rootHost.uid < 0) return;
+  for (const e of v.entries) {
+    if (e.key !== 'lxc.mount.entry') continue;
+    const fields = mountFields(e.value);
+    if (fields.length < 4) continue;
+    const source = fstabUnescape(fields[0]!);
+    const opts = fields[3]!.split(',');
+    if (!source.startsWith('/') || !(opts.includes('bind') || opts.includes('rbind'))) continue;
+    const host = resolveInTargetOrNull(v.target, source);
+    if (host === null || !fs.existsSync(host)) continue; // the mount rule reports a missing source
+    for (const d of dirsDown(v.target, source, false)) {
+      if (containerRootMay(d.st, v.rootHost, v.idmap, 1)) continue;
+      const optional = opts.includes('optional');
+      f.add('TRAVERSE_DENIED', optional ? 'warning' : 'error', `the mount source ${source}: ${d.device} (${desc(d.st)}) above it cannot be entered by ${who(v)}, who mounts it: ${optional ? 'liblxc skips this optional mount' : 'the mount fails, and with it the start'}`, `chmod o+x ${d.host}, or mount a directory the container's root can reach`, { file: e.file, line: e.line });
+      break;
+    }
+  }
+}
