@@ -93,7 +93,7 @@ describe('the doctor against a device-faithful start, on the public corpus', () 
       expect(rule.cases.length, `${rule.id} names no case`).toBeGreaterThan(0);
       expect(rule.what.length).toBeGreaterThan(20);
       for (const name of rule.cases) {
-        if (rule.proof === 'doctor-test') expect(doctorTests, `${rule.id}: no test "${name}" in doctor.test.ts`).toContain(`it('${name}'`);
+        if (rule.proof === 'doctor-test') expect(doctorTests, `${rule.id}: no test "${name}" in doctor.test.ts`).toContain(`it('${name.replace(/'/g, "\\'")}'`);
         else expect(CORPUS.find((c) => c.name === name)?.rules, `${rule.id} names ${name}, which does not name it back`).toContain(rule.id);
       }
     }

@@ -30,7 +30,7 @@ interface Made {
 
 /**
  * An image root with LXC's config files (as Buildroot's lxc package installs them), the host's
- * static busybox as its own /bin/busybox, /tmp, a plugin JSON in Local mode, and a container
+ * static busybox as its own /bin/busybox, /tmp, Thunder's config, a plugin JSON in Local mode, and a container
  * prepared into it from a host rootfs with Thunder stand-ins.
  */
 async function prepared(extra: string[] = [], o: { pluginJson?: boolean; archive?: boolean } = {}): Promise<Made> {
@@ -43,6 +43,9 @@ async function prepared(extra: string[] = [], o: { pluginJson?: boolean; archive
   fs.mkdirSync(path.join(target, 'tmp'), { mode: 0o1777 });
   fs.mkdirSync(path.join(target, 'bin'));
   fs.copyFileSync('/bin/busybox', path.join(target, 'bin/busybox'));
+  // Thunder's own config, which prepare edits for an unprivileged container's messages
+  fs.mkdirSync(path.join(target, 'etc/Thunder'), { recursive: true });
+  fs.writeFileSync(path.join(target, 'etc/Thunder/config.json'), '{\n  "port": 80\n}\n');
   const pluginJson = path.join(target, 'etc/Thunder/plugins', `${callsign}.json`);
   const args = ['prepare', callsign, src.archive ?? src.dir, '--target', target, '-q', ...prepareFlags, ...extra];
   if (o.pluginJson === false) args.push('--no-plugin-json');
@@ -281,6 +284,67 @@ describe('thunderbox doctor', () => {
     const notes = Object.fromEntries((await doctor(m)).json.findings.filter((f) => f.severity === 'note').map((f) => [f.code, f.message]));
     expect(notes.SECCOMP_COMMON_CONF).toBe('common.conf sets lxc.seccomp.profile = /usr/share/lxc/config/common.seccomp: seccomp is on for every container that includes it');
     expect(notes.SECCOMP_STATE).toMatch(/^seccomp is on for this container/);
+  });
+
+  it('Thunder\'s search order: a container at an earlier path shadows the prepared one (CONTAINER_SHADOWED)', async () => {
+    const m = await prepared();
+    expect((await doctor(m)).code).toBe(0);
+    // a copy at <persistentpath>/<callsign>/Container: Thunder searches it before <datapath>/<classname>
+    const early = path.join(m.target, 'var/Thunder', m.callsign, 'Container');
+    fs.mkdirSync(early, { recursive: true });
+    fs.copyFileSync(path.join(m.containerDir, 'config'), path.join(early, 'config'));
+    const r = await doctor(m);
+    expect(r.code).toBe(1);
+    const e = only(r.json, 'CONTAINER_SHADOWED');
+    expect(e.message).toBe(`the image holds a container at /var/Thunder/${m.callsign}/Container, which Thunder searches before /usr/share/Thunder/${m.callsign}/Container: Thunder starts /var/Thunder/${m.callsign}/Container, the other is never used`);
+    // and it is the one the doctor checks, as Thunder starts it
+    expect(r.json.containerDir).toBe(early);
+  });
+
+  it('an unprivileged container and Thunder\'s messaging directory: a warning unless its root can write there', async () => {
+    const m = await prepared();
+    const config = path.join(m.target, 'etc/Thunder/config.json');
+    // prepare gave Thunder's config the mode that lets the container's root write its messages
+    expect(JSON.parse(fs.readFileSync(config, 'utf8')).messaging.path).toBe('MessageDispatcher|0777');
+    expect((await doctor(m)).json.warnings).toBe(0);
+    // without it (prepare --no-thunder-config): Thunder makes the directory 0755 as root
+    fs.writeFileSync(config, '{\n  "port": 80,\n  "messaging": {"path": "MessageDispatcher"}\n}\n');
+    let r = await doctor(m);
+    expect(r.code).toBe(0);
+    let w = r.json.findings.filter((f) => f.severity === 'warning');
+    expect(w.map((f) => f.code)).toEqual(['MESSAGING_NOT_WRITABLE']);
+    expect(w[0]!.message).toBe('Thunder creates /tmp/MessageDispatcher 0755 as root (messaging.path has no "|0777"): the unprivileged container\'s root (host 100000) cannot write there, and every message the plugin logs is lost');
+    // a directory the image holds keeps its mode (Thunder only empties it)
+    fs.writeFileSync(config, '{\n  "volatilepath": "/var/volatile",\n  "messaging": {"path": "MessageDispatcher|0777"}\n}\n');
+    fs.mkdirSync(path.join(m.target, 'var/volatile/MessageDispatcher'), { recursive: true, mode: 0o755 });
+    r = await doctor(m);
+    w = r.json.findings.filter((f) => f.severity === 'warning');
+    expect(w.map((f) => f.code)).toEqual(['MESSAGING_NOT_WRITABLE']);
+    expect(w[0]!.message).toContain('the image holds /var/volatile/MessageDispatcher already (0755), and Thunder keeps the mode of an existing directory');
+    // an image without Thunder's config: its defaults, and the same loss
+    fs.rmSync(config);
+    r = await doctor(m);
+    expect(r.json.findings.filter((f) => f.severity === 'warning').map((f) => f.code)).toEqual(['THUNDER_CONFIG_MISSING']);
+    // a privileged container's root may write anywhere
+    const p = await prepared(['--idmap', 'none']);
+    fs.writeFileSync(path.join(p.target, 'etc/Thunder/config.json'), '{}\n');
+    expect((await doctor(p)).json.warnings).toBe(0);
+  });
+
+  it('root.user the rootfs does not name: ROOT_USER_UNKNOWN; containertype of another backend: PLUGIN_CONTAINER_TYPE', async () => {
+    const m = await prepared();
+    const text = fs.readFileSync(m.pluginJson, 'utf8');
+    fs.writeFileSync(m.pluginJson, text.replace('"mode": "Container"', '"mode": "Container",\n      "user": "thunder"'));
+    let r = await doctor(m);
+    expect(r.code).toBe(1);
+    const e = only(r.json, 'ROOT_USER_UNKNOWN');
+    expect(e.message).toBe(`configuration.root.user in ${m.pluginJson} is "thunder", and the rootfs /etc/passwd does not name it: Thunder runs the plugin as uid 0, silently`);
+    expect(e).toMatchObject({ file: m.pluginJson, line: 7 });
+    fs.appendFileSync(path.join(m.rootfs, 'etc/passwd'), 'thunder:x:1000:1000::/:/bin/sh\n');
+    expect((await doctor(m)).code).toBe(0);
+    fs.writeFileSync(m.pluginJson, text.replace('"mode": "Container"', '"mode": "Container",\n      "configuration": {"containertype": "runc"}'));
+    r = await doctor(m);
+    expect(only(r.json, 'PLUGIN_CONTAINER_TYPE').message).toContain('is "runc", not "lxc": Thunder hands the plugin to that backend, and this LXC container is never started');
   });
 
   it('a container that was never prepared, and usage errors', async () => {

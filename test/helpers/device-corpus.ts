@@ -176,6 +176,10 @@ export const CORPUS: readonly CorpusCase[] = [
     fs.chownSync(path.join(t.rootfs, 'usr/bin'), 0, 100000);
     fs.chmodSync(path.join(t.rootfs, 'usr/bin'), 0o750);
   }),
+  good('good-console-log', ['console-log'], (t) => {
+    t.image('/var/log/keep', '');
+    t.append('lxc.console.logfile = /var/log/tbx-console.log');
+  }),
   good('good-veth-bridge', ['net-bridge', 'net-hwaddr', 'net-gateway'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);
@@ -361,6 +365,13 @@ export const CORPUS: readonly CorpusCase[] = [
   }),
   bad('init-uid-unmapped', ['init-ids'], (t) => t.append('lxc.init.uid = 70000')),
   bad('init-gid-unmapped', ['init-ids'], (t) => t.append('lxc.init.gid = 70000')),
+
+  // -- the console log, opened on the device's side ------------------------------------------
+  bad('console-log-dir-missing', ['console-log'], (t) => t.append('lxc.console.logfile = /var/log/tbx-nothere/console.log')),
+  bad('console-log-under-tmp', ['console-log'], (t) => {
+    t.image('/tmp/tbx-logs/keep', 'the device mounts a tmpfs on /tmp at boot\n');
+    t.append('lxc.console.logfile = /tmp/tbx-logs/console.log');
+  }),
 
   // -- lxc.environment names Thunder does not have ---------------------------------------
   bad('env-unset-name', ['environment-inherited'], (t) => t.append('lxc.environment = TBX_NOT_IN_THUNDER')),

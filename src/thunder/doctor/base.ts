@@ -159,7 +159,7 @@ export function checkPluginJson(f: Findings, target: string, callsign: string, g
     const typeNode = findNodeAtLocation(tree, ['configuration', 'root', 'configuration', 'containertype']);
     const ctype = typeNode ? getNodeValue(typeNode) : undefined;
     if (typeof ctype === 'string' && ctype.toLowerCase() !== 'lxc') {
-      f.warning('PLUGIN_CONTAINER_TYPE', `configuration.root.configuration.containertype in ${host} is "${ctype}", not "lxc": this LXC container is not used`, 'set "containertype": "lxc", or remove it when Thunder is built with the LXC backend only', { file: host, line: lineCol(text, typeNode!.offset).line });
+      f.error('PLUGIN_CONTAINER_TYPE', `configuration.root.configuration.containertype in ${host} is "${ctype}", not "lxc": Thunder hands the plugin to that backend, and this LXC container is never started`, 'set "containertype": "lxc", or remove it when Thunder is built with the LXC backend only', { file: host, line: lineCol(text, typeNode!.offset).line });
     }
     return { file: host, locator: pluginLocator(text) };
   }

@@ -11,6 +11,7 @@ import { checkThunderPluginExec } from './program.js';
 import type { StartRule } from './rule.js';
 import { checkSeccompProfile } from './seccomp-policy.js';
 import { checkSubids } from './subids.js';
+import { checkConsoleLog, checkMessaging, checkRootUser, checkShadowing } from './thunder.js';
 import { checkContainerTraversal, checkMountSourceTraversal } from './traverse.js';
 
 // The doctor: one row per start-time rule, run in this order (a later row may read what an
@@ -46,7 +47,7 @@ export const RULES: readonly StartRule[] = [
     what: 'Thunder starts the plugin in its container only when the plugin JSON says "mode": "Container"',
     hint: 'set configuration.root.mode to "Container" (thunderbox prepare does)',
     proof: 'doctor-test',
-    cases: ['a plugin JSON in Local mode: PLUGIN_MODE naming the file and line; none at all is a warning'],
+    cases: ['a plugin JSON in Local mode: PLUGIN_MODE naming the file and line; none at all is a warning', 'root.user the rootfs does not name: ROOT_USER_UNKNOWN; containertype of another backend: PLUGIN_CONTAINER_TYPE'],
     check: (v, f) => f.list.push(...v.pre.plugin),
   },
   {
@@ -207,5 +208,36 @@ export const RULES: readonly StartRule[] = [
     hint: 'let S40thunderbox-net make the bridge',
     cases: ['net-bridge-missing', 'good-veth-bridge'],
     check: checkBridges,
+  },
+  {
+    id: 'console-log',
+    what: 'liblxc opens lxc.console.logfile on the device\'s side before the container starts; its directory must exist then (a tmpfs the device mounts at boot hides what the image holds)',
+    hint: 'log to a directory the device has at boot',
+    cases: ['console-log-dir-missing', 'console-log-under-tmp', 'good-console-log'],
+    check: checkConsoleLog,
+  },
+  {
+    id: 'thunder-shadowing',
+    what: 'Thunder starts the first Container of <volatilepath>/<callsign>, <persistentpath>/<callsign>, <datapath>/<classname>: one the image holds earlier shadows the later one',
+    hint: 'keep one container per plugin on Thunder\'s search path',
+    proof: 'doctor-test',
+    cases: ['Thunder\'s search order: a container at an earlier path shadows the prepared one (CONTAINER_SHADOWED)'],
+    check: checkShadowing,
+  },
+  {
+    id: 'thunder-messaging',
+    what: 'Thunder makes its messaging directory as root, 0755 unless messaging.path carries a mode, and keeps an existing one\'s mode: an unprivileged container\'s messages are lost',
+    hint: 'messaging.path "MessageDispatcher|0777" (thunderbox prepare sets it)',
+    proof: 'doctor-test',
+    cases: ['an unprivileged container and Thunder\'s messaging directory: a warning unless its root can write there'],
+    check: checkMessaging,
+  },
+  {
+    id: 'thunder-root-user',
+    what: 'with root.user or root.group that the rootfs does not name, Thunder runs the plugin as uid (gid) 0, silently',
+    hint: 'add the user to the rootfs\'s /etc/passwd',
+    proof: 'doctor-test',
+    cases: ['root.user the rootfs does not name: ROOT_USER_UNKNOWN; containertype of another backend: PLUGIN_CONTAINER_TYPE'],
+    check: checkRootUser,
   },
 ];
