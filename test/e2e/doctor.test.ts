@@ -307,15 +307,21 @@ describe('thunderbox doctor', () => {
     // prepare gave Thunder's config the mode that lets the container's root write its messages
     expect(JSON.parse(fs.readFileSync(config, 'utf8')).messaging.path).toBe('MessageDispatcher|0777');
     expect((await doctor(m)).json.warnings).toBe(0);
-    // without it (prepare --no-thunder-config): Thunder makes the directory 0755 as root
-    fs.writeFileSync(config, '{\n  "port": 80,\n  "messaging": {"path": "MessageDispatcher"}\n}\n');
+    expect(JSON.parse(fs.readFileSync(config, 'utf8')).process.umask).toBe(0);
+    // without them (prepare --no-thunder-config): Thunder makes the directory 0755 as root
+    fs.writeFileSync(config, '{\n  "port": 80,\n  "process": {"umask": 0},\n  "messaging": {"path": "MessageDispatcher"}\n}\n');
     let r = await doctor(m);
     expect(r.code).toBe(0);
     let w = r.json.findings.filter((f) => f.severity === 'warning');
     expect(w.map((f) => f.code)).toEqual(['MESSAGING_NOT_WRITABLE']);
     expect(w[0]!.message).toBe('Thunder creates /tmp/MessageDispatcher 0755 as root (messaging.path has no "|0777"): the unprivileged container\'s root (host 100000) cannot write there, and every message the plugin logs is lost');
+    // and binds its sockets there under its umask, 022 unless the config says otherwise
+    fs.writeFileSync(config, '{\n  "messaging": {"path": "MessageDispatcher|0777"}\n}\n');
+    w = (await doctor(m)).json.findings.filter((f) => f.severity === 'warning');
+    expect(w.map((f) => f.code)).toEqual(['MESSAGING_NOT_WRITABLE']);
+    expect(w[0]!.message).toContain('under umask 022 (srwxr-xr-x root): the unprivileged container\'s root (host 100000) cannot ring the doorbell');
     // a directory the image holds keeps its mode (Thunder only empties it)
-    fs.writeFileSync(config, '{\n  "volatilepath": "/var/volatile",\n  "messaging": {"path": "MessageDispatcher|0777"}\n}\n');
+    fs.writeFileSync(config, '{\n  "volatilepath": "/var/volatile",\n  "process": {"umask": 0},\n  "messaging": {"path": "MessageDispatcher|0777"}\n}\n');
     fs.mkdirSync(path.join(m.target, 'var/volatile/MessageDispatcher'), { recursive: true, mode: 0o755 });
     r = await doctor(m);
     w = r.json.findings.filter((f) => f.severity === 'warning');

@@ -29,13 +29,16 @@ export function checkMessaging(v: DeviceView, f: Findings): void {
   if (!v.rootHost) return;
   const p = planMessaging(v.device);
   const m = v.device.thunder.messaging;
-  if (p.kind === 'ok') return;
-  if (p.kind === 'cannot') {
-    f.list.push({ ...p.diagnostic, hint: p.diagnostic.hint ?? 'make the messaging directory writable for the container\'s root' });
-    return;
+  const who = `the unprivileged container's root (host ${v.rootHost.uid})`;
+  const fix = 'run thunderbox prepare without --no-thunder-config (it sets "MessageDispatcher|0777" and "umask": 0, or makes the directory 0777)';
+  if (p.dir) f.warning('MESSAGING_NOT_WRITABLE', `the image holds ${m.dir} already (${fs.statSync(p.dir.host).mode.toString(8).slice(-4)}), and Thunder keeps the mode of an existing directory: ${who} cannot write there, and every message the plugin logs is lost`, fix, { file: p.dir.host });
+  if (p.config) {
+    const dirEdit = p.config.reasons.some((r) => r.startsWith('messaging.path'));
+    const umaskEdit = p.config.reasons.some((r) => r.startsWith('process.umask'));
+    if (dirEdit) f.warning('MESSAGING_NOT_WRITABLE', `Thunder creates ${m.dir} 0755 as root (messaging.path has no "|0777"): ${who} cannot write there, and every message the plugin logs is lost`, fix, { file: p.config.file });
+    if (umaskEdit) f.warning('MESSAGING_NOT_WRITABLE', `Thunder binds its messaging sockets in ${m.dir} under umask ${(v.device.thunder.umask?.value ?? 0o022).toString(8).padStart(3, '0')} (srwxr-xr-x root): ${who} cannot ring the doorbell, and a reader waiting for it misses the plugin's messages`, fix, { file: p.config.file });
   }
-  const why = p.kind === 'dir' ? `the image holds ${m.dir} already (${fs.statSync(p.host).mode.toString(8).slice(-4)}), and Thunder keeps the mode of an existing directory` : `Thunder creates ${m.dir} 0755 as root (messaging.path has no "|0777")`;
-  f.warning('MESSAGING_NOT_WRITABLE', `${why}: the unprivileged container's root (host ${v.rootHost.uid}) cannot write there, and every message the plugin logs is lost`, 'run thunderbox prepare without --no-thunder-config (it sets "MessageDispatcher|0777", or makes the directory 0777)', p.kind === 'dir' ? { file: p.host } : { file: p.file });
+  for (const d of p.diagnostics) f.list.push({ ...d, hint: d.hint ?? 'make the messaging directory writable for the container\'s root' });
 }
 
 export function checkRootUser(v: DeviceView, f: Findings): void {
