@@ -27,22 +27,27 @@ export function register(program: Command): void {
     .command('doctor')
     .summary('check a prepared container as the device will see it (config, rootfs, libraries, mounts, owners, plugin JSON)')
     .description(
-      `Check the container that \`thunderbox prepare\` made in
-<target><datapath>/<Callsign>/Container as the device will see it, without
-starting it:
-  - the config passes lxc check (lxc.include read from the image);
-  - lxc.rootfs.path exists in the image;
-  - ThunderPlugin (or WPEProcess) is on the container's PATH, and every library
-    it, the plugin library and the proxy stubs need resolves in the rootfs
-    (same machine and float ABI);
-  - lxc.arch fits the rootfs, and the image's own programs can run it;
-  - mount sources exist in the image; mount points (and proc, sys, dev) are
-    real directories in the rootfs, not symlinks;
-  - files are owned by ids the idmap maps (all setuid/setgid files and a
-    sample; device_table.txt when the tree was made without root);
-  - lxc.environment names PATH and MESSAGE_DISPATCHER_CONFIG;
-  - the plugin JSON's configuration.root.mode is "Container";
-  - how seccomp is set (notes).
+      `Check the container Thunder would start for <Callsign> (the first Container on
+its search path: <volatilepath>/<callsign>, <persistentpath>/<callsign>,
+<datapath>/<classname>) as the device will see it, without starting it. Each
+rule says what liblxc, the kernel or Thunder does at start, read from the
+config with everything it includes, the plugin JSON, Thunder's config and
+Thunder's environment, paths resolved inside the image:
+  - lxc check; lxc.rootfs.path; lxc.environment (PATH, MESSAGE_DISPATCHER_CONFIG,
+    bare names Thunder's environment has);
+  - ThunderPlugin on PATH, its libraries, exec by the container's root (x bit,
+    directories, a #! line without CRLF whose interpreter is in the rootfs);
+    lxc.arch against the rootfs and the image;
+  - hooks (device-side ones in the image with the device's /bin/sh, start
+    hooks in the rootfs); directories the container's root must enter (down to
+    the rootfs, above mount sources); mounts and lxc.mount.fstab;
+  - the seccomp profile as liblxc parses it; newuidmap with /etc/subuid and
+    /etc/subgid; lxc.prlimit; lxc.init.cwd/uid/gid;
+  - network: one gateway, a unicast hwaddr, script.up in the image, a bridge
+    something in the image makes (a note: S40thunderbox-net at boot);
+  - lxc.console.logfile's directory; Thunder: shadowing containers, the plugin
+    mode and backend, root.user, the messaging directory (warning); owners
+    against the idmap; seccomp notes.
 Each finding names its fix. Exit 0 without errors (warnings allowed), 1 with
 errors, 2 usage.`,
     )

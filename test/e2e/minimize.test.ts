@@ -32,6 +32,8 @@ function setup(opts: { programs?: string[]; standIn?: string } = {}): { dir: str
 /** What the device image has besides the container: LXC's config files (the host's), /tmp, Thunder's plugin dir. */
 function deviceBasics(target: string): void {
   fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
+  // Thunder's config, which prepare edits so that an unprivileged container's messages arrive
+  fs.writeFileSync(path.join(target, 'etc/Thunder/config.json'), '{}\n');
   fs.cpSync('/usr/share/lxc/config', path.join(target, 'usr/share/lxc/config'), { recursive: true, verbatimSymlinks: true });
   fs.mkdirSync(path.join(target, 'tmp'), { recursive: true, mode: 0o1777 });
 }
