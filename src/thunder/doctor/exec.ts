@@ -16,7 +16,12 @@ export type Runner = { kind: 'root' } | { kind: 'mapped'; ids: { uid: number; gi
 
 export const DEVICE_ROOT: Runner = { kind: 'root' };
 
-/** May the runner use `bit` (1 x, 4 r) on a node (a directory's x is search)? */
+/**
+ * May the runner use `bit` (1 x, 4 r) on a node (a directory's x is search)? The container's
+ * root has its capabilities in its user namespace only over inodes whose owner and group that
+ * namespace maps (capable_wrt_inode_uidgid): there a directory is always searchable and a file
+ * executable with any x bit; otherwise the owner, group or other bits decide, in that order.
+ */
 export function may(node: TreeNode, who: Runner, bit: 1 | 4): boolean {
   const dir = node.kind === 'dir';
   if (who.kind === 'root' || (mapped(who.map, 'u', node.uid) && mapped(who.map, 'g', node.gid))) return bit !== 1 || dir || (node.mode & 0o111) !== 0;

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import { resolveInTargetOrNull } from '../../core/target-path.js';
 import { fstabUnescape, mountFields } from '../../lxc/mount-entry.js';
 import type { Findings } from './findings.js';
-import { containerRootMay, dirsDown, type DeviceView } from './view.js';
+import type { TreeNode } from '../../rootfs/tree-view.js';
+import { may } from './exec.js';
+import { dirsDown, type DeviceView } from './view.js';
 
 // An unprivileged container is set up by its root: liblxc opens the rootfs, mounts it and the
 // mount entries' sources as the container's root (the idmap's host id for 0). Measured with
@@ -13,13 +15,15 @@ import { containerRootMay, dirsDown, type DeviceView } from './view.js';
 // namespace's capabilities count only on inodes whose owner and group it maps. A umask of 077
 // when the directories were made gives exactly these 0700 directories.
 
+/** May the container's root enter a directory of the image? */
+const enters = (v: DeviceView, st: fs.Stats) => may({ kind: 'dir', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0 } satisfies TreeNode, { kind: 'mapped', ids: v.rootHost!, map: v.idmap }, 1);
 const who = (v: DeviceView) => `the container's root (host ${v.rootHost!.uid}:${v.rootHost!.gid})`;
 const desc = (st: fs.Stats) => `${(st.mode & 0o7777).toString(8).padStart(4, '0')}, owner ${st.uid}:${st.gid}`;
 
 export function checkContainerTraversal(v: DeviceView, f: Findings): void {
-  if (!v.rootHost || !v.rootfs || v.rootHost.uid < 0) return;
+  if (!v.rootHost || !v.rootfs) return;
   for (const d of dirsDown(v.target, v.rootfs.device, true)) {
-    if (containerRootMay(d.st, v.rootHost, v.idmap, 1)) continue;
+    if (enters(v, d.st)) continue;
     const top = d.device === v.rootfs.device;
     f.error('TRAVERSE_DENIED', `${d.device} (${d.host}, ${desc(d.st)}) cannot be entered by ${who(v)}, and it lies ${top ? 'at the top of the rootfs' : `on the way to the rootfs ${v.rootfs.device}`}: liblxc sets the container up as that user, the start fails`, top ? `chown the rootfs top to the container's root (${v.rootHost.uid}:${v.rootHost.gid}) or chmod 0755 it (thunderbox prepare --fix-root-mode)` : `chmod o+x ${d.host} (0755; a umask of 077 when it was made gives 0700)`, { file: d.host });
     return;
@@ -27,7 +31,7 @@ export function checkContainerTraversal(v: DeviceView, f: Findings): void {
 }
 
 export function checkMountSourceTraversal(v: DeviceView, f: Findings): void {
-  if (!v.rootHost || v.rootHost.uid < 0) return;
+  if (!v.rootHost) return;
   for (const e of v.entries) {
     if (e.key !== 'lxc.mount.entry') continue;
     const fields = mountFields(e.value);
@@ -38,7 +42,7 @@ export function checkMountSourceTraversal(v: DeviceView, f: Findings): void {
     const host = resolveInTargetOrNull(v.target, source);
     if (host === null || !fs.existsSync(host)) continue; // the mount rule reports a missing source
     for (const d of dirsDown(v.target, source, false)) {
-      if (containerRootMay(d.st, v.rootHost, v.idmap, 1)) continue;
+      if (enters(v, d.st)) continue;
       const optional = opts.includes('optional');
       f.add('TRAVERSE_DENIED', optional ? 'warning' : 'error', `the mount source ${source}: ${d.device} (${desc(d.st)}) above it cannot be entered by ${who(v)}, who mounts it: ${optional ? 'liblxc skips this optional mount' : 'the mount fails, and with it the start'}`, `chmod o+x ${d.host}, or mount a directory the container's root can reach`, { file: e.file, line: e.line });
       break;

@@ -5,13 +5,13 @@ import { resolveInTargetOrNull } from '../../core/target-path.js';
 import { parseConfig } from '../../lxc/document.js';
 import { parseIdmapValue, toHost, type IdMapLine } from '../../lxc/idmap.js';
 import type { LxcVersion } from '../../lxc/keys.js';
-import { DirView, resolve, type TreeView } from '../../rootfs/tree-view.js';
+import { DirView, type TreeView } from '../../rootfs/tree-view.js';
 import type { ElfInfo } from '../../rootfs/elf.js';
 import type { ContainerChoice, DeviceModel } from '../device.js';
 import { BUSYBOX_INIT_PATH, thunderEnvironment } from '../environment.js';
 import type { PluginConfig } from '../plugin-json.js';
 import { checkPluginJson, checkRootfsPath, readOwnConfig, type OwnConfig, type Rootfs } from './base.js';
-import { Findings, statOrNull, type Finding } from './findings.js';
+import { Findings, type Finding } from './findings.js';
 
 // The device as one start sees it, read once for every rule: the container Thunder chooses,
 // its config with everything it includes (in liblxc's order, resolved inside the image), the
@@ -54,7 +54,7 @@ export interface DeviceView {
   entries: ConfigEntry[];
   /** The idmap as liblxc ends up with it (includes too; an empty value clears). */
   idmap: IdMapLine[];
-  /** Host ids of the container's root; null for a privileged container. */
+  /** Host ids of the container's root; null for a privileged container (and for a map without 0, which lxc check refuses). */
   rootHost: { uid: number; gid: number } | null;
   /** The environment Thunder starts the container with (lxc-start's, and so the hooks'). */
   thunderEnv: Record<string, string>;
@@ -159,7 +159,7 @@ export function buildView(o: ViewOptions, device: DeviceModel, choice: Container
     own,
     entries,
     idmap,
-    rootHost: rootUid !== undefined && rootGid !== undefined ? { uid: rootUid, gid: rootGid } : idmap.length ? { uid: -1, gid: -1 } : null,
+    rootHost: rootUid !== undefined && rootGid !== undefined ? { uid: rootUid, gid: rootGid } : null,
     thunderEnv,
     initEnv: initEnvironment(entries, thunderEnv),
     pre: { plugin: pluginFindings.list, rootfs: rootfsFindings.list },
@@ -179,27 +179,9 @@ export function lastEntry(v: DeviceView, key: string): ConfigEntry | undefined {
   return v.entries.filter((e) => e.key === key).at(-1);
 }
 
-/** A path in a tree, followed as the kernel follows it; null when it does not resolve. */
-export function resolved(tree: TreeView, p: string): string | null {
-  return resolve(tree, p).rel;
-}
-
 /** Is host id `id` of kind k inside the idmap's host ranges? */
 export function mapped(map: IdMapLine[], kind: 'u' | 'g', id: number): boolean {
   return map.some((m) => m.kind === kind && id >= m.hostid && id < m.hostid + m.range);
-}
-
-/**
- * May the container's root (host ids `ids`, in a user namespace with `map`) use permission
- * `bit` (1 x, 2 w, 4 r) on an inode? Its capabilities in its namespace override the mode only
- * when the inode's owner and group are both mapped there (capable_wrt_inode_uidgid); otherwise
- * the owner, group or other bits decide, in that order. For a directory's x (search) the
- * override always holds; for a file's x it needs one x bit set.
- */
-export function containerRootMay(st: { uid: number; gid: number; mode: number; isDirectory(): boolean }, ids: { uid: number; gid: number }, map: IdMapLine[], bit: 1 | 2 | 4): boolean {
-  if (mapped(map, 'u', st.uid) && mapped(map, 'g', st.gid)) return bit !== 1 || st.isDirectory() || (st.mode & 0o111) !== 0;
-  const shift = st.uid === ids.uid ? 6 : st.gid === ids.gid ? 3 : 0;
-  return ((st.mode >> shift) & bit) !== 0;
 }
 
 /** Every directory from the image's / down to `devicePath` (included when `self`), as host paths with their device paths. */
@@ -223,4 +205,3 @@ export function dirsDown(target: string, devicePath: string, self: boolean): { d
   return out;
 }
 
-export { statOrNull };
