@@ -5,6 +5,7 @@ import type { ArchiveEntry } from '../../src/rootfs/archive-writer.js';
 import type { ContainerInput } from '../../src/profile/input.js';
 import { busyboxRootfs, deviceImage } from './device-image.js';
 import { prepareIn } from './prepare.js';
+import { START_SYSCALLS } from '../../src/thunder/doctor/seccomp-policy.js';
 
 // The public corpus of the doctor: containers as integrators make and break them, each built
 // here by code (a BusyBox image root from device-image.ts, a container prepared into it with
@@ -149,6 +150,7 @@ export const CORPUS: readonly CorpusCase[] = [
   good('good-seccomp-default', ['seccomp-state'], undefined, { seccomp: 'default' }),
   good('good-seccomp-off', ['seccomp-state'], undefined, { seccomp: 'off' }),
   good('good-seccomp-custom', ['seccomp-policy'], (t) => seccomp(t, '2\nblacklist\nreject_force_umount  # comment\n[all]\nkexec_load errno 1\nnot_a_syscall errno 1\n[x86_64]\nopen_by_handle_at errno 1\n')),
+  good('good-seccomp-allowlist', ['seccomp-policy'], (t) => seccomp(t, `2\nallowlist\n${START_SYSCALLS.map((x) => (Array.isArray(x) ? x.join('\n') : x)).join('\n')}\n`)),
   good('good-hooks', ['hooks-host', 'hooks-start'], (t) => {
     hook(t, '/usr/share/tbx/pre-start');
     hook(t, '/usr/share/tbx/mount');
@@ -293,6 +295,7 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('seccomp-bad-arch', ['seccomp-policy'], (t) => seccomp(t, '2\ndenylist\n[sparc]\nkexec_load errno 1\n')),
   bad('seccomp-allowlist-too-short', ['seccomp-policy'], (t) => seccomp(t, '2\nallowlist\nwrite\nread\n')),
   bad('seccomp-denies-execve', ['seccomp-policy'], (t) => seccomp(t, '2\ndenylist\nexecve errno 1\n')),
+  bad('seccomp-denylist-default-errno', ['seccomp-policy'], (t) => seccomp(t, '2\ndenylist errno 38\nkexec_load errno 1\n')),
   bad('seccomp-v1-denylist', ['seccomp-policy'], (t) => seccomp(t, '1\ndenylist\n')),
 
   // -- lxc.mount.fstab -----------------------------------------------------------------

@@ -143,7 +143,7 @@ export const RULES: readonly StartRule[] = [
     id: 'seccomp-policy',
     what: 'liblxc parses the seccomp profile at start (version line, policy line, rules) and refuses one it cannot read; the filter it loads applies to the init\'s exec',
     hint: 'fix the profile, or seccomp off for this container',
-    cases: ['seccomp-bad-version', 'seccomp-bad-policy', 'seccomp-debug', 'seccomp-bad-action', 'seccomp-errno-without-number', 'seccomp-bad-arch', 'seccomp-allowlist-too-short', 'seccomp-denies-execve', 'seccomp-v1-denylist', 'good-seccomp-custom'],
+    cases: ['seccomp-bad-version', 'seccomp-bad-policy', 'seccomp-debug', 'seccomp-bad-action', 'seccomp-errno-without-number', 'seccomp-bad-arch', 'seccomp-allowlist-too-short', 'seccomp-denies-execve', 'seccomp-denylist-default-errno', 'seccomp-v1-denylist', 'good-seccomp-custom', 'good-seccomp-allowlist'],
     check: checkSeccompProfile,
   },
   {
