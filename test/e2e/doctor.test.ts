@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/core/diagnostic.js';
 import { runDoctor } from '../../src/thunder/doctor.js';
+import { doctorInputs } from '../../src/thunder/doctor-inputs.js';
 import { tbx, REPO } from '../helpers/cli.js';
 import { buildHostRootfs } from '../helpers/host-rootfs.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -351,6 +352,34 @@ describe('thunderbox doctor', () => {
     fs.writeFileSync(m.pluginJson, text.replace('"mode": "Container"', '"mode": "Container",\n      "configuration": {"containertype": "runc"}'));
     r = await doctor(m);
     expect(only(r.json, 'PLUGIN_CONTAINER_TYPE').message).toContain('is "runc", not "lxc": Thunder hands the plugin to that backend, and this LXC container is never started');
+  });
+
+  it('the inputs prepare keeps with the verdict cover what the start-time rules read', async () => {
+    const m = await prepared();
+    const sig = () => doctorInputs(m.target, m.containerDir, m.callsign);
+    // hooks run with the device's /bin/sh: without it, HOOK_NO_SHELL
+    fs.symlinkSync('busybox', path.join(m.target, 'bin/sh'));
+    fs.mkdirSync(path.join(m.target, 'etc/tbx'), { recursive: true });
+    fs.writeFileSync(path.join(m.target, 'etc/tbx/hook'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(m.target, 'etc/tbx/hooks.conf'), 'lxc.hook.pre-start = /etc/tbx/hook\n');
+    fs.appendFileSync(path.join(m.containerDir, 'config'), 'lxc.include = /etc/tbx/hooks.conf\n');
+    const a = sig();
+    expect(sig()).toBe(a);
+    expect((await doctor(m)).code).toBe(0);
+    // a hook program an included file names
+    fs.chmodSync(path.join(m.target, 'etc/tbx/hook'), 0o644);
+    const b = sig();
+    expect(b).not.toBe(a);
+    expect(only((await doctor(m)).json, 'HOOK_NOT_RUNNABLE').message).toContain('/etc/tbx/hook (/etc/tbx/hook, 0644 0:0) is not executable');
+    fs.chmodSync(path.join(m.target, 'etc/tbx/hook'), 0o755);
+    // a directory above the container, the image's subuid
+    fs.chmodSync(path.join(m.target, 'usr/share/Thunder'), 0o700);
+    const c = sig();
+    expect(c).not.toBe(a);
+    fs.chmodSync(path.join(m.target, 'usr/share/Thunder'), 0o755);
+    expect(sig()).toBe(a);
+    fs.writeFileSync(path.join(m.target, 'etc/subuid'), 'root:100000:65536\n');
+    expect(sig()).not.toBe(a);
   });
 
   it('a container that was never prepared, and usage errors', async () => {
