@@ -216,6 +216,11 @@ export const CORPUS: readonly CorpusCase[] = [
     hook(t, '/usr/share/tbx/hook', 'exit 0', 0o644);
     t.append('lxc.hook.pre-start = /usr/share/tbx/hook');
   }),
+  bad('hook-pre-start-exits-1', ['hooks-host'], (t) => {
+    hook(t, '/usr/share/tbx/hook', '# nothing to do yet\nexit 1');
+    t.append('lxc.hook.pre-start = /usr/share/tbx/hook');
+  }),
+  bad('hook-mount-false', ['hooks-host'], (t) => t.append('lxc.hook.mount = false')),
   bad('hook-pre-start-interpreter-missing', ['hooks-host'], (t) => {
     t.image('/usr/share/tbx/hook', '#!/bin/bash\nexit 0\n', 0o755);
     t.append('lxc.hook.pre-start = /usr/share/tbx/hook');

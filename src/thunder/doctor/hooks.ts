@@ -1,4 +1,5 @@
-import { resolve } from '../../rootfs/tree-view.js';
+import path from 'node:path';
+import { resolve, type TreeView } from '../../rootfs/tree-view.js';
 import { DEVICE_ROOT, execProblem, findProgram, may, type Runner } from './exec.js';
 import type { Findings } from './findings.js';
 import { pathDirs, type ConfigEntry, type DeviceView } from './view.js';
@@ -34,6 +35,19 @@ export function effectiveHooks(entries: ConfigEntry[]): Map<string, ConfigEntry[
 
 const word0 = (v: string) => v.trim().split(/\s+/)[0]!;
 
+/**
+ * A hook that fails whatever happens, as far as can be seen without running it: false (a
+ * BusyBox applet or coreutils'), or a script whose only command is "exit N" with N not 0.
+ * Anything else may fail at start too; only a start can tell.
+ */
+function alwaysFails(tree: TreeView, rel: string, name: string): boolean {
+  if (path.posix.basename(name) === 'false' || path.posix.basename(rel) === 'false') return true;
+  const text = tree.read(rel, 4096)?.toString('utf8') ?? '';
+  if (!text.startsWith('#!')) return false;
+  const cmds = text.split('\n').slice(1).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return cmds.length === 1 && /^exit\s+([1-9]\d*)$/.test(cmds[0]!);
+}
+
 export function checkHostHooks(v: DeviceView, f: Findings): void {
   const hooks = effectiveHooks(v.entries);
   const dirs = pathDirs(v.thunderEnv.PATH);
@@ -58,6 +72,7 @@ export function checkHostHooks(v: DeviceView, f: Findings): void {
       }
       const p = execProblem(v.image, prog.rel, DEVICE_ROOT, prog.path, dirs);
       if (p) f.error('HOOK_NOT_RUNNABLE', `lxc.hook.${type} = ${e.value}: ${p.message} in the image: the hook fails and so does the start`, hookFix(p.kind), where);
+      else if (alwaysFails(v.image, prog.rel, prog.path)) f.error('HOOK_FAILS', `lxc.hook.${type} = ${e.value}: ${prog.path} always exits non-zero, and a hook that fails stops the start`, 'make the hook exit 0 when all is well, or remove it', where);
     }
   }
 }

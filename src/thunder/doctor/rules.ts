@@ -108,7 +108,7 @@ export const RULES: readonly StartRule[] = [
     id: 'hooks-host',
     what: 'liblxc runs pre-start, pre-mount, mount, autodev and start-host hooks with the device\'s /bin/sh -c, as root, with device paths; a hook that fails (127 not found, 126 not executable) stops the start',
     hint: 'give the hook a program the image has, executable, with its interpreter',
-    cases: ['hook-pre-start-missing', 'hook-pre-start-not-executable', 'hook-pre-start-interpreter-missing', 'hook-pre-start-crlf', 'hook-in-include', 'hook-in-include-of-include', 'hook-in-common-conf-d', 'hook-mount-only-in-rootfs', 'hook-start-host-only-in-rootfs', 'good-hooks'],
+    cases: ['hook-pre-start-missing', 'hook-pre-start-not-executable', 'hook-pre-start-exits-1', 'hook-mount-false', 'hook-pre-start-interpreter-missing', 'hook-pre-start-crlf', 'hook-in-include', 'hook-in-include-of-include', 'hook-in-common-conf-d', 'hook-mount-only-in-rootfs', 'hook-start-host-only-in-rootfs', 'good-hooks'],
     check: checkHostHooks,
   },
   {
