@@ -171,6 +171,10 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/etc/subuid', 'root:100000:30000\nroot:130000:35536\n');
     t.image('/etc/subgid', '0:100000:65536\n');
   }),
+  good('good-newuidmap-not-setuid', ['newuidmap-subids'], (t) => {
+    installNewuidmap(t);
+    for (const tool of ['/usr/bin/newuidmap', '/usr/bin/newgidmap']) fs.chmodSync(t.host(tool), 0o755);
+  }),
   good('good-env', ['environment-inherited'], (t) => t.append('lxc.environment = HOME', 'lxc.environment = TBX_CORPUS=with a value')),
   good('good-thunderplugin-plain-script', ['thunderplugin-exec'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `echo ${MARKER}\n`, 0o755)),
   good('good-rootfs-top-0700-mapped', ['traverse-container'], (t) => fs.chmodSync(t.rootfs, 0o700)),

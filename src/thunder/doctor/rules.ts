@@ -157,7 +157,7 @@ export const RULES: readonly StartRule[] = [
     id: 'newuidmap-subids',
     what: 'with a setuid newuidmap on PATH, liblxc maps ids through it even as root: the image\'s passwd must name root and its subuid/subgid must give root every mapped range',
     hint: 'add root\'s ranges to the image\'s /etc/subuid and /etc/subgid',
-    cases: ['subuid-missing', 'subuid-too-short', 'subgid-missing', 'subuid-other-user', 'newuidmap-no-passwd', 'good-newuidmap'],
+    cases: ['subuid-missing', 'subuid-too-short', 'subgid-missing', 'subuid-other-user', 'newuidmap-no-passwd', 'good-newuidmap', 'good-newuidmap-not-setuid'],
     check: checkSubids,
   },
   {

@@ -10,16 +10,18 @@ import { pathDirs, type DeviceView } from './view.js';
 // determine your user name"), and /etc/subuid and /etc/subgid must give that user every mapped
 // host range (by name or uid; several lines may add up to one range): otherwise "newuidmap
 // failed to write mapping" and nothing starts. A map that includes host id 0 is written
-// directly (subids.ts). File capabilities cannot be seen here: a newuidmap without the setuid
-// bit is taken as one liblxc passes over.
+// directly (subids.ts). File capabilities cannot be seen here, and Buildroot's TARGET_DIR holds
+// shadow's newuidmap without its setuid bit (the permission table adds it in fakeroot): such a
+// newuidmap, which liblxc passes over as it is, is a warning naming that assumption.
 
 const TOOLS = { u: 'newuidmap', g: 'newgidmap' } as const;
 
-function privileged(tree: TreeView, dirs: string[], name: string): string | null {
+/** The tool liblxc finds first on PATH, and whether it is setuid root on disk. */
+function findTool(tree: TreeView, dirs: string[], name: string): { path: string; setuid: boolean } | null {
   for (const d of dirs) {
     const r = resolve(tree, `${d}/${name}`);
     const n = r.rel === null ? undefined : tree.get(r.rel);
-    if (n?.kind === 'file') return n.uid === 0 && (n.mode & 0o4000) !== 0 ? `${d}/${name}` : null;
+    if (n?.kind === 'file') return { path: `${d}/${name}`, setuid: n.uid === 0 && (n.mode & 0o4000) !== 0 };
   }
   return null;
 }
@@ -45,14 +47,20 @@ export function checkSubids(v: DeviceView, f: Findings): void {
   if (v.idmap.length === 0) return;
   const dirs = pathDirs(v.thunderEnv.PATH);
   for (const kind of ['u', 'g'] as const) {
-    const tool = privileged(v.image, dirs, TOOLS[kind]);
-    if (!tool) continue;
+    const found = findTool(v.image, dirs, TOOLS[kind]);
+    if (!found) continue;
     const ranges = neededRanges([v.idmap], kind);
     if (ranges.length === 0) continue;
+    const tool = found.path;
+    // not setuid here: liblxc passes it over, unless the device gives it the bit or file
+    // capabilities (Buildroot's shadow package does, through its permission table)
+    const fatal = found.setuid;
+    const report = (code: string, message: string, hint: string, where?: { file: string }) =>
+      fatal ? f.error(code, message, hint, where) : f.warning(code, `${message.replace(' (setuid)', ' (not setuid in the image: if the device makes it setuid, or gives it file capabilities, as Buildroot\'s permission table for shadow does)')}`, hint, where);
     const passwd = read(v.image, '/etc/passwd') ?? '';
     const rootName = passwd.split('\n').map((l) => l.split(':')).find((x) => x[2] === '0')?.[0];
     if (!rootName) {
-      f.error('SUBID_NO_ROOT_NAME', `the image has ${tool} (setuid), so liblxc maps the container's ids through it, and its /etc/passwd names no user with uid 0: "Cannot determine your user name", the start fails`, 'give the image an /etc/passwd with root (Buildroot\'s skeleton has one)');
+      report('SUBID_NO_ROOT_NAME', `the image has ${tool} (setuid), so liblxc maps the container's ids through it, and its /etc/passwd names no user with uid 0: "Cannot determine your user name", the start fails`, 'give the image an /etc/passwd with root (Buildroot\'s skeleton has one)');
       return;
     }
     const file = kind === 'u' ? '/etc/subuid' : '/etc/subgid';
@@ -60,7 +68,7 @@ export function checkSubids(v: DeviceView, f: Findings): void {
     const missing = ranges.filter((r) => !covered(have, r));
     if (missing.length) {
       const lines = missing.map((r) => `${rootName}:${r.start}:${r.count}`).join(', ');
-      f.error('SUBID_MISSING', `the image has ${tool} (setuid), so liblxc maps the container's ${kind === 'u' ? 'uids' : 'gids'} through it, even as root, and the image's ${file} does not give ${rootName} ${missing.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ')}: "${TOOLS[kind]} failed to write mapping", the start fails`, `add ${lines} to ${file} in the image (thunderbox prepare does when it sees newuidmap)`, { file: `${v.target}${file}` });
+      report('SUBID_MISSING', `the image has ${tool} (setuid), so liblxc maps the container's ${kind === 'u' ? 'uids' : 'gids'} through it, even as root, and the image's ${file} does not give ${rootName} ${missing.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ')}: "${TOOLS[kind]} failed to write mapping", the start fails`, `add ${lines} to ${file} in the image (thunderbox prepare does when it sees newuidmap)`, { file: `${v.target}${file}` });
     }
   }
 }
