@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Interrupted, failUsage } from '../core/errors.js';
+import { shellQuote } from '../core/template.js';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { tryContainer } from '../lxc/execute.js';
 import { tryOnDevice } from '../lxc/try-device.js';
@@ -100,16 +101,21 @@ Examples:
       out.diagnostics(r.notes);
       if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
       if (r.communicator) out.detail(`communicator ${r.communicator.path} (mode ${r.communicator.mode.toString(8)}): ${r.communicator.connected ? `connected${r.communicator.bytes ? `, ${Buffer.byteLength(r.communicator.bytes)} bytes` : ''}` : 'nobody connected'}`);
-      const what = r.command.join(' ');
+      const what = commandLine(r.command);
       if (!f.json) {
         if (!r.started) process.stderr.write(`thunderbox: ${callsign}: did not start: ${r.error ?? 'liblxc gave no reason'}\n`);
         else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${what} exited with status ${r.exitCode}\n`);
       }
       const code = !r.started ? 1 : r.timedOut ? 124 : (r.exitCode ?? 1);
-      const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start${r.error ? `: ${r.error}` : ''}`, hint: 'liblxc\'s first specific error is in "error"; thunderbox doctor names the cause' } : r.timedOut ? { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' } : { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`, hint: 'its output is in "output"' }];
+      const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start${r.error ? `: ${r.error}` : ''}`, hint: 'liblxc\'s first specific error is in "error"; thunderbox doctor names the cause' } : r.timedOut ? { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' } : { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${commandLine(r.command)} exited with status ${r.exitCode}`, hint: 'its output is in "output"' }];
       out.json(code === 0, [...r.notes, ...ran], { callsign, container: r.container, command: r.command, started: r.started, exitCode: r.exitCode, error: r.error ?? null, timedOut: r.timedOut, output: r.output, communicator: r.communicator ?? null, notes: r.notes, ...(f.verbose ? { lxcLog: r.lxcLog } : {}) });
       process.exitCode = code;
     });
+}
+
+/** The command as a shell would take it back: each word quoted where it needs it. */
+export function commandLine(argv: string[]): string {
+  return argv.map(shellQuote).join(' ');
 }
 
 /** --host: today's start on the build host (src/lxc/execute.ts). */
@@ -123,11 +129,12 @@ async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<
     out.detail(r.config.trimEnd().replace(/^/gm, '  | '));
     if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
   }
-  if (r.exitCode !== 0 && r.lxcLog && !f.json) process.stderr.write(r.lxcLog);
+  // lxc-execute already printed its ERROR lines on the inherited stderr: the log file holds
+  // the same lines again (with --verbose it is shown above)
   if (!f.quiet && !f.json) {
-    process.stderr.write(r.started ? `thunderbox: ${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${r.command.join(' ')} did not run\n`);
+    process.stderr.write(r.started ? `thunderbox: ${callsign}: ${commandLine(r.command)} exited with status ${r.exitCode}\n` : `thunderbox: ${callsign}: the container did not start (liblxc's errors above); ${commandLine(r.command)} did not run\n`);
   }
-  const ran: Diagnostic[] = r.exitCode === 0 ? [] : [r.started ? { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${r.command.join(' ')} exited with status ${r.exitCode}`, hint: 'its output is in stdout and stderr' } : { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start`, hint: 'liblxc\'s errors are in stderr and lxcLog' }];
+  const ran: Diagnostic[] = r.exitCode === 0 ? [] : [r.started ? { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${commandLine(r.command)} exited with status ${r.exitCode}`, hint: 'its output is in stdout and stderr' } : { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start`, hint: 'liblxc\'s errors are in stderr and lxcLog' }];
   out.json(r.exitCode === 0, [...r.notes, ...ran], { callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
   process.exitCode = r.exitCode;
 }

@@ -139,6 +139,10 @@ describe('thunderbox try --host starts the container on this build host', () => 
     expect(broken.code).not.toBe(0);
     expect(broken.stderr).toContain('Failed to spawn container');
     expect(broken.stderr).toContain(`thunderbox: ${cs}: the container did not start (liblxc's errors above); /bin/true did not run`);
+    // liblxc's errors once: lxc-execute prints them itself; its log file (the same lines) is not printed again
+    expect(broken.stderr.match(/Failed to spawn container/g)).toHaveLength(1);
+    const quoted = await tbx(['try', cs, '--host', '--target', target, '--', '/bin/sh', '-c', "echo 'a  b'"]);
+    expect(quoted.stderr).toContain(`the container did not start (liblxc's errors above); /bin/sh -c 'echo '\\''a  b'\\''' did not run`);
   });
 });
 
@@ -149,7 +153,7 @@ describe('thunderbox try: the device-faithful start (the default)', () => {
     const { target } = await imageWithContainer(dir, cs);
     const r = await tbx(['try', cs, '--target', target, '--', 'sh', '-c', 'echo "marker $PATH"; exit 5']);
     expect(r.stdout).toBe(`marker ${THUNDER_ENVIRONMENT.PATH}`); // (the helper drops the last newline)
-    expect(r.stderr).toBe(`thunderbox: ${cs}: container /usr/share/Thunder/${cs}/Container\nthunderbox: ${cs}: started; sh -c echo "marker $PATH"; exit 5 exited with status 5`);
+    expect(r.stderr).toBe(`thunderbox: ${cs}: container /usr/share/Thunder/${cs}/Container\nthunderbox: ${cs}: started; sh -c 'echo "marker $PATH"; exit 5' exited with status 5`); // quoted as typed
     expect(r.code).toBe(5);
     const j = await tbx(['try', cs, '--target', target, '--json', '--', 'sh', '-c', 'ls -l /tmp/communicator']);
     expect(j.code).toBe(0);
