@@ -5,7 +5,7 @@ import { readTextFile } from '../core/read-text.js';
 import { parseConfig, type ConfigLine } from './document.js';
 import { checkIdmap, formatIdmapLine, parseIdmapValue, type IdMapLine } from './idmap.js';
 import { available, lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
-import { NAMESPACES, checkHwaddr } from './values.js';
+import { NAMESPACES, checkHwaddr, valueFindings } from './values.js';
 import { mountFields } from './mount-entry.js';
 
 // `thunderbox lxc check`: every rule about one key comes from its row in keys.ts; this file
@@ -189,6 +189,7 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
     return;
   }
   const err = def.grammar.check(v, c.o.version);
+  if (!err) for (const f of valueFindings(key, v)) add(c, file, l, 'value', f.severity, 'LXC_VALUE', f.message, f.hint);
   if (err) {
     const lenient = def.lenient?.includes(c.o.version);
     add(c, file, l, 'value', lenient ? 'warning' : 'error', 'LXC_VALUE', `${key}: ${err}${lenient ? ` (LXC ${c.o.version} loads it anyway)` : ''}`, `expected ${def.grammar.text}`);

@@ -15,7 +15,7 @@ describe('lxc check agrees with liblxc', () => {
   it(`on a corpus of ${CORPUS.length} configs`, async () => {
     expect(CORPUS.length).toBeGreaterThanOrEqual(100);
     const dir = tmpDir();
-    const results: { name: string; liblxc: boolean; ours: boolean; start: boolean; codes: string[] }[] = [];
+    const results: { name: string; liblxc: boolean; ours: boolean; start: boolean; warns: boolean; warned: boolean; codes: string[] }[] = [];
     const batch = 8;
     for (let i = 0; i < CORPUS.length; i += batch) {
       await Promise.all(
@@ -26,13 +26,16 @@ describe('lxc check agrees with liblxc', () => {
           const ds = checkConfigText(text, file, { version: 5, sysroot: '/' });
           const errors = ds.filter((d) => d.severity === 'error');
           const lib = await lxcAccepts(file);
-          results.push({ name: k.name, liblxc: lib.ok, ours: errors.length === 0, start: k.start === true, codes: errors.map((d) => d.code) });
+          results.push({ name: k.name, liblxc: lib.ok, ours: errors.length === 0, start: k.start === true, warns: k.warns === true, warned: ds.some((d) => d.severity === 'warning'), codes: errors.map((d) => d.code) });
         }),
       );
     }
     const parse = results.filter((r) => !r.start);
     const disagree = parse.filter((r) => r.liblxc !== r.ours).map((r) => `${r.name}: liblxc ${r.liblxc ? 'accepts' : 'refuses'}, lxc check ${r.ours ? 'accepts' : `refuses (${r.codes.join(', ')})`}`);
     expect(disagree).toEqual([]);
+    // loads and starts, surely not as meant: a warning
+    const warns = results.filter((r) => r.warns);
+    expect(warns.map((r) => [r.name, r.liblxc, r.ours, r.warned])).toEqual(warns.map((r) => [r.name, true, true, true]));
     const start = results.filter((r) => r.start);
     // liblxc loads these and fails later; lxc check says so now
     expect(start.map((r) => [r.name, r.liblxc, r.ours])).toEqual(start.map((r) => [r.name, true, false]));
@@ -56,6 +59,10 @@ describe('what liblxc only meets at start, lxc check reports at once: the contai
   it.each([
     ['a mount entry with create=dirr', 'lxc.mount.entry = /nonexistent-tbx mnt none bind,create=dirr 0 0'],
     ['overlapping idmap ranges', 'lxc.idmap = u 10 300000 10'],
+    ['prlimit nofile with an empty soft part (soft 0)', 'lxc.prlimit.nofile = :1024'],
+    ['prlimit nofile -1 (unlimited)', 'lxc.prlimit.nofile = -1'],
+    ['prlimit soft over hard', 'lxc.prlimit.core = 5:3'],
+    ['an environment line without a name', 'lxc.environment = =x'],
   ])('%s', async (_name, line) => {
     const { hostBusyboxArchive } = await import('../helpers/busybox.js');
     const { tbx } = await import('../helpers/cli.js');
@@ -71,6 +78,35 @@ describe('what liblxc only meets at start, lxc check reports at once: the contai
     expect(errors.length).toBeGreaterThan(0);
     expect((await lxcAccepts(config)).ok).toBe(true); // liblxc loads it ...
     expect((await tbx(['try', '--host', cs, '--target', target, '--', '/bin/true'])).code).not.toBe(0); // ... and fails to start it
+  });
+});
+
+// values liblxc loads and starts with, surely not as meant: lxc check warns and does not call
+// them errors (the container starts, and the limit is what the warning says)
+describe('values liblxc loads and starts with are warnings, not errors', () => {
+  it.each([
+    ['no signal 65', 'lxc.signal.halt = 65', '', ''],
+    ['an environment name with a blank', 'lxc.environment = A B=1', '', ''],
+    ['prlimit core with an empty soft part: soft 0', 'lxc.prlimit.core = :1024', 'Max core file size', '0 1024'],
+    ['prlimit nofile with an empty hard part: hard = soft', 'lxc.prlimit.nofile = 1024:', 'Max open files', '1024 1024'],
+    ['prlimit core -1: unlimited', 'lxc.prlimit.core = -1', 'Max core file size', 'unlimited unlimited'],
+  ])('%s', async (_name, line, limit, values) => {
+    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
+    const { tbx } = await import('../helpers/cli.js');
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const cs = `Warn${Math.random().toString(36).slice(2, 8)}`;
+    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    fs.appendFileSync(config, `${line}\n`);
+    const ds = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 });
+    expect(ds.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(ds.filter((d) => d.severity === 'warning' && d.line === fs.readFileSync(config, 'utf8').split('\n').length - 1).map((d) => d.code)).toContain('LXC_VALUE');
+    expect((await lxcAccepts(config)).ok).toBe(true);
+    const r = await tbx(['try', '--host', cs, '--target', target, '--', '/bin/cat', '/proc/self/limits']);
+    expect(r.code, r.stderr).toBe(0); // it started
+    if (limit) expect(r.stdout.split('\n').find((x) => x.startsWith(limit))?.slice(limit.length).trim().split(/\s+/).slice(0, 2).join(' ')).toBe(values);
   });
 });
 

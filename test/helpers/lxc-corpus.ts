@@ -7,10 +7,13 @@ export interface CorpusCase {
   name: string;
   lines: string[];
   start?: boolean;
+  /** liblxc loads it and starts, surely not as meant: `lxc check` warns (no error) */
+  warns?: boolean;
 }
 
 const c = (name: string, ...lines: string[]): CorpusCase => ({ name, lines });
 const s = (name: string, ...lines: string[]): CorpusCase => ({ name, lines, start: true });
+const w = (name: string, ...lines: string[]): CorpusCase => ({ name, lines, warns: true });
 
 export const CORPUS: CorpusCase[] = [
   // identity, general
@@ -234,4 +237,29 @@ export const CORPUS: CorpusCase[] = [
   c('net ipv4 one blank before the broadcast', 'lxc.net.0.type = veth', 'lxc.net.0.ipv4.address = 10.0.0.1/24 10.0.0.255'),
   c('net veth.vlan.tagged.id none', 'lxc.net.0.type = veth', 'lxc.net.0.veth.vlan.tagged.id = none'),
   c('net veth.n_rxqueues over 32 bits', 'lxc.net.0.type = veth', 'lxc.net.0.veth.n_rxqueues = 99999999999'),
+  // value grammars measured against liblxc 5.0.2 (lxc-info, then a start: test/e2e/lxc-agreement.test.ts)
+  w('signal.halt 65 (no such signal)', 'lxc.signal.halt = 65'),
+  w('signal.stop INT_MAX', 'lxc.signal.stop = 2147483647'),
+  c('signal.halt over an int', 'lxc.signal.halt = 2147483648'),
+  c('signal.halt -1', 'lxc.signal.halt = -1'),
+  c('signal.halt +5', 'lxc.signal.halt = +5'),
+  s('prlimit nofile with an empty soft part (soft 0)', 'lxc.prlimit.nofile = :1024'),
+  w('prlimit core with an empty soft part', 'lxc.prlimit.core = :1024'),
+  w('prlimit nofile with an empty hard part', 'lxc.prlimit.nofile = 1024:'),
+  s('prlimit nofile -1 (unlimited, over fs.nr_open)', 'lxc.prlimit.nofile = -1'),
+  s('prlimit nofile unlimited', 'lxc.prlimit.nofile = unlimited'),
+  w('prlimit core -1', 'lxc.prlimit.core = -1'),
+  s('prlimit soft over hard', 'lxc.prlimit.core = 5:3'),
+  c('prlimit +5', 'lxc.prlimit.nofile = +5'),
+  c('prlimit hex', 'lxc.prlimit.nofile = 0x10'),
+  c('prlimit two colons', 'lxc.prlimit.nofile = 1::2'),
+  s('environment without a name', 'lxc.environment = =x'),
+  w('environment name with a blank', 'lxc.environment = A B=1'),
+  w('environment name starting with a digit', 'lxc.environment = 1A=2'),
+  c('environment inherited name with a blank', 'lxc.environment = A B'),
+  c('environment empty value', 'lxc.environment = A='),
+  s('mount.auto shmounts without a path', 'lxc.mount.auto = shmounts:'),
+  s('net mtu -1', 'lxc.net.0.type = veth', 'lxc.net.0.mtu = -1'),
+  s('net mtu 1500x', 'lxc.net.0.type = veth', 'lxc.net.0.mtu = 1500x'),
+  s('net ipv6 prefix /129', 'lxc.net.0.type = veth', 'lxc.net.0.ipv6.address = fd00::1/129'),
 ];
