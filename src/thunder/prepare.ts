@@ -127,6 +127,17 @@ export function doctorRecordOp(containerDir: string, d: DoctorRecord, epoch?: nu
 }
 
 
+/** writeFileAtomic's temporary files (.NAME.tbx-tmp-PID-RANDOM) at the top of a container directory. */
+function strayTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^\..+\.tbx-tmp-\d+-[0-9a-f]+$/.test(n));
+}
+
 function diag(code: string, severity: Diagnostic['severity'], message: string, hint?: string, file?: string): Diagnostic {
   return { code, severity, message, ...(hint ? { hint } : {}), ...(file ? { file } : {}) };
 }
@@ -724,7 +735,9 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
       const config = renderContainerConfig(spec, { containerDir: deviceDir, toolVersion: req.toolVersion, arch: stamp.facts.arch });
-      if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs'))) {
+      // a temporary file an older version left when killed while writing the stamp: the tree
+      // is not what a clean run makes, so it is made again (which drops the stray file)
+      if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs')) && strayTemps(dir).length === 0) {
         report.status = 'unchanged';
         report.facts = stamp.facts;
         report.config = config;

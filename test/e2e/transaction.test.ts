@@ -285,4 +285,24 @@ describe('the doctor\'s verdict in the stamp', () => {
     expect(again.stdout).toContain('OCDM: doctor: no problems found');
     expect(comparable(s.target, { hash: true })).toEqual(clean);
   });
+
+  // versions before the stamp's write went into the transaction wrote it in place with
+  // writeFileAtomic: killed there, they left Container/.thunderbox.stamp.tbx-tmp-PID-RANDOM
+  it('a stray stamp temporary an older version left: the next run makes the container again, as a clean run does', async () => {
+    const dir = tmpDir();
+    const s = writeSample(dir, 1700000000);
+    const env = { MESSAGE_DISPATCHER_CONFIG: 'x', SOURCE_DATE_EPOCH: '1700000000' };
+    const args = ['prepare', 'OCDM', s.archive, '--target', s.target, '-q'];
+    expect((await tbx(args, { env })).code).toBe(0);
+    expect((await tbx(args, { env })).code).toBe(0);
+    const clean = comparable(s.target, { hash: true });
+    const stray = path.join(C(s.target), '.thunderbox.stamp.tbx-tmp-4242-0badf00d');
+    fs.writeFileSync(stray, '{"fingerprint":');
+    const again = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target], { env });
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain('nothing to do');
+    expect(fs.existsSync(stray)).toBe(false);
+    expect(comparable(s.target, { hash: true })).toEqual(clean);
+    expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target], { env })).stdout).toContain('nothing to do');
+  });
 });
