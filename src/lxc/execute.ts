@@ -5,7 +5,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { errnoCode, fail } from '../core/errors.js';
 import { readFileOrNull, removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { readStamp } from '../thunder/layout.js';
+import { containerMissingHint, readStamp } from '../thunder/layout.js';
 import { archNameOfLxcArch } from './arch.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceModel } from '../thunder/device.js';
@@ -132,7 +132,7 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
   const notes: Diagnostic[] = [];
   // the container Thunder would start (thunder/device.ts)
   const choice = deviceModel(req.target, { datapath: req.datapath }).choose(req.callsign, { classname: req.classname });
-  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, `run thunderbox prepare ${req.callsign} <rootfs> --target ${req.target} first`);
+  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, containerMissingHint(req.target, req.datapath, req.callsign));
   const dir = choice.chosen.host;
   notes.push({ code: 'CONTAINER_CHOSEN', severity: 'note', message: `the container Thunder starts for ${req.callsign}: ${choice.chosen.dir}` });
   const configFile = path.join(dir, 'config');

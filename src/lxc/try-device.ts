@@ -8,6 +8,7 @@ import { startOnDevice, type DeviceStartResult } from './device-start.js';
 import { parseConfig, values } from './document.js';
 import { THUNDER_HOSTS, containerBinfmt, findOnPath } from './execute.js';
 import { CONTAINER_NAME, deviceModel } from '../thunder/device.js';
+import { containerMissingHint } from '../thunder/layout.js';
 
 // `thunderbox try <callsign>` (the default, device-faithful mode): the container Thunder would
 // start, started as Thunder starts it (device-start.ts), with Thunder's environment and
@@ -42,7 +43,7 @@ export async function tryOnDevice(req: DeviceTryRequest): Promise<DeviceTryResul
   // the container Thunder starts: the first of its search paths holding one (thunder/device.ts)
   const model = deviceModel(req.target, { datapath: req.datapath });
   const choice = model.choose(req.callsign, { classname: req.classname });
-  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, `run thunderbox prepare ${req.callsign} <rootfs> --target ${req.target} first`);
+  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, containerMissingHint(req.target, req.datapath, req.callsign));
   const { lxcpath } = choice.chosen;
   const container = choice.chosen.dir;
   const dir = choice.chosen.host;

@@ -71,6 +71,16 @@ export function nearCallsigns(target: string, datapath: string | undefined, call
   return nearest(callsign, [...known.keys()]).map((cs) => ({ callsign: cs, seen: known.get(cs)! }));
 }
 
+/**
+ * The hint for a callsign without a container: the near callsigns of the image first (a typo
+ * is likelier than a container never made), then how to make one.
+ */
+export function containerMissingHint(target: string, datapath: string | undefined, callsign: string): string {
+  const prepare = `thunderbox prepare ${callsign} <rootfs> --target ${target}${datapath !== undefined ? ` --datapath ${datapath}` : ''}`;
+  const near = didYouMean(nearCallsigns(target, datapath, callsign));
+  return near ? `${near}If ${callsign} is another plugin, make its container first: ${prepare}` : `run ${prepare} first`;
+}
+
 /** "did you mean OCDM (/etc/Thunder/plugins/OCDM.json, ...)?", or '' when nothing is near. */
 export function didYouMean(near: KnownCallsign[]): string {
   if (!near.length) return '';

@@ -157,14 +157,21 @@ describe('--dry-run of a change to an existing container', () => {
 });
 
 describe('a mistyped callsign', () => {
-  it('doctor OCMD and prepare ocdm suggest OCDM, from its plugin JSON and its container; prepare does not suggest --no-plugin-json then', async () => {
+  it('doctor OCMD, try OCMD and prepare ocdm suggest OCDM, from its plugin JSON and its container; prepare does not suggest --no-plugin-json then', async () => {
     const dir = tmpDir();
     const s = writeSample(dir, EPOCH);
     expect((await tbx(['prepare', '--no-doctor', 'OCDM', s.archive, '--target', s.target, '-q'])).code).toBe(0);
     const d = await tbx(['doctor', 'OCMD', '--target', s.target]);
     expect(d.code).toBe(1);
     expect(d.stdout).toContain('error[CONTAINER_MISSING]: no prepared container for OCMD');
-    expect(d.stdout).toContain('fix: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? run thunderbox prepare OCMD');
+    expect(d.stdout).toContain('fix: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)? If OCMD is another plugin, make its container first: thunderbox prepare OCMD');
+    // try, as Thunder starts it and with --host, the same
+    for (const host of [[], ['--host']]) {
+      const t = await tbx(['try', 'OCMD', ...host, '--target', s.target]);
+      expect(t.code).toBe(1);
+      expect(t.stderr).toContain('error[CONTAINER_MISSING]: no prepared container for OCMD');
+      expect(t.stderr).toContain('hint: did you mean OCDM (/etc/Thunder/plugins/OCDM.json, /usr/share/Thunder/OCDM/Container)?');
+    }
     const before = snapshot(s.target, { hash: true });
     const p = await tbx(['prepare', '--no-doctor', 'ocdm', s.archive, '--target', s.target]);
     expect(p.code).toBe(1);
