@@ -75,13 +75,24 @@ export function allocate(input: ContainerNets[], networks: HostNetwork[], pool: 
     bridges.set(n.name, { net: c, gw: c.addr, used: new Map([[c.addr, `the bridge ${n.name}`]]) });
   }
   // static addresses first, so auto never takes one of them
+  /** on a bridge the manifest does not describe (no networks: entry): who has which address */
+  const undeclared = new Map<string, Map<number, string>>();
   for (const k of input) {
     k.net.forEach((n, i) => {
       if (n.type !== 'veth' || !n.ipv4 || n.ipv4 === 'auto') return;
       const b = bridges.get(n.link);
       const c = parseCidr(n.ipv4);
-      if (!b || !c) return;
+      if (!c) return;
       const who = `${k.callsign} (lxc.net.${i})`;
+      if (!b) {
+        // its network is not known, but one address twice on one bridge is a collision anyway
+        const used = undeclared.get(n.link) ?? new Map<number, string>();
+        undeclared.set(n.link, used);
+        const other = used.get(c.addr);
+        if (other) return void e('NET_COLLISION', `${who} and ${other} both have ${formatIp(c.addr)} on ${n.link}`, 'give one of them another address', at(k, i, 'ipv4'));
+        used.set(c.addr, who);
+        return;
+      }
       if (!contains(b.net, c.addr)) return void e('NET_OUTSIDE', `${who}: ${n.ipv4} is outside ${n.link}'s network ${formatNet(b.net)}`, `pick an address in ${formatNet(b.net)}, or ipv4: auto`, at(k, i, 'ipv4'));
       const other = b.used.get(c.addr);
       if (other) return void e('NET_COLLISION', `${who} and ${other} both have ${formatIp(c.addr)}`, 'give one of them another address, or ipv4: auto', at(k, i, 'ipv4'));

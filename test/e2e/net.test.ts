@@ -225,6 +225,12 @@ describe('container networking, with real traffic in a test namespace', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('error[NET_COLLISION]: Y (lxc.net.0) and X (lxc.net.0) both have 198.18.0.9');
     expect(bad.stderr).toContain("error[NET_OUTSIDE]: Z (lxc.net.0): 198.19.0.9/24 is outside tbxbr0's network 198.18.0.0/24");
+    // a bridge the manifest does not describe: one address twice on it is a collision all the same
+    fs.writeFileSync(m, `containers:\n  X:\n    rootfs: ${archive}\n    net: [{ type: veth, link: tbxbr9, ipv4: 198.18.0.9/24 }]\n  Y:\n    rootfs: ${archive}\n    net: [{ type: veth, link: tbxbr9, ipv4: 198.18.0.9/24 }]\n  Z:\n    rootfs: ${archive}\n    net: [{ type: veth, link: tbxbr8, ipv4: 198.18.0.9/24 }]\n`);
+    const twice = await tbx(['net', 'plan', '--manifest', m]);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr.match(/error\[NET_COLLISION\]/g)).toHaveLength(1);
+    expect(twice.stderr).toContain(`${m}:7:45: error[NET_COLLISION]: Y (lxc.net.0) and X (lxc.net.0) both have 198.18.0.9 on tbxbr9`);
     fs.writeFileSync(m, `routed-pool: 198.18.100.0/30\ncontainers:\n  R1:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.100.0/24] }]\n  R2:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: auto }]\n  R3:\n    rootfs: ${archive}\n    net: [{ type: routed, interconnect: 198.18.120.0/30, routes: [198.18.120.0/24, 'fd18::/300'] }]\n`);
     const routed = await tbx(['net', 'plan', '--manifest', m]);
     expect(routed.stderr).toContain('error[NET_GATEWAY_ROUTED]: R1 (lxc.net.0): the gateway 198.18.100.1 lies inside the routed addresses 198.18.100.0/24');
