@@ -217,6 +217,7 @@ function toInput(raw: RawContainer, dir: string, at: Positions): ContainerInput 
       optional: m.optional ?? false,
       mode: m.mode === undefined ? undefined : parseInt(m.mode, 8),
       owner: m.owner === undefined ? undefined : typeof m.owner === 'number' ? { uid: m.owner, gid: m.owner } : parseShareFlag(m.owner),
+      ...(m.rw === false || m.ro === true ? { readOnlyAsked: true } : {}),
     }));
   }
   if (raw.environment) {

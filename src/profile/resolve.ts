@@ -44,7 +44,7 @@ export function parseMountFlag(s: string): MountSpec {
   if (bad) {
     failUsage('MOUNT_FLAG', `--mount "${s}" is not HOST:PATH[:ro|rw[:MODE[:UID[:GID]]]]`, 'e.g. --mount /testshare:TestLogging:rw:0770:1000');
   }
-  const m: MountSpec = { host: host!, path: p!, rw: access === 'rw', optional: false };
+  const m: MountSpec = { host: host!, path: p!, rw: access === 'rw', optional: false, ...(access === 'ro' ? { readOnlyAsked: true } : {}) };
   if (mode !== undefined) m.mode = parseInt(mode, 8);
   if (uid !== undefined) m.owner = { uid: Number(uid), gid: Number(gid ?? uid) };
   return m;
@@ -210,7 +210,7 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
   }
   const net = resolveNet(input.net ?? [{ type: 'empty' }], errors, at);
   const tmpMount = input.tmp ?? true;
-  const merged = tmpMount ? mergeTmpMounts(mounts, errors, at) : mounts;
+  const merged = (tmpMount ? mergeTmpMounts(mounts, errors, at) : mounts).map(({ readOnlyAsked: _, ...m }) => m);
   if (input.classname !== undefined && !CALLSIGN.test(input.classname)) errors.push(err('CLASSNAME_INVALID', `"${input.classname}" is not a usable classname`, 'a plugin class name such as OCDM (letters, digits, "_", "." and "-")', at('classname')));
   const consoleSpec = input.console === undefined ? undefined : resolveConsole(input.console, errors, at);
   const minimize = resolveMinimize(input, errors, at);
@@ -245,7 +245,11 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
 function mergeTmpMounts(mounts: MountSpec[], errors: Diagnostic[], at: At): MountSpec[] {
   return mounts.filter((m, i) => {
     if (m.path !== 'tmp') return true;
-    if (path.posix.normalize(m.host) === '/tmp' && m.mode === undefined && m.owner === undefined) return false;
+    if (path.posix.normalize(m.host) === '/tmp' && m.mode === undefined && m.owner === undefined && !m.readOnlyAsked) return false;
+    if (path.posix.normalize(m.host) === '/tmp' && m.readOnlyAsked) {
+      errors.push(err('MOUNT_TMP_CONFLICT', `the mount ${m.host}:${m.path} asks for the container's /tmp read-only, where Thunder's communicator bind of the device's /tmp is read-write: the plugin could not create its communicator socket`, 'leave the mount out: /tmp is bound read-write already (the communicator needs it); pass --no-tmp (tmp: false) only if the plugin never talks to Thunder', at(`mounts.${i}`)));
+      return false;
+    }
     errors.push(err('MOUNT_TMP_CONFLICT', `the mount ${m.host}:${m.path} lands on the container's /tmp, where Thunder's communicator bind of the device's /tmp already is`, path.posix.normalize(m.host) === '/tmp' ? 'leave it out: /tmp is bound read-write already (the communicator needs it); to change its mode, change the device\'s /tmp' : 'mount it elsewhere in the container, or pass --no-tmp (tmp: false) to replace the communicator\'s bind, and Thunder cannot reach the plugin', at(`mounts.${i}`)));
     return false;
   });

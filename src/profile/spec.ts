@@ -70,6 +70,8 @@ export interface MountSpec {
   mode?: number;
   /** Container uid (and gid) that owns the mount point and the host directory. */
   owner?: { uid: number; gid: number };
+  /** Read-only written out (:ro, ro: true, rw: false), not the default: resolve() reads it and drops it. */
+  readOnlyAsked?: boolean;
 }
 
 export interface EnvSpec {

@@ -147,7 +147,7 @@ describe('console capture and the communicator mount', () => {
     expect((await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--console-size', '1MB'])).code).toBe(2);
   });
 
-  it('--mount /tmp:tmp is the communicator\'s bind already: one entry; another source onto tmp is refused', async () => {
+  it('--mount /tmp:tmp is the communicator\'s bind already: one entry; another source onto tmp, or /tmp read-only, is refused', async () => {
     const s = sampleWith({});
     const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--mount', '/tmp:tmp:rw']);
     expect(r.code).toBe(0);
@@ -156,6 +156,17 @@ describe('console capture and the communicator mount', () => {
     const bad = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--mount', '/data:tmp']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('MOUNT_TMP_CONFLICT');
+    // read-only written out cannot be merged into the read-write bind: refused, not silently made rw
+    const before = fs.readFileSync(path.join(s.target, 'usr/share/Thunder/OCDM/Container/config'), 'utf8');
+    const ro = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--mount', '/tmp:tmp:ro']);
+    expect(ro.code).toBe(1);
+    expect(ro.stderr).toContain("error[MOUNT_TMP_CONFLICT]: OCDM: the mount /tmp:tmp asks for the container's /tmp read-only");
+    const m = path.join(path.dirname(s.archive), 'ro.yaml');
+    fs.writeFileSync(m, `containers:\n  OCDM:\n    rootfs: ${s.archive}\n    mounts:\n      - { host: /tmp, path: tmp, rw: false }\n`);
+    const manifestRo = await tbx(['prepare', '--manifest', m, '--target', s.target, '--no-doctor']);
+    expect(manifestRo.code).toBe(1);
+    expect(manifestRo.stderr).toContain(`${m}:5:9: error[MOUNT_TMP_CONFLICT]`);
+    expect(fs.readFileSync(path.join(s.target, 'usr/share/Thunder/OCDM/Container/config'), 'utf8')).toBe(before);
   });
 
   it('under umask 077 the directories prepare makes are 0755, so that the mapped root can traverse them', async () => {
