@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import picomatch from 'picomatch';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail, failUsage } from '../core/errors.js';
 import { LXC_ARCH_NAMES } from '../lxc/arch.js';
@@ -285,5 +286,19 @@ function resolveMinimize(input: ContainerInput, errors: Diagnostic[], at: At): M
   }
   const thunderRoots = input.thunderRoots ?? true;
   if (!thunderRoots && roots.length === 0) errors.push(err('MINIMIZE_NO_ROOTS', 'without the Thunder roots a minimised rootfs needs at least one --root', 'e.g. --no-thunder-roots --root /usr/bin/myprogram', at('thunderRoots')));
-  return { roots, keep: input.keep ?? [], thunderRoots };
+  const keep: string[] = [];
+  for (const [i, k] of (input.keep ?? []).entries()) {
+    const pattern = k.replace(/^\/+/, ''); // as minimize matches it: relative to the rootfs top
+    let why: string | null = pattern.trim() === '' ? 'it names no path' : null;
+    if (!why) {
+      try {
+        picomatch(pattern, { dot: true });
+      } catch (e) {
+        why = (e as Error).message;
+      }
+    }
+    if (why) errors.push(err('KEEP_INVALID', `keep pattern "${k}" is not a glob: ${why}`, 'give a glob of paths in the rootfs, e.g. usr/share/zoneinfo/**', at(`keep.${i}`)));
+    else keep.push(k);
+  }
+  return { roots, keep, thunderRoots };
 }

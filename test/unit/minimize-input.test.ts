@@ -74,3 +74,10 @@ describe('minimize resolved', () => {
     expect(codes(() => resolveIn({ roots: ['/'] }))).toEqual(['ROOT_INVALID']);
   });
 });
+
+describe('keep patterns', () => {
+  it('one that names no path is KEEP_INVALID (it was an internal error in picomatch), a glob passes', () => {
+    for (const k of ['', '/', '  ', '//']) expect(codes(() => resolveIn({ minimize: true, keep: [k] }))).toEqual(['KEEP_INVALID']);
+    expect(codes(() => resolveIn({ minimize: true, keep: ['usr/share/zoneinfo/**', '/etc/ssl/*'] }))).toEqual([]);
+  });
+});
