@@ -6,6 +6,7 @@ import { resolveInTarget } from '../core/target-path.js';
 import { STAMP_NAME, TABLE_NAME } from '../thunder/layout.js';
 import { deviceModel } from '../thunder/device.js';
 import { parseTable, type TableLine } from './permission-table.js';
+import { readTextFile } from '../core/read-text.js';
 
 // `thunderbox buildroot post-fakeroot TARGET_DIR`: apply the permission tables that
 // `prepare` wrote as a normal user, inside Buildroot's fakeroot, with makedevs' semantics:
@@ -115,9 +116,15 @@ export function applyTables(target: string, files: string[]): number {
   if (process.getuid?.() !== 0) {
     fail('NOT_FAKEROOT', 'applying permission tables changes owners, so it runs as (fake)root', 'call it from a Buildroot post-fakeroot script (BR2_ROOTFS_POST_FAKEROOT_SCRIPT), or under fakeroot');
   }
+  const st = fs.statSync(target, { throwIfNoEntry: false });
+  if (!st) fail('TARGET_MISSING', `the image root ${target} does not exist`, 'give TARGET_DIR (Buildroot: output/target) first', { file: target });
+  if (!st.isDirectory()) fail('TARGET_NOT_DIR', `the image root ${target} is not a directory`, 'give TARGET_DIR (Buildroot: output/target) first', { file: target });
   let n = 0;
   for (const t of files) {
-    const { lines, diagnostics } = parseTable(fs.readFileSync(t, 'utf8'), t);
+    // a table lists every entry of a rootfs: hundreds of kB are usual, 64 MB is not a table
+    const r = readTextFile(t, 64 * 1024 * 1024);
+    if (!r.ok) fail('TABLE_UNREADABLE', `cannot read the permission table ${t}: ${r.reason}`, 'give a permission table file (makedevs format), e.g. board/raspberrypi3/device_table.txt', { file: t });
+    const { lines, diagnostics } = parseTable(r.text, t);
     if (diagnostics.length) throw new ThunderboxError(diagnostics);
     for (const l of lines) applyTableLine(target, l);
     n += lines.length;

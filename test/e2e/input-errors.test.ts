@@ -67,6 +67,29 @@ describe('the other readers of files a user names read only regular files, bound
   });
 });
 
+describe('buildroot apply-table on what is not a table or not an image root', () => {
+  // (as root: apply-table refuses to run as anyone else, before it reads anything)
+  it.each([
+    ['a table that does not exist', 'missing', 'TABLE_UNREADABLE', 'it does not exist'],
+    ['a directory as the table', 'dir', 'TABLE_UNREADABLE', 'it is a directory, not a regular file'],
+    ['a FIFO as the table', 'fifo', 'TABLE_UNREADABLE', 'it is a FIFO, not a regular file'],
+    ['an image root that does not exist', 'no-target', 'TARGET_MISSING', 'does not exist'],
+  ])('%s: %s, exit 1', async (_name, what, code, says) => {
+    const d = tmpDir();
+    const target = path.join(d, 'target');
+    fs.mkdirSync(target);
+    const table = path.join(d, 'table.txt');
+    fs.writeFileSync(table, '/etc d 755 0 0 - - - - -\n');
+    const args = { missing: [target, path.join(d, 'nope.txt')], dir: [target, d], fifo: [target, path.join(d, 'fifo')], 'no-target': [path.join(d, 'nope'), table] }[what]!;
+    if (what === 'fifo') execFileSync('mkfifo', [path.join(d, 'fifo')]);
+    const r = await tbx(['buildroot', 'apply-table', ...args], { timeout: 20_000 });
+    expect(r.stderr).toContain(`error[${code}]`);
+    expect(r.stderr).toContain(says);
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code).toBe(1);
+  });
+});
+
 describe('the includes prepare and the doctor follow in the image', () => {
   it('only regular files up to 1 MiB are read: a FIFO, a device and a huge file are passed over', async () => {
     const { includedConfigs } = await import('../../src/lxc/includes.js');
