@@ -115,7 +115,9 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
       const states = verdicts(final, await usesFrom(f), { file: config, requested: new Map() }, []);
       const json = checkConfigJson(states);
       const missing = json.some((e) => e.required && (e.state === 'n' || e.state === 'missing'));
-      if (f.json) new Output(f).json(!missing, [], { config, options: json });
+      // the envelope's diagnostics say why ok is false: one error per required option that is off
+      const ds: Diagnostic[] = json.filter((e) => e.required && (e.state === 'n' || e.state === 'missing')).map((e) => ({ code: 'KCONFIG_REQUIRED', severity: 'error', file: config, message: `${e.option} is ${e.state === 'n' ? 'off' : 'not set'}, and containers need it (${e.feature})`, hint: `set ${e.option}=y` }));
+      if (f.json) new Output(f).json(!missing, ds, { config, options: json });
       else process.stdout.write(`Kernel configuration: ${config}${c.header ? ` (Linux/${c.header.arch} ${c.header.version})` : ''}\n\n${checkConfigReport(states)}`);
       if (missing) process.exitCode = 1;
     });

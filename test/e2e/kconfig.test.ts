@@ -54,6 +54,12 @@ describe('kconfig check-config agrees with lxc-checkconfig', () => {
     const r = await tbx(['kconfig', 'check-config'], { env: { CONFIG: file } });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('Ipc namespace: required');
+    // --json: ok false, and its diagnostics say why
+    const j = JSON.parse((await tbx(['kconfig', 'check-config', file, '--json'])).stdout) as { ok: boolean; diagnostics: { code: string; severity: string; message: string }[] };
+    expect(j.ok).toBe(false);
+    expect(j.diagnostics.length).toBeGreaterThan(0);
+    expect(j.diagnostics.every((d) => d.code === 'KCONFIG_REQUIRED' && d.severity === 'error')).toBe(true);
+    expect(j.diagnostics.map((d) => d.message)).toContain('CONFIG_IPC_NS is not set, and containers need it (namespaces)');
     // the stock Pi 3 kernel (its resolved bcm2709 config, as the rpi3 target has it)
     const { RESOLVED } = await import('../../src/kconfig/targets/rpi3.data.js');
     const piConfig = path.join(dir, 'rpi3.config');
