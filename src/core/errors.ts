@@ -108,10 +108,18 @@ export function fromUncaughtSystemError(err: unknown): unknown {
     ENOENT: ['PATH_NOT_FOUND', 'does not exist', 'check the path'],
     ENOTDIR: ['PATH_NOT_DIR', 'has a part that is not a directory', 'check the path'],
     EISDIR: ['PATH_IS_DIR', 'is a directory', 'give a file'],
+    ENAMETOOLONG: ['PATH_TOO_LONG', 'is too long for the system (a name over 255 bytes, or a path over 4096)', 'give a shorter path'],
+    ELOOP: ['PATH_LOOP', 'goes through too many symbolic links (a loop?)', 'check the symbolic links on the path'],
   };
   // Node's recursive mkdir says ENOENT also when the parent is there but read-only
   if (code === 'ENOENT' && syscall === 'mkdir') table.ENOENT = ['PATH_NOT_FOUND', 'could not be made', 'check that its parent exists and this user may write there'];
   const t = table[code];
   if (!t) return err;
-  return new ThunderboxError({ code: t[0], severity: 'error', file, message: `${file}${dest ? ` (${syscall} to ${dest})` : ''} ${t[1]}: ${syscall} failed with ${code}`, hint: t[2] });
+  const shown = shortPath(file);
+  return new ThunderboxError({ code: t[0], severity: 'error', file: shown, message: `${shown}${dest ? ` (${syscall} to ${shortPath(dest)})` : ''} ${t[1]}: ${syscall} failed with ${code}`, hint: t[2] });
+}
+
+/** A path for a message: at most 200 characters, the middle left out (with its length). */
+function shortPath(p: string): string {
+  return p.length <= 200 ? p : `${p.slice(0, 120)}...${p.slice(-60)} (${Buffer.byteLength(p)} bytes)`;
 }

@@ -90,6 +90,23 @@ describe('buildroot apply-table on what is not a table or not an image root', ()
   });
 });
 
+describe('a path longer than the system allows (ENAMETOOLONG) is a coded error wherever it is given', () => {
+  const long = 'x'.repeat(5000);
+  it.each([
+    ['demo --dir', (d: string) => ['demo', '--dir', path.join(d, long)]],
+    ['net render --target', (d: string) => ['net', 'render', '--manifest', path.join(d, 'm.yaml'), '--target', path.join(d, long)]],
+    ['buildroot post-fakeroot', (d: string) => ['buildroot', 'post-fakeroot', path.join(d, long)]],
+  ])('%s: PATH_TOO_LONG, exit 1', async (_name, args) => {
+    const d = tmpDir();
+    fs.writeFileSync(path.join(d, 'm.yaml'), 'containers: {}\n');
+    const r = await tbx(args(d), { timeout: 20_000 });
+    expect(r.stderr).toContain('error[PATH_TOO_LONG]');
+    expect(r.stderr).toContain('(5');
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code).toBe(1);
+  });
+});
+
 describe('the includes prepare and the doctor follow in the image', () => {
   it('only regular files up to 1 MiB are read: a FIFO, a device and a huge file are passed over', async () => {
     const { includedConfigs } = await import('../../src/lxc/includes.js');
