@@ -189,7 +189,7 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
     return;
   }
   const err = def.grammar.check(v, c.o.version);
-  if (!err) for (const f of valueFindings(key, v)) add(c, file, l, 'value', f.severity, 'LXC_VALUE', f.message, f.hint);
+  if (!err) for (const f of valueFindings(key, v)) add(c, file, l, 'value', f.severity, f.code, f.message, f.hint);
   if (err) {
     const lenient = def.lenient?.includes(c.o.version);
     add(c, file, l, 'value', lenient ? 'warning' : 'error', 'LXC_VALUE', `${key}: ${err}${lenient ? ` (LXC ${c.o.version} loads it anyway)` : ''}`, `expected ${def.grammar.text}`);

@@ -244,6 +244,8 @@ export function checkPrlimit(v: string): string | null {
 }
 
 export interface ValueFinding {
+  /** LXC_VALUE, or LXC_PRLIMIT_START for a limit the kernel refuses at start (the doctor's limits rule says more) */
+  code: 'LXC_VALUE' | 'LXC_PRLIMIT_START';
   severity: 'error' | 'warning';
   message: string;
   hint: string;
@@ -256,25 +258,25 @@ export interface ValueFinding {
 export function valueFindings(key: string, v: string): ValueFinding[] {
   const out: ValueFinding[] = [];
   if (/^lxc\.(signal\.(halt|reboot|stop)|monitor\.signal\.pdeath)$/.test(key) && /^\d+$/.test(v) && (Number(v) === 0 || Number(v) > 64)) {
-    out.push({ severity: 'warning', message: `${key}: there is no signal ${v} (Linux has 1 to 64): liblxc loads it, and sending it fails or does nothing`, hint: 'give a signal name, e.g. SIGPWR, or a number from 1 to 64' });
+    out.push({ code: 'LXC_VALUE', severity: 'warning', message: `${key}: there is no signal ${v} (Linux has 1 to 64): liblxc loads it, and sending it fails or does nothing`, hint: 'give a signal name, e.g. SIGPWR, or a number from 1 to 64' });
   }
   if (/^lxc\.environment(\.runtime|\.hooks)?$/.test(key)) {
     const name = v.split('=')[0]!;
-    if (name !== '' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) out.push({ severity: 'warning', message: `${key}: "${name}" is not a name a shell passes on (letters, digits and _, not starting with a digit): the init gets it, its children do not`, hint: `rename it, e.g. ${name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1')}` });
+    if (name !== '' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) out.push({ code: 'LXC_VALUE', severity: 'warning', message: `${key}: "${name}" is not a name a shell passes on (letters, digits and _, not starting with a digit): the init gets it, its children do not`, hint: `rename it, e.g. ${name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1')}` });
   }
   if (key.startsWith('lxc.prlimit.')) {
     const r = readPrlimit(v);
     if (typeof r === 'string') return out;
     const res = key.slice('lxc.prlimit.'.length);
     const show = (n: bigint) => (n === RLIM_INFINITY ? 'unlimited' : String(n));
-    if (r.soft > r.hard) out.push({ severity: 'error', message: `${key} = ${v}: the soft limit ${show(r.soft)} is over the hard limit ${show(r.hard)}; the start fails (setrlimit: Invalid argument)`, hint: 'write SOFT:HARD with SOFT at most HARD' });
-    else if (res === 'nofile' && r.soft === 0n) out.push({ severity: 'error', message: `${key} = ${v}: a soft limit of 0 open files; liblxc cannot open the rootfs and the start fails${r.softEmpty ? ' (an empty soft part is 0)' : ''}`, hint: 'write e.g. 1024:4096' });
-    else if (res === 'nofile' && r.hard > NR_OPEN_MAX) out.push({ severity: 'error', message: `${key} = ${v}: ${show(r.hard)} open files is over what any kernel allows (fs.nr_open); the start fails (Operation not permitted)`, hint: 'give a number, at most the device\'s fs.nr_open (1048576 by default)' });
+    if (r.soft > r.hard) out.push({ code: 'LXC_PRLIMIT_START', severity: 'error', message: `${key} = ${v}: the soft limit ${show(r.soft)} is over the hard limit ${show(r.hard)}; the start fails (setrlimit: Invalid argument)`, hint: 'write SOFT:HARD with SOFT at most HARD' });
+    else if (res === 'nofile' && r.soft === 0n) out.push({ code: 'LXC_PRLIMIT_START', severity: 'error', message: `${key} = ${v}: a soft limit of 0 open files; liblxc cannot open the rootfs and the start fails${r.softEmpty ? ' (an empty soft part is 0)' : ''}`, hint: 'write e.g. 1024:4096' });
+    else if (res === 'nofile' && r.hard > NR_OPEN_MAX) out.push({ code: 'LXC_PRLIMIT_START', severity: 'error', message: `${key} = ${v}: ${show(r.hard)} open files is over what any kernel allows (fs.nr_open); the start fails (Operation not permitted)`, hint: 'give a number, at most the device\'s fs.nr_open (1048576 by default)' });
     else {
-      if (r.softEmpty) out.push({ severity: 'warning', message: `${key} = ${v}: an empty soft part is a soft limit of 0`, hint: `write 0:${show(r.hard)} if that is meant, or ${show(r.hard)} for both` });
-      if (r.hardEmpty) out.push({ severity: 'warning', message: `${key} = ${v}: an empty hard part makes the hard limit the soft one (${show(r.soft)})`, hint: `write ${show(r.soft)}` });
+      if (r.softEmpty) out.push({ code: 'LXC_VALUE', severity: 'warning', message: `${key} = ${v}: an empty soft part is a soft limit of 0`, hint: `write 0:${show(r.hard)} if that is meant, or ${show(r.hard)} for both` });
+      if (r.hardEmpty) out.push({ code: 'LXC_VALUE', severity: 'warning', message: `${key} = ${v}: an empty hard part makes the hard limit the soft one (${show(r.soft)})`, hint: `write ${show(r.soft)}` });
     }
-    for (const p of r.negative) out.push({ severity: 'warning', message: `${key} = ${v}: ${p} wraps around to ${p === '-1' ? 'unlimited' : show(2n ** 64n - BigInt(p.slice(1)))} (liblxc reads it unsigned)`, hint: p === '-1' ? 'write unlimited' : 'give the limit as a positive number or unlimited' });
+    for (const p of r.negative) out.push({ code: 'LXC_VALUE', severity: 'warning', message: `${key} = ${v}: ${p} wraps around to ${p === '-1' ? 'unlimited' : show(2n ** 64n - BigInt(p.slice(1)))} (liblxc reads it unsigned)`, hint: p === '-1' ? 'write unlimited' : 'give the limit as a positive number or unlimited' });
   }
   return out;
 }

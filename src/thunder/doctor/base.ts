@@ -77,6 +77,7 @@ export function checkLxc(f: Findings, text: string, configFile: string, target: 
   }
   const lxcDirMissing = !statOrNull(path.join(target, LXC_CONFIG_DIR))?.isDirectory();
   for (const d of ds) {
+    if (d.code === 'LXC_PRLIMIT_START') continue; // the prlimit rule (limits.ts) says it, with the device's limits
     if (d.code === 'LXC_INCLUDE_MISSING' && lxcDirMissing && d.message.includes(`${LXC_CONFIG_DIR}/`)) {
       f.list.push({ ...d, message: `${d.message}: the image has no ${LXC_CONFIG_DIR} at all`, hint: 'build LXC into the image (Buildroot: BR2_PACKAGE_LXC=y); Thunder\'s container backend needs it on the device anyway' });
     } else {

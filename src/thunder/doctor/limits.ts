@@ -1,3 +1,4 @@
+import { readPrlimit } from '../../lxc/values.js';
 import type { Findings } from './findings.js';
 import type { ConfigEntry, DeviceView } from './view.js';
 
@@ -17,7 +18,7 @@ const NAMES = ['as', 'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgque
 const FLOOR: Record<string, number> = { nofile: 64, fsize: 4096, stack: 256 * 1024, as: 16 * 1024 * 1024 };
 export const NR_OPEN = 1048576;
 
-const num = (s: string) => (s === 'unlimited' ? Infinity : Number(s));
+const num = (n: bigint) => (n === 2n ** 64n - 1n ? Infinity : Number(n));
 
 export function checkPrlimits(v: DeviceView, f: Findings): void {
   const last = new Map<string, ConfigEntry>();
@@ -34,10 +35,11 @@ export function checkPrlimits(v: DeviceView, f: Findings): void {
       f.error('PRLIMIT_NAME', `lxc.prlimit.${name}: ${name} is not a resource limit ("Unknown resource" at start, which fails)`, `one of ${NAMES.join(', ')}`, where);
       continue;
     }
-    const parts = e.value.split(':').map((p) => p.trim());
-    if (parts.length > 2 || parts.some((p) => !/^(unlimited|\d+)$/.test(p))) continue; // lxc check reports the grammar
-    const soft = num(parts[0]!);
-    const hard = num(parts[1] ?? parts[0]!);
+    // as liblxc reads it (an empty soft part is 0, an empty hard part the soft one, -1 unlimited)
+    const r = readPrlimit(e.value);
+    if (typeof r === 'string') continue; // lxc check reports the grammar
+    const soft = num(r.soft);
+    const hard = num(r.hard);
     if (soft > hard) f.error('PRLIMIT_SOFT_OVER_HARD', `lxc.prlimit.${name} = ${e.value}: the soft limit is over the hard one; prlimit() refuses it and the start fails`, 'write SOFT:HARD with SOFT <= HARD', where);
     else if (name === 'nofile' && hard > NR_OPEN) f.error('PRLIMIT_OVER_NR_OPEN', `lxc.prlimit.nofile = ${e.value}: a hard limit over the kernel's fs.nr_open (${NR_OPEN} unless the device raises it) is refused, and the start fails`, `write at most ${NR_OPEN} (e.g. 4096:${NR_OPEN}), or raise fs.nr_open on the device first`, where);
     else if (FLOOR[name] !== undefined && soft < FLOOR[name]!) f.error('PRLIMIT_TOO_LOW', `lxc.prlimit.${name} = ${e.value} is too low for the container to start (liblxc's set-up and the init's exec need ${name} of at least ${FLOOR[name]}; measured with liblxc 5.0.2)`, `raise it (${name === 'nofile' ? 'e.g. 1024' : `at least ${FLOOR[name]}`}), or remove the line`, where);
