@@ -166,6 +166,7 @@ export const CORPUS: readonly CorpusCase[] = [
   }),
   good('good-init', ['init-cwd', 'init-ids'], (t) => t.append('lxc.init.cwd = /etc', 'lxc.init.uid = 1000', 'lxc.init.gid = 1000')),
   good('good-prlimit', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = 1024:4096', 'lxc.prlimit.nproc = 1', 'lxc.prlimit.core = 0')),
+  good('good-prlimit-empty-hard', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = 1024:', 'lxc.prlimit.core = -1')),
   good('good-newuidmap', ['newuidmap-subids'], (t) => {
     installNewuidmap(t);
     t.image('/etc/subuid', 'root:100000:30000\nroot:130000:35536\n');
@@ -348,6 +349,9 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('prlimit-nofile-over-nr-open', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = unlimited')),
   bad('prlimit-unknown', ['prlimit'], (t) => t.append('lxc.prlimit.files = 1024')),
   bad('prlimit-fsize-0', ['prlimit'], (t) => t.append('lxc.prlimit.fsize = 0')),
+  // read as liblxc reads them: an empty soft part is 0, -1 wraps to unlimited
+  bad('prlimit-nofile-empty-soft', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = :1024')),
+  bad('prlimit-nofile-minus-one', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = -1')),
   bad('net-gateway-twice', ['net-gateway'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);

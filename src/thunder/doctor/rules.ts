@@ -164,7 +164,7 @@ export const RULES: readonly StartRule[] = [
     id: 'prlimit',
     what: 'liblxc sets lxc.prlimit.* on the init before it runs; the kernel refuses bad limits, and some limits are too low for the set-up to finish',
     hint: 'use a known resource with SOFT <= HARD and sane values',
-    cases: ['prlimit-nofile-3', 'prlimit-soft-over-hard', 'prlimit-nofile-over-nr-open', 'prlimit-unknown', 'prlimit-fsize-0', 'good-prlimit'],
+    cases: ['prlimit-nofile-3', 'prlimit-soft-over-hard', 'prlimit-nofile-over-nr-open', 'prlimit-unknown', 'prlimit-fsize-0', 'prlimit-nofile-empty-soft', 'prlimit-nofile-minus-one', 'good-prlimit', 'good-prlimit-empty-hard'],
     check: checkPrlimits,
   },
   {
