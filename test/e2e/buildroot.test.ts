@@ -49,7 +49,8 @@ describe('Buildroot integration', () => {
     // the building user
     const uid = 20000 + randomInt(20000);
     const login = `tbxbr${uid}`;
-    await execa('useradd', ['-M', '-N', '-u', String(uid), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
+    // no subordinate ids: useradd would add them to this host's /etc/subuid, which other tests read
+    await execa('useradd', ['-M', '-N', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '-u', String(uid), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
     try {
       await execa('chown', ['-R', `${uid}:${uid}`, dir]);
       const env = {

@@ -110,7 +110,8 @@ describe('unprivileged containers', () => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target);
     const odd = 40000 + randomInt(20000);
-    const saved = { u: fs.readFileSync('/etc/subuid', 'utf8'), g: fs.readFileSync('/etc/subgid', 'utf8') };
+    // /etc/subuid is this host's, and other test files (useradd) change it meanwhile: only our line is looked at
+    const lines = (f: string) => fs.readFileSync(f, 'utf8').split('\n');
     try {
       expect((await tbx(['prepare', '--no-doctor', name, rootfsArchive(dir), '--target', target, '--no-plugin-json', '--share-uid', String(odd), '-q'])).code).toBe(0);
       const r = await tbx(['try', '--host', name, '--target', target, '--', '/bin/true']);
@@ -118,11 +119,13 @@ describe('unprivileged containers', () => {
       expect(r.stderr).toContain(`error[SUBID_MISSING]`);
       expect(r.stderr).toContain(`/etc/subuid: root:${odd}:1`);
       expect(r.stderr).toContain(`/etc/subgid: root:${odd}:1`);
-      expect(fs.readFileSync('/etc/subuid', 'utf8')).toBe(saved.u);
+      expect(lines('/etc/subuid')).not.toContain(`root:${odd}:1`);
+      expect(lines('/etc/subgid')).not.toContain(`root:${odd}:1`);
       const fixed = await tbx(['try', '--host', name, '--target', target, '--fix-host-subids', '--', '/bin/true']);
       expect(fixed.code).toBe(0);
       expect(fixed.stderr).toContain(`note[SUBIDS_ADDED]: added to this host: /etc/subuid: root:${odd}:1; /etc/subgid: root:${odd}:1`);
-      expect(fs.readFileSync('/etc/subuid', 'utf8')).toBe(`${saved.u}root:${odd}:1\n`);
+      expect(lines('/etc/subuid').filter((l) => l === `root:${odd}:1`)).toHaveLength(1);
+      expect(lines('/etc/subgid').filter((l) => l === `root:${odd}:1`)).toHaveLength(1);
     } finally {
       // put back only our line (other tests may have added theirs meanwhile)
       for (const f of ['/etc/subuid', '/etc/subgid']) fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(`root:${odd}:1\n`, ''));
@@ -197,7 +200,8 @@ describe('unprivileged containers', () => {
     // a real unprivileged user, like the one that runs Buildroot
     const user = 20000 + randomInt(20000);
     const login = `tbx${user}`;
-    await execa('useradd', ['-M', '-N', '-u', String(user), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
+    // no subordinate ids: useradd would add them to this host's /etc/subuid, which other tests read
+    await execa('useradd', ['-M', '-N', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '-u', String(user), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
     try {
       await nonRootFlow(dir, archive, user);
     } finally {
