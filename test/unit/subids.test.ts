@@ -31,7 +31,7 @@ describe('--mount and permission tables', () => {
   it.each([
     ['/a:b', { host: '/a', path: 'b', rw: false, optional: false }],
     ['/testshare:TestLogging:rw:0770:1000', { host: '/testshare', path: 'TestLogging', rw: true, optional: false, mode: 0o770, owner: { uid: 1000, gid: 1000 } }],
-    ['/a:b:ro:755:5:6', { host: '/a', path: 'b', rw: false, optional: false, mode: 0o755, owner: { uid: 5, gid: 6 } }],
+    ['/a:b:ro:755:5:6', { host: '/a', path: 'b', rw: false, readOnlyAsked: true, optional: false, mode: 0o755, owner: { uid: 5, gid: 6 } }],
   ])('%s', (flag, want) => expect(parseMountFlag(flag)).toEqual(want));
   it.each(['/a', '/a:b:maybe', '/a:b:rw:999', '/a:b:rw:0770:x'])('%s is refused', (flag) => expect(() => parseMountFlag(flag)).toThrow());
 
