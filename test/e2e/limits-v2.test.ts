@@ -1,0 +1,145 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
+import { REPO, tbx } from '../helpers/cli.js';
+import { writeCpio } from '../helpers/cpio.js';
+import { busyboxRootfs, deviceImage } from '../helpers/device-image.js';
+import { limitPrograms } from '../helpers/limit-programs.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// The cgroup v2 keys (lxc.cgroup2.*) started for real. This host's controllers are all on
+// cgroup v1, so the test boots Debian's kernel (test/.cache/vmlinuz, scripts/test-host-setup.sh)
+// under qemu-system-x86_64 in software emulation, with an initramfs that is the device image:
+// thunderbox prepares the container in it from a manifest (the image has Buildroot's
+// cgroupfs-v2-mount init script, so the v2 keys are chosen from it), and the image carries
+// this host's lxc-start with its libraries (ldd). Its /init mounts the unified hierarchy,
+// enables the controllers for children, and starts the container as Thunder does
+// (lxc-start -F with the command as init); the container prints what its cgroup says.
+// apparmor=0: Debian's kernel enables AppArmor, and this host's liblxc (built with it) refuses
+// to start without its policy loaded; a Buildroot device has no AppArmor.
+
+const KERNEL = path.join(REPO, 'test', '.cache', 'vmlinuz');
+
+/** lxc-start, its libraries and its loader, at their real paths in the image. */
+function lendLxc(target: string): void {
+  const put = (host: string, at = host) => {
+    const dst = path.join(target, at);
+    fs.mkdirSync(path.dirname(dst), { recursive: true });
+    fs.copyFileSync(fs.realpathSync(host), dst);
+    fs.chmodSync(dst, 0o755);
+  };
+  put('/usr/bin/lxc-start');
+  const ldd = execFileSync('ldd', ['/usr/bin/lxc-start'], { encoding: 'utf8' });
+  for (const m of ldd.matchAll(/=>\s+(\/\S+)/g)) put(m[1]!);
+  const loader = /^\s+(\/\S*ld-linux\S*)/m.exec(ldd)![1]!;
+  put(loader);
+  // liblxc's compiled-in mount point for the rootfs (LXCROOTFSMOUNT)
+  fs.mkdirSync(path.join(target, 'usr/lib/x86_64-linux-gnu/lxc/rootfs'), { recursive: true });
+}
+
+// the console of lxc-start -F is not passed through here: the container writes to the device's
+// /tmp (bound into it for Thunder's communicator), and /init prints it
+const INSIDE = [
+  'exec >/tmp/tbx-inside 2>&1',
+  // liblxc has mounted the container's cgroup2 here (lxc.mount.auto = cgroup:mixed), unlike on v1
+  'for f in memory.max memory.swap.max pids.max cpu.weight cpuset.cpus; do echo "$f $(cat /sys/fs/cgroup/$f)"; done',
+  'echo "nofile $(ulimit -n) $(ulimit -Hn)"',
+  'grep Cpus_allowed_list /proc/self/status',
+  '/usr/bin/alloc 16 >/dev/null; echo "small status $?"',
+  '/usr/bin/alloc 64 >/dev/null; echo "big status $?"',
+  '/usr/bin/forker',
+].join('; ');
+
+function initScript(lxcpath: string, v1lxcpath: string): string {
+  const env = Object.entries(THUNDER_ENVIRONMENT).map(([k, v]) => `export ${k}='${v}'`).join('\n');
+  return `#!/bin/busybox sh
+b=/bin/busybox
+$b mount -t proc proc /proc
+$b mount -t sysfs sysfs /sys
+$b mount -t devtmpfs devtmpfs /dev
+$b mkdir -p /dev/pts && $b mount -t devpts devpts /dev/pts
+$b mount -t tmpfs run /run
+$b mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "+memory +pids +cpu +cpuset" > /sys/fs/cgroup/cgroup.subtree_control
+echo "TBX host $($b cat /sys/fs/cgroup/cgroup.subtree_control) on $($b grep -o '^cgroup2 /sys/fs/cgroup cgroup2' /proc/mounts)"
+${env}
+/usr/bin/lxc-start -n Container -P ${lxcpath} -F -l DEBUG -o /run/lxc-start.log -- /bin/sh -c '${INSIDE}'
+echo "TBX lxc-start exit $?"
+$b sed 's/^/TBX /' /tmp/tbx-inside
+$b grep -E 'ERROR' /run/lxc-start.log | $b sed 's/^/TBX log /'
+/usr/bin/lxc-start -n Container -P ${v1lxcpath} -F -l DEBUG -o /run/lxc-start-v1.log -- /bin/sh -c 'cat /sys/fs/cgroup/memory.max > /tmp/tbx-v1'
+echo "TBX v1 keys: lxc-start exit $?"
+echo "TBX v1 keys: memory.max $($b cat /tmp/tbx-v1)"
+$b grep -iE 'ERROR|WARN.*(legacy|limit)|memory.limit_in_bytes|setup_limits' /run/lxc-start-v1.log | $b grep -v monitor | $b head -n 8 | $b sed 's/^/TBX v1 log /'
+$b poweroff -f
+`;
+}
+
+describe('limits under cgroup v2, in a booted kernel', () => {
+  it('lxc.cgroup2 keys: memory.max 32M kills 64 MB inside, swap.max, pids.max, cpu.weight, cpuset.cpus, nofile show in the container; v1 keys there are dropped', async () => {
+    expect(fs.existsSync(KERNEL), `${KERNEL} is missing: run bash scripts/test-host-setup.sh as root`).toBe(true);
+    const dir = tmpDir();
+    const progs = await limitPrograms(dir);
+    const target = await deviceImage(dir);
+    // Buildroot's cgroupfs-v2-mount (BR2_PACKAGE_CGROUPFS_V2_MOUNT) installs this
+    fs.mkdirSync(path.join(target, 'etc/init.d'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'etc/init.d/S30cgroupfs2'), '#!/bin/sh\n', { mode: 0o755 });
+    const t = 1700000000;
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'), {
+      extra: [
+        { path: 'usr', type: 'Directory', mtime: t },
+        { path: 'usr/bin', type: 'Directory', mtime: t },
+        { path: 'usr/bin/alloc', type: 'File', mode: 0o755, data: progs.alloc, mtime: t },
+        { path: 'usr/bin/forker', type: 'File', mode: 0o755, data: progs.forker, mtime: t },
+        { path: 'bin/sed', type: 'SymbolicLink', linkpath: 'busybox', mtime: t },
+      ],
+    });
+    const cs = `LimV2${randomBytes(3).toString('hex')}`;
+    const manifest = path.join(dir, 'thunderbox.yaml');
+    fs.writeFileSync(manifest, `containers:\n  ${cs}:\n    rootfs: ${rootfs}\n    plugin-json: false\n    limits: { memory: 32M, memory-swap: 48M, pids: 32, cpu: { weight: 50, cpus: "0" }, nofile: 2048 }\n`);
+    const p = await tbx(['prepare', '--manifest', manifest, '--target', target, '--no-doctor']);
+    expect(p.code, p.stderr).toBe(0);
+    const config = fs.readFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), 'utf8');
+    expect(config).toContain('# resource limits, for cgroup v2 (/etc/init.d/S30cgroupfs2)\n');
+    expect(config).toContain('lxc.cgroup2.memory.max = 33554432\n');
+    expect(config).toContain('lxc.cgroup2.memory.swap.max = 16777216\n');
+    expect(config).not.toContain('lxc.cgroup.memory');
+    // the same limit in v1 keys (--cgroup v1), which this kernel's unified hierarchy has no file for
+    const v1 = `${cs}v1`;
+    const p1 = await tbx(['prepare', v1, rootfs, '--target', target, '--no-plugin-json', '--no-doctor', '--memory', '32M', '--cgroup', 'v1']);
+    expect(p1.code, p1.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(target, 'usr/share/Thunder', v1, 'Container/config'), 'utf8')).toContain('lxc.cgroup.memory.limit_in_bytes = 33554432\n');
+    lendLxc(target);
+    fs.writeFileSync(path.join(target, 'init'), initScript(`/usr/share/Thunder/${cs}`, `/usr/share/Thunder/${v1}`), { mode: 0o755 });
+    const initrd = path.join(dir, 'initrd.cpio');
+    writeCpio(target, initrd);
+    const started = Date.now();
+    const vm = await execa('qemu-system-x86_64', ['-accel', 'tcg', '-m', '384', '-smp', '1', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', KERNEL, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1 quiet apparmor=0 rdinit=/init'], { reject: false, timeout: 170_000, stdin: 'ignore' });
+    const out = String(vm.stdout).replace(/\r/g, '');
+    const tbxLines = out.split('\n').filter((l) => l.startsWith('TBX ')).join('\n');
+    const seconds = Math.round((Date.now() - started) / 1000);
+    expect(tbxLines, `${out.slice(-3000)}\n${String(vm.stderr)}`).toContain('TBX lxc-start exit 0');
+    expect(tbxLines).toMatch(/^TBX host .*memory.* on cgroup2 \/sys\/fs\/cgroup cgroup2$/m);
+    expect(tbxLines).toContain('TBX memory.max 33554432');
+    expect(tbxLines).toContain('TBX memory.swap.max 16777216');
+    expect(tbxLines).toContain('TBX pids.max 32');
+    expect(tbxLines).toContain('TBX cpu.weight 50');
+    expect(tbxLines).toContain('TBX cpuset.cpus 0');
+    expect(tbxLines).toContain('TBX nofile 2048 2048');
+    expect(tbxLines).toMatch(/TBX Cpus_allowed_list:\s+0$/m);
+    expect(tbxLines).toContain('TBX small status 0');
+    expect(tbxLines).toContain('TBX big status 137');
+    // forker runs by exec as the container's init: 1 of the 32 tasks
+    expect(tbxLines).toContain('TBX forked 31 errno EAGAIN');
+    // v1 keys under v2: liblxc 5.0.2 starts the container WITHOUT the limit, with a warning only
+    // ("Ignoring legacy cgroup limits on pure cgroup2 system"): why the layout is read from the image
+    expect(tbxLines).toContain('TBX v1 keys: lxc-start exit 0');
+    expect(tbxLines).toContain('TBX v1 keys: memory.max max');
+    expect(tbxLines).toContain('Ignoring legacy cgroup limits on pure cgroup2 system');
+    expect(seconds).toBeLessThan(180);
+  }, 200_000);
+});
