@@ -104,3 +104,22 @@ describe('limits under cgroup v1, started as on the device', () => {
     expect(stderr).toContain('warning[CGROUP_LAYOUT_UNKNOWN]');
   }, 60_000);
 });
+
+describe('keys of the other layout', () => {
+  it('v2 keys (an image that mounts v2, started on this v1 host): liblxc starts the container without the limit, with a warning only', async () => {
+    const dir = tmpDir();
+    const target = await deviceImage(dir);
+    fs.mkdirSync(path.join(target, 'etc/init.d'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'etc/init.d/S30cgroupfs2'), '#!/bin/sh\n', { mode: 0o755 });
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'));
+    const c = cs('LimX');
+    const p = await tbx(['prepare', c, rootfs, '--target', target, '--no-plugin-json', '--no-doctor', '--memory', '32M']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(target, 'usr/share/Thunder', c, 'Container/config'), 'utf8')).toContain('lxc.cgroup2.memory.max = 33554432\n');
+    const r = await start(target, `/usr/share/Thunder/${c}`, 'echo "limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"');
+    expect(r.started, r.error).toBe(true);
+    // no limit: the page-rounded LONG_MAX the kernel shows for "unlimited"
+    expect(r.output).toBe('limit 9223372036854771712\n');
+    expect(r.lxcLog).toContain('Ignoring cgroup2 limits on legacy cgroup system');
+  }, 60_000);
+});
