@@ -1,4 +1,4 @@
-import { formatSize, weightToShares, type LimitsSpec } from '../profile/limits.js';
+import { formatSize, parseSize, weightToShares, type LimitsSpec } from '../profile/limits.js';
 import type { CgroupLayout } from '../thunder/cgroup-layout.js';
 import { commentLine, entryLine, type ConfigLine } from './document.js';
 
@@ -52,4 +52,50 @@ export function limitLines(l: LimitsSpec | undefined, layout: CgroupLayout, from
     out.push(entryLine(k.key, k.value));
   }
   return out;
+}
+
+/**
+ * The cgroup v2 form of a cgroup v1 key (`lxc migrate` for LXC 7, the hint of `lxc check`),
+ * or null where v2 has no file that means the same. `memory` is the config's
+ * lxc.cgroup.memory.limit_in_bytes, which memory.swap.max (swap alone) is computed against.
+ *   memory.limit_in_bytes        -> memory.max (-1: max)
+ *   memory.memsw.limit_in_bytes  -> memory.swap.max = memsw - memory
+ *   pids.max, cpuset.cpus, cpuset.mems, devices.allow, devices.deny -> the same name
+ *   cpu.shares                   -> cpu.weight = shares * 100 / 1024 (systemd's
+ *                                   cgroup_cpu_shares_to_weight, clamped to 1..10000)
+ */
+export function cgroupV2Form(key: string, value: string, memory?: string): { key: string; value: string } | null {
+  const m = /^lxc\.cgroup\.(.+)$/.exec(key);
+  if (!m) return null;
+  const file = m[1]!;
+  const v = value.trim();
+  const bytes = (s: string): number | null => {
+    if (s === '-1') return -1;
+    const r = parseSize(s);
+    return r.ok ? r.value : null;
+  };
+  switch (file) {
+    case 'memory.limit_in_bytes':
+      return { key: 'lxc.cgroup2.memory.max', value: v === '-1' ? 'max' : v };
+    case 'memory.memsw.limit_in_bytes': {
+      const total = bytes(v);
+      const mem = memory === undefined ? null : bytes(memory);
+      if (total === -1) return { key: 'lxc.cgroup2.memory.swap.max', value: 'max' };
+      if (total === null || mem === null || mem === -1 || total < mem) return null;
+      return { key: 'lxc.cgroup2.memory.swap.max', value: String(total - mem) };
+    }
+    case 'cpu.shares': {
+      const s = /^\d+$/.test(v) ? Number(v) : null;
+      if (s === null) return null;
+      return { key: 'lxc.cgroup2.cpu.weight', value: String(Math.min(10000, Math.max(1, Math.floor((s * 100) / 1024)))) };
+    }
+    case 'pids.max':
+    case 'cpuset.cpus':
+    case 'cpuset.mems':
+    case 'devices.allow':
+    case 'devices.deny':
+      return { key: `lxc.cgroup2.${file}`, value: v };
+    default:
+      return null;
+  }
 }

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
-import { limitKeys } from '../../src/lxc/limits.js';
+import { checkConfigText } from '../../src/lxc/check.js';
+import { cgroupV2Form, limitKeys } from '../../src/lxc/limits.js';
 import { mergeInputs } from '../../src/profile/input.js';
 import { parseCpuList, parseSize, resolveLimits, weightToShares } from '../../src/profile/limits.js';
 import { parseManifest } from '../../src/profile/manifest.js';
@@ -169,5 +170,32 @@ describe('the image\'s cgroup layout', () => {
     const t = image(['usr/bin/cgroupfs-mount', 'etc/init.d/S30cgroupfs2']);
     expect(chooseCgroupLayout(t, {}).diagnostics.map((d) => d.code)).toEqual(['CGROUP_LAYOUT_AMBIGUOUS']);
     expect(chooseCgroupLayout(t, { override: 'v2' })).toEqual({ layout: 'v2', from: '--cgroup', diagnostics: [] });
+  });
+});
+
+describe('lxc check: cgroup layouts', () => {
+  const codes = (text: string, version: 5 | 6 | 7 = 5) => checkConfigText(text, 'config', { version }).map((d) => `${d.line}:${d.code}`);
+  it('v1 and v2 limits in one config: a warning at the later', () => {
+    expect(codes('lxc.cgroup.memory.limit_in_bytes = 128M\nlxc.cgroup2.pids.max = 10\n')).toEqual(['2:LXC_CGROUP_MIXED']);
+  });
+  it('devices for both layouts (as common.conf has them) and limits of one: nothing', () => {
+    expect(codes('lxc.cgroup.devices.allow = c 1:3 rwm\nlxc.cgroup2.devices.allow = c 1:3 rwm\nlxc.cgroup2.memory.max = 1G\n')).toEqual([]);
+  });
+  it('a v1 limit against LXC 7: an error whose hint is the v2 form', () => {
+    const d = checkConfigText('lxc.cgroup.cpu.shares = 2048\n', 'config', { version: 7 });
+    expect(d).toMatchObject([{ code: 'LXC_KEY_VERSION', severity: 'error', line: 1 }]);
+    expect(d[0]!.hint).toContain('write lxc.cgroup2.cpu.weight = 200');
+  });
+  it.each([
+    ['lxc.cgroup.memory.limit_in_bytes', '-1', undefined, 'lxc.cgroup2.memory.max = max'],
+    ['lxc.cgroup.memory.memsw.limit_in_bytes', '256M', '128M', 'lxc.cgroup2.memory.swap.max = 134217728'],
+    ['lxc.cgroup.memory.memsw.limit_in_bytes', '64M', '128M', null],
+    ['lxc.cgroup.cpu.shares', '1024', undefined, 'lxc.cgroup2.cpu.weight = 100'],
+    ['lxc.cgroup.cpu.shares', '2', undefined, 'lxc.cgroup2.cpu.weight = 1'],
+    ['lxc.cgroup.cpuset.mems', '0', undefined, 'lxc.cgroup2.cpuset.mems = 0'],
+    ['lxc.cgroup.blkio.weight', '500', undefined, null],
+  ])('%s = %s (memory %s): %s', (key, value, memory, want) => {
+    const r = cgroupV2Form(key, value, memory);
+    expect(r && `${r.key} = ${r.value}`).toBe(want);
   });
 });
