@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startOnDevice } from '../../src/lxc/device-start.js';
+import { runDoctor } from '../../src/thunder/doctor.js';
 import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
 import { tbx } from '../helpers/cli.js';
 import { busyboxRootfs, deviceImage } from '../helpers/device-image.js';
@@ -23,10 +24,16 @@ beforeAll(async () => {
 }, 60_000);
 
 /** An image that mounts cgroup v1 (cgroupfs-mount), with a container prepared from a manifest. */
-async function prepared(limits: string, mount: 'v1' | 'none' = 'v1') {
+const config = (target: string, c: string) => fs.readFileSync(path.join(target, 'usr/share/Thunder', c, 'Container/config'), 'utf8');
+
+async function prepared(limits: string, mount: 'v1' | 'v2' | 'none' = 'v1') {
   const dir = tmpDir();
   const target = await deviceImage(dir);
   if (mount === 'v1') fs.writeFileSync(path.join(target, 'usr/bin/cgroupfs-mount'), '#!/bin/sh\n', { mode: 0o755 });
+  if (mount === 'v2') {
+    fs.mkdirSync(path.join(target, 'etc/init.d'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'etc/init.d/S30cgroupfs2'), '#!/bin/sh\n', { mode: 0o755 });
+  }
   const t = 1700000000;
   const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'), {
     extra: [
@@ -121,5 +128,24 @@ describe('keys of the other layout', () => {
     // no limit: the page-rounded LONG_MAX the kernel shows for "unlimited"
     expect(r.output).toBe('limit 9223372036854771712\n');
     expect(r.lxcLog).toContain('Ignoring cgroup2 limits on legacy cgroup system');
+    // the doctor sees the same from the image: a warning per dropped key, no error (it starts)
+    fs.rmSync(path.join(target, 'etc/init.d/S30cgroupfs2'));
+    fs.writeFileSync(path.join(target, 'usr/bin/cgroupfs-mount'), '#!/bin/sh\n', { mode: 0o755 });
+    const d = await runDoctor({ target, callsign: c, pluginJson: null });
+    expect(d.ruleErrors['cgroup-limits'] ?? 0).toBe(0);
+    expect(d.findings.filter((x) => x.code.startsWith('CGROUP_')).map((x) => `${x.severity} ${x.code} ${x.line}`)).toEqual([`warning CGROUP_LIMIT_IGNORED ${config(target, c).split('\n').indexOf('lxc.cgroup2.memory.max = 33554432') + 1}`]);
+  }, 60_000);
+
+  it('the doctor on a v2 image: the v1 keys are dropped there; Thunder\'s figures need v1 (a note)', async () => {
+    const { target, callsign } = await prepared('{ memory: 32M }', 'v1');
+    fs.rmSync(path.join(target, 'usr/bin/cgroupfs-mount'));
+    fs.mkdirSync(path.join(target, 'etc/init.d'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'etc/init.d/S30cgroupfs2'), '#!/bin/sh\n', { mode: 0o755 });
+    const d = await runDoctor({ target, callsign, pluginJson: null });
+    expect(d.findings.filter((x) => x.code.startsWith('CGROUP_')).map((x) => `${x.severity} ${x.code}`)).toEqual(['warning CGROUP_LIMIT_IGNORED', 'note CGROUP_V2_THUNDER_FIGURES']);
+    // prepared again, the keys follow the image
+    const again = await prepared('{ memory: 32M }', 'v2');
+    const d2 = await runDoctor({ target: again.target, callsign: again.callsign, pluginJson: null });
+    expect(d2.findings.filter((x) => x.code.startsWith('CGROUP_')).map((x) => `${x.severity} ${x.code}`)).toEqual(['note CGROUP_V2_THUNDER_FIGURES']);
   }, 60_000);
 });
