@@ -195,3 +195,36 @@ describe('Buildroot integration', () => {
     expect(b.stdout).toBe('');
   });
 });
+
+describe('post-build and the cgroup mount package', () => {
+  it('the limits follow BR2_CONFIG\'s cgroup mount package; both packages, or none with limits, are warnings', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    writeTargetDir(target);
+    const br2 = path.join(dir, '.config');
+    const m = path.join(dir, 'm.yaml');
+    fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n    limits: { memory: 64M, pids: 128 }\n');
+    const run = async (lines: string[]) => {
+      fs.writeFileSync(br2, ['BR2_x86_64=y', 'BR2_PACKAGE_LXC=y', ...lines, ''].join('\n'));
+      const r = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+      const config = fs.readFileSync(path.join(target, 'usr/share/Thunder/X/Container/config'), 'utf8');
+      return { out: r.stdout + r.stderr, keys: config.split('\n').filter((l) => /^lxc\.cgroup/.test(l)) };
+    };
+    const v2 = await run(['BR2_PACKAGE_CGROUPFS_V2_MOUNT=y']);
+    expect(v2.keys).toEqual(['lxc.cgroup2.memory.max = 67108864', 'lxc.cgroup2.pids.max = 128']);
+    expect(v2.out).toContain('note[BR_CGROUP_LAYOUT]: the build mounts cgroup v2 (BR2_PACKAGE_CGROUPFS_V2_MOUNT)');
+    const v1 = await run(['BR2_PACKAGE_CGROUPFS_MOUNT=y']);
+    expect(v1.keys).toEqual(['lxc.cgroup.memory.limit_in_bytes = 67108864', 'lxc.cgroup.pids.max = 128']);
+    // both: prepare cannot tell which keys to write, and says so (before post-build's own checks)
+    fs.writeFileSync(br2, 'BR2_x86_64=y\nBR2_PACKAGE_LXC=y\nBR2_PACKAGE_CGROUPFS_MOUNT=y\nBR2_INIT_SYSTEMD=y\n');
+    const both = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('error[CGROUP_LAYOUT_AMBIGUOUS]: the image mounts cgroups both ways: v1 (BR2_PACKAGE_CGROUPFS_MOUNT=y) and v2 (BR2_INIT_SYSTEMD=y)');
+    // without limits it does not matter to prepare, and post-build warns
+    const plain = path.join(dir, 'plain.yaml');
+    fs.writeFileSync(plain, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n');
+    const noLimits = await tbx(['buildroot', 'post-build', target, '--manifest', plain, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+    expect(noLimits.stderr).toContain('warning[BR_CGROUP_BOTH]');
+    expect((await run([])).out).toContain('warning[BR_CGROUP_NONE]: X has resource limits, but nothing in the build mounts cgroups');
+  });
+});

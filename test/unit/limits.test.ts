@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ThunderboxError } from '../../src/core/errors.js';
+import { cgroupMountCheck } from '../../src/buildroot/cgroup-mount.js';
 import { checkConfigText } from '../../src/lxc/check.js';
 import { cgroupV2Form, limitKeys } from '../../src/lxc/limits.js';
 import { mergeInputs } from '../../src/profile/input.js';
@@ -197,5 +198,20 @@ describe('lxc check: cgroup layouts', () => {
   ])('%s = %s (memory %s): %s', (key, value, memory, want) => {
     const r = cgroupV2Form(key, value, memory);
     expect(r && `${r.key} = ${r.value}`).toBe(want);
+  });
+});
+
+describe('the build\'s cgroup mount package (buildroot check, post-build)', () => {
+  it.each([
+    [['BR2_PACKAGE_CGROUPFS_MOUNT'], ['X'], ['note BR_CGROUP_LAYOUT']],
+    [['BR2_PACKAGE_CGROUPFS_V2_MOUNT'], ['X'], ['note BR_CGROUP_LAYOUT']],
+    [['BR2_PACKAGE_CGROUPFS_MOUNT'], [], []],
+    [['BR2_PACKAGE_CGROUPFS_MOUNT', 'BR2_PACKAGE_CGROUPFS_V2_MOUNT'], [], ['warning BR_CGROUP_BOTH']],
+    [['BR2_PACKAGE_CGROUPFS_MOUNT', 'BR2_INIT_SYSTEMD'], ['X'], ['warning BR_CGROUP_BOTH']],
+    [[], ['X'], ['warning BR_CGROUP_NONE']],
+    [[], [], []],
+  ])('%j, limits in %j: %j', (set, limited, want) => {
+    const c = new Map(set.map((k) => [k, 'y']));
+    expect(cgroupMountCheck(c, '.config', limited).map((d) => `${d.severity} ${d.code}`)).toEqual(want);
   });
 });
