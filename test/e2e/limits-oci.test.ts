@@ -5,6 +5,8 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ociLimits } from '../../src/oci/limits.js';
 import { resolveLimits } from '../../src/profile/limits.js';
+import { parseManifest } from '../../src/profile/manifest.js';
+import { resolveContainer } from '../../src/profile/resolve.js';
 import { limitPrograms, type LimitPrograms } from '../helpers/limit-programs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -58,8 +60,10 @@ async function runIn(runtime: 'runc' | 'crun', dir: string, b: string, args: str
 
 describe.each(['runc', 'crun'] as const)('ociLimits under %s (cgroup v1)', (runtime) => {
   it('memory 32M kills 64 MB inside; memsw, shares, cpuset, Cpus_allowed_list, nofile 2048, pids 32 show and hold', async () => {
-    const r = resolveLimits({ memory: '32M', memorySwap: '32M', pids: 32, cpuWeight: 50, cpus: '0', nofile: 2048 }, () => undefined);
-    const limits = ociLimits(r.limits, 'v1');
+    // a manifest's limits, resolved as prepare resolves them
+    const m = parseManifest('containers:\n  OCDM:\n    rootfs: .\n    limits: { memory: 32M, memory-swap: 32M, pids: 32, cpu: { weight: 50, cpus: "0" }, nofile: 2048 }\n', 'thunderbox.yaml');
+    const spec = resolveContainer('OCDM', m.containers[0]!.input, { target: '/' });
+    const limits = ociLimits(spec.limits, 'v1');
     expect(limits).toEqual({ resources: { memory: { limit: 33554432, swap: 33554432 }, pids: { limit: 32 }, cpu: { shares: 512, cpus: '0' } }, rlimits: [{ type: 'RLIMIT_NOFILE', soft: 2048, hard: 2048 }] });
     const dir = tmpDir();
     const script = [
