@@ -18,8 +18,10 @@ import type { CgroupLayout } from '../thunder/cgroup-layout.js';
 // Why not cpu.shares on v2: runc 1.1.5 and crun 1.8.1 turn shares into a weight with
 // 1 + ((shares - 2) * 9999) / 262142 (runc libcontainer/cgroups/utils.go
 // ConvertCPUSharesToCgroupV2Value), which is not the kernel's scale: 1024 shares, the default,
-// become weight 39, not 100. `unified` (runc 1.0+, crun 0.19+) writes the file as given; it is
-// refused on a v1 host, so it is used on v2 only.
+// become weight 39, not 100 (measured with both under cgroup v2, test/e2e/limits-v2.test.ts;
+// runc 1.3.2 and crun 1.23 changed to a quadratic formula, still not the kernel's scale).
+// `unified` (runc 1.0+, crun 0.19+) writes the file as given; it is refused on a v1 host, so it
+// is used on v2 only.
 
 export interface OciResources {
   memory?: { limit?: number; swap?: number };

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { ociLimits } from '../../src/oci/limits.js';
+import { resolveLimits } from '../../src/profile/limits.js';
 import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
 import { REPO, tbx } from '../helpers/cli.js';
 import { writeCpio } from '../helpers/cpio.js';
@@ -18,28 +20,60 @@ import { tmpDir } from '../helpers/tmp.js';
 // cgroupfs-v2-mount init script, so the v2 keys are chosen from it), and the image carries
 // this host's lxc-start with its libraries (ldd). Its /init mounts the unified hierarchy,
 // enables the controllers for children, and starts the container as Thunder does
-// (lxc-start -F with the command as init); the container prints what its cgroup says.
+// (lxc-start -F with the command as init); the container prints what its cgroup says. Then
+// runc and crun start OCI bundles with ociLimits' v2 rendering the same way.
 // apparmor=0: Debian's kernel enables AppArmor, and this host's liblxc (built with it) refuses
 // to start without its policy loaded; a Buildroot device has no AppArmor.
 
 const KERNEL = path.join(REPO, 'test', '.cache', 'vmlinuz');
 
-/** lxc-start, its libraries and its loader, at their real paths in the image. */
-function lendLxc(target: string): void {
+/** lxc-start, runc and crun, their libraries and their loader, at their real paths in the image. */
+function lendRuntimes(target: string): void {
   const put = (host: string, at = host) => {
     const dst = path.join(target, at);
     fs.mkdirSync(path.dirname(dst), { recursive: true });
     fs.copyFileSync(fs.realpathSync(host), dst);
     fs.chmodSync(dst, 0o755);
   };
-  put('/usr/bin/lxc-start');
-  const ldd = execFileSync('ldd', ['/usr/bin/lxc-start'], { encoding: 'utf8' });
-  for (const m of ldd.matchAll(/=>\s+(\/\S+)/g)) put(m[1]!);
-  const loader = /^\s+(\/\S*ld-linux\S*)/m.exec(ldd)![1]!;
-  put(loader);
+  for (const program of ['/usr/bin/lxc-start', '/usr/bin/runc', '/usr/bin/crun']) {
+    put(program);
+    const ldd = execFileSync('ldd', [program], { encoding: 'utf8' });
+    for (const m of ldd.matchAll(/=>\s+(\/\S+)/g)) put(m[1]!);
+    put(/^\s+(\/\S*ld-linux\S*)/m.exec(ldd)![1]!);
+  }
   // liblxc's compiled-in mount point for the rootfs (LXCROOTFSMOUNT)
   fs.mkdirSync(path.join(target, 'usr/lib/x86_64-linux-gnu/lxc/rootfs'), { recursive: true });
 }
+
+// The runtimes run with --no-pivot: the root here is the initramfs, which pivot_root cannot
+// leave (EINVAL); a device's root is a real filesystem.
+
+/** An OCI bundle at <image>/oci/<name>: `runc spec`'s config.json with this process and these limits. */
+async function ociBundle(target: string, name: string, progs: { alloc: Buffer }, script: string, limits: ReturnType<typeof ociLimits>): Promise<void> {
+  const b = path.join(target, 'oci', name);
+  const root = path.join(b, 'rootfs');
+  for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'tmp']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+  for (const a of ['sh', 'cat', 'grep', 'echo']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+  fs.writeFileSync(path.join(root, 'usr/bin/alloc'), progs.alloc, { mode: 0o755 });
+  await execa('runc', ['spec', '--bundle', b]);
+  const file = path.join(b, 'config.json');
+  const c = JSON.parse(fs.readFileSync(file, 'utf8'));
+  c.process.terminal = false;
+  c.process.args = ['/bin/sh', '-c', script];
+  c.process.rlimits = limits.rlimits;
+  c.linux.resources = { ...c.linux.resources, ...limits.resources };
+  // a cgroup namespace: the container's /sys/fs/cgroup is then its own cgroup (runc spec has none)
+  c.linux.namespaces.push({ type: 'cgroup' });
+  fs.writeFileSync(file, JSON.stringify(c, null, 2));
+}
+
+const OCI_INSIDE = [
+  'for f in memory.max memory.swap.max pids.max cpu.weight cpuset.cpus; do echo "$f $(cat /sys/fs/cgroup/$f)"; done',
+  'echo "nofile $(ulimit -n) $(ulimit -Hn)"',
+  '/usr/bin/alloc 64 >/dev/null; echo "big status $?"',
+].join('; ');
 
 // the console of lxc-start -F is not passed through here: the container writes to the device's
 // /tmp (bound into it for Thunder's communicator), and /init prints it
@@ -75,12 +109,19 @@ $b grep -E 'ERROR' /run/lxc-start.log | $b sed 's/^/TBX log /'
 echo "TBX v1 keys: lxc-start exit $?"
 echo "TBX v1 keys: memory.max $($b cat /tmp/tbx-v1)"
 $b grep -iE 'ERROR|WARN.*(legacy|limit)|memory.limit_in_bytes|setup_limits' /run/lxc-start-v1.log | $b grep -v monitor | $b head -n 8 | $b sed 's/^/TBX v1 log /'
+for rt in runc crun; do
+  for bundle in limits shares; do
+    /usr/bin/$rt --root /run/$rt run --no-pivot --bundle /oci/$bundle tbx-$bundle > /tmp/oci-$rt-$bundle 2>&1
+    echo "TBX $rt $bundle exit $?"
+    $b sed "s/^/TBX $rt $bundle /" /tmp/oci-$rt-$bundle
+  done
+done
 $b poweroff -f
 `;
 }
 
 describe('limits under cgroup v2, in a booted kernel', () => {
-  it('lxc.cgroup2 keys: memory.max 32M kills 64 MB inside, swap.max, pids.max, cpu.weight, cpuset.cpus, nofile show in the container; v1 keys there are dropped', async () => {
+  it('lxc.cgroup2 keys: memory.max 32M kills 64 MB inside, swap.max, pids.max, cpu.weight, cpuset.cpus, nofile show in the container; v1 keys there are dropped; the OCI rendering under runc and crun', async () => {
     expect(fs.existsSync(KERNEL), `${KERNEL} is missing: run bash scripts/test-host-setup.sh as root`).toBe(true);
     const dir = tmpDir();
     const progs = await limitPrograms(dir);
@@ -113,7 +154,10 @@ describe('limits under cgroup v2, in a booted kernel', () => {
     const p1 = await tbx(['prepare', v1, rootfs, '--target', target, '--no-plugin-json', '--no-doctor', '--memory', '32M', '--cgroup', 'v1']);
     expect(p1.code, p1.stderr).toBe(0);
     expect(fs.readFileSync(path.join(target, 'usr/share/Thunder', v1, 'Container/config'), 'utf8')).toContain('lxc.cgroup.memory.limit_in_bytes = 33554432\n');
-    lendLxc(target);
+    lendRuntimes(target);
+    // the OCI rendering of the same limits for v2, and cpu.shares alone (what the runtimes make of it)
+    await ociBundle(target, 'limits', progs, OCI_INSIDE, ociLimits(resolveLimits({ memory: '32M', memorySwap: '48M', pids: 32, cpuWeight: 50, cpus: '0', nofile: 2048 }, () => undefined).limits, 'v2'));
+    await ociBundle(target, 'shares', progs, 'echo "cpu.weight $(cat /sys/fs/cgroup/cpu.weight)"', { resources: { cpu: { shares: 1024 } }, rlimits: [] });
     fs.writeFileSync(path.join(target, 'init'), initScript(`/usr/share/Thunder/${cs}`, `/usr/share/Thunder/${v1}`), { mode: 0o755 });
     const initrd = path.join(dir, 'initrd.cpio');
     writeCpio(target, initrd);
@@ -140,6 +184,13 @@ describe('limits under cgroup v2, in a booted kernel', () => {
     expect(tbxLines).toContain('TBX v1 keys: lxc-start exit 0');
     expect(tbxLines).toContain('TBX v1 keys: memory.max max');
     expect(tbxLines).toContain('Ignoring legacy cgroup limits on pure cgroup2 system');
+    // the OCI rendering under v2, started by runc 1.1.5 and crun 1.8.1
+    for (const rt of ['runc', 'crun']) {
+      expect(tbxLines, rt).toContain(`TBX ${rt} limits exit 0`);
+      for (const line of ['memory.max 33554432', 'memory.swap.max 16777216', 'pids.max 32', 'cpu.weight 50', 'cpuset.cpus 0', 'nofile 2048 2048', 'big status 137']) expect(tbxLines, rt).toContain(`TBX ${rt} limits ${line}`);
+      // cpu.shares 1024, the default, becomes weight 39, not 100: why ociLimits writes unified
+      expect(tbxLines, rt).toContain(`TBX ${rt} shares cpu.weight 39`);
+    }
     expect(seconds).toBeLessThan(180);
   }, 200_000);
 });
