@@ -32,6 +32,7 @@ async function usesFrom(f: LintFlags): Promise<Set<Condition>> {
   if (f.manifest) {
     const { loadManifest } = await import('../profile/manifest.js');
     const m = loadManifest(f.manifest);
+    const { limitConditions } = await import('../kconfig/rules.js');
     const set = new Set<Condition>();
     for (const c of m.containers) {
       const i = c.input;
@@ -39,12 +40,7 @@ async function usesFrom(f: LintFlags): Promise<Set<Condition>> {
       if ((i.seccomp ?? 'default') === 'default') set.add('seccomp');
       if (i.net?.some((n) => n.type === 'veth')) set.add('veth');
       // a limit needs its controller (the values are checked by prepare)
-      const l = i.limits ?? {};
-      if (l.memory !== undefined) set.add('memory');
-      if (l.memorySwap !== undefined) set.add('memory-swap');
-      if (l.pids !== undefined) set.add('pids');
-      if (l.cpuWeight !== undefined) set.add('cpu-weight');
-      if (l.cpus !== undefined) set.add('cpus');
+      for (const c of limitConditions(i.limits)) set.add(c);
     }
     if (f.cgroup === 'v1') set.add('cgroup-v1');
     return set;

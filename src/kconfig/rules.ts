@@ -107,6 +107,18 @@ export type Uses = ReadonlySet<Condition>;
 /** thunderbox's defaults: unprivileged (idmap) with seccomp. */
 export const DEFAULT_USES: Uses = new Set<Condition>(['idmap', 'seccomp']);
 
+/** The conditions a container's limits (as the manifest gives them) bring: each limit needs its controller. */
+export function limitConditions(l: { memory?: unknown; memorySwap?: unknown; pids?: unknown; cpuWeight?: unknown; cpus?: unknown } | undefined): Condition[] {
+  if (!l) return [];
+  const out: Condition[] = [];
+  if (l.memory !== undefined) out.push('memory');
+  if (l.memorySwap !== undefined) out.push('memory-swap');
+  if (l.pids !== undefined) out.push('pids');
+  if (l.cpuWeight !== undefined) out.push('cpu-weight');
+  if (l.cpus !== undefined) out.push('cpus');
+  return out;
+}
+
 /** A conditional option is needed only when the containers use what it is for. */
 export function needOf(rule: KRule, uses: Uses): Need {
   if (rule.requiredWhen?.some((set) => set.every((c) => uses.has(c)))) return 'required';
