@@ -54,7 +54,7 @@ export const RULES: readonly KRule[] = [
   R('CGROUP_PIDS', 'cgroups', 'no', 'recommended', ['moby', 'thunderbox'], 'a process limit stops a fork bomb in a plugin (limits.pids)', { requiredWhen: [['pids']] }),
   R('CGROUP_FREEZER', 'cgroups', 'recommended', 'recommended', ['moby'], 'lxc-freeze and clean stops on cgroup v1'),
   R('CGROUP_BPF', 'cgroups', 'recommended', 'recommended', ['moby', 'thunderbox'], 'the device controller of cgroup v2 is a BPF program'),
-  R('MEMCG_V1', 'cgroups', 'no', 'recommended', ['thunderbox'], 'the memory controller of the cgroup v1 hierarchy is off by default since 6.12: a v1 image (cgroupfs-mount) has no memory hierarchy, and thunderbox\'s and Thunder\'s memory figures (memory.usage_in_bytes) are missing', { when: 'cgroup-v1', requiredWhen: [['cgroup-v1', 'memory']], splitFrom: 'MEMCG' }),
+  R('MEMCG_V1', 'cgroups', 'no', 'recommended', ['thunderbox'], 'the memory controller of the cgroup v1 hierarchy is off by default since 6.12: a v1 image (cgroupfs-mount) has no memory hierarchy: liblxc fails the start at a memory limit ("Failed to set memory.limit_in_bytes", measured), and Thunder\'s memory figures (memory.usage_in_bytes) are missing', { when: 'cgroup-v1', requiredWhen: [['cgroup-v1', 'memory']], splitFrom: 'MEMCG' }),
   R('CPUSETS_V1', 'cgroups', 'no', 'no', ['thunderbox'], 'limits.cpu.cpus on a v1 image: the v1 cpuset hierarchy is its own option since 6.12', { requiredWhen: [['cgroup-v1', 'cpus']], splitFrom: 'CPUSETS' }),
   // networking
   R('VETH', 'networking', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'lxc.net.N.type = veth', { ...LCC('Misc', 'Veth pair device'), atStart: true }),

@@ -194,3 +194,50 @@ describe('limits under cgroup v2, in a booted kernel', () => {
     expect(seconds).toBeLessThan(180);
   }, 200_000);
 });
+
+describe('limits under cgroup v1 without its memory controller, in a booted kernel', () => {
+  // Linux 6.12 without MEMCG_V1 (the Pi's bcm2709 config) has no memory controller for
+  // cgroupfs-mount to mount: here /init mounts the v1 hierarchies but memory, as that image boots.
+  it('lxc.cgroup.memory.limit_in_bytes with no v1 memory hierarchy stops the start (why kconfig lint and post-build require MEMCG_V1 for a v1 image); pids alone starts', async () => {
+    const dir = tmpDir();
+    const target = await deviceImage(dir);
+    fs.writeFileSync(path.join(target, 'usr/bin/cgroupfs-mount'), '#!/bin/sh\n', { mode: 0o755 });
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'));
+    const cs = `LimV1${randomBytes(3).toString('hex')}`;
+    const p = await tbx(['prepare', cs, rootfs, '--target', target, '--no-plugin-json', '--no-doctor', '--memory', '32M', '--pids', '16']);
+    expect(p.code, p.stderr).toBe(0);
+    const pidsOnly = `${cs}p`;
+    const p2 = await tbx(['prepare', pidsOnly, rootfs, '--target', target, '--no-plugin-json', '--no-doctor', '--pids', '16']);
+    expect(p2.code, p2.stderr).toBe(0);
+    lendRuntimes(target);
+    const env = Object.entries(THUNDER_ENVIRONMENT).map(([k, v]) => `export ${k}='${v}'`).join('\n');
+    fs.writeFileSync(path.join(target, 'init'), `#!/bin/busybox sh
+b=/bin/busybox
+$b mount -t proc proc /proc
+$b mount -t sysfs sysfs /sys
+$b mount -t devtmpfs devtmpfs /dev
+$b mkdir -p /dev/pts && $b mount -t devpts devpts /dev/pts
+$b mount -t tmpfs run /run
+$b mount -t tmpfs cgroups /sys/fs/cgroup
+for c in pids cpu cpuacct cpuset devices freezer; do $b mkdir /sys/fs/cgroup/$c && $b mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done
+${env}
+/usr/bin/lxc-start -n Container -P /usr/share/Thunder/${cs} -F -l DEBUG -o /run/lxc-start.log -- /bin/sh -c 'echo "pids.max $(cat /sys/fs/cgroup/pids/pids.max 2>&1)" > /tmp/tbx-inside'
+echo "TBX lxc-start exit $?"
+$b sed 's/^/TBX inside /' /tmp/tbx-inside
+$b grep -E 'ERROR' /run/lxc-start.log | $b head -n 3 | $b sed 's/^/TBX log /'
+/usr/bin/lxc-start -n Container -P /usr/share/Thunder/${pidsOnly} -F -l DEBUG -o /run/lxc-start-p.log -- /bin/sh -c 'mount -t tmpfs c /sys/fs/cgroup && busybox mkdir /sys/fs/cgroup/pids && mount -t cgroup -o pids c /sys/fs/cgroup/pids; echo "pids.max $(cat /sys/fs/cgroup/pids/pids.max 2>&1)" > /tmp/tbx-inside-p'
+echo "TBX pids only: lxc-start exit $?"
+$b sed 's/^/TBX pids only: inside /' /tmp/tbx-inside-p
+$b poweroff -f
+`, { mode: 0o755 });
+    const initrd = path.join(dir, 'initrd.cpio');
+    writeCpio(target, initrd);
+    const vm = await execa('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256', '-smp', '1', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', KERNEL, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1 quiet apparmor=0 rdinit=/init'], { reject: false, timeout: 170_000, stdin: 'ignore' });
+    const lines = String(vm.stdout).replace(/\r/g, '').split('\n').filter((l) => l.startsWith('TBX ')).join('\n');
+    expect(lines, String(vm.stdout).slice(-2000)).toContain('TBX lxc-start exit 1');
+    expect(lines).toContain('Failed to set "memory.limit_in_bytes" to "33554432"');
+    expect(lines).not.toContain('TBX inside');
+    expect(lines).toContain('TBX pids only: lxc-start exit 0');
+    expect(lines).toContain('TBX pids only: inside pids.max 16');
+  }, 200_000);
+});
