@@ -9,6 +9,8 @@
 #   - xz-utils, bzip2, zstd: compressed archives; fakeroot; util-linux (setpriv); strace (its
 #     fault injection kills a run at one chosen syscall);
 #   - linux-source-6.1, gcc, make, flex, bison: the kernel's own kconfig (kconfig lint --kernel-src);
+#   - qemu-system-x86 and Debian's kernel (test/.cache/vmlinuz: /boot's, else unpacked from the
+#     linux-image-amd64 package): a booted kernel with cgroup v2 for the v2 limits' real start;
 #   - root's subordinate ids 100000-165535 in /etc/subuid and /etc/subgid: with newuidmap
 #     installed, liblxc maps ids through it, even for root.
 set -eu
@@ -24,7 +26,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # command -> the Debian package that has it
 for pair in lxc-execute:lxc newuidmap:uidmap update-binfmts:binfmt-support xz:xz-utils \
   bzip2:bzip2 zstd:zstd fakeroot:fakeroot setpriv:util-linux flex:flex bison:bison gcc:gcc \
-  make:make readelf:binutils shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps setcap:libcap2-bin strace:strace; do
+  make:make readelf:binutils qemu-system-x86_64:qemu-system-x86 shellcheck:shellcheck iptables:iptables ip:iproute2 sysctl:procps setcap:libcap2-bin strace:strace; do
   have "${pair%%:*}" || pkgs="$pkgs ${pair#*:}"
 done
 dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$pkgs busybox-static"
@@ -87,6 +89,25 @@ if [ ! -e "$ksrc/Kconfig" ]; then
     '*/Kconfig*' '*Makefile*' '*Kbuild*' 'linux-source-6.1/scripts/*' 'linux-source-6.1/arch/*/configs/*' \
     'linux-source-6.1/include/*' 'linux-source-6.1/arch/*/include/*' 'linux-source-6.1/tools/*'
   mv "$ksrc.tmp/linux-source-6.1" "$ksrc" && rm -rf "$ksrc.tmp"
+fi
+
+# Debian's kernel for the cgroup v2 start under qemu-system-x86_64 (test/e2e/limits-v2.test.ts):
+# this machine's, else the one linux-image-amd64 depends on, unpacked from its package
+if [ ! -s "$cache/vmlinuz" ]; then
+  mkdir -p "$cache"
+  # shellcheck disable=SC2012
+  boot=$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$boot" ]; then
+    cp "$boot" "$cache/vmlinuz.tmp"
+  else
+    tmp=$(mktemp -d)
+    image=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
+    (cd "$tmp" && apt-get download "$image")
+    dpkg -x "$tmp"/linux-image-*.deb "$tmp/x"
+    cp "$tmp"/x/boot/vmlinuz-* "$cache/vmlinuz.tmp"
+    rm -rf "$tmp"
+  fi
+  mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
 fi
 
 for f in /etc/subuid /etc/subgid; do

@@ -5,6 +5,7 @@ import { lint } from '../kconfig/lint.js';
 import { DEFAULT_USES } from '../kconfig/rules.js';
 import { TARGETS } from '../kconfig/targets.js';
 import { parseBr2Config } from './br2-config.js';
+import { cgroupMountCheck } from './cgroup-mount.js';
 
 // `thunderbox buildroot check [DIR]`: lint a br2-external tree (by default this repo).
 // One rule a function, each with the facts it rests on (Buildroot's manual
@@ -117,9 +118,15 @@ async function defconfigs(c: Ctx): Promise<void> {
     for (const t of table('BR2_ROOTFS_USERS_TABLES')) if (fs.existsSync(t)) usersTable(c, t);
     const frags = table('BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES').filter((p) => fs.existsSync(p));
     const target = TARGETS.find((t) => t.defconfig === v.get('BR2_LINUX_KERNEL_DEFCONFIG')?.value)?.name;
+    // the cgroup mount package the defconfig names (a package that selects one, as
+    // Metrological's Thunder does cgroupfs-mount, is not in a defconfig: post-build sees the .config)
+    const br2 = new Map([...v].map(([k, x]) => [k, x.value]));
+    for (const d of cgroupMountCheck(br2, f, [])) c.out.push({ ...d, file: path.relative(c.dir, f) });
     if (frags.length && target) {
       const cmdline = table('BR2_PACKAGE_RPI_FIRMWARE_CMDLINE_FILE').find((p) => fs.existsSync(p));
-      const r = await lint(frags, { target, uses: DEFAULT_USES, cmdline });
+      // a v1 image (cgroupfs-mount) needs the v1 controllers Linux 6.12 splits out (MEMCG_V1)
+      const uses = br2.get('BR2_PACKAGE_CGROUPFS_MOUNT') === 'y' ? new Set([...DEFAULT_USES, 'cgroup-v1' as const]) : DEFAULT_USES;
+      const r = await lint(frags, { target, uses, cmdline });
       for (const d of r.diagnostics) if (d.severity !== 'note') c.out.push({ ...d, file: d.file ? path.relative(c.dir, d.file) : d.file, message: `${n} (${target}): ${d.message}` });
     }
     for (const o of table('BR2_ROOTFS_OVERLAY')) if (fs.existsSync(o)) once(c, o, () => overlay(c, o));

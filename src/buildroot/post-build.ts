@@ -4,6 +4,7 @@ import { failUsage } from '../core/errors.js';
 import { nearest } from '../core/suggest.js';
 import { readStamp } from '../thunder/layout.js';
 import { br2ArchName, readBr2Config } from './br2-config.js';
+import { cgroupMountCheck } from './cgroup-mount.js';
 
 // `thunderbox buildroot post-build TARGET_DIR [args...]`, Buildroot's contract:
 //   $1 is TARGET_DIR; then BR2_ROOTFS_POST_SCRIPT_ARGS (every post script gets them all, so
@@ -66,7 +67,7 @@ export function parsePostScriptArgs(args: string[]): PostBuildArgs {
  * cannot run its containers (no LXC, owners never applied, another architecture): they fail
  * the build unless --keep-going.
  */
-export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null }[], nonRoot: boolean): Diagnostic[] {
+export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null; limits?: boolean }[], nonRoot: boolean): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!br2Config || !fs.existsSync(br2Config)) {
     out.push({ code: 'BR_NO_CONFIG', severity: 'warning', message: 'BR2_CONFIG is not set or missing: the Buildroot configuration was not checked', hint: 'run this from a Buildroot post-build script' });
@@ -86,6 +87,7 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
   if (!/board\/raspberrypi3\/device_table\.txt/.test(tables) && (c.get('BR2_ROOTFS_OVERLAY') ?? '').includes('overlays/container-host')) {
     out.push({ code: 'BR_TABLE_MISSING', severity: 'warning', file, message: 'BR2_ROOTFS_DEVICE_TABLE does not list thunderbox\'s board/raspberrypi3/device_table.txt, which gives the container-host overlay its modes', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/device_table.txt to BR2_ROOTFS_DEVICE_TABLE' });
   }
+  out.push(...cgroupMountCheck(c, file, containers.filter((k) => k.limits).map((k) => k.callsign)));
   const build = br2ArchName(c);
   for (const k of containers) {
     if (!build || !k.archName) continue;

@@ -50,7 +50,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const device = deviceModel(target, { datapath: a.datapath ?? m.datapath });
       const containers = m.containers.map((c) => {
         const dir = device.choose(c.name, { classname: c.input.classname }).chosen?.host;
-        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir) };
+        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: c.input.limits !== undefined && Object.keys(c.input.limits).length > 0 };
       });
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
       let rendered: Record<string, unknown> | null = null;
@@ -60,6 +60,16 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
         rendered = await captureJson(() => n.parseAsync(['node', 'thunderbox', 'net', 'render', '--manifest', manifest, '--target', target, ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]));
       }
       const ds = crossCheck(process.env.BR2_CONFIG, containers, process.getuid?.() !== 0);
+      // the built kernel against what the containers' limits need (kconfig lint --manifest's rules)
+      const limited = m.containers.filter((c) => c.input.limits && Object.keys(c.input.limits).length);
+      if (limited.length) {
+        const { kernelLimitsCheck } = await import('../buildroot/kernel-limits.js');
+        const { chooseCgroupLayout } = await import('../thunder/cgroup-layout.js');
+        const { limitConditions } = await import('../kconfig/rules.js');
+        const uses = new Set(limited.flatMap((c) => limitConditions(c.input.limits)));
+        if (chooseCgroupLayout(target, { br2Config: process.env.BR2_CONFIG }).layout === 'v1') uses.add('cgroup-v1');
+        ds.push(...(await kernelLimitsCheck({ buildDir: process.env.BUILD_DIR, binariesDir: process.env.BINARIES_DIR, uses })));
+      }
       out.diagnostics(ds);
       if (a.ignored.length) out.detail(`post-build: left for other post scripts: ${a.ignored.join(' ')}`);
       const errors = ds.filter((d) => d.severity === 'error').length;

@@ -12,12 +12,13 @@ interface LintFlags {
   cmdline?: string;
   manifest?: string;
   uses?: string;
+  cgroup?: 'v1' | 'v2';
   strict?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
 
-const USES: readonly Condition[] = ['idmap', 'veth', 'nat', 'cgroup-v1', 'seccomp'];
+const USES: readonly Condition[] = ['idmap', 'veth', 'nat', 'cgroup-v1', 'seccomp', 'memory', 'memory-swap', 'pids', 'cpu-weight', 'cpus'];
 
 async function usesFrom(f: LintFlags): Promise<Set<Condition>> {
   if (f.uses !== undefined) {
@@ -31,13 +32,17 @@ async function usesFrom(f: LintFlags): Promise<Set<Condition>> {
   if (f.manifest) {
     const { loadManifest } = await import('../profile/manifest.js');
     const m = loadManifest(f.manifest);
+    const { limitConditions } = await import('../kconfig/rules.js');
     const set = new Set<Condition>();
     for (const c of m.containers) {
       const i = c.input;
       if (!i.idmap || i.idmap.kind !== 'none') set.add('idmap');
       if ((i.seccomp ?? 'default') === 'default') set.add('seccomp');
       if (i.net?.some((n) => n.type === 'veth')) set.add('veth');
+      // a limit needs its controller (the values are checked by prepare)
+      for (const c of limitConditions(i.limits)) set.add(c);
     }
+    if (f.cgroup === 'v1') set.add('cgroup-v1');
     return set;
   }
   const { DEFAULT_USES } = await import('../kconfig/rules.js');
@@ -67,7 +72,8 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
     .option('--arch <arch>', 'ARCH for the kernel tree (arm, arm64)')
     .option('--cmdline <file>', 'the board\'s cmdline.txt (cgroup_enable=memory is needed for the memory controller)')
     .option('--manifest <file>', 'thunderbox.yaml: which conditional options the containers need (idmap -> USER_NS, veth -> VETH, ...)')
-    .option('--uses <list>', `what the containers use, instead of a manifest: ${USES.join(',')} (default idmap,seccomp)`)
+    .option('--uses <list>', `what the containers use, instead of a manifest, comma-separated: ${USES.join(', ')} (default idmap,seccomp)`)
+    .addOption(new Option('--cgroup <layout>', 'with --manifest: the cgroup layout the image mounts (v1: its memory and cpuset controllers need MEMCG_V1, CPUSETS_V1 on 6.12)').choices(['v1', 'v2']))
     .option('--strict', 'a redefinition between fragments is an error, and warnings fail too')
     .option('--json', 'print the diagnostics and option states as JSON')
     .option('-q, --quiet', 'print errors only')
@@ -101,7 +107,7 @@ stock Raspberry Pi 6.12 kernel's resolved config, no kernel tree needed), or fro
     .summary('lxc-checkconfig-style report on a full .config (exit 1 if a required option is missing)')
     .argument('[config]', 'the kernel .config (default: $CONFIG)')
     .option('--manifest <file>', 'thunderbox.yaml: which conditional options the containers need')
-    .option('--uses <list>', `what the containers use: ${USES.join(',')} (default idmap,seccomp)`)
+    .option('--uses <list>', `what the containers use, comma-separated: ${USES.join(', ')} (default idmap,seccomp)`)
     .option('--json', 'print {ok, diagnostics, config, options: [{option, state, required, feature}]}')
     .addHelpText('after', '\nExamples:\n  thunderbox kconfig check-config output/build/linux-custom/.config\n  CONFIG=/boot/config-6.12 thunderbox kconfig check-config --json')
     .action(async (file: string | undefined, f: LintFlags) => {

@@ -58,6 +58,14 @@ interface PrepareFlags {
   keep?: string[];
   thunderRoots?: boolean;
   dedupeWithHost?: boolean;
+  memory?: string;
+  memorySwap?: string;
+  pids?: string;
+  cpuWeight?: string;
+  cpus?: string;
+  nofile?: string;
+  cgroup?: 'v1' | 'v2';
+  br2Config?: string;
   doctor?: boolean;
   force?: boolean;
   dryRun?: boolean;
@@ -113,6 +121,14 @@ not at all; a second run with the same inputs changes nothing.`,
     .option('--keep <glob>', 'keep paths matching this glob in a minimised rootfs, e.g. "usr/share/zoneinfo/**" (repeatable; implies --minimize)', collect)
     .option('--no-thunder-roots', 'minimise around --root only, not around ThunderPlugin (a container that does not run a Thunder plugin)')
     .option('--dedupe-with-host', 'hard-link files identical to the image\'s own copies (same path) instead of copying them')
+    .option('--memory <size>', 'memory limit, e.g. 128M (K, M, G, T: powers of 1024; bytes without)')
+    .option('--memory-swap <size>', 'memory and swap together, at least --memory (equal: no swap)')
+    .option('--pids <n>', 'most processes and threads at once (pids.max)')
+    .option('--cpu-weight <n>', 'CPU share, 1-10000 (cpu.weight; 100 is the default; v1: cpu.shares)')
+    .option('--cpus <list>', 'the CPUs it may run on, e.g. 0-1 (cpuset.cpus)')
+    .option('--nofile <n>', 'open files limit, soft and hard (lxc.prlimit.nofile)')
+    .addOption(new Option('--cgroup <layout>', 'the device\'s cgroup layout for the limits (default: read from the image)').choices(['v1', 'v2']))
+    .option('--br2-config <file>', 'Buildroot .config to read the cgroup layout from too (default $BR2_CONFIG)')
     .option('--no-doctor', 'skip the checks (thunderbox doctor) after preparing')
     .option('--force', 'rebuild the container even if its inputs did not change')
     .option('--dry-run', 'print the plan and the diffs, change nothing')
@@ -179,6 +195,8 @@ function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command)
   if (f.keep) i.keep = f.keep;
   if (fromCli(cmd, 'thunderRoots')) i.thunderRoots = f.thunderRoots;
   if (f.dedupeWithHost) i.dedupeWithHost = true;
+  const limits = { memory: f.memory, memorySwap: f.memorySwap, pids: f.pids, cpuWeight: f.cpuWeight, cpus: f.cpus, nofile: f.nofile };
+  if (Object.values(limits).some((v) => v !== undefined)) i.limits = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
   const netFlags = ['link', 'ipv4', 'ipv6', 'gateway', 'gateway6', 'interconnect', 'route', 'hwaddr', 'vethPair'] as const;
   const flagName = (k: string) => `--${k.replace('vethPair', 'veth-pair')}`;
   const given = netFlags.filter((k) => f[k] !== undefined);
@@ -258,6 +276,8 @@ async function runPrepare(callsign: string | undefined, rootfs: string | undefin
     isRoot: process.getuid?.() === 0,
     toolVersion: VERSION,
     epoch: sourceDateEpoch(),
+    cgroup: f.cgroup,
+    br2Config: f.br2Config ?? process.env.BR2_CONFIG,
     onProgress: (cs: string, done: number, total: number) => bar.update(cs, done, total),
   };
   out.say(`image root: ${t.target} (from ${t.from})`);

@@ -153,6 +153,8 @@ export function verdicts(final: Map<string, string>, uses: Uses, where: { file: 
     states.push({ option: r.option, state, need, feature: r.feature, ...(r.check ? { lxcCheckconfig: { section: r.check.section, label: r.check.label, mandatory: r.check.mandatory === true } } : {}) });
     const a = where.requested.get(r.option);
     const loc = a ? { file: a.file, line: a.line, col: 1 } : { file: where.file };
+    // a kernel from before the split has the v1 part built into its parent
+    if (state === 'missing' && r.splitFrom && final.get(r.splitFrom) === 'y') continue;
     if ((state === 'n' || state === 'missing') && need !== 'no') {
       const dep = where.blocked?.get(r.option) ?? (NS_OPTIONS.includes(r.option) && final.get('NAMESPACES') !== 'y' ? 'NAMESPACES' : undefined);
       if (dep) {

@@ -7,7 +7,7 @@
 export type Feature = 'namespaces' | 'cgroups' | 'networking' | 'netfilter' | 'security' | 'storage' | 'checkpoint';
 export type Need = 'required' | 'recommended' | 'no';
 export type Source = 'lxc-checkconfig' | 'moby' | 'thunder-lxc-doc' | 'thunderbox';
-export type Condition = 'idmap' | 'veth' | 'nat' | 'cgroup-v1' | 'seccomp';
+export type Condition = 'idmap' | 'veth' | 'nat' | 'cgroup-v1' | 'seccomp' | 'memory' | 'memory-swap' | 'pids' | 'cpu-weight' | 'cpus';
 
 export interface KRule {
   option: string;
@@ -21,6 +21,13 @@ export interface KRule {
   when?: Condition;
   /** Used while the container starts: as a module (m) it must load by then. */
   atStart?: boolean;
+  /** Required when the containers use all of one of these sets (a limit needs its controller). */
+  requiredWhen?: Condition[][];
+  /**
+   * An option split out of this one in a later kernel (MEMCG_V1 from MEMCG in 6.11): absent
+   * from a resolved config while this one is y, the kernel predates the split and has it built in.
+   */
+  splitFrom?: string;
   why: string;
 }
 
@@ -38,14 +45,17 @@ export const RULES: readonly KRule[] = [
   // cgroups
   R('CGROUPS', 'cgroups', 'recommended', 'required', ['lxc-checkconfig', 'moby'], 'LXC puts every container in a cgroup', LCC('Control groups', 'Cgroups')),
   R('CGROUP_DEVICE', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'common.conf\'s device allow-list (cgroup v1)', LCC('Control groups', 'Cgroup device')),
-  R('CGROUP_SCHED', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'CPU shares per container', LCC('Control groups', 'Cgroup sched')),
+  R('CGROUP_SCHED', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'CPU shares per container (limits.cpu.weight)', { ...LCC('Control groups', 'Cgroup sched'), requiredWhen: [['cpu-weight']] }),
+  R('FAIR_GROUP_SCHED', 'cgroups', 'no', 'recommended', ['moby', 'thunderbox'], 'cpu.shares (v1) and cpu.weight (v2) exist only with the fair group scheduler (limits.cpu.weight)', { requiredWhen: [['cpu-weight']] }),
   R('CGROUP_CPUACCT', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'CPU accounting per container', LCC('Control groups', 'Cgroup cpu account')),
-  R('MEMCG', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'memory limits (the Pi also needs cgroup_enable=memory on the command line)', LCC('Control groups', 'Cgroup memory controller')),
-  R('CPUSETS', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'CPU pinning', LCC('Control groups', 'Cgroup cpuset')),
-  R('CGROUP_PIDS', 'cgroups', 'no', 'recommended', ['moby', 'thunderbox'], 'a process limit stops a fork bomb in a plugin'),
+  R('MEMCG', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'memory limits (limits.memory; the Pi also needs cgroup_enable=memory on the command line)', { ...LCC('Control groups', 'Cgroup memory controller'), requiredWhen: [['memory']] }),
+  R('SWAP', 'cgroups', 'no', 'no', ['thunderbox'], 'limits.memory-swap: swap accounting is MEMCG with SWAP (MEMCG_SWAP was merged into them in 6.1); without SWAP there is no memory.memsw / memory.swap.max file and the start fails', { requiredWhen: [['memory-swap']] }),
+  R('CPUSETS', 'cgroups', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'CPU pinning (limits.cpu.cpus)', { ...LCC('Control groups', 'Cgroup cpuset'), requiredWhen: [['cpus']] }),
+  R('CGROUP_PIDS', 'cgroups', 'no', 'recommended', ['moby', 'thunderbox'], 'a process limit stops a fork bomb in a plugin (limits.pids)', { requiredWhen: [['pids']] }),
   R('CGROUP_FREEZER', 'cgroups', 'recommended', 'recommended', ['moby'], 'lxc-freeze and clean stops on cgroup v1'),
   R('CGROUP_BPF', 'cgroups', 'recommended', 'recommended', ['moby', 'thunderbox'], 'the device controller of cgroup v2 is a BPF program'),
-  R('MEMCG_V1', 'cgroups', 'no', 'recommended', ['thunderbox'], 'the memory controller of the cgroup v1 hierarchy is off by default since 6.12', { when: 'cgroup-v1' }),
+  R('MEMCG_V1', 'cgroups', 'no', 'recommended', ['thunderbox'], 'the memory controller of the cgroup v1 hierarchy is off by default since 6.12: a v1 image (cgroupfs-mount) has no memory hierarchy: liblxc fails the start at a memory limit ("Failed to set memory.limit_in_bytes", measured), and Thunder\'s memory figures (memory.usage_in_bytes) are missing', { when: 'cgroup-v1', requiredWhen: [['cgroup-v1', 'memory']], splitFrom: 'MEMCG' }),
+  R('CPUSETS_V1', 'cgroups', 'no', 'no', ['thunderbox'], 'limits.cpu.cpus on a v1 image: the v1 cpuset hierarchy is its own option since 6.12', { requiredWhen: [['cgroup-v1', 'cpus']], splitFrom: 'CPUSETS' }),
   // networking
   R('VETH', 'networking', 'recommended', 'recommended', ['lxc-checkconfig', 'moby'], 'lxc.net.N.type = veth', { ...LCC('Misc', 'Veth pair device'), atStart: true }),
   R('MACVLAN', 'networking', 'recommended', 'no', ['lxc-checkconfig'], 'lxc.net.N.type = macvlan', { ...LCC('Misc', 'Macvlan'), atStart: true }),
@@ -97,8 +107,21 @@ export type Uses = ReadonlySet<Condition>;
 /** thunderbox's defaults: unprivileged (idmap) with seccomp. */
 export const DEFAULT_USES: Uses = new Set<Condition>(['idmap', 'seccomp']);
 
+/** The conditions a container's limits (as the manifest gives them) bring: each limit needs its controller. */
+export function limitConditions(l: { memory?: unknown; memorySwap?: unknown; pids?: unknown; cpuWeight?: unknown; cpus?: unknown } | undefined): Condition[] {
+  if (!l) return [];
+  const out: Condition[] = [];
+  if (l.memory !== undefined) out.push('memory');
+  if (l.memorySwap !== undefined) out.push('memory-swap');
+  if (l.pids !== undefined) out.push('pids');
+  if (l.cpuWeight !== undefined) out.push('cpu-weight');
+  if (l.cpus !== undefined) out.push('cpus');
+  return out;
+}
+
 /** A conditional option is needed only when the containers use what it is for. */
 export function needOf(rule: KRule, uses: Uses): Need {
+  if (rule.requiredWhen?.some((set) => set.every((c) => uses.has(c)))) return 'required';
   if (rule.when && !uses.has(rule.when)) return 'no';
   return rule.thunder;
 }

@@ -7,6 +7,7 @@ import { checkIdmap, formatIdmapLine, parseIdmapValue, type IdMapLine } from './
 import { available, lookupKey, suggest, type LxcVersion, type NetType } from './keys.js';
 import { NAMESPACES, checkHwaddr, valueFindings } from './values.js';
 import { mountFields } from './mount-entry.js';
+import { cgroupV2Form } from './limits.js';
 
 // `thunderbox lxc check`: every rule about one key comes from its row in keys.ts; this file
 // holds what spans lines, in the order liblxc applies a config:
@@ -49,6 +50,8 @@ interface Ctx {
   seen: Map<string, Map<string, number>>;
   /** lxc.rootfs.path so far (absolute mount targets must lie inside it). */
   rootfs?: string;
+  /** The first cgroup v1 and v2 limit key (devices.* aside: common.conf sets both on purpose). */
+  cgroup: { v1?: { file: string; l: ConfigLine }; v2?: { file: string; l: ConfigLine } };
 }
 
 function col(l: ConfigLine, part: 'key' | 'value'): number {
@@ -155,9 +158,12 @@ function checkEntry(c: Ctx, file: string, l: ConfigLine): void {
     case 'removed':
       add(c, file, l, 'key', 'error', 'LXC_REMOVED_KEY', `${key} was removed in LXC 3.0 (${m.note})`, 'delete the line; thunderbox lxc migrate does');
       return;
-    case 'version':
-      add(c, file, l, 'key', 'error', 'LXC_KEY_VERSION', `${key} does not exist in LXC ${m.version}`, m.def.since ? `it needs LXC ${m.def.since}` : `it was removed after LXC ${m.def.until}`);
+    case 'version': {
+      const v2 = m.def.key === 'lxc.cgroup.' ? cgroupV2Form(key, v) : null;
+      const hint = m.def.since ? `it needs LXC ${m.def.since}` : `it was removed after LXC ${m.def.until}${v2 ? `: write ${v2.key} = ${v2.value} (the device must mount cgroup v2); thunderbox lxc migrate --lxc-version ${m.version} converts it` : ''}`;
+      add(c, file, l, 'key', 'error', 'LXC_KEY_VERSION', `${key} does not exist in LXC ${m.version}${m.def.key === 'lxc.cgroup.' ? ' (LXC 7 drops the cgroup v1 keys)' : ''}`, hint);
       return;
+    }
     case 'net-bad':
       add(c, file, l, 'key', 'error', 'LXC_NET_KEY', `${key}: ${m.reason}`, 'network keys are lxc.net.<N>.type, .link, .flags, .hwaddr, .ipv4.address, ...');
       return;
@@ -283,10 +289,12 @@ function checkText(c: Ctx, text: string, file: string): void {
       continue;
     }
     checkEntry(c, file, l);
+    const layout = /^lxc\.cgroup2\./.test(l.key!) ? 'v2' : /^lxc\.cgroup\.(?!dir|relative)/.test(l.key!) ? 'v1' : null;
+    if (layout && !/^lxc\.cgroup2?\.devices\./.test(l.key!)) c.cgroup[layout] ??= { file, l };
   }
 }
 
-const newCtx = (o: CheckOptions, stack: string[]): Ctx => ({ o, out: [], stack, nics: new Map(), caps: { keep: false, drop: false }, ns: { clone: false, keep: false }, idmap: [], seen: new Map() });
+const newCtx = (o: CheckOptions, stack: string[]): Ctx => ({ o, out: [], stack, nics: new Map(), caps: { keep: false, drop: false }, ns: { clone: false, keep: false }, idmap: [], seen: new Map(), cgroup: {} });
 
 export function checkConfig(file: string, o: CheckOptions): Diagnostic[] {
   const c = newCtx(o, []);
@@ -303,6 +311,11 @@ export function checkConfigText(text: string, file: string, o: CheckOptions): Di
 }
 
 function finish(c: Ctx): void {
+  const { v1, v2 } = c.cgroup;
+  if (v1 && v2) {
+    const [first, later] = v1.l.line <= v2.l.line && v1.file === v2.file ? [v1, v2] : [v2, v1];
+    add(c, later.file, later.l, 'key', 'warning', 'LXC_CGROUP_MIXED', `${later.l.key} and ${first.l.key} (${first.file === later.file ? `line ${first.l.line}` : first.file}) are limits for cgroup ${later === v2 ? 'v2' : 'v1'} and ${later === v2 ? 'v1' : 'v2'}: a device mounts one layout, and liblxc ignores the other set with a warning only (measured with 5.0.2: the container starts without those limits)`, 'keep the keys of the layout the device mounts (thunderbox prepare writes them for the image\'s: cgroupfs-mount v1, cgroupfs-v2-mount or systemd v2)');
+  }
   if (c.idmap.length === 0) return;
   const at = c.idmap[0]!;
   for (const d of checkIdmap(c.idmap.map((x) => x.line))) c.out.push({ ...d, file: at.file, line: at.n, col: 1 });

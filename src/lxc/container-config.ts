@@ -3,6 +3,8 @@ import type { ContainerSpec, NetSpec } from '../profile/spec.js';
 import { blankLine, commentLine, entryLine, renderConfig, type ConfigLine } from './document.js';
 import { formatIdmapLine } from './idmap.js';
 import { formatMountEntry } from './mount-entry.js';
+import { limitLines } from './limits.js';
+import type { CgroupLayout } from '../thunder/cgroup-layout.js';
 import { formatCidr, formatIp, interconnectEnds, parseCidr } from '../net/ipv4.js';
 
 // The LXC config of a Thunder plugin container, in the order the Thunder docs and the wiki
@@ -18,6 +20,8 @@ export interface ConfigContext {
   toolVersion: string;
   /** lxc.arch value, or null to leave the host personality. */
   arch: string | null;
+  /** The device's cgroup layout, for the limits' keys (and what said so); default v1. */
+  cgroup?: { layout: CgroupLayout; from: string };
 }
 
 /** A stable, locally administered-style MAC in LXC's 00:16:3e range, from the callsign. */
@@ -107,6 +111,8 @@ export function containerConfigLines(spec: ContainerSpec, ctx: ConfigContext): C
     L.push(entryLine('lxc.console.logfile', spec.console.log));
     if (spec.console.size !== undefined) L.push(entryLine('lxc.console.size', spec.console.size));
   }
+  const limits = limitLines(spec.limits, ctx.cgroup?.layout ?? 'v1', ctx.cgroup?.from ?? 'assumed');
+  if (limits.length) L.push(blankLine(), ...limits);
   L.push(blankLine(), commentLine('a name alone inherits Thunder\'s value'));
   for (const e of spec.environment) L.push(entryLine('lxc.environment', e.value === undefined ? e.name : `${e.name}=${e.value}`));
   L.push(blankLine());

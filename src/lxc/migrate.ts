@@ -1,6 +1,7 @@
 import type { Diagnostic } from '../core/diagnostic.js';
 import { commentLine, parseConfig, renderConfig, type ConfigLine } from './document.js';
 import { NET_KEYS, REMOVED_LEGACY, legacyExact, type LxcVersion } from './keys.js';
+import { cgroupV2Form } from './limits.js';
 
 // `thunderbox lxc migrate`: LXC 2.x keys to their current names, as lxc-update-config does,
 // without its bugs (reference: lxc/lxc src/lxc/cmd/lxc-update-config.in):
@@ -13,7 +14,9 @@ import { NET_KEYS, REMOVED_LEGACY, legacyExact, type LxcVersion } from './keys.j
 //     has a driver keeps it (lxc-update-config prefixes a second one);
 //   - lxc.rootfs.backend, lxc.pivotdir, lxc.kmsg are dropped, each with a note;
 //   - comment lines are left alone (lxc-update-config rewrites them too);
-//   - for LXC 7, cgroup v1 lines (lxc.cgroup.<controller>.*) are commented out with a note.
+//   - for LXC 7, cgroup v1 lines (lxc.cgroup.<controller>.*) become their cgroup v2 form where
+//     v2 has one (lxc/limits.ts cgroupV2Form: memory.max, memory.swap.max, cpu.weight, ...);
+//     the others are commented out with a note.
 // Every other byte stays: the key is replaced in place, spacing and value untouched.
 
 export interface Migration {
@@ -65,6 +68,7 @@ export function migrateConfig(text: string, file: string, version: LxcVersion): 
   const notes: Diagnostic[] = [];
   const note = (l: ConfigLine, message: string) => notes.push({ code: 'LXC_MIGRATED', severity: 'note', file, line: l.line, message });
   const backend = doc.lines.filter((l) => l.kind === 'entry' && l.key === 'lxc.rootfs.backend').pop()?.value;
+  const memory = doc.lines.filter((l) => l.kind === 'entry' && l.key === 'lxc.cgroup.memory.limit_in_bytes').pop()?.value;
   let nic = -1;
   const out: ConfigLine[] = [];
   for (const l of doc.lines) {
@@ -121,6 +125,12 @@ export function migrateConfig(text: string, file: string, version: LxcVersion): 
       continue;
     }
     if (version >= 7 && /^lxc\.cgroup\.(?!dir|relative)/.test(key)) {
+      const v2 = cgroupV2Form(key, l.value ?? '', memory);
+      if (v2) {
+        out.push(setValue(renameKey(l, v2.key), v2.value));
+        note(l, `${key} = ${l.value ?? ''} -> ${v2.key} = ${v2.value} (LXC 7 has no cgroup v1 keys; the device must mount cgroup v2)`);
+        continue;
+      }
       out.push({ ...commentLine(`${l.raw.trim()}   # removed in LXC 7 (cgroup v1): write it as lxc.cgroup2.*`), eol: l.eol, line: l.line });
       note(l, `${key} commented out: LXC 7 has no cgroup v1 keys; the lxc.cgroup2 equivalent must be written by hand`);
       continue;

@@ -1,3 +1,4 @@
+import type { LimitsInput } from './limits.js';
 import type { EnvSpec, MountSpec, NetSpec, SeccompMode } from './spec.js';
 
 // What the manifest or the command line says about one container, before defaults.
@@ -58,6 +59,8 @@ export interface ContainerInput {
   keep?: string[];
   thunderRoots?: boolean;
   dedupeWithHost?: boolean;
+  /** Merged field by field: --memory replaces the manifest's limits.memory only. */
+  limits?: LimitsInput;
   /** Where the manifest wrote these values. */
   at?: Positions;
 }
@@ -72,9 +75,11 @@ export function mergeInputs(...inputs: ContainerInput[]): ContainerInput {
   for (const i of inputs) {
     for (const [k, v] of Object.entries(i)) {
       if (v === undefined || k === 'at') continue;
-      (out as Record<string, unknown>)[k] = v;
-      at = Object.fromEntries(Object.entries(at).filter(([f]) => f !== k && !f.startsWith(`${k}.`)));
-      if (!i.at) at[k] = null;
+      // limits merge one level down: each limit is a field of its own
+      const fields = k === 'limits' ? Object.keys(v as object).filter((f) => (v as Record<string, unknown>)[f] !== undefined).map((f) => `limits.${f}`) : [k];
+      (out as Record<string, unknown>)[k] = k === 'limits' ? { ...out.limits, ...Object.fromEntries(Object.entries(v as object).filter(([, x]) => x !== undefined)) } : v;
+      at = Object.fromEntries(Object.entries(at).filter(([f]) => !fields.some((g) => f === g || f.startsWith(`${g}.`))));
+      if (!i.at) for (const g of fields) at[g] = null;
     }
     Object.assign(at, i.at ?? {});
   }

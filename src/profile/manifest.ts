@@ -5,6 +5,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
 import type { ContainerInput, IdmapInput, Positions, SourcePos } from './input.js';
+import type { LimitsInput } from './limits.js';
 import { nearest } from '../core/suggest.js';
 import { parseEnvFlag, parseShareFlag } from './resolve.js';
 import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.js';
@@ -31,6 +32,7 @@ import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.j
 //       keep-devices: false                 # keep device nodes in an unprivileged container
 //       minimize: true                      # or { roots: [/usr/bin/x], keep: ["usr/share/zoneinfo/**"], thunder-roots: true }
 //       dedupe-with-host: false             # hard-link files identical to the image's own copies
+//       limits: { memory: 128M, memory-swap: 128M, pids: 256, cpu: { weight: 100, cpus: "0-1" }, nofile: 1024 }
 //
 // zod checks the shape; the yaml CST gives every error its line and column.
 //
@@ -93,6 +95,16 @@ const idmap = z.union([
   z.array(z.string()),
 ]);
 
+// sizes and counts as written: limits.ts checks them (units, ranges) at their positions
+const size = z.union([z.string(), z.number()]);
+const limits = z.strictObject({
+  memory: size.optional(),
+  'memory-swap': size.optional(),
+  pids: size.optional(),
+  cpu: z.strictObject({ weight: size.optional(), cpus: z.union([z.string(), z.number().int().nonnegative()]).optional() }).optional(),
+  nofile: size.optional(),
+});
+
 const container = z.strictObject({
   rootfs: z.string().min(1).optional(),
   classname: z.string().min(1).optional(),
@@ -120,6 +132,7 @@ const container = z.strictObject({
     ])
     .optional(),
   'dedupe-with-host': z.boolean().optional(),
+  limits: limits.optional(),
 });
 
 const manifestSchema = z.strictObject({
@@ -157,7 +170,7 @@ function where(doc: Document, lc: LineCounter, file: string, p: readonly Propert
 }
 
 /** Manifest keys of a container whose ContainerInput field is named otherwise. */
-const FIELD: Record<string, string> = { 'plugin-json': 'pluginJson', 'unmapped-to-nobody': 'unmappedToNobody', 'fix-root-mode': 'fixRootMode', 'keep-devices': 'keepDevices', 'dedupe-with-host': 'dedupeWithHost', 'minimize.roots': 'roots', 'minimize.keep': 'keep', 'minimize.thunder-roots': 'thunderRoots' };
+const FIELD: Record<string, string> = { 'plugin-json': 'pluginJson', 'unmapped-to-nobody': 'unmappedToNobody', 'fix-root-mode': 'fixRootMode', 'keep-devices': 'keepDevices', 'dedupe-with-host': 'dedupeWithHost', 'minimize.roots': 'roots', 'minimize.keep': 'keep', 'minimize.thunder-roots': 'thunderRoots', 'limits.memory-swap': 'limits.memorySwap', 'limits.cpu.weight': 'limits.cpuWeight', 'limits.cpu.cpus': 'limits.cpus' };
 
 /** Every value under `node` by path ('a.0.b'), at its first character; a single net is also net.0. */
 function positions(node: unknown, lc: LineCounter, file: string, prefix: string, out: Record<string, SourcePos>, container: boolean): void {
@@ -238,6 +251,11 @@ function toInput(raw: RawContainer, dir: string, at: Positions): ContainerInput 
     }
   }
   if (raw['dedupe-with-host'] !== undefined) out.dedupeWithHost = raw['dedupe-with-host'];
+  if (raw.limits !== undefined) {
+    const l = raw.limits;
+    const v: LimitsInput = { memory: l.memory, memorySwap: l['memory-swap'], pids: l.pids, cpuWeight: l.cpu?.weight, cpus: l.cpu?.cpus === undefined ? undefined : String(l.cpu.cpus), nofile: l.nofile };
+    out.limits = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
+  }
   return out;
 }
 
@@ -256,6 +274,8 @@ function keysAt(p: readonly PropertyKey[]): string[] {
   if (at === 'idmap') return ['base', 'size', 'share'];
   if (at === 'idmap.share') return ['uid', 'gid'];
   if (at === 'minimize') return ['roots', 'keep', 'thunder-roots'];
+  if (at === 'limits') return k(limits);
+  if (at === 'limits.cpu') return ['weight', 'cpus'];
   return [];
 }
 

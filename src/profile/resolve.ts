@@ -8,6 +8,7 @@ import { parseCidr, parseIp } from '../net/ipv4.js';
 import { parseCidr6, parseIp6 } from '../net/ipv6.js';
 import { DEFAULT_IDMAP, checkIdmap, parseIdmapValue, planIdmap, type IdMapLine } from '../lxc/idmap.js';
 import { normalizeEntryPath } from '../rootfs/entry-path.js';
+import { resolveLimits } from './limits.js';
 import { positionOf, type ContainerInput, type IdmapInput, type SourcePos } from './input.js';
 import { IFNAME, REQUIRED_ENV, type ContainerSpec, type EnvSpec, type MinimizeSpec, type MountSpec, type NetSpec } from './spec.js';
 
@@ -215,6 +216,8 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
   if (input.classname !== undefined && !CALLSIGN.test(input.classname)) errors.push(err('CLASSNAME_INVALID', `"${input.classname}" is not a usable classname`, 'a plugin class name such as OCDM (letters, digits, "_", "." and "-")', at('classname')));
   const consoleSpec = input.console === undefined ? undefined : resolveConsole(input.console, errors, at);
   const minimize = resolveMinimize(input, errors, at);
+  const limits = resolveLimits(input.limits, at);
+  errors.push(...limits.errors);
   if (errors.length) throw new ThunderboxError(errors.map((e) => ({ ...e, message: `${callsign}: ${e.message}` })));
   return {
     callsign,
@@ -235,6 +238,7 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     keepDevices: input.keepDevices ?? false,
     ...(minimize ? { minimize } : {}),
     dedupeWithHost: input.dedupeWithHost ?? false,
+    ...(limits.limits ? { limits: limits.limits } : {}),
   };
 }
 

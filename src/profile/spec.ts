@@ -1,4 +1,5 @@
 import type { IdMapLine } from '../lxc/idmap.js';
+import type { LimitsSpec } from './limits.js';
 
 /** An interface name as the kernel takes it: 1-15 characters, no blank, "/" or ":". */
 export const IFNAME = /^[^\s/:]{1,15}$/;
@@ -132,6 +133,8 @@ export interface ContainerSpec {
   minimize?: MinimizeSpec;
   /** Hard-link files identical to the image's own copies (same path) instead of copying them. */
   dedupeWithHost: boolean;
+  /** Resource limits (cgroup and rlimit); absent: none. */
+  limits?: LimitsSpec;
 }
 
 /** Thunder needs these two in every container (lxc.environment = NAME, value inherited). */

@@ -17,8 +17,8 @@ import { pluginJsonCandidates } from './layout.js';
 // (the image lost its LXC configuration, a mount source went away, ...). Cheap: a few small
 // reads and stats, no rootfs walk.
 
-/** Files of the image the rules read besides the config's (thunder/doctor/): the shell hooks run with, the ids newuidmap reads, what makes bridges at boot, Thunder's config. */
-const DEVICE_FILES = ['/bin/sh', '/etc/passwd', '/etc/subuid', '/etc/subgid', '/etc/init.d', '/etc/init.d/S40thunderbox-net', '/etc/network/interfaces', '/etc/fstab', '/etc/Thunder/config.json', '/etc/WPEFramework/config.json'];
+/** Files of the image the rules read besides the config's (thunder/doctor/): the shell hooks run with, the ids newuidmap reads, what makes bridges at boot, Thunder's config, what mounts cgroups (cgroup-layout.ts). */
+const DEVICE_FILES = ['/bin/sh', '/etc/passwd', '/etc/subuid', '/etc/subgid', '/etc/init.d', '/etc/init.d/S40thunderbox-net', '/etc/network/interfaces', '/etc/fstab', '/etc/Thunder/config.json', '/etc/WPEFramework/config.json', '/usr/bin/cgroupfs-mount', '/usr/lib/systemd/systemd', '/lib/systemd/systemd'];
 const PATH_DIRS = ['/sbin', '/usr/sbin', '/bin', '/usr/bin'];
 
 /** The image's programs the doctor reads the device's architecture from. */

@@ -10,6 +10,7 @@ import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
 import { ArchVote, archNameOfLxcArch } from '../lxc/arch.js';
 import { renderContainerConfig } from '../lxc/container-config.js';
+import { chooseCgroupLayout, type CgroupLayout } from './cgroup-layout.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive, type ArchiveInfo } from '../rootfs/archive-reader.js';
@@ -55,6 +56,10 @@ export interface PrepareRequest {
   toolVersion: string;
   /** SOURCE_DATE_EPOCH, when set. */
   epoch?: number;
+  /** The device's cgroup layout for the limits (--cgroup); default: read from the image (cgroup-layout.ts). */
+  cgroup?: CgroupLayout;
+  /** Buildroot's .config (BR2_CONFIG or --br2-config): its BR2_INIT_* and cgroup mount packages tell the layout too. */
+  br2Config?: string;
   onProgress?: (callsign: string, done: number, total: number) => void;
 }
 
@@ -308,6 +313,7 @@ interface BuildInput {
   containerDir?: string;
   /** Image files this run rewrites (plugin JSON, common.conf, subuid/subgid). */
   rewritten: ReadonlySet<string>;
+  cgroup?: { layout: CgroupLayout; from: string };
   /** --seccomp off-common-conf: the commented-out lines this container keeps off (in its stamp). */
   seccompEdits: SeccompEdit[];
 }
@@ -456,7 +462,7 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (writer.stats.toNobody) notes.push(`${writer.stats.toNobody} entries owned by ids outside the idmap now belong to the container's nobody (65534)`);
   const size: SizeReport = filter?.report() ?? { files: writer.stats.files, bytes: writer.stats.bytes, fullFiles: writer.stats.files, fullBytes: writer.stats.bytes, percent: 100, sharedFiles: 0, sharedBytes: 0 };
   const facts: BuildFacts = { arch, archName, stats: writer.stats, size, notes, warnings, ...(spec.minimize ? { kept } : {}), ...(shared.length ? { shared } : {}) };
-  const config = renderContainerConfig(spec, { containerDir: b.deviceDir, toolVersion: req.toolVersion, arch });
+  const config = renderContainerConfig(spec, { containerDir: b.deviceDir, toolVersion: req.toolVersion, arch, cgroup: b.cgroup });
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
   writeFileAtomic(path.join(dir, 'config'), config, { mode: 0o644, mtime });
@@ -567,6 +573,15 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
   const reports: ContainerReport[] = [];
   const fileOps = new Map<string, FileOp>();
   const names = new Set<string>();
+  // the limits' keys follow the device's cgroup layout: one answer for the whole image
+  let cgroup: { layout: CgroupLayout; from: string } | undefined;
+  if (req.containers.some((c) => c.limits)) {
+    const c = chooseCgroupLayout(req.target, { override: req.cgroup, br2Config: req.br2Config });
+    const errors = c.diagnostics.filter((d) => d.severity === 'error');
+    if (errors.length) throw new ThunderboxError(errors);
+    diagnostics.push(...c.diagnostics);
+    cgroup = { layout: c.layout, from: c.from };
+  }
   for (const spec of req.containers) {
     if (names.has(spec.callsign)) fail('CALLSIGN_DUPLICATE', `${spec.callsign} is listed twice`, 'give each container once');
     names.add(spec.callsign);
@@ -734,7 +749,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     reports.push(report);
     const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
-      const config = renderContainerConfig(spec, { containerDir: deviceDir, toolVersion: req.toolVersion, arch: stamp.facts.arch });
+      const config = renderContainerConfig(spec, { containerDir: deviceDir, toolVersion: req.toolVersion, arch: stamp.facts.arch, cgroup });
       // a temporary file an older version left when killed while writing the stamp: the tree
       // is not what a clean run makes, so it is made again (which drops the stray file)
       if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs')) && strayTemps(dir).length === 0) {
@@ -752,7 +767,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     if (old && old.uid !== process.getuid?.()) {
       fail('CONTAINER_NOT_OURS', `${spec.callsign}: the container in ${dir} was made as root (its rootfs belongs to uid ${old.uid}): this user cannot remove it to put the new one in its place`, `remove it as root (rm -rf ${dir}), or run prepare as root`, { file: dir });
     }
-    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, plugin: plugins.get(spec.callsign), rewritten: new Set(fileOps.keys()), seccompEdits: spec.seccomp === 'off-common-conf' ? seccompEdits : [] };
+    const b: BuildInput = { req, spec, walk, deviceDir, dir, fingerprint, plugin: plugins.get(spec.callsign), rewritten: new Set(fileOps.keys()), seccompEdits: spec.seccomp === 'off-common-conf' ? seccompEdits : [], cgroup };
     if (opts.scan) {
       const r = await buildContainer(b, dir, undefined, true);
       report.facts = r.facts;

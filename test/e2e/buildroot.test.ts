@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { execa, execaSync } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { RESOLVED } from '../../src/kconfig/targets/rpi3.data.js';
 import { writeArchive } from '../../src/rootfs/archive-writer.js';
 import { SAMPLE_COMMON_CONF, SAMPLE_PLUGIN_JSON, SAMPLE_THUNDER_CONFIG, SAMPLE_USERNS_CONF } from '../../src/thunder/sample.js';
 import { busyboxEntries } from '../helpers/busybox.js';
@@ -194,5 +195,68 @@ describe('Buildroot integration', () => {
     expect(r.stdout).toBe('');
     const b = await execa('shellcheck', ['-s', 'bash', path.join(REPO, '.ci/run'), path.join(REPO, 'scripts/test-host-setup.sh')], { reject: false });
     expect(b.stdout).toBe('');
+  });
+});
+
+describe('post-build and the cgroup mount package', () => {
+  it('the limits follow BR2_CONFIG\'s cgroup mount package; both packages, or none with limits, are warnings', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    writeTargetDir(target);
+    const br2 = path.join(dir, '.config');
+    const m = path.join(dir, 'm.yaml');
+    fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n    limits: { memory: 64M, pids: 128 }\n');
+    const run = async (lines: string[]) => {
+      fs.writeFileSync(br2, ['BR2_x86_64=y', 'BR2_PACKAGE_LXC=y', ...lines, ''].join('\n'));
+      const r = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+      const config = fs.readFileSync(path.join(target, 'usr/share/Thunder/X/Container/config'), 'utf8');
+      return { out: r.stdout + r.stderr, keys: config.split('\n').filter((l) => /^lxc\.cgroup/.test(l)) };
+    };
+    const v2 = await run(['BR2_PACKAGE_CGROUPFS_V2_MOUNT=y']);
+    expect(v2.keys).toEqual(['lxc.cgroup2.memory.max = 67108864', 'lxc.cgroup2.pids.max = 128']);
+    expect(v2.out).toContain('note[BR_CGROUP_LAYOUT]: the build mounts cgroup v2 (BR2_PACKAGE_CGROUPFS_V2_MOUNT)');
+    const v1 = await run(['BR2_PACKAGE_CGROUPFS_MOUNT=y']);
+    expect(v1.keys).toEqual(['lxc.cgroup.memory.limit_in_bytes = 67108864', 'lxc.cgroup.pids.max = 128']);
+    // both: prepare cannot tell which keys to write, and says so (before post-build's own checks)
+    fs.writeFileSync(br2, 'BR2_x86_64=y\nBR2_PACKAGE_LXC=y\nBR2_PACKAGE_CGROUPFS_MOUNT=y\nBR2_INIT_SYSTEMD=y\n');
+    const both = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('error[CGROUP_LAYOUT_AMBIGUOUS]: the image mounts cgroups both ways: v1 (BR2_PACKAGE_CGROUPFS_MOUNT=y) and v2 (BR2_INIT_SYSTEMD=y)');
+    // without limits it does not matter to prepare, and post-build warns
+    const plain = path.join(dir, 'plain.yaml');
+    fs.writeFileSync(plain, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n');
+    const noLimits = await tbx(['buildroot', 'post-build', target, '--manifest', plain, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
+    expect(noLimits.stderr).toContain('warning[BR_CGROUP_BOTH]');
+    expect((await run([])).out).toContain('warning[BR_CGROUP_NONE]: X has resource limits, but nothing in the build mounts cgroups');
+  });
+});
+
+describe('post-build and the built kernel', () => {
+  it('the containers\' limits against BUILD_DIR\'s kernel .config and the Pi\'s cmdline.txt: the Pi 6.12 bcm2709 kernel under a v1 image has no v1 memory controller', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    writeTargetDir(target);
+    const br2 = path.join(dir, '.config');
+    fs.writeFileSync(br2, 'BR2_x86_64=y\nBR2_PACKAGE_LXC=y\nBR2_PACKAGE_CGROUPFS_MOUNT=y\n');
+    const linux = path.join(dir, 'build', 'linux-custom');
+    fs.mkdirSync(linux, { recursive: true });
+    fs.writeFileSync(path.join(linux, 'Kconfig'), '');
+    fs.writeFileSync(path.join(linux, '.config'), `#\n# Automatically generated file; DO NOT EDIT.\n# Linux/arm 6.12.49 Kernel Configuration\n#\n${RESOLVED.replace('CONFIG_CGROUP_PIDS=y', '# CONFIG_CGROUP_PIDS is not set')}\n`);
+    const fw = path.join(dir, 'images', 'rpi-firmware');
+    fs.mkdirSync(fw, { recursive: true });
+    fs.writeFileSync(path.join(fw, 'cmdline.txt'), 'root=/dev/mmcblk0p2 rootwait console=tty1\n');
+    const m = path.join(dir, 'm.yaml');
+    fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n    limits: { memory: 64M, pids: 128, nofile: 1024 }\n');
+    const env = { BR2_CONFIG: br2, BUILD_DIR: path.join(dir, 'build'), BINARIES_DIR: path.join(dir, 'images') };
+    const r = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor'], { env });
+    expect(r.code).toBe(1);
+    const codes = r.stderr.split('\n').filter((l) => /error\[KCONFIG_/.test(l)).map((l) => /error\[(\w+)\]: (CONFIG_\w+|\S+)/.exec(l)!.slice(1).join(' ')).sort();
+    expect(codes).toEqual(['KCONFIG_CMDLINE_MEMCG no', 'KCONFIG_REQUIRED CONFIG_CGROUP_PIDS', 'KCONFIG_REQUIRED CONFIG_MEMCG_V1']);
+    // the limits the kernel has no say in (nofile) and a kernel with what they need: clean
+    fs.writeFileSync(path.join(linux, '.config'), `# Linux/arm 6.12.49 Kernel Configuration\n${RESOLVED.replace('# CONFIG_MEMCG_V1 is not set', 'CONFIG_MEMCG_V1=y')}\n`);
+    fs.writeFileSync(path.join(fw, 'cmdline.txt'), 'root=/dev/mmcblk0p2 rootwait cgroup_enable=memory\n');
+    const ok = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor'], { env });
+    expect(ok.stderr.split('\n').filter((l) => /KCONFIG_/.test(l))).toEqual([]);
+    expect(ok.code).toBe(0);
   });
 });

@@ -126,3 +126,41 @@ describe('kconfig lint', () => {
     expect(r.stderr).toContain('error[KCONFIG_NOT_A_TREE]');
   });
 });
+
+describe('kconfig lint --manifest with limits: each limit needs its controller', () => {
+  const manifest = (dir: string, limits: string) => {
+    const f = path.join(dir, 'thunderbox.yaml');
+    fs.writeFileSync(f, `containers:\n  OCDM:\n    rootfs: .\n    limits: ${limits}\n`);
+    return f;
+  };
+  const required = async (args: string[]) => {
+    const r = await tbx(['kconfig', 'lint', ...args, '--json']);
+    const j = JSON.parse(r.stdout) as { diagnostics: { code: string; message: string }[] };
+    return { code: r.code, required: j.diagnostics.filter((d) => d.code === 'KCONFIG_REQUIRED').map((d) => /CONFIG_(\w+)/.exec(d.message)![1]).sort() };
+  };
+  it('the Pi kernel with every controller off: one error per limit', async () => {
+    const dir = tmpDir();
+    const frag = path.join(dir, 'off.fragment');
+    fs.writeFileSync(frag, '# CONFIG_MEMCG is not set\n# CONFIG_CGROUP_PIDS is not set\n# CONFIG_FAIR_GROUP_SCHED is not set\n# CONFIG_CPUSETS is not set\n# CONFIG_SWAP is not set\n');
+    const all = manifest(dir, '{ memory: 128M, memory-swap: 256M, pids: 256, cpu: { weight: 100, cpus: "0-1" }, nofile: 1024 }');
+    expect(await required([frag, '--target', 'rpi3', '--manifest', all])).toEqual({ code: 1, required: ['CGROUP_PIDS', 'CPUSETS', 'FAIR_GROUP_SCHED', 'MEMCG', 'SWAP'] });
+    // without limits the same fragment asks for nothing more (they are recommendations)
+    const none = path.join(dir, 'none.yaml');
+    fs.writeFileSync(none, 'containers:\n  OCDM:\n    rootfs: .\n');
+    expect((await required([frag, '--target', 'rpi3', '--manifest', none])).required).toEqual([]);
+  });
+  it('a v1 image on the Pi 6.12 kernel: memory and cpus need the v1 controllers, which bcm2709 leaves out (MEMCG_V1)', async () => {
+    const dir = tmpDir();
+    const frag = path.join(dir, 'empty.fragment');
+    fs.writeFileSync(frag, '');
+    const m = manifest(dir, '{ memory: 64M, cpu: { cpus: "0" } }');
+    expect(await required([frag, '--target', 'rpi3', '--manifest', m, '--cgroup', 'v1'])).toEqual({ code: 1, required: ['MEMCG_V1'] });
+    expect(await required([frag, '--target', 'rpi3', '--manifest', m, '--cgroup', 'v2'])).toEqual({ code: 0, required: [] });
+  });
+  it('a kernel from before the split (no MEMCG_V1 symbol, MEMCG=y) has the v1 controller built in', async () => {
+    const dir = tmpDir();
+    const cfg = path.join(dir, '.config');
+    fs.writeFileSync(cfg, fullConfig({ ...Object.fromEntries(RULES.map((r) => [r.option, 'y'])), MEMCG_V1: '', CPUSETS_V1: '' }).replace(/^CONFIG_(MEMCG|CPUSETS)_V1=\n/gm, ''));
+    expect((await required([cfg, '--manifest', manifest(dir, '{ memory: 64M, cpu: { cpus: "0" } }'), '--cgroup', 'v1'])).required).toEqual([]);
+  });
+});

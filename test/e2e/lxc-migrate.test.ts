@@ -67,10 +67,34 @@ lxc.apparmor.profile = unconfined
     expect(migrateConfig(before, 'f', 6).after).toBe(after);
   });
 
-  it('for LXC 7, cgroup v1 lines are commented out with a note', () => {
-    const m = migrateConfig('lxc.cgroup.devices.allow = c 1:3 rwm\nlxc.cgroup.dir = x\n', 'f', 7);
-    expect(m.after).toBe('# lxc.cgroup.devices.allow = c 1:3 rwm   # removed in LXC 7 (cgroup v1): write it as lxc.cgroup2.*\nlxc.cgroup.dir = x\n');
+  it('for LXC 7, cgroup v1 lines without a v2 form are commented out with a note', () => {
+    const m = migrateConfig('lxc.cgroup.blkio.weight = 500\nlxc.cgroup.dir = x\n', 'f', 7);
+    expect(m.after).toBe('# lxc.cgroup.blkio.weight = 500   # removed in LXC 7 (cgroup v1): write it as lxc.cgroup2.*\nlxc.cgroup.dir = x\n');
     expect(m.notes[0]!.message).toContain('LXC 7 has no cgroup v1 keys');
+  });
+
+  it('for LXC 7, the limits become their cgroup v2 form, which liblxc loads', async () => {
+    const before = [
+      'lxc.cgroup.memory.limit_in_bytes = 128M',
+      'lxc.cgroup.memory.memsw.limit_in_bytes = 192M',
+      'lxc.cgroup.pids.max = 256',
+      'lxc.cgroup.cpu.shares = 512',
+      'lxc.cgroup.cpuset.cpus = 0-1',
+      'lxc.cgroup.devices.allow = c 1:3 rwm',
+      '',
+    ].join('\n');
+    const m = migrateConfig(before, 'f', 7);
+    expect(m.after).toBe(['lxc.cgroup2.memory.max = 128M', 'lxc.cgroup2.memory.swap.max = 67108864', 'lxc.cgroup2.pids.max = 256', 'lxc.cgroup2.cpu.weight = 50', 'lxc.cgroup2.cpuset.cpus = 0-1', 'lxc.cgroup2.devices.allow = c 1:3 rwm', ''].join('\n'));
+    expect(m.notes.map((n) => n.line)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(checkConfigText(m.after, 'f', { version: 7 }).filter((d) => d.severity !== 'note')).toEqual([]);
+    const dir = tmpDir();
+    const f = path.join(dir, 'config');
+    fs.writeFileSync(f, `lxc.uts.name = m\n${m.after}`);
+    expect((await lxcAccepts(f)).ok).toBe(true);
+  });
+
+  it('memory-swap without a memory line to subtract stays commented out', () => {
+    expect(migrateConfig('lxc.cgroup.memory.memsw.limit_in_bytes = 192M\n', 'f', 7).after).toMatch(/^# lxc.cgroup.memory.memsw/);
   });
 
   it('--write replaces the file and keeps FILE.bak; a second run has nothing to do', async () => {

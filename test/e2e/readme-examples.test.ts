@@ -149,11 +149,15 @@ describe("the README's examples", () => {
     fs.mkdirSync(path.join(dir, 'output/images'), { recursive: true });
     await rootfs(path.join(dir, 'output/images/rootfs.tar'));
     const target = await image(dir, ['OCDM']);
+    // the limits are written for the cgroup layout the image mounts: cgroupfs-mount (v1), as
+    // Metrological's Thunder external selects it, and as this host has
+    fs.writeFileSync(path.join(target, 'usr/bin/cgroupfs-mount'), '#!/bin/sh\n', { mode: 0o755 });
     fs.writeFileSync(path.join(dir, 'thunderbox.yaml'), manifest);
     const prep = await run(['prepare', '--manifest', 'thunderbox.yaml', '--target', target], dir);
     expect(prep.stderr).toBe('');
     expect(prep.code).toBe(0);
     expect(prep.stdout).toContain('OCDM: doctor: no problems found');
+    expect(fs.readFileSync(path.join(target, 'usr/share/Thunder/OCDM/Container/config'), 'utf8')).toContain('lxc.cgroup.memory.limit_in_bytes = 134217728\n');
     const t = await run(['try', 'OCDM', '--target', target, '--', '/bin/sh', '-c', 'ThunderPlugin; ls /TestLogging >/dev/null && echo shared; cat /proc/self/uid_map'], dir);
     expect(t.stdout).toContain('ThunderPlugin from the README example, uid 0');
     expect(t.stdout).toContain('shared');

@@ -165,6 +165,16 @@ export const CORPUS: readonly CorpusCase[] = [
     t.append('lxc.mount.fstab = /etc/tbx/corpus.fstab');
   }),
   good('good-init', ['init-cwd', 'init-ids'], (t) => t.append('lxc.init.cwd = /etc', 'lxc.init.uid = 1000', 'lxc.init.gid = 1000')),
+  // this host mounts cgroup v1, as an image with cgroupfs-mount does
+  good('good-cgroup-v1-limits', ['cgroup-limits'], (t) => {
+    t.image('/usr/bin/cgroupfs-mount', script('exit 0'), 0o755);
+    t.append('lxc.cgroup.memory.limit_in_bytes = 67108864', 'lxc.cgroup.pids.max = 64', 'lxc.cgroup.cpuset.cpus = 0', 'lxc.prlimit.nofile = 1024');
+  }),
+  // starts (liblxc drops the v2 keys with a warning): the doctor warns, no error
+  good('cgroup-v2-limits-on-v1-image', ['cgroup-limits'], (t) => {
+    t.image('/usr/bin/cgroupfs-mount', script('exit 0'), 0o755);
+    t.append('lxc.cgroup2.memory.max = 67108864');
+  }),
   good('good-prlimit', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = 1024:4096', 'lxc.prlimit.nproc = 1', 'lxc.prlimit.core = 0')),
   good('good-prlimit-empty-hard', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = 1024:', 'lxc.prlimit.core = -1')),
   good('good-newuidmap', ['newuidmap-subids'], (t) => {

@@ -50,13 +50,14 @@ containers:
     environment: [PATH, "LOG_LEVEL=3"]
     seccomp: default
     minimize: { roots: [/usr/bin/helper], keep: ["usr/share/**"], thunder-roots: true }
+    limits: { memory: 128M, memory-swap: 192M, pids: 256, cpu: { weight: 100, cpus: "0-1" }, nofile: 1024 }
   Netflix: &nf
     rootfs: target
     idmap: ["u 0 100000 65536", "g 0 100000 65536"]
     plugin-json: false
     unmapped-to-nobody: true
 `;
-const YAML_TOKENS = ['&a ', '*a', '*nf', '<<: *nf\n', '!!int ', '!!str ', '!!binary ', '!!map ', '!!set ', '? ', '- ', '{', '}', '[', ']', ': ', '"', "'", '|\n', '>-\n', '0x1f', '0o7', '0770', '1e400', '-1', '.inf', '~', 'null', 'true', '__proto__', 'constructor', '\n  ', '\n    ', '---\n', '...\n', '%YAML 1.1\n', 'auto', 'target', 'veth', 'routed', 'empty', '10.0.3.5/24', 'fd00::1/64', '..', '/'];
+const YAML_TOKENS = ['&a ', '*a', '*nf', '<<: *nf\n', '!!int ', '!!str ', '!!binary ', '!!map ', '!!set ', '? ', '- ', '{', '}', '[', ']', ': ', '"', "'", '|\n', '>-\n', '0x1f', '0o7', '0770', '1e400', '-1', '.inf', '~', 'null', 'true', '__proto__', 'constructor', '\n  ', '\n    ', '---\n', '...\n', '%YAML 1.1\n', 'auto', 'target', 'veth', 'routed', 'empty', '10.0.3.5/24', 'fd00::1/64', '..', '/', '128M', '1.5G', '64KB', '99999999T', '3-1', '0,2-3'];
 
 const LXC_SEEDS = [
   SAMPLE_COMMON_CONF,

@@ -5,6 +5,7 @@ import { checkFstab } from './fstab.js';
 import { checkHostHooks, checkStartHooks } from './hooks.js';
 import { checkInheritedEnvironment } from './inherit.js';
 import { checkInitCwd, checkInitIds } from './init.js';
+import { checkCgroupLimits } from './cgroup-limits.js';
 import { checkPrlimits } from './limits.js';
 import { checkBridges, checkGateways, checkHwaddr, checkNetScripts } from './net.js';
 import { checkThunderPluginExec } from './program.js';
@@ -166,6 +167,13 @@ export const RULES: readonly StartRule[] = [
     hint: 'use a known resource with SOFT <= HARD and sane values',
     cases: ['prlimit-nofile-3', 'prlimit-soft-over-hard', 'prlimit-nofile-over-nr-open', 'prlimit-unknown', 'prlimit-fsize-0', 'prlimit-nofile-empty-soft', 'prlimit-nofile-minus-one', 'good-prlimit', 'good-prlimit-empty-hard'],
     check: checkPrlimits,
+  },
+  {
+    id: 'cgroup-limits',
+    what: 'liblxc writes lxc.cgroup.* (v1) or lxc.cgroup2.* (v2) into the container\'s cgroup at start; keys of the layout the device does not mount are dropped with a warning, and the container starts without those limits',
+    hint: 'write the limits for the layout the image mounts (thunderbox prepare does)',
+    cases: ['cgroup-v2-limits-on-v1-image', 'good-cgroup-v1-limits'],
+    check: checkCgroupLimits,
   },
   {
     id: 'init-cwd',
