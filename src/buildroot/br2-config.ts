@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-
 // Buildroot's .config (BR2_CONFIG): KEY=value lines, strings quoted, "# KEY is not set".
 
 export type Br2Config = Map<string, string>;
@@ -12,10 +10,6 @@ export function parseBr2Config(text: string): Map<string, { value: string; line:
     if (a) m.set(a[1]!, { value: a[2]!.replace(/^"(.*)"$/, '$1'), line: i + 1 });
   });
   return m;
-}
-
-export function readBr2Config(file: string): Br2Config {
-  return new Map([...parseBr2Config(fs.readFileSync(file, 'utf8'))].map(([k, v]) => [k, v.value]));
 }
 
 /** The Buildroot architecture's lxc.arch family: what a container rootfs of this build is. */

@@ -3,8 +3,12 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { failUsage } from '../core/errors.js';
 import { nearest } from '../core/suggest.js';
 import { readStamp } from '../thunder/layout.js';
-import { br2ArchName, readBr2Config } from './br2-config.js';
+import { br2ArchName, parseBr2Config, type Br2Config } from './br2-config.js';
 import { cgroupMountCheck } from './cgroup-mount.js';
+import { readTextFile } from '../core/read-text.js';
+
+/** The keys that choose Buildroot's architecture (br2ArchName reads them). */
+const ARCH_KEYS = ['BR2_aarch64', 'BR2_arm', 'BR2_x86_64', 'BR2_i386'];
 
 // `thunderbox buildroot post-build TARGET_DIR [args...]`, Buildroot's contract:
 //   $1 is TARGET_DIR; then BR2_ROOTFS_POST_SCRIPT_ARGS (every post script gets them all, so
@@ -73,26 +77,38 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
     out.push({ code: 'BR_NO_CONFIG', severity: 'warning', message: 'BR2_CONFIG is not set or missing: the Buildroot configuration was not checked', hint: 'run this from a Buildroot post-build script' });
     return out;
   }
-  const c = readBr2Config(br2Config);
+  // a regular file, bounded: a directory or a FIFO as BR2_CONFIG is a mistake, not a hang
+  const r = readTextFile(br2Config, 8 * 1024 * 1024);
+  if (!r.ok) {
+    out.push({ code: 'BR_CONFIG_UNREADABLE', severity: 'error', file: br2Config, message: `BR2_CONFIG ${br2Config} cannot be read: ${r.reason}`, hint: "point BR2_CONFIG at Buildroot's .config (Buildroot sets it for post-build scripts)" });
+    return out;
+  }
+  const lines = parseBr2Config(r.text);
+  const c: Br2Config = new Map([...lines].map(([k, v]) => [k, v.value]));
   const file = br2Config;
-  if (c.get('BR2_PACKAGE_LXC') !== 'y') out.push({ code: 'BR_LXC_MISSING', severity: 'error', file, message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
+  /** where a key is set, or said to be not set ("# BR2_X is not set") */
+  const at = (key: string): { line?: number } => {
+    const l = lines.get(key)?.line ?? r.text.split('\n').findIndex((x) => x === `# ${key} is not set`) + 1;
+    return l > 0 ? { line: l } : {};
+  };
+  if (c.get('BR2_PACKAGE_LXC') !== 'y') out.push({ code: 'BR_LXC_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_LXC'), message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
   const tables = c.get('BR2_ROOTFS_DEVICE_TABLE') ?? '';
   const fakeroot = c.get('BR2_ROOTFS_POST_FAKEROOT_SCRIPT') ?? '';
   if (nonRoot && !/post-fakeroot\.sh/.test(fakeroot) && !/device_table\.txt/.test(tables.replace(/system\/device_table\.txt/, ''))) {
-    out.push({ code: 'BR_OWNERS_NOT_APPLIED', severity: 'error', file, message: 'the container owners are written to a permission table, but neither BR2_ROOTFS_POST_FAKEROOT_SCRIPT runs thunderbox\'s post-fakeroot.sh nor does BR2_ROOTFS_DEVICE_TABLE list a thunderbox table', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
+    out.push({ code: 'BR_OWNERS_NOT_APPLIED', severity: 'error', file, ...at('BR2_ROOTFS_POST_FAKEROOT_SCRIPT'), message: 'the container owners are written to a permission table, but neither BR2_ROOTFS_POST_FAKEROOT_SCRIPT runs thunderbox\'s post-fakeroot.sh nor does BR2_ROOTFS_DEVICE_TABLE list a thunderbox table', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
   }
   if (!/post-fakeroot\.sh/.test(fakeroot)) {
-    out.push({ code: 'BR_BUILD_FILES_SHIPPED', severity: 'warning', file, message: 'BR2_ROOTFS_POST_FAKEROOT_SCRIPT does not run thunderbox\'s post-fakeroot.sh, which leaves the build\'s own files (each container\'s device_table.txt and thunderbox.stamp) out of the filesystem image: they ship on the device', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
+    out.push({ code: 'BR_BUILD_FILES_SHIPPED', severity: 'warning', file, ...at('BR2_ROOTFS_POST_FAKEROOT_SCRIPT'), message: 'BR2_ROOTFS_POST_FAKEROOT_SCRIPT does not run thunderbox\'s post-fakeroot.sh, which leaves the build\'s own files (each container\'s device_table.txt and thunderbox.stamp) out of the filesystem image: they ship on the device', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/post-fakeroot.sh to BR2_ROOTFS_POST_FAKEROOT_SCRIPT' });
   }
   if (!/board\/raspberrypi3\/device_table\.txt/.test(tables) && (c.get('BR2_ROOTFS_OVERLAY') ?? '').includes('overlays/container-host')) {
-    out.push({ code: 'BR_TABLE_MISSING', severity: 'warning', file, message: 'BR2_ROOTFS_DEVICE_TABLE does not list thunderbox\'s board/raspberrypi3/device_table.txt, which gives the container-host overlay its modes', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/device_table.txt to BR2_ROOTFS_DEVICE_TABLE' });
+    out.push({ code: 'BR_TABLE_MISSING', severity: 'warning', file, ...at('BR2_ROOTFS_DEVICE_TABLE'), message: 'BR2_ROOTFS_DEVICE_TABLE does not list thunderbox\'s board/raspberrypi3/device_table.txt, which gives the container-host overlay its modes', hint: 'add $(BR2_EXTERNAL_THUNDERBOX_PATH)/board/raspberrypi3/device_table.txt to BR2_ROOTFS_DEVICE_TABLE' });
   }
   out.push(...cgroupMountCheck(c, file, containers.filter((k) => k.limits).map((k) => k.callsign)));
   const build = br2ArchName(c);
   for (const k of containers) {
     if (!build || !k.archName) continue;
     const same = build === k.archName || (build === 'armhf' && k.archName === 'armel') || (build === 'arm' && k.archName.startsWith('arm'));
-    if (!same) out.push({ code: 'BR_ARCH_MISMATCH', severity: 'error', file, message: `${k.callsign}: the rootfs is ${k.archName}, the build is ${build}`, hint: 'use a rootfs of the image\'s architecture (rootfs: target, or the build\'s own images/rootfs.tar)' });
+    if (!same) out.push({ code: 'BR_ARCH_MISMATCH', severity: 'error', file, ...at(ARCH_KEYS.find((k) => c.get(k) === 'y') ?? 'BR2_ARCH'), message: `${k.callsign}: the rootfs is ${k.archName}, the build is ${build}`, hint: 'use a rootfs of the image\'s architecture (rootfs: target, or the build\'s own images/rootfs.tar)' });
   }
   return out;
 }

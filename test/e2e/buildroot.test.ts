@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -132,8 +133,9 @@ describe('Buildroot integration', () => {
     fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n');
     const r = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: br2 } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('error[BR_LXC_MISSING]');
-    expect(r.stderr).toContain('error[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64');
+    // each at the line that says it
+    expect(r.stderr).toContain(`${br2}:2: error[BR_LXC_MISSING]`);
+    expect(r.stderr).toContain(`${br2}:1: error[BR_ARCH_MISMATCH]: X: the rootfs is x86_64, the build is aarch64`);
     expect(r.stderr).toContain('post-build: 2 error(s): the image cannot run its containers as configured; fix them, or add --keep-going to BR2_ROOTFS_POST_SCRIPT_ARGS');
     const going = await tbx(['buildroot', 'post-build', target, '--add-miniuart-bt-overlay', '--manifest', m, '--no-doctor', '--keep-going'], { env: { BR2_CONFIG: br2 } });
     expect(going.code).toBe(0);
@@ -157,6 +159,14 @@ describe('Buildroot integration', () => {
     const fr = await tbx(['buildroot', 'post-fakeroot', target, '--datapth', '/x']);
     expect(fr.code).toBe(2);
     expect(fr.stderr).toContain('unknown option --datapth in the post-fakeroot arguments (BR2_ROOTFS_POST_SCRIPT_ARGS): did you mean --datapath?');
+    // BR2_CONFIG that is a directory or a FIFO: an error naming it, not an internal error or a hang
+    const fifo = path.join(dir, 'br2.fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const [bad, says] of [[dir, 'it is a directory, not a regular file'], [fifo, 'it is a FIFO, not a regular file']] as const) {
+      const b = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: bad }, timeout: 20_000 });
+      expect(b.stderr).toContain(`error[BR_CONFIG_UNREADABLE]: BR2_CONFIG ${bad} cannot be read: ${says}`);
+      expect(b.code).toBe(1);
+    }
     const none = await tbx(['buildroot', 'post-build', target]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('post-build needs --manifest FILE');
