@@ -45,7 +45,7 @@ includes, hooks, /tmp and subids, and this host's environment.`,
     .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if the rootfs has it, else /bin/sh -c true)')
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
-    .option('--timeout <seconds>', 'stop the container after this long (default 30)')
+    .option('--timeout <seconds>', 'stop the container after this long (default 30; also with --host)')
     .option('--log-level <level>', 'liblxc log level: TRACE, DEBUG (default) or INFO')
     .option('--host', 'the older mode: start on this build host (lxc-execute, its includes, hooks, /tmp and environment), for an image without LXC')
     .option('--start', 'with --host: use lxc-start, the command is the container\'s init (default there: lxc-execute, with lxc-init as init)')
@@ -120,10 +120,16 @@ export function commandLine(argv: string[]): string {
 
 /** --host: today's start on the build host (src/lxc/execute.ts). */
 async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<void> {
-  if (f.timeout !== undefined || f.logLevel !== undefined) failUsage('TRY_DEVICE_ONLY', `${f.timeout !== undefined ? '--timeout' : '--log-level'} applies to the device-faithful start only`, 'leave out --host, or the flag');
+  if (f.logLevel !== undefined) failUsage('TRY_DEVICE_ONLY', '--log-level applies to the device-faithful start only', 'leave out --host, or the flag');
+  let timeoutMs: number | undefined;
+  if (f.timeout !== undefined) {
+    const s = Number(f.timeout);
+    if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${f.timeout} is not a number of seconds`, 'e.g. --timeout 10');
+    timeoutMs = s * 1000;
+  }
   const out = new Output(f);
   const t = chooseTarget(f.target);
-  const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true });
+  const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true, timeoutMs });
   out.diagnostics(r.notes);
   if (f.verbose) {
     out.detail(r.config.trimEnd().replace(/^/gm, '  | '));

@@ -30,6 +30,8 @@ export interface TryRequest {
   /** Capture output instead of passing it through (for --json). */
   capture: boolean;
   keep: boolean;
+  /** Stop the container after this long (default 30 s): exit 124. */
+  timeoutMs?: number;
   /** Add missing /etc/subuid and /etc/subgid lines on this host. */
   fixHostSubids: boolean;
   /**
@@ -42,6 +44,8 @@ export interface TryRequest {
 export interface TryResult {
   /** false when liblxc failed to start the container (the command never ran). */
   started: boolean;
+  /** Stopped after the timeout. */
+  timedOut?: boolean;
   exitCode: number;
   command: string[];
   config: string;
@@ -229,10 +233,19 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // a container liblxc never finishes starting (lxc.mount.auto = shmounts: without a path
+    // makes lxc-execute run the command and then wait for ever): stopped after the timeout,
+    // lxc-stop first, then the tool itself
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void execa('lxc-stop', ['-n', name, '-P', tmp, '-k', '-t', '3'], { reject: false, timeout: 5000 }).finally(() => child.kill('SIGKILL'));
+    }, req.timeoutMs ?? 30_000);
     let r;
     try {
       r = await child;
     } finally {
+      clearTimeout(timer);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }
@@ -244,7 +257,8 @@ export async function tryContainer(req: TryRequest): Promise<TryResult> {
     const stdout = req.capture ? (console ?? String(r.stdout)) : undefined;
     // liblxc's own failure to start (a missing bridge, a bad mount): not the command's status
     const started = !/Failed to spawn container|Failed to start container/.test(lxcLog);
-    return { exitCode: r.exitCode ?? 1, started, command, config: rendered, notes, stdout, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
+    if (timedOut) notes.push({ code: 'TRY_TIMEOUT', severity: 'error', message: `${req.callsign}: stopped after ${(req.timeoutMs ?? 30_000) / 1000} s`, hint: 'raise --timeout, or make the command end (a start liblxc never finishes is what the doctor checks: thunderbox doctor)' });
+    return { exitCode: timedOut ? 124 : (r.exitCode ?? 1), started, timedOut, command, config: rendered, notes, stdout, stderr: req.capture ? String(r.stderr) : undefined, lxcLog };
   } finally {
     if (!req.keep) removeTree(tmp);
   }

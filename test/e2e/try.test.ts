@@ -144,6 +144,19 @@ describe('thunderbox try --host starts the container on this build host', () => 
     const quoted = await tbx(['try', cs, '--host', '--target', target, '--', '/bin/sh', '-c', "echo 'a  b'"]);
     expect(quoted.stderr).toContain(`the container did not start (liblxc's errors above); /bin/sh -c 'echo '\\''a  b'\\''' did not run`);
   });
+
+  it('--timeout stops a start that never ends (shmounts: without a path: lxc-execute waits for ever): exit 124, nothing left', async () => {
+    const dir = tmpDir();
+    const cs = `Try${randomBytes(3).toString('hex')}`;
+    const target = await prepared(hostBusyboxArchive(path.join(dir, 'rootfs.tar')), cs);
+    fs.appendFileSync(path.join(target, 'usr/share/Thunder', cs, 'Container/config'), 'lxc.mount.auto = shmounts:\n');
+    const t0 = Date.now();
+    const r = await tbx(['try', cs, '--host', '--timeout', '3', '--target', target, '--', '/bin/true']);
+    expect(r.code).toBe(124);
+    expect(r.stderr).toContain('TRY_TIMEOUT');
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect((await execa('pgrep', ['-f', `tbx-${cs}-`], { reject: false })).stdout).toBe('');
+  });
 });
 
 describe('thunderbox try: the device-faithful start (the default)', () => {
