@@ -156,19 +156,19 @@ function imageBinfmt(target: string): void {
 }
 
 /** A device path resolved inside the image, as a path relative to the image root ('' = the root). */
-function inImage(target: string, devicePath: string): { rel: string; stat: fs.Stats | undefined } {
+export function inImage(target: string, devicePath: string): { rel: string; stat: fs.Stats | undefined } {
   const host = resolveInTarget(target, devicePath);
   return { rel: path.relative(target, host), stat: fs.statSync(host, { throwIfNoEntry: false }) };
 }
 
-interface Mount {
+export interface Mount {
   type: 'proc' | 'tmpfs' | 'bind' | 'rbind';
   at: string;
   from?: string;
 }
 
 /** What the device's root gets beside the image: the kernel's file systems and the device's /tmp. */
-function deviceMounts(target: string, rt: LentRuntime, deviceTmp: string): { dirs: string[]; mounts: Mount[]; tmp: string | null } {
+export function deviceMounts(target: string, rt: LentRuntime, deviceTmp: string): { dirs: string[]; mounts: Mount[]; tmp: string | null } {
   const dirs: string[] = [];
   const mounts: Mount[] = [];
   for (const [p, type, from] of [['/proc', 'proc'], ['/sys', 'rbind', '/sys'], ['/dev', 'rbind', '/dev']] as const) {
@@ -188,14 +188,14 @@ function deviceMounts(target: string, rt: LentRuntime, deviceTmp: string): { dir
   return { dirs, mounts, tmp: hasTmp ? tmp.rel : null };
 }
 
-interface Communicator {
+export interface Communicator {
   result: CommunicatorResult;
   close: () => Promise<void>;
   file: string;
 }
 
 /** Listen where Thunder listens: a socket made by root in the device's /tmp, chmod'ed to its mode. */
-async function serveCommunicator(spec: true | string, target: string, tmpRel: string | null, deviceTmp: string): Promise<Communicator> {
+export async function serveCommunicator(spec: true | string, target: string, tmpRel: string | null, deviceTmp: string): Promise<Communicator> {
   const value = spec === true ? '/tmp/communicator|0777' : spec;
   const [devicePath, modeText] = value.split('|') as [string, string | undefined];
   // Thunder's number parser: 0777 octal, 0x1ff hex, 511 decimal (thunder/device.ts)
@@ -293,15 +293,15 @@ function ipTool(): string {
   return ip;
 }
 
-const RUN_PREFIX = 'thunderbox-device-';
-const OWNER = 'owner';
+export const RUN_PREFIX = 'thunderbox-device-';
+export const OWNER = 'owner';
 
 /**
  * Run directories of starts whose thunderbox was killed (SIGKILL: the namespace died with it,
  * setpriv --pdeathsig, but the directory stayed). Only those whose owner is gone; one without
  * an owner file yet is a start between its mkdtemp and its first write, if it is young.
  */
-function removeStaleRuns(tmpRoot: string): void {
+export function removeStaleRuns(tmpRoot: string): void {
   let names: string[];
   try {
     names = fs.readdirSync(tmpRoot).filter((n) => n.startsWith(RUN_PREFIX));

@@ -1,5 +1,5 @@
 import type { LimitsInput } from './limits.js';
-import type { EnvSpec, MountSpec, NetSpec, SeccompMode } from './spec.js';
+import type { EnvSpec, MountSpec, NetSpec, RuntimeMode, SeccompMode } from './spec.js';
 
 // What the manifest or the command line says about one container, before defaults.
 // Every field is optional; resolve.ts fills in the defaults and checks values.
@@ -48,6 +48,7 @@ export interface ContainerInput {
   mounts?: MountSpec[];
   environment?: EnvSpec[];
   seccomp?: SeccompMode;
+  runtime?: RuntimeMode;
   /** 'auto' searches Thunder's plugin dirs; false skips the JSON. */
   pluginJson?: string | false;
   unmappedToNobody?: boolean;

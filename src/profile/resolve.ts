@@ -232,6 +232,7 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     ...(consoleSpec ? { console: consoleSpec } : {}),
     environment,
     seccomp: input.seccomp ?? 'default',
+    runtime: input.runtime ?? 'lxc',
     pluginJson: input.pluginJson === false ? null : (input.pluginJson ?? 'auto'),
     unmappedToNobody: input.unmappedToNobody ?? false,
     fixRootMode: input.fixRootMode ?? false,

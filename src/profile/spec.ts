@@ -9,6 +9,10 @@ export const IFNAME = /^[^\s/:]{1,15}$/;
 
 export type SeccompMode = 'default' | 'off' | 'off-common-conf';
 
+/** Which of Thunder's container backends the container is made for: lxc (config), runc (config.json), or both. */
+export type RuntimeMode = 'lxc' | 'runc' | 'both';
+export const RUNTIMES: readonly RuntimeMode[] = ['lxc', 'runc', 'both'];
+
 export interface EmptyNet {
   type: 'empty';
 }
@@ -121,6 +125,8 @@ export interface ContainerSpec {
   mounts: MountSpec[];
   environment: EnvSpec[];
   seccomp: SeccompMode;
+  /** lxc: the LXC config; runc and both: an OCI bundle config.json too (oci/config.ts). */
+  runtime: RuntimeMode;
   /** null: do not touch a plugin JSON; 'auto': search Thunder's plugin dirs; else this file. */
   pluginJson: string | null;
   /** Files owned by ids the idmap does not cover go to the container's nobody (65534) instead of failing. */

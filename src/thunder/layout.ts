@@ -26,6 +26,8 @@ export function pluginJsonCandidates(target: string, callsign: string): string[]
 export const STAMP_NAME = 'thunderbox.stamp';
 /** The ownership table of a container made without root (post-fakeroot applies it). */
 export const TABLE_NAME = 'device_table.txt';
+/** The OCI bundle's config, beside the LXC config (Thunder's runc backend reads <Container>/config.json). */
+export const OCI_CONFIG_NAME = 'config.json';
 
 /** The stamp of a prepared container directory, or null when there is none or it is unreadable. */
 export function readStamp<T = { facts?: { archName?: string | null } }>(containerDir: string): T | null {

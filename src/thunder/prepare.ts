@@ -11,6 +11,8 @@ import { resolveInTarget } from '../core/target-path.js';
 import { ArchVote, archNameOfLxcArch } from '../lxc/arch.js';
 import { renderContainerConfig } from '../lxc/container-config.js';
 import { chooseCgroupLayout, type CgroupLayout } from './cgroup-layout.js';
+import { renderOciConfig } from '../oci/config.js';
+import { ociContextFromImage } from '../oci/from-image.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive, type ArchiveInfo } from '../rootfs/archive-reader.js';
@@ -25,7 +27,7 @@ import { subidEdits } from '../lxc/subids.js';
 import { includedConfigs } from '../lxc/includes.js';
 import { parseConfig } from '../lxc/document.js';
 import { commentOutSeccompProfile, restoreSeccompProfile, type SeccompEdit } from './common-conf.js';
-import { BASE_MOUNT_TARGETS, COMMON_CONF, STAMP_NAME, TABLE_NAME, didYouMean, nearCallsigns, readStamp } from './layout.js';
+import { BASE_MOUNT_TARGETS, COMMON_CONF, OCI_CONFIG_NAME, STAMP_NAME, TABLE_NAME, didYouMean, nearCallsigns, readStamp } from './layout.js';
 import { CONTAINER_NAME, deviceModel, identityOf, pluginDirs, type DeviceModel, type PluginIdentity, type SearchPath, type ThunderPlugin } from './device.js';
 import { planMessaging } from './messaging.js';
 import { setExecutionMode, setJsonString, type PluginConfig } from './plugin-json.js';
@@ -189,9 +191,13 @@ function place(req: PrepareRequest, device: DeviceModel, spec: ContainerSpec): P
       fail('CLASSNAME_MISMATCH', `${spec.callsign}: --classname ${spec.classname}, but ${plugin.file} says "classname": "${plugin.classname.value}", which is what Thunder uses`, 'leave --classname out (it is for a container without a plugin JSON)', { file: plugin.host, line: plugin.classname.line, col: plugin.classname.col });
     }
     const ct = plugin.containertype;
-    if (ct && ct.value.toLowerCase() !== 'lxc') {
+    // the backends this container is made for: lxc's config always, runc's config.json with runc or both
+    const served = spec.runtime === 'both' ? ['lxc', 'runc'] : [spec.runtime];
+    if (ct && !served.includes(ct.value.toLowerCase())) {
       const known = CONTAINER_TYPES.includes(ct.value.toLowerCase());
-      fail('CONTAINERTYPE_OTHER', `${plugin.file} selects the container backend "${ct.value}" (configuration.root.configuration.containertype)${known ? '' : ', which Thunder does not know'}; thunderbox prepares an LXC container, which that backend would not start`, known ? 'set "containertype": "lxc", or remove it' : 'Thunder\'s backends are lxc, runc, crun, dobby and awc: set "containertype": "lxc"', { file: plugin.host, line: ct.line, col: ct.col });
+      const made = spec.runtime === 'both' ? 'an LXC container and an OCI bundle for runc' : spec.runtime === 'runc' ? 'an OCI bundle for runc' : 'an LXC container';
+      const other = ct.value.toLowerCase() === 'runc' ? ', or prepare it with --runtime runc (runtime: runc)' : ct.value.toLowerCase() === 'lxc' ? ', or prepare it with --runtime lxc or both' : '';
+      fail('CONTAINERTYPE_OTHER', `${plugin.file} selects the container backend "${ct.value}" (configuration.root.configuration.containertype)${known ? '' : ', which Thunder does not know'}; thunderbox prepares ${made}, which that backend would not start`, known ? `set "containertype": "${served[0]}"${other}` : `Thunder's backends are lxc, runc, crun, dobby and awc: set "containertype": "${served[0]}"`, { file: plugin.host, line: ct.line, col: ct.col });
     }
   } else {
     identity = { callsign: spec.callsign, classname: spec.classname ?? spec.callsign };
@@ -466,6 +472,13 @@ async function buildContainer(b: BuildInput, dir: string, signal: AbortSignal | 
   if (dryRun) return { facts, config };
   const mtime = req.epoch;
   writeFileAtomic(path.join(dir, 'config'), config, { mode: 0o644, mtime });
+  if (spec.runtime !== 'lxc') {
+    // the OCI bundle for Thunder's runc backend, served by the same rootfs (oci/config.ts)
+    const oci = ociContextFromImage(req.target, spec, rootfs, archName);
+    facts.notes.push(...oci.notes);
+    facts.warnings.push(...oci.warnings);
+    writeFileAtomic(path.join(dir, OCI_CONFIG_NAME), renderOciConfig(spec, oci.ctx), { mode: 0o644, mtime });
+  }
   if (!req.isRoot) {
     // the host side of shared directories (in the image, outside the container) goes in the table too
     const extra = spec.mounts.map((m) => ({ path: m.host, record: { kind: 'dir' as const, mode: m.mode ?? 0o755, ...hostDirOwner(spec, m) } }));
@@ -622,9 +635,11 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     // runc) and neither processcontainers.default nor containertype, it starts nothing ("Container
     // runtime system not specified"); naming "lxc" is right with one backend too. R4 builds one
     // backend and has no such key.
-    if (device.thunder.release === 'R5' && !plugin.containertype) {
-      after = setJsonString(after, file, [...plugin.root, 'configuration', 'containertype'], 'lxc').after;
-      reasons.push(`${root}.configuration.containertype set to "lxc"${device.thunder.containersDefault ? ` (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")` : ''}`);
+    // With runtime both, the container serves either backend: the plugin JSON is left to choose
+    // (containertype, else processcontainers.default; README "Thunder's runc backend").
+    if (device.thunder.release === 'R5' && !plugin.containertype && spec.runtime !== 'both') {
+      after = setJsonString(after, file, [...plugin.root, 'configuration', 'containertype'], spec.runtime).after;
+      reasons.push(`${root}.configuration.containertype set to "${spec.runtime}"${device.thunder.containersDefault ? ` (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")` : ''}`);
     }
     if (after !== before) {
       const st = fs.statSync(file);
@@ -752,7 +767,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       const config = renderContainerConfig(spec, { containerDir: deviceDir, toolVersion: req.toolVersion, arch: stamp.facts.arch, cgroup });
       // a temporary file an older version left when killed while writing the stamp: the tree
       // is not what a clean run makes, so it is made again (which drops the stray file)
-      if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs')) && strayTemps(dir).length === 0) {
+      if (readFileOrNull(path.join(dir, 'config'))?.toString('utf8') === config && fs.existsSync(path.join(dir, 'rootfs')) && strayTemps(dir).length === 0 && (spec.runtime === 'lxc' || fs.existsSync(path.join(dir, OCI_CONFIG_NAME)))) {
         report.status = 'unchanged';
         report.facts = stamp.facts;
         report.config = config;
@@ -777,7 +792,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       kind: 'tree',
       path: dir,
       reason: `${spec.callsign}: container from ${spec.rootfs.kind === 'archive' ? 'archive' : 'directory'} ${spec.rootfs.path}`,
-      detail: [`rootfs/ from ${spec.rootfs.path}`, 'config', ...(req.isRoot ? [] : [TABLE_NAME]), STAMP_NAME],
+      detail: [`rootfs/ from ${spec.rootfs.path}`, 'config', ...(spec.runtime === 'lxc' ? [] : [OCI_CONFIG_NAME]), ...(req.isRoot ? [] : [TABLE_NAME]), STAMP_NAME],
       build: async (stage, ctx) => {
         const r = await buildContainer(b, stage, ctx.signal, false);
         report.facts = r.facts;

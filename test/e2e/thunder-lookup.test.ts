@@ -86,6 +86,25 @@ describe('Thunder finds the container', () => {
     expect(ok.stdout).toContain('containertype set to "lxc"');
   });
 
+  it('--runtime runc: a containertype "runc" is taken, config.json is written beside the config; without one the plugin gets "runc"; --runtime both leaves the choice to Thunder', async () => {
+    const s = sampleWith({ OCDM: { classname: 'OCDM', configuration: { root: { mode: 'Local', configuration: { containertype: 'runc' } } } } });
+    const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--runtime', 'runc']);
+    expect(r.stderr).toBe('');
+    const dir = path.join(s.target, 'usr/share/Thunder/OCDM/Container');
+    expect(fs.existsSync(path.join(dir, 'config'))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'))).toMatchObject({ ociVersion: '1.1.0', root: { path: 'rootfs' }, hostname: 'OCDM', process: { terminal: false } });
+    const lxcOnly = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor', '--runtime', 'lxc']);
+    expect(lxcOnly.code).toBe(1);
+    expect(lxcOnly.stderr).toMatch(/error\[CONTAINERTYPE_OTHER\]: .*"runc".*\n  hint: set "containertype": "lxc", or prepare it with --runtime runc/);
+    const t = sampleWith({});
+    expect((await tbx(['prepare', 'OCDM', t.archive, '--target', t.target, '--no-doctor', '--runtime', 'runc'])).code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(t.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).configuration.root.configuration).toEqual({ containertype: 'runc' });
+    const u = sampleWith({});
+    expect((await tbx(['prepare', 'OCDM', u.archive, '--target', u.target, '--no-doctor', '--runtime', 'both'])).code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(u.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).configuration.root.configuration).toBeUndefined();
+    expect(fs.existsSync(path.join(u.target, 'usr/share/Thunder/OCDM/Container/config.json'))).toBe(true);
+  });
+
   it('a plugin run out of process whole (R5\'s top-level "root"): that root gets the mode and the backend', async () => {
     const s = sampleWith({ OCDM: { locator: 'libThunderOCDM.so', classname: 'OCDM', root: { mode: 'Local', user: 'ocdm' } } });
     const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);

@@ -1,0 +1,350 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { fail, failUsage } from '../core/errors.js';
+import { readFileOrNull, removeTree } from '../core/fsutil.js';
+import { readTextFile } from '../core/read-text.js';
+import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
+import { renderTemplate } from '../core/template.js';
+import { elfIdent } from '../rootfs/elf.js';
+import { archOf } from '../lxc/arch.js';
+import { ensureBinfmt } from '../lxc/binfmt.js';
+import { OWNER, RUN_PREFIX, deviceMounts, inImage, removeStaleRuns, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
+import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
+import { ALL_CAPABILITIES } from './config.js';
+
+// A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
+// on the device, inside Thunder's root (the image):
+//   /usr/bin/runc --log <volatile>/<callsign>/<callsign>/runc.container.log create --no-new-keyring --bundle <dir>/Container <callsign>
+//   /usr/bin/runc --log <same> exec --detach [--env NAME=value ...] <callsign> <command...>
+//   /usr/bin/runc --log <same> delete --force <callsign>
+// each with a 2 s timeout, --env for each process.env entry written NAME=$VAR whose VAR
+// Thunder has (not empty). The command's stdout and stderr are the runtime's: Thunder's.
+//
+// The device's root is built as for LXC (templates/device-root.ejs: the image as the lower
+// layer of an overlay, /proc, /sys, /dev, /run and the device's /tmp, pivot_root); a
+// placeholder keeps the namespace while each runtime call enters it (nsenter, the root and
+// mount and pid namespaces). The runtime is the image's own /usr/bin/runc (or /usr/bin/crun)
+// when the image has one; otherwise this host's is lent at that path, bound into the overlay
+// with the libraries it loads (those the image lacks: the image's own stay the image's). runc
+// re-executes itself (/proc/self/exe init), so it cannot run through a lent loader the way
+// lxc-start does.
+// Measured on this host (Debian 12, cgroup v1 with a cgroup2 hierarchy holding hugetlb): crun
+// 1.8.1 refuses it ("cgroups in hybrid mode not supported, drop all controllers from
+// cgroupv2") and works once /sys/fs/cgroup/unified is not mounted, which a crun start here
+// hides in its namespace.
+
+export type OciRuntime = 'runc' | 'crun';
+
+export interface OciStartRequest {
+  /** image root on this host */
+  target: string;
+  /** DEVICE path of the bundle (…/Container), holding config.json */
+  bundle: string;
+  /** container id: Thunder uses the callsign */
+  callsign: string;
+  runtime: OciRuntime;
+  command: string[];
+  /** Thunder's environment: what --env draws from */
+  env: Record<string, string>;
+  /** Thunder's volatilepath (default /tmp): the log goes to <volatile>/<callsign>/<callsign>/ */
+  volatilepath?: string;
+  deviceTmp?: string;
+  timeoutMs?: number;
+  communicator?: boolean | string;
+}
+
+export interface OciCall {
+  argv: string[];
+  status: number | null;
+  ms: number;
+  stderr: string;
+}
+
+export interface OciStartResult {
+  /** the exec of the command succeeded */
+  started: boolean;
+  /** how this start differs from the device's (a capability this host lacks) */
+  notes: string[];
+  /** what the command (and the runtime) wrote to Thunder's stdout and stderr */
+  output: string;
+  /** the runtime's --log file */
+  log: string;
+  logPath: string;
+  /** which runtime ran: the image's, or this host's lent at the image's path */
+  runtimeSource: 'image' | 'lent';
+  runtimePath: string;
+  calls: OciCall[];
+  error?: string;
+  timedOut: boolean;
+  /** calls that took longer than Thunder's 2 s */
+  slow: string[];
+  communicator?: CommunicatorResult;
+}
+
+/** Thunder's RunCImplementation DEFAULT_TIMEOUT. */
+export const THUNDER_RUNC_TIMEOUT_MS = 2000;
+const CALL_LIMIT_MS = 30_000;
+const READY = 'thunderbox-device-root-ready';
+
+/** The --env arguments Thunder passes: config.json's NAME=$VAR entries whose VAR Thunder has, not empty. */
+export function thunderEnvArgs(configText: string, env: Record<string, string>): string[] {
+  let cfg: { process?: { env?: unknown } };
+  try {
+    cfg = JSON.parse(configText) as typeof cfg;
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  const list = Array.isArray(cfg.process?.env) ? (cfg.process.env as unknown[]) : [];
+  for (const e of list) {
+    if (typeof e !== 'string') continue;
+    const m = /^([^=]+)=\$(.+)$/.exec(e);
+    if (!m) continue;
+    const v = env[m[2]!];
+    if (v !== undefined && v !== '') out.push('--env', `${m[1]}=${v}`);
+  }
+  return out;
+}
+
+function which(name: string, dirs: string[]): string | null {
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return fs.realpathSync(p);
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+/** Files to bind into the overlay: the host runtime at the image's path, and the libraries it loads that the image lacks. */
+function lendRuntime(target: string, runtime: OciRuntime, devicePath: string): { from: string; at: string; dir: false }[] {
+  const host = which(runtime, ['/usr/sbin', '/usr/bin', '/sbin', '/bin']);
+  if (!host) fail('HOST_TOOL_MISSING', `the image has no ${devicePath} and this build host has no ${runtime} to lend`, `install ${runtime} here (apt-get install ${runtime}), or build the image with it (BR2_PACKAGE_RUNC)`);
+  const binds = [{ from: host, at: path.relative(target, resolveInTarget(target, devicePath)), dir: false as const }];
+  const out = execFileSync('ldd', [host], { encoding: 'utf8' });
+  for (const m of out.matchAll(/^\s*(?:\S+ => )?(\/\S+) \(0x/gm)) {
+    const lib = m[1]!;
+    const inImg = resolveInTargetOrNull(target, lib);
+    if (inImg !== null && fs.existsSync(inImg)) continue;
+    binds.push({ from: fs.realpathSync(lib), at: path.relative(target, resolveInTarget(target, lib)), dir: false });
+  }
+  return binds;
+}
+
+function imageBinfmt(target: string, devicePath: string): void {
+  const p = resolveInTargetOrNull(target, devicePath);
+  if (p === null) return;
+  try {
+    const fd = fs.openSync(p, 'r');
+    const head = Buffer.alloc(64);
+    fs.readSync(fd, head, 0, 64, 0);
+    fs.closeSync(fd);
+    const id = elfIdent(head);
+    const arch = id ? archOf(id) : null;
+    if (arch) ensureBinfmt(arch.name);
+  } catch {
+    // no such program: nothing to lend for it
+  }
+}
+
+export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartResult> {
+  if (!req.bundle.startsWith('/')) failUsage('START_BUNDLE', `the bundle ${req.bundle} is not an absolute device path`, 'give it as the device sees it, e.g. /usr/share/Thunder/OCDM/Container');
+  if (req.command.length === 0) failUsage('START_COMMAND', 'no command to start', 'give the command, e.g. ThunderPlugin');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(req.callsign)) failUsage('START_CALLSIGN', `${JSON.stringify(req.callsign)} cannot be a runc container id`, 'Thunder uses the callsign: letters, digits, _ . -');
+  const target = path.resolve(req.target);
+  if (!fs.statSync(target, { throwIfNoEntry: false })?.isDirectory()) fail('TARGET_MISSING', `the image root ${target} is not a directory`, 'give --target the image root (Buildroot TARGET_DIR)');
+  const cfgFile = resolveInTarget(target, path.posix.join(req.bundle, 'config.json'));
+  const cfg = readTextFile(cfgFile);
+  if (!cfg.ok) fail('BUNDLE_MISSING', `the image has no OCI bundle at ${req.bundle}: ${cfgFile} ${cfg.reason}`, 'prepare it with --runtime runc (or both)', { file: cfgFile });
+  if (process.getuid?.() !== 0) fail('START_NEEDS_ROOT', 'a start as on the device needs root: mount namespaces, an overlay and pivot_root, and Thunder runs runc as root', 'run it as root (sudo)');
+  const rt = lentRuntime();
+  const runtimeDevice = `/usr/bin/${req.runtime}`;
+  const own = resolveInTargetOrNull(target, runtimeDevice);
+  const imageHas = own !== null && fs.statSync(own, { throwIfNoEntry: false })?.isFile() === true;
+  imageBinfmt(target, '/bin/sh');
+  const binds: { from: string; at: string; dir: boolean }[] = imageHas ? [] : lendRuntime(target, req.runtime, runtimeDevice);
+  const notes: string[] = [];
+  const timeoutMs = req.timeoutMs ?? 30_000;
+  const tmpRoot = os.tmpdir();
+  if (!/^[A-Za-z0-9_./-]+$/.test(tmpRoot)) fail('TMPDIR_UNUSABLE', `the temporary directory ${tmpRoot} has characters overlayfs options cannot carry`, 'set TMPDIR to a plain path such as /tmp');
+  removeStaleRuns(tmpRoot);
+  const dir = fs.mkdtempSync(path.join(tmpRoot, RUN_PREFIX));
+  const deviceTmp = req.deviceTmp ?? path.join(dir, 'tmp');
+  let communicator: Communicator | undefined;
+  let ns: ReturnType<typeof spawn> | undefined;
+  try {
+    fs.writeFileSync(path.join(dir, OWNER), `${process.pid}\n`);
+    if (req.deviceTmp === undefined) {
+      fs.mkdirSync(deviceTmp);
+      fs.chmodSync(deviceTmp, 0o1777);
+    }
+    for (const d of ['layers', 'lower', 'root']) fs.mkdirSync(path.join(dir, d));
+    // Thunder on the device holds every capability; this host may not (a container sandbox
+    // without CAP_SYS_RESOURCE): a capability it lacks cannot be granted here (runc: "unable to
+    // apply caps: operation not permitted"), so this start leaves it out, bound over the
+    // bundle's config.json in the overlay only, and says so
+    const lacking = capsBeyond(cfg.text, hostBoundingSet());
+    if (lacking.config) {
+      const adjusted = path.join(dir, 'config.json');
+      fs.writeFileSync(adjusted, lacking.config);
+      binds.push({ from: adjusted, at: path.relative(target, cfgFile), dir: false });
+      notes.push(`this build host lacks ${lacking.names.join(', ')} itself, so this start leaves ${lacking.names.length > 1 ? 'them' : 'it'} out of the container's capabilities (the device's Thunder has ${lacking.names.length > 1 ? 'them' : 'it'})`);
+    }
+    const { dirs, mounts, tmp } = deviceMounts(target, rt, path.resolve(deviceTmp));
+    if (req.communicator) communicator = await serveCommunicator(req.communicator, target, tmp, deviceTmp);
+    // Thunder makes the backend's log directory <volatile>/<callsign>/<callsign>/ before create
+    const volatile = (req.volatilepath ?? '/tmp').replace(/\/*$/, '');
+    const logDevice = `${volatile}/${req.callsign}/${req.callsign}/runc.container.log`;
+    const logRel = path.relative(tmp ?? '', inImage(target, logDevice).rel);
+    const logHost = tmp !== null && !logRel.startsWith('..') ? path.join(deviceTmp, logRel) : null;
+    if (logHost) fs.mkdirSync(path.dirname(logHost), { recursive: true });
+    const sleep = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
+    const placeholder = [HOST_MOUNT + rt.loader, '--library-path', rt.libraryPath.map((d) => HOST_MOUNT + d).join(':'), HOST_MOUNT + sleep, 'infinity'];
+    const script = renderTemplate('device-root.ejs', {
+      header: `Generated by thunderbox for one start of an OCI bundle as Thunder's runc backend starts it; removed after it.`,
+      run: dir, image: target, dirs, mounts, host: HOST_MOUNT, argv: placeholder, binds,
+      hide: req.runtime === 'crun' ? [path.relative(target, resolveInTarget(target, '/sys')) + '/fs/cgroup/unified'] : [],
+      ready: READY,
+    });
+    fs.writeFileSync(path.join(dir, 'start.sh'), script, { mode: 0o700 });
+    const root = spawn(rt.setpriv, ['--pdeathsig', 'SIGKILL', rt.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '/bin/sh', `${dir}/start.sh`], { env: {}, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    ns = root;
+    const ready = await new Promise<boolean>((resolve) => {
+      let seen = '';
+      const t = setTimeout(() => resolve(false), 20_000);
+      root.stdout!.on('data', (b: Buffer) => {
+        seen += b.toString('utf8');
+        if (seen.includes(READY)) {
+          clearTimeout(t);
+          resolve(true);
+        }
+      });
+      root.on('close', () => {
+        clearTimeout(t);
+        resolve(false);
+      });
+    });
+    if (!ready) {
+      const stderr = readFileOrNull(path.join(dir, 'stderr'))?.toString('utf8') ?? '';
+      fail('DEVICE_ROOT_FAILED', `building the device's root from ${target} failed: ${stderr.trim() || 'no reason given'}`, 'run as root on a kernel with overlayfs and mount namespaces');
+    }
+    const inner = fs.readFileSync(`/proc/${root.pid}/task/${root.pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    if (!inner) fail('DEVICE_ROOT_FAILED', 'the device root\'s namespace went away', 'run as root on a kernel with mount and pid namespaces');
+    const envArgv = [HOST_MOUNT + rt.loader, '--library-path', rt.libraryPath.map((d) => HOST_MOUNT + d).join(':'), HOST_MOUNT + rt.env, '-i', ...Object.entries(req.env).map(([k, v]) => `${k}=${v}`)];
+    const calls: OciCall[] = [];
+    const slow: string[] = [];
+    let output = '';
+    const call = (args: string[], keepOutput: boolean, limit: number, until: 'exit' | 'close' = 'exit') =>
+      new Promise<OciCall & { timedOut: boolean }>((resolve, reject) => {
+        const argv = [runtimeDevice, '--log', logDevice, ...args];
+        const t0 = Date.now();
+        const c = spawn(rt.nsenter, ['-t', inner, '-m', '-p', '-r', '-w', '--', ...envArgv, ...argv], { env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        let timedOut = false;
+        const grab = (b: Buffer) => {
+          if (keepOutput && output.length < 1024 * 1024) output += b.toString('utf8');
+        };
+        c.stdout.on('data', grab);
+        c.stderr.on('data', (b: Buffer) => {
+          grab(b);
+          if (stderr.length < 64 * 1024) stderr += b.toString('utf8');
+        });
+        const t = setTimeout(() => {
+          timedOut = true;
+          c.kill('SIGKILL');
+        }, limit);
+        c.on('error', reject);
+        // 'exit' for create and delete: the container's init keeps create's stdout and stderr
+        // (Thunder's) open as long as it lives. 'close' for exec: the runtime exited and every
+        // holder of its stdout and stderr (the detached command) closed them: the command ended
+        c.on(until, (status: number | null) => {
+          clearTimeout(t);
+          const r = { argv, status, ms: Date.now() - t0, stderr, timedOut };
+          calls.push({ argv, status, ms: r.ms, stderr });
+          resolve(r);
+        });
+      });
+    const create = await call(['create', '--no-new-keyring', '--bundle', req.bundle, req.callsign], true, CALL_LIMIT_MS);
+    if (create.ms > THUNDER_RUNC_TIMEOUT_MS) slow.push(`create took ${create.ms} ms`);
+    let started = false;
+    let error: string | undefined;
+    let timedOut = false;
+    if (create.status !== 0) {
+      error = `${req.runtime} create failed (${create.timedOut ? 'timed out' : `exit status ${create.status}`}): ${lastError(create.stderr, readFileOrNull(logHost ?? '')?.toString('utf8') ?? '')}`;
+    } else {
+      const envs = thunderEnvArgs(cfg.text, req.env);
+      const exec = await call(['exec', '--detach', ...envs, req.callsign, ...req.command], true, timeoutMs, 'close');
+      timedOut = exec.timedOut;
+      started = exec.status === 0 || (exec.timedOut && exec.ms > 0 && !/exec failed|error/i.test(exec.stderr));
+      if (!started) error = `${req.runtime} exec failed (exit status ${exec.status}): ${lastError(exec.stderr, readFileOrNull(logHost ?? '')?.toString('utf8') ?? '')}`;
+      if (exec.timedOut) error = `stopped after ${timeoutMs / 1000} s, the command had not ended`;
+    }
+    const del = await call(['delete', '--force', req.callsign], false, CALL_LIMIT_MS);
+    if (del.ms > THUNDER_RUNC_TIMEOUT_MS) slow.push(`delete took ${del.ms} ms`);
+    const log = readFileOrNull(logHost ?? '')?.toString('utf8') ?? '';
+    if (communicator) await communicator.close();
+    return { started, notes, output, log, logPath: logDevice, runtimeSource: imageHas ? 'image' : 'lent', runtimePath: imageHas ? runtimeDevice : binds[0]!.from, calls, error, timedOut, slow, communicator: communicator?.result };
+  } finally {
+    if (ns && ns.exitCode === null) {
+      ns.kill('SIGKILL');
+      await new Promise<void>((resolve) => (ns!.exitCode !== null || ns!.signalCode !== null ? resolve() : ns!.once('close', () => resolve())));
+    }
+    if (communicator) {
+      await communicator.close();
+      fs.rmSync(communicator.file, { force: true });
+    }
+    removeTree(dir);
+  }
+}
+
+/** The capabilities of this process's bounding set, by number (CapBnd of /proc/self/status). */
+export function hostBoundingSet(): bigint {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? BigInt(`0x${m[1]}`) : ~0n;
+}
+
+/** config.json without the capabilities outside `have`, when it names any (else config null). */
+export function capsBeyond(text: string, have: bigint): { names: string[]; config: string | null } {
+  let cfg: { process?: { capabilities?: Record<string, unknown> } };
+  try {
+    cfg = JSON.parse(text) as typeof cfg;
+  } catch {
+    return { names: [], config: null };
+  }
+  const caps = cfg.process?.capabilities;
+  if (!caps || typeof caps !== 'object') return { names: [], config: null };
+  const names = new Set<string>();
+  for (const [set, list] of Object.entries(caps)) {
+    if (!Array.isArray(list)) continue;
+    caps[set] = list.filter((n) => {
+      const i = typeof n === 'string' ? ALL_CAPABILITIES.indexOf(n.replace(/^CAP_/, '').toLowerCase() as (typeof ALL_CAPABILITIES)[number]) : -1;
+      if (i < 0 || (have >> BigInt(i)) & 1n) return true;
+      names.add(n as string);
+      return false;
+    });
+  }
+  return names.size ? { names: [...names].sort(), config: `${JSON.stringify(cfg, null, 2)}\n` } : { names: [], config: null };
+}
+
+/** The runtime's error: the error lines of its JSON log (runc), else its stderr lines (crun writes plain text). */
+function lastError(stderr: string, log: string): string {
+  const fromLog = log
+    .split('\n')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { level?: string; msg?: string };
+      } catch {
+        return null;
+      }
+    })
+    .filter((x) => x?.level === 'error' && x.msg)
+    .map((x) => x!.msg!);
+  const lines = [...new Set(stderr.split('\n').map((l) => l.trim()).filter(Boolean))];
+  const text = fromLog.length ? fromLog.at(-1)! : lines.length ? lines.join('; ') : 'no reason given';
+  return text.replace(/\s+/g, ' ');
+}

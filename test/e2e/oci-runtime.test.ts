@@ -1,0 +1,199 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { capMask, ociCapabilities, COMMON_CONF_CAP_DROP } from '../../src/oci/config.js';
+import { hostBoundingSet, startOciOnDevice, type OciRuntime, type OciStartRequest } from '../../src/oci/device-start.js';
+import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
+import type { ArchiveEntry } from '../../src/rootfs/archive-writer.js';
+import type { ContainerInput } from '../../src/profile/input.js';
+import { commClient, imageWithContainer } from '../helpers/device-image.js';
+import { prepareIn } from '../helpers/prepare.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Real runc 1.1.5 and crun 1.8.1 starts of the bundle prepare writes (--runtime both), driven
+// as Thunder's runc backend drives the image's /usr/bin/runc (src/oci/device-start.ts): create
+// --no-new-keyring --bundle, exec --detach --env, delete --force. Every figure is read inside
+// the container.
+
+const cs = (p: string) => `${p}${randomBytes(3).toString('hex')}`;
+const RUNTIMES: OciRuntime[] = ['runc', 'crun'];
+
+/** A static probe: syncfs (denied by the test image's policy), open_by_handle_at (denied by LXC's). */
+async function probeBinary(dir: string): Promise<Buffer> {
+  const src = path.join(dir, 'probe.c');
+  fs.writeFileSync(
+    src,
+    `#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "write-as-1000") == 0) {
+    FILE *f;
+    if (setgid(1000) != 0 || setuid(1000) != 0) { perror("setuid"); return 1; }
+    f = fopen(argv[2], "w");
+    if (!f) { perror(argv[2]); return 1; }
+    fputs("hi\\n", f);
+    return fclose(f) == 0 ? 0 : 1;
+  }
+  long r = syscall(SYS_syncfs, 0);
+  printf("syncfs=%ld errno=%s\\n", r, r < 0 ? strerrorname_np(errno) : "none");
+  r = syscall(SYS_open_by_handle_at, -1, 0, 0);
+  printf("open_by_handle_at=%ld errno=%s\\n", r, r < 0 ? strerrorname_np(errno) : "none");
+  return 0;
+}
+`,
+  );
+  const out = path.join(dir, 'probe');
+  await execa('gcc', ['-static', '-O1', '-o', out, src]);
+  return fs.readFileSync(out);
+}
+
+const T = 1700000000;
+
+async function image(dir: string, callsign: string, input: ContainerInput, opts: { arch?: 'host' | 'armhf' } = {}) {
+  const extra: ArchiveEntry[] = [];
+  if (opts.arch !== 'armhf') {
+    extra.push({ path: 'bin/probe', type: 'File', mode: 0o755, data: await probeBinary(dir), mtime: T });
+    extra.push({ path: 'bin/comm-client', type: 'File', mode: 0o755, data: await commClient(dir), mtime: T });
+  }
+  const r = await imageWithContainer(dir, callsign, { runtime: 'both', ...input }, { ...opts, extra });
+  return r;
+}
+
+/** The test image's policy: LXC's, plus syncfs (which never fails otherwise) denied with EPERM. */
+function denySyncfs(target: string): void {
+  const f = path.join(target, 'usr/share/lxc/config/common.seccomp');
+  fs.appendFileSync(f, 'syncfs errno 1\n');
+}
+
+async function start(over: Partial<OciStartRequest> & Pick<OciStartRequest, 'target' | 'bundle' | 'callsign' | 'runtime' | 'command'>) {
+  const engineTmp = tmpDir('tbx-engine-tmp-');
+  process.env.TMPDIR = engineTmp;
+  try {
+    const r = await startOciOnDevice({ env: { ...THUNDER_ENVIRONMENT }, timeoutMs: 20_000, ...over });
+    if (process.env.TBX_DEBUG) console.log(JSON.stringify(r, null, 1));
+    expect(fs.readdirSync(engineTmp)).toEqual([]);
+    return r;
+  } finally {
+    delete process.env.TMPDIR;
+  }
+}
+
+const REPORT = 'cat /proc/self/uid_map; grep -E "^(Seccomp|CapBnd):" /proc/self/status; echo "host=$(hostname) md=$MESSAGE_DISPATCHER_CONFIG cc=$COMMUNICATOR_CONNECTOR"; probe';
+
+describe.each(RUNTIMES)('%s: the bundle prepare writes, started as Thunder starts it', (runtime) => {
+  it('privileged: root map, LXC\'s capability set, seccomp mode 2 with LXC\'s profile, Thunder\'s variables through --env', async () => {
+    const dir = tmpDir();
+    const c = cs('OciPriv');
+    const { target, lxcpath } = await image(dir, c, { idmap: { kind: 'none' }, environment: [{ name: 'COMMUNICATOR_CONNECTOR' }] });
+    const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', REPORT] });
+    expect(r.error).toBeUndefined();
+    expect(r).toMatchObject({ started: true, runtimeSource: 'lent', logPath: `/tmp/${c}/${c}/runc.container.log` });
+    expect(r.output).toMatch(/^\s+0\s+0\s+4294967295$/m);
+    expect(r.output).toContain('Seccomp:\t2');
+    // LXC's set: all less common.conf's drops, less what this host itself lacks (the start says which)
+    const bnd = /CapBnd:\t([0-9a-f]+)/.exec(r.output)?.[1];
+    expect(BigInt(`0x${bnd}`)).toBe(capMask(ociCapabilities(COMMON_CONF_CAP_DROP)) & hostBoundingSet());
+    if ((capMask(ociCapabilities(COMMON_CONF_CAP_DROP)) & ~hostBoundingSet()) !== 0n) expect(r.notes.join(' ')).toMatch(/this build host lacks CAP_/);
+    expect(r.output).toContain(`host=${c} md=${THUNDER_ENVIRONMENT.MESSAGE_DISPATCHER_CONFIG} cc=${THUNDER_ENVIRONMENT.COMMUNICATOR_CONNECTOR}`);
+    // privileged, with CAP_DAC_READ_SEARCH: only the filter makes this EPERM (EBADF without it)
+    expect(r.output).toContain('open_by_handle_at=-1 errno=EPERM');
+    expect(r.calls.map((x) => x.argv.slice(3, 5))).toEqual([['create', '--no-new-keyring'], ['exec', '--detach'], ['delete', '--force']]);
+  }, 120_000);
+
+  it('unprivileged: 0 100000 65536, a file of container uid 1000 in a shared folder is host uid 1000\'s, the communicator under /tmp answers, the image\'s policy denies syncfs', async () => {
+    const dir = tmpDir();
+    const c = cs('OciUser');
+    // the shared folder lives in the device's /tmp, a directory of this host during the start
+    // (the rest of the device's root is an overlay whose writes go with it)
+    const share = `/tmp/share-${c}`;
+    const input: ContainerInput = { share: [{ uid: 1000, gid: 1000 }], mounts: [{ host: share, path: 'shared', rw: true, optional: false, mode: 0o770, owner: { uid: 1000, gid: 1000 } }] };
+    const { target, lxcpath } = await image(dir, c, input);
+    // the policy is read at prepare: deny syncfs in the image's, then prepare again
+    denySyncfs(target);
+    await prepareIn(target, c, { rootfs: path.join(dir, 'rootfs.tar'), runtime: 'both', ...input }, { force: true });
+    const deviceTmp = path.join(dir, 'device-tmp');
+    fs.mkdirSync(deviceTmp, { mode: 0o1777 });
+    fs.chmodSync(deviceTmp, 0o1777);
+    // as prepare made it in the image (mode 0770, host owner 1000:1000 through the hole in the map)
+    const st = fs.statSync(path.join(target, share.slice(1)));
+    expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1000, 1000, 0o770]);
+    fs.mkdirSync(path.join(deviceTmp, `share-${c}`), { mode: 0o770 });
+    fs.chownSync(path.join(deviceTmp, `share-${c}`), 1000, 1000);
+    const r = await start({
+      target,
+      bundle: `${lxcpath}/Container`,
+      callsign: c,
+      runtime,
+      deviceTmp,
+      communicator: true,
+      command: ['sh', '-c', `${REPORT}; probe write-as-1000 /shared/by-1000 && echo wrote; comm-client /tmp/communicator ping-${c}`],
+    });
+    if (runtime === 'crun' && !r.started && /setns\(pid=\d+, CLONE_\*\): Operation not permitted/.test(r.error ?? '')) {
+      // measured on this build host (kernel 6.18): crun 1.8.1's exec joins the namespaces of a
+      // container with a user namespace with one setns(pidfd, all of them), refused with EPERM;
+      // `crun run` of the same bundle works. Exactly that failure, reported, is all this host gives
+      expect(r.error).toMatch(/^crun exec failed \(exit status 1\): /);
+      return;
+    }
+    expect(r.error).toBeUndefined();
+    expect(r.started).toBe(true);
+    expect(r.output).toMatch(/^\s+0\s+100000\s+1000$/m);
+    expect(r.output).toMatch(/^\s+1000\s+1000\s+1$/m);
+    expect(r.output).toContain('Seccomp:\t2');
+    expect(r.output).toContain('syncfs=-1 errno=EPERM');
+    expect(r.output).toContain('wrote\n');
+    expect(r.output).toContain(`ping-${c}`);
+    expect(r.communicator?.connected).toBe(true);
+    const f = fs.statSync(path.join(deviceTmp, `share-${c}`, 'by-1000'));
+    expect([f.uid, f.gid]).toEqual([1000, 1000]);
+  }, 120_000);
+
+  it('unprivileged, --seccomp off: no filter (Seccomp 0, syncfs works), the whole map 0 100000 65536', async () => {
+    const dir = tmpDir();
+    const c = cs('OciNoSec');
+    const { target, lxcpath } = await image(dir, c, { seccomp: 'off' });
+    denySyncfs(target);
+    const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', REPORT] });
+    if (runtime === 'crun' && !r.started && /setns\(pid=\d+, CLONE_\*\): Operation not permitted/.test(r.error ?? '')) return; // as above: crun 1.8.1 exec, user namespace, this kernel
+    expect(r.error).toBeUndefined();
+    expect(r.output).toMatch(/^\s+0\s+100000\s+65536$/m);
+    expect(r.output).toContain('Seccomp:\t0');
+    expect(r.output).toContain('syncfs=0 errno=none');
+  }, 120_000);
+});
+
+describe('the bundle does not start', () => {
+  it('empty process.args: runc\'s own words, nothing left behind', async () => {
+    const dir = tmpDir();
+    const c = cs('OciBad');
+    const { target, lxcpath } = await image(dir, c, { idmap: { kind: 'none' } });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { process: { args: string[] } };
+    cfg.process.args = [];
+    fs.writeFileSync(file, JSON.stringify(cfg));
+    const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'echo ran'] });
+    expect(r.started).toBe(false);
+    expect(r.error).toMatch(/runc create failed .*args must not be empty/);
+    expect(r.output).not.toContain('ran\n');
+  }, 120_000);
+});
+
+describe('armhf rootfs under qemu-user', () => {
+  it('runc (lent, x86_64) starts the armhf busybox unprivileged', async () => {
+    const dir = tmpDir();
+    const c = cs('OciArm');
+    const { target, lxcpath } = await image(dir, c, {}, { arch: 'armhf' });
+    const cfg = JSON.parse(fs.readFileSync(path.join(target, lxcpath.slice(1), 'Container', 'config.json'), 'utf8')) as { linux: { seccomp: { architectures: string[] } } };
+    expect(cfg.linux.seccomp.architectures).toEqual(['SCMP_ARCH_ARM']);
+    const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'uname -m; cat /proc/self/uid_map'] });
+    expect(r.error).toBeUndefined();
+    expect(r.output).toMatch(/^armv7l$/m);
+    expect(r.output).toMatch(/^\s+0\s+100000\s+65536$/m);
+  }, 120_000);
+});
