@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const VENDOR = ['zod', 'yaml', 'execa', 'tar', 'diff', 'ejs', 'picomatch'];
+const VENDOR = ['zod', 'yaml', 'execa', 'tar', 'diff', 'ejs', 'picomatch', 'ajv'];
 const common = {
   bundle: true,
   platform: 'node',

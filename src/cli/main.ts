@@ -35,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<{ register(p: Command): void }>> = 
   demo: () => import('./demo.js'),
   buildroot: () => import('./buildroot.js'),
   lxc: () => import('./lxc.js'),
+  oci: () => import('./oci.js'),
   kconfig: () => import('./kconfig.js'),
   net: () => import('./net.js'),
 };

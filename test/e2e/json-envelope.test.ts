@@ -64,6 +64,7 @@ const CASES: Record<string, Case> = {
   'buildroot post-fakeroot': { run: async (d) => ['buildroot', 'post-fakeroot', (await prepared(d)).target, '--json'] },
   'lxc check': { run: async (d) => { const s = await prepared(d); return ['lxc', 'check', path.join(s.target, 'usr/share/Thunder/OCDM/Container/config'), '--sysroot', s.target, '--json']; } },
   'lxc keys': { run: () => ['lxc', 'keys', '--json'] },
+  'oci check': { run: async (d) => { const s = await prepared(d, ['--no-doctor', '--runtime', 'both']); return ['oci', 'check', path.join(s.target, 'usr/share/Thunder/OCDM/Container/config.json'), '--sysroot', s.target, '--json']; } },
   'lxc migrate': {
     run: (d) => {
       fs.writeFileSync(path.join(d, 'old.conf'), 'lxc.utsname = x\nlxc.network.type = empty\nlxc.bogus = 1\n');

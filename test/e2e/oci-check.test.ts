@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { checkOciConfig } from '../../src/oci/check.js';
+import { startOciOnDevice } from '../../src/oci/device-start.js';
+import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
+import { imageWithContainer } from '../helpers/device-image.js';
+import { tbx } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// oci check's runc rules against real runc: for each broken bundle, the check's error and
+// runc create's own words, from a start as Thunder makes it (src/oci/device-start.ts).
+
+type Cfg = { process: { args: string[]; terminal: boolean }; mounts: { destination: string }[]; linux?: unknown; root: { path: string } };
+
+const CASES: { name: string; code: string; runc: RegExp; edit: (c: Cfg) => void }[] = [
+  { name: 'empty args', code: 'OCI_ARGS_EMPTY', runc: /args must not be empty/, edit: (c) => (c.process.args = []) },
+  { name: 'terminal true', code: 'OCI_TERMINAL', runc: /cannot allocate tty if runc will detach without setting console socket/, edit: (c) => (c.process.terminal = true) },
+  { name: 'no /proc', code: 'OCI_NO_PROC', runc: /\/proc/, edit: (c) => (c.mounts = c.mounts.filter((m) => m.destination !== '/proc')) },
+  { name: 'args[0] not in the rootfs', code: 'OCI_ARGS_MISSING', runc: /no such file or directory/, edit: (c) => (c.process.args = ['/usr/bin/NoSuchPlugin']) },
+  { name: 'rootfs missing', code: 'OCI_ROOTFS_MISSING', runc: /no such file or directory|rootfs/, edit: (c) => (c.root.path = 'no-rootfs') },
+];
+
+describe('oci check agrees with runc create', () => {
+  it('the bundle prepare writes: no findings but OCI_NO_RUNC, and none once the image has /usr/bin/runc', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', idmap: { kind: 'none' } });
+    // Thunder runs the image's /usr/bin/runc
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    expect(checkOciConfig(file, { sysroot: target }).map((d) => d.code)).toEqual(['OCI_NO_RUNC']);
+    fs.copyFileSync('/usr/sbin/runc', path.join(target, 'usr/bin/runc'));
+    fs.chmodSync(path.join(target, 'usr/bin/runc'), 0o755);
+    expect(checkOciConfig(file, { sysroot: target })).toEqual([]);
+  }, 60_000);
+
+  it.each(CASES)('$name: $code, and runc create fails', async ({ code, runc, edit }) => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', idmap: { kind: 'none' } });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Cfg;
+    edit(cfg);
+    fs.writeFileSync(file, `${JSON.stringify(cfg, null, 2)}\n`);
+    const found = checkOciConfig(file, { sysroot: target });
+    expect(found.filter((d) => d.severity === 'error').map((d) => d.code)).toContain(code);
+    const d = found.find((x) => x.code === code)!;
+    expect(d.line).toBeGreaterThan(1);
+    const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'echo ran'], env: { ...THUNDER_ENVIRONMENT } });
+    expect(r.started).toBe(false);
+    expect(r.error).toMatch(runc);
+    const cli = await tbx(['oci', 'check', file, '--sysroot', target]);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain(`${file}:${d.line}:${d.col}: error[${code}]`);
+  }, 60_000);
+
+  it('not JSON: its line and column; a schema error at its field', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "ociVersion": "1.1.0",\n  "process": {\n');
+    expect(checkOciConfig(path.join(dir, 'config.json'))[0]).toMatchObject({ code: 'OCI_JSON_SYNTAX', line: 4 });
+    fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "ociVersion": "1.1.0",\n  "root": {"path": 7},\n  "linux": {"namespaces": [{"type": "bogus"}]}\n}\n');
+    const d = checkOciConfig(path.join(dir, 'config.json'));
+    expect(d.filter((x) => x.code === 'OCI_SCHEMA').map((x) => [x.line, x.message])).toEqual([
+      [3, 'root.path must be string'],
+      [4, 'linux.namespaces.0.type is not one of "mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time"'],
+    ]);
+  });
+});
