@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Interrupted, failUsage } from '../core/errors.js';
 import { shellQuote } from '../core/template.js';
 import type { Diagnostic } from '../core/diagnostic.js';
@@ -20,6 +20,7 @@ interface TryFlags {
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  runtime?: 'lxc' | 'runc' | 'crun';
 }
 
 export function register(program: Command): void {
@@ -47,6 +48,7 @@ includes, hooks, /tmp and subids, and this host's environment.`,
     .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
     .option('--timeout <seconds>', 'stop the container after this long (default 30; also with --host)')
     .option('--log-level <level>', 'liblxc log level: TRACE, DEBUG (default) or INFO')
+    .addOption(new Option('--runtime <name>', 'lxc (default), or start the OCI bundle as Thunder\'s runc backend does: create --no-new-keyring --bundle, exec --detach --env, delete --force, with the image\'s /usr/bin/runc (or crun; this host\'s lent there when the image has none)').choices(['lxc', 'runc', 'crun']))
     .option('--host', 'the older mode: start on this build host (lxc-execute, its includes, hooks, /tmp and environment), for an image without LXC')
     .option('--start', 'with --host: use lxc-start, the command is the container\'s init (default there: lxc-execute, with lxc-init as init)')
     .option('--keep', 'with --host: keep the temporary lxcpath (config and lxc.log) for inspection')
@@ -63,7 +65,9 @@ Examples:
   thunderbox try OCDM --target output/target --host`,
     )
     .action(async (callsign: string, cmd: string[], f: TryFlags) => {
+      if (f.host && f.runtime && f.runtime !== 'lxc') failUsage('TRY_HOST_LXC', '--host starts LXC containers only', 'leave out --host to start the OCI bundle as on the device');
       if (f.host) return tryOnHost(callsign, cmd, f);
+      if (f.runtime === 'runc' || f.runtime === 'crun') return tryOci(callsign, cmd, f, f.runtime);
       for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
         if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, flag === '--fix-host-subids' ? "the device-faithful start uses the image's /etc/subuid and /etc/subgid (thunderbox doctor reports missing lines); add --host to fix this host's" : `add --host, or leave ${flag} out`);
       }
@@ -116,6 +120,50 @@ Examples:
 /** The command as a shell would take it back: each word quoted where it needs it. */
 export function commandLine(argv: string[]): string {
   return argv.map(shellQuote).join(' ');
+}
+
+/** --runtime runc|crun: the OCI bundle, started as Thunder's runc backend starts it (src/oci/try-device.ts). */
+async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'runc' | 'crun'): Promise<void> {
+  if (f.logLevel !== undefined) failUsage('TRY_LXC_ONLY', '--log-level is liblxc\'s', 'leave it out with --runtime runc or crun');
+  for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
+    if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, `leave ${flag} out`);
+  }
+  let timeoutMs: number | undefined;
+  if (f.timeout !== undefined) {
+    const s = Number(f.timeout);
+    if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${f.timeout} is not a number of seconds`, 'e.g. --timeout 10');
+    timeoutMs = s * 1000;
+  }
+  const out = new Output(f);
+  const t = chooseTarget(f.target);
+  const { tryOciOnDevice } = await import('../oci/try-device.js');
+  const r = await tryOciOnDevice({
+    target: t.target,
+    datapath: f.datapath,
+    callsign,
+    runtime,
+    command: cmd,
+    timeoutMs,
+    onChosen: (c) => {
+      if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: bundle ${c} (${runtime})\n`);
+    },
+  });
+  if (!f.json) process.stdout.write(r.output);
+  out.diagnostics(r.diagnostics);
+  if (f.verbose) {
+    for (const c of r.calls) out.detail(`${c.argv.join(' ')}: exit ${c.status} in ${c.ms} ms`);
+    if (r.log) out.detail(r.log.trimEnd());
+  }
+  if (r.communicator) out.detail(`communicator ${r.communicator.path} (mode ${r.communicator.mode.toString(8)}): ${r.communicator.connected ? 'connected' : 'nobody connected'}`);
+  const what = r.command.join(' ');
+  if (!f.json) {
+    if (!r.started) process.stderr.write(`thunderbox: ${callsign}: did not start: ${r.error ?? `${runtime} gave no reason`}\n`);
+    else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${what} ran and ended (${runtime} exec --detach gives no exit status, as under Thunder)\n`);
+  }
+  const code = !r.started ? 1 : r.timedOut ? 124 : 0;
+  const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the bundle did not start${r.error ? `: ${r.error}` : ''}`, hint: `thunderbox oci check names the cause in config.json; ${runtime}'s log is ${r.logPath} on the device` } : { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' }];
+  out.json(code === 0, [...r.diagnostics, ...ran], { callsign, container: r.container, runtime, runtimeSource: r.runtimeSource, command: r.command, started: r.started, exitCode: null, error: r.error ?? null, timedOut: r.timedOut, output: r.output, communicator: r.communicator ?? null, calls: r.calls, log: r.log });
+  process.exitCode = code;
 }
 
 /** --host: today's start on the build host (src/lxc/execute.ts). */

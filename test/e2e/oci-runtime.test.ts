@@ -11,6 +11,7 @@ import type { ContainerInput } from '../../src/profile/input.js';
 import { commClient, imageWithContainer } from '../helpers/device-image.js';
 import { prepareIn } from '../helpers/prepare.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { tbx } from '../helpers/cli.js';
 
 // Real runc 1.1.5 and crun 1.8.1 starts of the bundle prepare writes (--runtime both), driven
 // as Thunder's runc backend drives the image's /usr/bin/runc (src/oci/device-start.ts): create
@@ -195,5 +196,27 @@ describe('armhf rootfs under qemu-user', () => {
     expect(r.error).toBeUndefined();
     expect(r.output).toMatch(/^armv7l$/m);
     expect(r.output).toMatch(/^\s+0\s+100000\s+65536$/m);
+  }, 120_000);
+});
+
+describe('thunderbox try --runtime runc', () => {
+  it('finds the bundle where Thunder\'s runc backend looks, starts it, says whose runc ran; a broken bundle: exit 1 and runc\'s words', async () => {
+    const dir = tmpDir();
+    const c = cs('OciTry');
+    const { target, lxcpath } = await image(dir, c, {});
+    const ok = await tbx(['try', c, '--target', target, '--runtime', 'runc', '--', 'sh', '-c', 'echo "in $(hostname)"; cat /proc/self/uid_map']);
+    expect(ok.stderr).toContain(`thunderbox: ${c}: bundle ${lxcpath}/Container (runc)`);
+    expect(ok.stderr).toContain('note[TRY_RUNTIME_LENT]: runc: the image has no /usr/bin/runc');
+    expect(ok.stdout).toContain(`in ${c}\n`);
+    expect(ok.stdout).toMatch(/^\s+0\s+100000\s+65536$/m);
+    expect(ok.code).toBe(0);
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"terminal": false', '"terminal": true'));
+    const bad = await tbx(['try', c, '--target', target, '--runtime', 'runc', '--json', '--', 'sh', '-c', 'echo ran']);
+    expect(bad.code).toBe(1);
+    const doc = JSON.parse(bad.stdout) as { started: boolean; error: string; output: string };
+    expect(doc.started).toBe(false);
+    expect(doc.error).toMatch(/cannot allocate tty if runc will detach without setting console socket/);
+    expect(doc.output).not.toContain('ran\n');
   }, 120_000);
 });
