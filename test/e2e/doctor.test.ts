@@ -190,6 +190,29 @@ describe('thunderbox doctor', () => {
     expect(r2.json.findings.filter((f) => f.severity === 'warning').map((f) => f.code)).toEqual(['PLUGIN_JSON_NOT_FOUND']);
   });
 
+  it('an OCI bundle beside the config: oci check\'s findings (OCI_NO_RUNC without /usr/bin/runc in the image, OCI_ARGS_EMPTY), containertype runc a note', async () => {
+    const m = await prepared(['--runtime', 'runc']);
+    expect(JSON.parse(fs.readFileSync(m.pluginJson, 'utf8')).configuration.root.configuration).toEqual({ containertype: 'runc' });
+    const r = await doctor(m);
+    expect(r.code).toBe(1);
+    const e = only(r.json, 'OCI_NO_RUNC');
+    expect(e.file).toBe(path.join(m.containerDir, 'config.json'));
+    expect(r.json.findings.map((f) => f.code)).toContain('PLUGIN_CONTAINER_TYPE_RUNC');
+    fs.mkdirSync(path.join(m.target, 'usr/bin'), { recursive: true });
+    fs.copyFileSync('/usr/sbin/runc', path.join(m.target, 'usr/bin/runc'));
+    expect((await doctor(m)).code).toBe(0);
+    const file = path.join(m.containerDir, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { process: { args: string[] } };
+    cfg.process.args = [];
+    fs.writeFileSync(file, `${JSON.stringify(cfg, null, 2)}\n`);
+    const bad = await doctor(m);
+    expect(bad.code).toBe(1);
+    expect(only(bad.json, 'OCI_ARGS_EMPTY')).toMatchObject({ file, line: 9 });
+    // without the bundle, containertype runc is Thunder starting nothing
+    fs.rmSync(file);
+    expect(only((await doctor(m)).json, 'PLUGIN_CONTAINER_TYPE').message).toContain('has no OCI bundle');
+  });
+
   it('the plugin library named by the locator, and ThunderPlugin itself, must be in the rootfs', async () => {
     const m = await prepared();
     fs.rmSync(path.join(m.rootfs, 'usr/lib/thunder/plugins/libThunderTest.so'));
@@ -351,7 +374,10 @@ describe('thunderbox doctor', () => {
     expect((await doctor(m)).code).toBe(0);
     fs.writeFileSync(m.pluginJson, text.replace('"mode": "Container"', '"mode": "Container",\n      "configuration": {"containertype": "runc"}'));
     r = await doctor(m);
-    expect(only(r.json, 'PLUGIN_CONTAINER_TYPE').message).toContain('is "runc", not "lxc": Thunder hands the plugin to that backend, and this LXC container is never started');
+    // runc without a bundle beside the config: Thunder's runc backend finds nothing (with one: the oci-bundle rule's test)
+    expect(only(r.json, 'PLUGIN_CONTAINER_TYPE').message).toContain('is "runc", but the container has no OCI bundle (Container/config.json)');
+    fs.writeFileSync(m.pluginJson, text.replace('"mode": "Container"', '"mode": "Container",\n      "configuration": {"containertype": "dobby"}'));
+    expect(only((await doctor(m)).json, 'PLUGIN_CONTAINER_TYPE').message).toContain('is "dobby", not "lxc": Thunder hands the plugin to that backend, and this LXC container is never started');
   });
 
   it('the inputs prepare keeps with the verdict cover what the start-time rules read', async () => {

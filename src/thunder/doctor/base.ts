@@ -134,7 +134,7 @@ export function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, ta
   }
 }
 
-export function checkPluginJson(f: Findings, target: string, callsign: string, given?: string): PluginConfig | undefined {
+export function checkPluginJson(f: Findings, target: string, callsign: string, given?: string, bundle = false): PluginConfig | undefined {
   const searched: string[] = [];
   for (const dev of given ? [given] : pluginJsonCandidates('', callsign)) {
     const host = given ?? resolveInTargetOrNull(target, dev);
@@ -159,7 +159,12 @@ export function checkPluginJson(f: Findings, target: string, callsign: string, g
     }
     const typeNode = findNodeAtLocation(tree, ['configuration', 'root', 'configuration', 'containertype']);
     const ctype = typeNode ? getNodeValue(typeNode) : undefined;
-    if (typeof ctype === 'string' && ctype.toLowerCase() !== 'lxc') {
+    if (typeof ctype === 'string' && ctype.toLowerCase() === 'runc' && bundle) {
+      // the container has an OCI bundle beside its LXC config (prepare --runtime runc or both): the oci-bundle rule checks it
+      f.note('PLUGIN_CONTAINER_TYPE_RUNC', `configuration.root.configuration.containertype in ${host} is "runc": Thunder starts the OCI bundle (Container/config.json) with the image's /usr/bin/runc, not this LXC config`, 'the oci-bundle findings are the ones that matter for this plugin', { file: host, line: lineCol(text, typeNode!.offset).line });
+    } else if (typeof ctype === 'string' && ctype.toLowerCase() === 'runc') {
+      f.error('PLUGIN_CONTAINER_TYPE', `configuration.root.configuration.containertype in ${host} is "runc", but the container has no OCI bundle (Container/config.json): Thunder's runc backend finds nothing to start ("Runc container configuration for '${callsign}' not found")`, `prepare it with --runtime runc (or both), or set "containertype": "lxc"`, { file: host, line: lineCol(text, typeNode!.offset).line });
+    } else if (typeof ctype === 'string' && ctype.toLowerCase() !== 'lxc') {
       f.error('PLUGIN_CONTAINER_TYPE', `configuration.root.configuration.containertype in ${host} is "${ctype}", not "lxc": Thunder hands the plugin to that backend, and this LXC container is never started`, 'set "containertype": "lxc", or remove it when Thunder is built with the LXC backend only', { file: host, line: lineCol(text, typeNode!.offset).line });
     }
     return { file: host, locator: pluginLocator(text) };

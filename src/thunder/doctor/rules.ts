@@ -12,6 +12,7 @@ import { checkThunderPluginExec } from './program.js';
 import type { StartRule } from './rule.js';
 import { checkSeccompProfile } from './seccomp-policy.js';
 import { checkSubids } from './subids.js';
+import { checkOciBundle } from './oci.js';
 import { checkConsoleLog, checkMessaging, checkRootUser, checkShadowing } from './thunder.js';
 import { checkContainerTraversal, checkMountSourceTraversal } from './traverse.js';
 
@@ -247,5 +248,13 @@ export const RULES: readonly StartRule[] = [
     proof: 'doctor-test',
     cases: ['root.user the rootfs does not name: ROOT_USER_UNKNOWN; containertype of another backend: PLUGIN_CONTAINER_TYPE'],
     check: checkRootUser,
+  },
+  {
+    id: 'oci-bundle',
+    what: 'Thunder\'s runc backend hands Container/config.json to the image\'s /usr/bin/runc (create --no-new-keyring --bundle, then exec --detach); runc refuses a bundle against the runtime spec, with empty args, terminal true, no /proc or no linux section',
+    hint: 'prepare with --runtime runc (or both); thunderbox oci check names each problem',
+    proof: 'doctor-test',
+    cases: ['an OCI bundle beside the config: oci check\'s findings (OCI_NO_RUNC without /usr/bin/runc in the image, OCI_ARGS_EMPTY), containertype runc a note'],
+    check: (v, f) => checkOciBundle(v, f),
   },
 ];

@@ -10,6 +10,7 @@ import type { ElfInfo } from '../../rootfs/elf.js';
 import type { ContainerChoice, DeviceModel } from '../device.js';
 import { BUSYBOX_INIT_PATH, thunderEnvironment } from '../environment.js';
 import type { PluginConfig } from '../plugin-json.js';
+import { OCI_CONFIG_NAME } from '../layout.js';
 import { checkPluginJson, checkRootfsPath, readOwnConfig, type OwnConfig, type Rootfs } from './base.js';
 import { Findings, type Finding } from './findings.js';
 
@@ -142,7 +143,7 @@ export function buildView(o: ViewOptions, device: DeviceModel, choice: Container
   const pluginFindings = new Findings();
   let plugin: PluginConfig | undefined;
   if (o.pluginJson === null) pluginFindings.note('PLUGIN_JSON_SKIPPED', `the plugin config of ${o.callsign} was not checked (prepare --no-plugin-json)`, 'prepare without --no-plugin-json to have its mode set and checked');
-  else plugin = checkPluginJson(pluginFindings, target, o.callsign, o.pluginJson);
+  else plugin = checkPluginJson(pluginFindings, target, o.callsign, o.pluginJson, fs.existsSync(path.join(containerDir, OCI_CONFIG_NAME)));
   const rootfsFindings = new Findings();
   const rootfs = checkRootfsPath(rootfsFindings, own, configFile, target, deviceDir);
   return {
