@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { failUsage } from '../core/errors.js';
 import { nearest } from '../core/suggest.js';
+import type { RuntimeMode } from '../profile/spec.js';
 import { readStamp } from '../thunder/layout.js';
 import { br2ArchName, parseBr2Config, type Br2Config } from './br2-config.js';
 import { cgroupMountCheck } from './cgroup-mount.js';
@@ -71,7 +72,7 @@ export function parsePostScriptArgs(args: string[]): PostBuildArgs {
  * cannot run its containers (no LXC, owners never applied, another architecture): they fail
  * the build unless --keep-going.
  */
-export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null; limits?: boolean }[], nonRoot: boolean): Diagnostic[] {
+export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null; limits?: boolean; runtime?: RuntimeMode }[], nonRoot: boolean): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!br2Config || !fs.existsSync(br2Config)) {
     out.push({ code: 'BR_NO_CONFIG', severity: 'warning', message: 'BR2_CONFIG is not set or missing: the Buildroot configuration was not checked', hint: 'run this from a Buildroot post-build script' });
@@ -91,7 +92,24 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
     const l = lines.get(key)?.line ?? r.text.split('\n').findIndex((x) => x === `# ${key} is not set`) + 1;
     return l > 0 ? { line: l } : {};
   };
-  if (c.get('BR2_PACKAGE_LXC') !== 'y') out.push({ code: 'BR_LXC_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_LXC'), message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
+  // the backends the containers are made for (runtime lxc, the default, and both: LXC's; runc and both: runc's)
+  const rt = (k: { runtime?: RuntimeMode }) => k.runtime ?? 'lxc';
+  const lxcOnes = containers.filter((k) => rt(k) === 'lxc').map((k) => k.callsign);
+  const runcOnes = containers.filter((k) => rt(k) === 'runc').map((k) => k.callsign);
+  const bothOnes = containers.filter((k) => rt(k) === 'both').map((k) => k.callsign);
+  const on = (k: string) => c.get(k) === 'y';
+  if ((lxcOnes.length || containers.length === 0) && !on('BR2_PACKAGE_LXC')) out.push({ code: 'BR_LXC_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_LXC'), message: 'BR2_PACKAGE_LXC is not enabled: the image has no LXC to start the containers', hint: 'set BR2_PACKAGE_LXC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC selects it)' });
+  if (runcOnes.length) {
+    // Thunder's runc backend runs the image's /usr/bin/runc (RunCImplementation.cpp), built only with its backend selected
+    if (!on('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC')) out.push({ code: 'BR_RUNC_BACKEND_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC'), message: `${runcOnes.join(', ')}: runtime runc, but BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC is not enabled: Thunder has no runc backend to start the bundle`, hint: 'set BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC=y (it selects BR2_PACKAGE_RUNC), e.g. with defconfigs/raspberrypi3_wpe_ml_runc_defconfig' });
+    if (!on('BR2_PACKAGE_RUNC')) out.push({ code: 'BR_RUNC_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_RUNC'), message: `${runcOnes.join(', ')}: runtime runc, but BR2_PACKAGE_RUNC is not enabled: the image has no /usr/bin/runc, which Thunder's runc backend runs`, hint: 'set BR2_PACKAGE_RUNC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC selects it)' });
+  }
+  if (bothOnes.length) {
+    const lxc = on('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC') && on('BR2_PACKAGE_LXC');
+    const runc = on('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC') && on('BR2_PACKAGE_RUNC');
+    if (!lxc && !runc) out.push({ code: 'BR_NO_CONTAINER_BACKEND', severity: 'error', file, message: `${bothOnes.join(', ')}: runtime both, but neither Thunder's LXC backend with LXC nor its runc backend with runc is enabled`, hint: 'set BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC=y or BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC=y' });
+    else if (lxc && runc) out.push({ code: 'BR_BACKEND_CHOICE', severity: 'note', file, message: `${bothOnes.join(', ')}: runtime both, and Thunder is built with the LXC and the runc backend: it uses the plugin JSON's containertype, else processcontainers.default in its config.json, and starts nothing with neither`, hint: 'set "containertype" in the plugin JSON, or "processcontainers": {"default": ...} in Thunder\'s config.json' });
+  }
   const tables = c.get('BR2_ROOTFS_DEVICE_TABLE') ?? '';
   const fakeroot = c.get('BR2_ROOTFS_POST_FAKEROOT_SCRIPT') ?? '';
   if (nonRoot && !/post-fakeroot\.sh/.test(fakeroot) && !/device_table\.txt/.test(tables.replace(/system\/device_table\.txt/, ''))) {

@@ -50,7 +50,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const device = deviceModel(target, { datapath: a.datapath ?? m.datapath });
       const containers = m.containers.map((c) => {
         const dir = device.choose(c.name, { classname: c.input.classname }).chosen?.host;
-        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: c.input.limits !== undefined && Object.keys(c.input.limits).length > 0 };
+        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: c.input.limits !== undefined && Object.keys(c.input.limits).length > 0, runtime: c.input.runtime };
       });
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
       let rendered: Record<string, unknown> | null = null;

@@ -172,6 +172,28 @@ describe('Buildroot integration', () => {
     expect(none.stderr).toContain('post-build needs --manifest FILE');
   });
 
+  it('post-build checks the runtimes against the configuration: runc needs Thunder\'s runc backend and runc; runc alone needs no LXC; the runc defconfig has both', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    writeTargetDir(target);
+    const m = path.join(dir, 'm.yaml');
+    fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n    runtime: runc\n');
+    const br2 = path.join(dir, '.config');
+    fs.writeFileSync(br2, 'BR2_x86_64=y\n# BR2_PACKAGE_LXC is not set\n');
+    const r = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: br2 } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error[BR_RUNC_BACKEND_MISSING]: X: runtime runc, but BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC is not enabled');
+    expect(r.stderr).toContain('error[BR_RUNC_MISSING]: X: runtime runc, but BR2_PACKAGE_RUNC is not enabled');
+    expect(r.stderr).not.toContain('BR_LXC_MISSING');
+    expect(fs.existsSync(path.join(target, 'usr/share/Thunder/X/Container/config.json'))).toBe(true);
+    // the runc variant of the Pi 3 defconfig: nothing to say about runtimes
+    fs.writeFileSync(br2, fs.readFileSync(path.join(REPO, 'defconfigs/raspberrypi3_wpe_ml_runc_defconfig'), 'utf8').replaceAll('$(BR2_EXTERNAL_THUNDERBOX_PATH)', REPO).replace('BR2_arm=y', 'BR2_x86_64=y'));
+    fs.writeFileSync(m, 'containers:\n  X:\n    rootfs: target\n    plugin-json: false\n    runtime: both\n');
+    const ok = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--json'], { env: { BR2_CONFIG: br2 } });
+    const doc = JSON.parse(ok.stdout) as { diagnostics: { code: string; severity: string }[] };
+    expect(doc.diagnostics.filter((d) => /RUNC|LXC|BACKEND/.test(d.code)).map((d) => `${d.severity} ${d.code}`)).toEqual(['note BR_BACKEND_CHOICE']);
+  });
+
   it('buildroot check: this repo is clean; a broken tree is reported', async () => {
     const clean = await tbx(['buildroot', 'check']);
     expect(clean.stdout).toBe(`${REPO}: 0 finding(s)`);
