@@ -4,10 +4,12 @@ import { readFileOrNull } from '../core/fsutil.js';
 import type { FileOp, KeepOp, Plan } from '../core/plan.js';
 import { renderTemplate } from '../core/template.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { ROUTED_UP_SCRIPT, derivedVethPair } from '../lxc/container-config.js';
+import { ROUTED_UP_SCRIPT, derivedHwaddr, derivedVethPair } from '../lxc/container-config.js';
 import type { Manifest } from '../profile/manifest.js';
 import { formatIp, formatNet, interconnectEnds, networkOf, parseCidr, size } from './ipv4.js';
 import { allocateManifest } from './manifest-nets.js';
+import { ociNetnsName } from '../oci/config.js';
+import { createHash } from 'node:crypto';
 
 // `thunderbox net render`: the device's side of the container networks, from the manifest:
 //   /etc/init.d/S40thunderbox-net   bridges, forwarding, NAT (BusyBox init: start|stop|restart)
@@ -38,9 +40,23 @@ function netFiles(manifest: Manifest, version: string): NetFile[] {
       return ic ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: formatIp(interconnectEnds(ic).host), host6: n.gateway6, v6: (n.ipv6?.length ?? 0) > 0 || (n.routes ?? []).some((r) => r.includes(':')) }] : [];
     }),
   );
+  // OCI bundles (runtime runc or both): Thunder's runc backend makes no network, so the veths
+  // of such a container are made here, in the named namespace its config.json joins
+  const runtimes = new Map(manifest.containers.map((c) => [c.name, c.input.runtime ?? 'lxc']));
+  const netns = alloc.containers
+    .filter((k) => runtimes.get(k.callsign) !== 'lxc' && k.net.some((n) => n.type === 'veth'))
+    .map((k) => ({
+      callsign: k.callsign,
+      name: ociNetnsName(k.callsign),
+      veths: k.net.flatMap((n, i) =>
+        n.type !== 'veth'
+          ? []
+          : [{ dev: `eth${i}`, link: n.link, pair: n.vethPair ?? derivedVethPair(k.callsign, i), peer: `tbxc${createHash('sha256').update(`thunderbox:${k.callsign}:${i}:peer`).digest('hex').slice(0, 8)}`, hwaddr: n.hwaddr ?? derivedHwaddr(k.callsign, i), ipv4: n.ipv4, gateway: n.gateway, ipv6: n.ipv6, gateway6: n.gateway6 }],
+      ),
+    }));
   const files: NetFile[] = [];
-  if (bridges.length || routes.length) {
-    files.push({ device: '/etc/init.d/S40thunderbox-net', content: render('S40thunderbox-net.ejs', { header, bridges, routed: routes.length > 0, routed6: routes.some((r) => r.v6) }), mode: 0o755 });
+  if (bridges.length || routes.length || netns.length) {
+    files.push({ device: '/etc/init.d/S40thunderbox-net', content: render('S40thunderbox-net.ejs', { header, bridges, routed: routes.length > 0, routed6: routes.some((r) => r.v6), netns }), mode: 0o755 });
     const fwd = bridges.some((b) => b.forward) || routes.length > 0;
     const fwd6 = bridges.some((b) => b.forward && b.ipv6) || routes.some((r) => r.v6);
     if (fwd) files.push({ device: '/etc/sysctl.d/40-thunderbox.conf', content: `# ${header}\nnet.ipv4.ip_forward = 1\n${fwd6 ? 'net.ipv6.conf.all.forwarding = 1\n' : ''}`, mode: 0o644 });

@@ -26,6 +26,15 @@ import type { OciSeccomp } from './seccomp.js';
 
 export const OCI_VERSION = '1.1.0';
 
+/** The named network namespace an OCI container joins (S40thunderbox-net makes it at boot). */
+export function ociNetnsName(callsign: string): string {
+  return `tbx-${callsign}`;
+}
+
+export function ociNetnsPath(callsign: string): string {
+  return `/var/run/netns/${ociNetnsName(callsign)}`;
+}
+
 /** Every capability of Linux up to 5.9 (CAP_CHECKPOINT_RESTORE, 40), in number order. */
 export const ALL_CAPABILITIES = [
   'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap', 'linux_immutable',

@@ -53,6 +53,11 @@ export interface OciStartRequest {
   deviceTmp?: string;
   timeoutMs?: number;
   communicator?: boolean | string;
+  /**
+   * Named network namespaces of this host (/run/netns/<name>) that the device's init script
+   * would have made at boot (S40thunderbox-net): bound at /var/run/netns/<name> in the device's root
+   */
+  netns?: string[];
 }
 
 export interface OciCall {
@@ -188,6 +193,10 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     // without CAP_SYS_RESOURCE): a capability it lacks cannot be granted here (runc: "unable to
     // apply caps: operation not permitted"), so this start leaves it out, bound over the
     // bundle's config.json in the overlay only, and says so
+    for (const n of req.netns ?? []) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(n) || !fs.existsSync(`/run/netns/${n}`)) failUsage('START_NETNS', `there is no network namespace /run/netns/${n} on this host`, 'make it first (ip netns add, or the image\'s S40thunderbox-net start)');
+      binds.push({ from: `/run/netns/${n}`, at: path.relative(target, resolveInTarget(target, `/var/run/netns/${n}`)), dir: false });
+    }
     const lacking = capsBeyond(cfg.text, hostBoundingSet());
     if (lacking.config) {
       const adjusted = path.join(dir, 'config.json');

@@ -8,7 +8,7 @@ import { hostBoundingSet, startOciOnDevice, type OciRuntime, type OciStartReques
 import { THUNDER_ENVIRONMENT } from '../../src/thunder/environment.js';
 import type { ArchiveEntry } from '../../src/rootfs/archive-writer.js';
 import type { ContainerInput } from '../../src/profile/input.js';
-import { commClient, imageWithContainer } from '../helpers/device-image.js';
+import { busyboxRootfs, commClient, deviceImage, imageWithContainer } from '../helpers/device-image.js';
 import { prepareIn } from '../helpers/prepare.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { tbx } from '../helpers/cli.js';
@@ -218,5 +218,66 @@ describe('thunderbox try --runtime runc', () => {
     expect(doc.started).toBe(false);
     expect(doc.error).toMatch(/cannot allocate tty if runc will detach without setting console socket/);
     expect(doc.output).not.toContain('ran\n');
+  }, 120_000);
+});
+
+describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () => {
+  it('two runc containers on one bridge ping each other and the gateway, through the generated init script\'s namespaces (in a test namespace, 198.18.0.0/15); stop removes them', async () => {
+    const dir = tmpDir();
+    const hex = randomBytes(2).toString('hex');
+    const [a, b] = [cs('NetA'), cs('NetB')];
+    const br = `tbxo${hex}`;
+    const net = 100 + (parseInt(hex, 16) % 100);
+    const target = await deviceImage(dir);
+    fs.mkdirSync(path.join(target, 'var/run'), { recursive: true });
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'), { extra: [{ path: 'bin/ip', type: 'SymbolicLink', linkpath: 'busybox', mtime: T }] });
+    const m = path.join(dir, 'thunderbox.yaml');
+    const veth = `[{ type: veth, link: ${br}, ipv4: auto, gateway: auto }]`;
+    fs.writeFileSync(m, `networks:\n  ${br}: { ipv4: 198.18.${net}.1/24 }\ncontainers:\n  ${a}:\n    rootfs: ${rootfs}\n    runtime: runc\n    idmap: none\n    plugin-json: false\n    net: ${veth}\n  ${b}:\n    rootfs: ${rootfs}\n    runtime: runc\n    idmap: none\n    plugin-json: false\n    net: ${veth}\n`);
+    const p = await tbx(['prepare', '--no-doctor', '--manifest', m, '--target', target, '-q']);
+    expect(p.stderr).toBe('');
+    expect((await tbx(['net', 'render', '--manifest', m, '--target', target, '-q'])).code).toBe(0);
+    for (const c of [a, b]) {
+      const cfg = JSON.parse(fs.readFileSync(path.join(target, 'usr/share/Thunder', c, 'Container/config.json'), 'utf8')) as { linux: { namespaces: { type: string; path?: string }[] } };
+      expect(cfg.linux.namespaces.find((n) => n.type === 'network')).toEqual({ type: 'network', path: `/var/run/netns/tbx-${c}` });
+    }
+    const init = path.join(target, 'etc/init.d/S40thunderbox-net');
+    expect((await execa('shellcheck', ['-s', 'sh', init], { reject: false })).stdout).toBe('');
+    const testNs = `tbx${randomBytes(4).toString('hex')}`;
+    // nsenter --net, not ip netns exec: the latter's mount namespace would keep the namespaces
+    // the script makes (ip netns add mounts them under /run/netns) from this host's, where runc looks
+    const inNs = (cmd: string[]) => execa('nsenter', [`--net=/run/netns/${testNs}`, '--', ...cmd], { reject: false });
+    let u = '';
+    await execa('ip', ['netns', 'add', testNs]);
+    try {
+      await inNs(['ip', 'link', 'set', 'lo', 'up']);
+      const up = await inNs(['sh', init, 'start']);
+      expect(up.stderr).toBe('');
+      expect((await inNs(['sh', init, 'start'])).exitCode).toBe(0); // twice: nothing added twice
+      const ips = { [a]: `198.18.${net}.2`, [b]: `198.18.${net}.3` };
+      for (const [self, other] of [[a, b], [b, a]] as const) {
+        const r = await start({ target, bundle: `/usr/share/Thunder/${self}/Container`, callsign: self, runtime: 'runc', netns: [`tbx-${a}`, `tbx-${b}`], command: ['sh', '-c', `ip -4 addr show dev eth0; ping -c1 -W2 ${ips[other]} && ping -c1 -W2 198.18.${net}.1`] });
+        expect(r.error).toBeUndefined();
+        expect(r.output).toContain(`inet ${ips[self]}/24`);
+        expect(r.output).toContain(`64 bytes from ${ips[other]}`);
+        expect(r.output).toContain(`64 bytes from 198.18.${net}.1`);
+      }
+      // unprivileged, the same namespace: prepare warns, and exec fails as it says (runc 1.1.5)
+      u = cs('NetU');
+      fs.writeFileSync(m, `${fs.readFileSync(m, 'utf8')}  ${u}:\n    rootfs: ${rootfs}\n    runtime: runc\n    plugin-json: false\n    net: ${veth}\n`);
+      const pu = await tbx(['prepare', u, '--no-doctor', '--manifest', m, '--target', target]);
+      expect(pu.stderr).toContain(`warning[OCI_NET_USERNS]: ${u}: an unprivileged OCI bundle joining the named network namespace /var/run/netns/tbx-${u}`);
+      expect((await tbx(['net', 'render', '--manifest', m, '--target', target, '-q'])).code).toBe(0);
+      expect((await inNs(['sh', init, 'start'])).exitCode).toBe(0);
+      const ru = await start({ target, bundle: `/usr/share/Thunder/${u}/Container`, callsign: u, runtime: 'runc', netns: [`tbx-${u}`], command: ['sh', '-c', 'echo ran'] });
+      expect(ru.calls[0]!.status).toBe(0);
+      expect(ru.error).toMatch(/^runc exec failed \(exit status 255\): .*error executing setns process/);
+      expect((await inNs(['sh', init, 'stop'])).exitCode).toBe(0);
+      expect(fs.existsSync(`/run/netns/tbx-${u}`)).toBe(false);
+      expect(fs.existsSync(`/run/netns/tbx-${a}`) || fs.existsSync(`/run/netns/tbx-${b}`)).toBe(false);
+    } finally {
+      await inNs(['sh', init, 'stop']);
+      for (const n of fs.readdirSync('/run/netns').filter((x) => x === testNs || [a, b, u].some((c) => c !== '' && x === `tbx-${c}`))) await execa('ip', ['netns', 'del', n], { reject: false });
+    }
   }, 120_000);
 });
