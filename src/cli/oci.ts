@@ -9,9 +9,11 @@ interface CheckFlags {
   quiet?: boolean;
 }
 
+const EXAMPLES = '\nExamples:\n  thunderbox oci check --sysroot output/target \\\n      output/target/usr/share/Thunder/OCDM/Container/config.json\n  thunderbox oci check config.json --json';
+
 export function register(program: Command): void {
   const oci = program.command('oci').summary('check OCI bundles (config.json) for Thunder\'s runc backend').description('OCI bundles: the config.json Thunder\'s runc backend hands to runc.')
-    .addHelpText('after', '\nExample:\n  thunderbox oci check output/target/usr/share/Thunder/OCDM/Container/config.json --sysroot output/target');
+    .addHelpText('after', EXAMPLES);
   oci
     .command('check')
     .summary('report what runc would refuse in an OCI config.json')
@@ -27,6 +29,7 @@ Exit 0 clean, 1 errors, 2 usage.`,
     .addOption(new Option('--runtime <name>', 'the runtime the image runs it with').choices(['runc', 'crun']).default('runc'))
     .option('--json', 'print the diagnostics as JSON')
     .option('-q, --quiet', 'print errors only')
+    .addHelpText('after', EXAMPLES)
     .action(async (files: string[], f: CheckFlags) => {
       const { checkOciConfig } = await import('../oci/check.js');
       const out = new Output(f);
