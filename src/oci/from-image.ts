@@ -41,6 +41,21 @@ export function readCommonConf(target: string): ImageCommonConf {
   return { file: COMMON_CONF, capDrop, profile };
 }
 
+/**
+ * What config.json reads from the image (common.conf and the seccomp policy it names), for
+ * prepare's fingerprint: a changed policy makes the next run write config.json again.
+ */
+export function ociImageInputs(target: string): string {
+  const cc = readCommonConf(target);
+  const read = (p: string | null) => {
+    if (p === null) return null;
+    const h = resolveInTargetOrNull(target, p);
+    const r = h === null ? null : readTextFile(h);
+    return r?.ok ? r.text : null;
+  };
+  return JSON.stringify([cc.file, read(cc.file), cc.profile, read(cc.profile)]);
+}
+
 export interface OciImageContext {
   ctx: OciContext;
   notes: string[];

@@ -12,7 +12,7 @@ import { ArchVote, archNameOfLxcArch } from '../lxc/arch.js';
 import { renderContainerConfig } from '../lxc/container-config.js';
 import { chooseCgroupLayout, type CgroupLayout } from './cgroup-layout.js';
 import { renderOciConfig } from '../oci/config.js';
-import { ociContextFromImage } from '../oci/from-image.js';
+import { ociContextFromImage, ociImageInputs } from '../oci/from-image.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive, type ArchiveInfo } from '../rootfs/archive-reader.js';
@@ -756,7 +756,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const walk: DirWalkOptions = { exclude: spec.rootfs.kind === 'dir' ? dirExclusions(req, device.thunder.datapath, containerDirs, spec.rootfs.path) : () => false, overrides };
     const locator = plugins.get(spec.callsign)?.locator ?? null;
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ v: req.toolVersion, spec, deviceDir, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk), locator }))
+      .update(JSON.stringify({ v: req.toolVersion, spec, deviceDir, root: req.isRoot, epoch: req.epoch ?? null, source: sourceIdentity(spec, walk), locator, ...(spec.runtime !== 'lxc' ? { oci: ociImageInputs(req.target) } : {}) }))
       .digest('hex');
     const report: ContainerReport = { callsign: spec.callsign, dir, deviceDir, source: spec.rootfs.path, status: fs.existsSync(dir) ? 'replace' : 'create' };
     const jp = jsonPaths.get(spec.callsign);

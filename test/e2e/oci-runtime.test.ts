@@ -115,9 +115,10 @@ describe.each(RUNTIMES)('%s: the bundle prepare writes, started as Thunder start
     const share = `/tmp/share-${c}`;
     const input: ContainerInput = { share: [{ uid: 1000, gid: 1000 }], mounts: [{ host: share, path: 'shared', rw: true, optional: false, mode: 0o770, owner: { uid: 1000, gid: 1000 } }] };
     const { target, lxcpath } = await image(dir, c, input);
-    // the policy is read at prepare: deny syncfs in the image's, then prepare again
+    // the policy is read at prepare: deny syncfs in the image's, and the next prepare (no --force) writes config.json again
     denySyncfs(target);
-    await prepareIn(target, c, { rootfs: path.join(dir, 'rootfs.tar'), runtime: 'both', ...input }, { force: true });
+    const again = await prepareIn(target, c, { rootfs: path.join(dir, 'rootfs.tar'), runtime: 'both', ...input });
+    expect(again.reports[0]!.status).toBe('replace');
     const deviceTmp = path.join(dir, 'device-tmp');
     fs.mkdirSync(deviceTmp, { mode: 0o1777 });
     fs.chmodSync(deviceTmp, 0o1777);
