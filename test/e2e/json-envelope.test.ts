@@ -43,6 +43,7 @@ const CASES: Record<string, Case> = {
   prepare: { run: (d) => { const s = sample(d); return ['prepare', 'OCDM', s.archive, '--target', s.target, '--json']; } },
   'prepare --dry-run': { run: async (d) => { const s = await prepared(d); return ['prepare', 'OCDM', s.archive, '--target', s.target, '--env', 'X=1', '--dry-run', '--json']; } },
   try: { run: async (d) => ['try', 'OCDM', '--target', (await prepared(d)).target, '--json'] },
+  'try --runtime runc': { run: async (d) => ['try', 'OCDM', '--target', (await prepared(d, ['--no-doctor', '--runtime', 'runc'])).target, '--runtime', 'runc', '--json', '--', '/bin/sh', '-c', 'echo hi'] },
   doctor: { run: async (d) => ['doctor', 'OCDM', '--target', (await prepared(d)).target, '--json'] },
   'doctor (no container)': { run: (d) => ['doctor', 'OCMD', '--target', sample(d).target, '--json'] },
   demo: { run: (d) => ['demo', '--dir', path.join(d, 'demo'), '--json'] },
