@@ -1,6 +1,7 @@
 import type { ContainerSpec } from '../profile/spec.js';
 import { toHost, type IdMapLine } from '../lxc/idmap.js';
 import type { OciSeccomp } from './seccomp.js';
+import { weightToShares } from '../profile/limits.js';
 
 // The OCI runtime-spec config.json of a Thunder plugin container, for Thunder's runc backend,
 // from the same ContainerSpec that renders the LXC config (lxc/container-config.ts), served by
@@ -109,6 +110,21 @@ export function ociMounts(spec: ContainerSpec): OciMount[] {
   return m;
 }
 
+/**
+ * The manifest's limits as linux.resources (the same as the LXC config's lxc.cgroup keys, as
+ * runc writes them into the container's cgroup: memory.swap is memory and swap together, cpu
+ * shares from the weight as for cgroup v1; runc converts shares for a cgroup v2 device).
+ */
+export function ociResources(spec: ContainerSpec): Record<string, unknown> | undefined {
+  const l = spec.limits;
+  if (!l) return undefined;
+  const r: Record<string, unknown> = {};
+  if (l.memory !== undefined) r.memory = { limit: l.memory, ...(l.memorySwap !== undefined ? { swap: l.memorySwap } : {}) };
+  if (l.pids !== undefined) r.pids = { limit: l.pids };
+  if (l.cpu?.weight !== undefined || l.cpu?.cpus !== undefined) r.cpu = { ...(l.cpu.weight !== undefined ? { shares: weightToShares(l.cpu.weight) } : {}), ...(l.cpu.cpus !== undefined ? { cpus: l.cpu.cpus } : {}) };
+  return Object.keys(r).length ? r : undefined;
+}
+
 export function ociConfig(spec: ContainerSpec, ctx: OciContext): Record<string, unknown> {
   const userns = spec.idmap.length > 0;
   const caps = ociCapabilities(ctx.capDrop).map((c) => `CAP_${c.toUpperCase()}`);
@@ -119,6 +135,7 @@ export function ociConfig(spec: ContainerSpec, ctx: OciContext): Record<string, 
     cgroupsPath: ctx.cgroupsPath ?? `/thunderbox/${spec.callsign}`,
     namespaces,
     readonlyPaths: ['/proc/sys', '/proc/sysrq-trigger'],
+    ...(ociResources(spec) ? { resources: ociResources(spec) } : {}),
     ...(ctx.seccomp ? { seccomp: ctx.seccomp } : {}),
   };
   return {
@@ -130,7 +147,8 @@ export function ociConfig(spec: ContainerSpec, ctx: OciContext): Record<string, 
       env: spec.environment.map((e) => (e.value === undefined ? `${e.name}=$${e.name}` : `${e.name}=${e.value}`)),
       cwd: '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: DEFAULT_NOFILE.hard, soft: DEFAULT_NOFILE.soft }],
+      // limits.nofile as lxc.prlimit.nofile sets it (soft and hard), else what the device gives Thunder
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: spec.limits?.nofile ?? DEFAULT_NOFILE.hard, soft: spec.limits?.nofile ?? DEFAULT_NOFILE.soft }],
     },
     root: { path: 'rootfs', readonly: false },
     hostname: spec.callsign,

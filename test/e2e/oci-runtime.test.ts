@@ -170,6 +170,21 @@ describe.each(RUNTIMES)('%s: the bundle prepare writes, started as Thunder start
   }, 120_000);
 });
 
+describe('limits', () => {
+  it.each(RUNTIMES)('%s: the manifest\'s memory and pids limits are the container\'s cgroup\'s; nofile its rlimit under runc', async (runtime) => {
+    const dir = tmpDir();
+    const c = cs('OciLim');
+    const { target, lxcpath } = await image(dir, c, { idmap: { kind: 'none' }, limits: { memory: '64M', pids: 64, nofile: 2048 } });
+    const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', 'echo "nofile=$(ulimit -n) hard=$(ulimit -Hn)"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max'] });
+    expect(r.error).toBeUndefined();
+    expect(r.output).toContain(`${64 * 1024 * 1024}\n64\n`);
+    // measured: runc exec gives the exec'd process the bundle's process.rlimits; crun 1.8.1's
+    // exec does not (the process keeps the caller's), only its init would have them
+    if (runtime === 'runc') expect(r.output).toContain('nofile=2048 hard=2048\n');
+    else expect(r.output).not.toContain('nofile=2048 hard=2048\n');
+  }, 120_000);
+});
+
 describe('the bundle does not start', () => {
   it('empty process.args: runc\'s own words, nothing left behind', async () => {
     const dir = tmpDir();
