@@ -308,6 +308,44 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       fs.rmSync(communicator.file, { force: true });
     }
     removeTree(dir);
+    await removeCgroups(cgroupsPathOf(cfg.text));
+  }
+}
+
+function cgroupsPathOf(text: string): string | null {
+  try {
+    const p = (JSON.parse(text) as { linux?: { cgroupsPath?: unknown } }).linux?.cgroupsPath;
+    return typeof p === 'string' && /^\/[A-Za-z0-9_./-]+$/.test(p) && !p.includes('..') ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The container's cgroup, once everything in it is gone: delete --force removes it, but a
+ * process still exiting then keeps it busy (measured: runc 1.1.5 leaves the directory behind now
+ * and then on a loaded host). Only empty directories go (rmdir); a few tries.
+ */
+async function removeCgroups(p: string | null): Promise<void> {
+  if (p === null) return;
+  let roots: string[];
+  try {
+    roots = fs.readdirSync('/sys/fs/cgroup').map((n) => path.join('/sys/fs/cgroup', n));
+  } catch {
+    return;
+  }
+  const dirs = [...roots, '/sys/fs/cgroup'].map((r) => path.join(r, p));
+  for (let tries = 0; dirs.length && tries < 20; tries++) {
+    if (tries) await new Promise((r) => setTimeout(r, 100));
+    for (let i = dirs.length - 1; i >= 0; i--) {
+      try {
+        fs.rmdirSync(dirs[i]!);
+        dirs.splice(i, 1);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') dirs.splice(i, 1);
+      }
+    }
   }
 }
 

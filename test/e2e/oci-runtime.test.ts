@@ -79,6 +79,8 @@ async function start(over: Partial<OciStartRequest> & Pick<OciStartRequest, 'tar
     const r = await startOciOnDevice({ env: { ...THUNDER_ENVIRONMENT }, timeoutMs: 20_000, ...over });
     if (process.env.TBX_DEBUG) console.log(JSON.stringify(r, null, 1));
     expect(fs.readdirSync(engineTmp)).toEqual([]);
+    // nor its cgroup, in any hierarchy
+    expect(fs.readdirSync('/sys/fs/cgroup').filter((h) => fs.existsSync(path.join('/sys/fs/cgroup', h, 'thunderbox', over.callsign)))).toEqual([]);
     return r;
   } finally {
     delete process.env.TMPDIR;
