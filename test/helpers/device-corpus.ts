@@ -159,6 +159,10 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/etc/tbx/hooks.conf', 'lxc.hook.mount = /usr/share/tbx/mount\n');
     t.append('lxc.hook.pre-start = /usr/share/tbx/pre-start', 'lxc.include = /etc/tbx/hooks.conf', 'lxc.hook.start-host = /usr/share/tbx/start-host', 'lxc.hook.start = /usr/share/tbx/start', 'lxc.hook.stop = /usr/share/tbx/nowhere', 'lxc.hook.autodev = true');
   }),
+  good('good-mount-dot-relative', ['mount-points'], (t) => {
+    t.image('/share/keep', 'x\n');
+    t.append('lxc.mount.entry = ./share mnt none rbind,create=dir 0 0');
+  }),
   good('good-fstab', ['mount-fstab'], (t) => {
     t.image('/share/keep', 'x\n');
     t.image('/etc/tbx/corpus.fstab', '# a comment\n\n/share mnt none bind,create=dir 0 0\n');
@@ -197,11 +201,14 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/var/log/keep', '');
     t.append('lxc.console.logfile = /var/log/tbx-console.log');
   }),
-  good('good-veth-bridge', ['net-bridge', 'net-hwaddr', 'net-gateway'], (t) => {
+  good('good-veth-bridge', ['net-bridge', 'net-hwaddr', 'net-gateway', 'net-veth-pair'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);
-    t.append(...veth(0, 'tbxbr0', ['hwaddr = 02:16:3e:00:00:01', 'ipv4.address = 198.18.20.2/24', 'ipv4.gateway = 198.18.20.1']));
+    t.append(...veth(0, 'tbxbr0', ['hwaddr = 02:16:3e:00:00:01', 'ipv4.address = 198.18.20.2/24', 'ipv4.gateway = 198.18.20.1', 'veth.pair = tbxgood0']));
   }, undefined, { bridges: ['tbxbr0'] }),
+  // an included file's lxc.rootfs.path comes before the config's own line (common.conf is
+  // included first): the own line wins
+  good('good-rootfs-path-overridden', ['rootfs-path'], (t) => t.image('/usr/share/lxc/config/common.conf.d/60-corpus.conf', 'lxc.rootfs.path = dir:/var/lib/lxc/old/rootfs\n')),
   good('good-routed', ['net-script-up'], (t) => {
     hook(t, '/etc/thunderbox/routed-up');
     noNet(t);
@@ -217,12 +224,28 @@ export const CORPUS: readonly CorpusCase[] = [
   }),
   bad('seccomp-profile-missing', ['seccomp-state'], (t) => t.append('lxc.seccomp.profile = /etc/tbx/nothere.seccomp')),
   bad('rootfs-path-missing', ['rootfs-path'], (t) => t.sub(/^lxc\.rootfs\.path = .*$/m, 'lxc.rootfs.path = dir:/nowhere/rootfs')),
+  // the last lxc.rootfs.path liblxc reads wins, wherever it is: here an include of an include after the own line
+  bad('rootfs-path-in-include', ['rootfs-path'], (t) => {
+    t.image('/etc/tbx/site-rootfs.conf', 'lxc.rootfs.path = dir:/var/lib/lxc/old/rootfs\n');
+    t.image('/etc/tbx/site.conf', 'lxc.include = /etc/tbx/site-rootfs.conf\n');
+    t.append('lxc.include = /etc/tbx/site.conf');
+  }),
   bad('mount-proc-symlink', ['mount-points'], (t) => {
     fs.rmSync(path.join(t.rootfs, 'proc'), { recursive: true });
     fs.symlinkSync('/dev/null', path.join(t.rootfs, 'proc'));
   }),
   bad('mount-source-missing', ['mount-points'], (t) => t.append('lxc.mount.entry = /nothere data none bind,create=dir 0 0')),
+  // liblxc walks a relative bind source from / without its first component: data/share is /share
+  bad('mount-source-relative', ['mount-points'], (t) => {
+    t.image('/data/share/keep', 'x\n');
+    t.append('lxc.mount.entry = data/share mnt none bind,create=dir 0 0');
+  }),
   bad('thunderplugin-missing', ['thunderplugin-closure'], (t) => fs.rmSync(path.join(t.rootfs, 'usr/bin/ThunderPlugin'))),
+  // liblxc execvp()s the init with Thunder's PATH (BusyBox init's: no /usr/local)
+  bad('thunderplugin-off-thunder-path', ['thunderplugin-closure'], (t) => {
+    fs.rmSync(path.join(t.rootfs, 'usr/bin/ThunderPlugin'));
+    t.inRootfs('/usr/local/sbin/ThunderPlugin', PLUGIN, 0o755);
+  }),
   bad('thunderplugin-interpreter-missing', ['thunderplugin-closure'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `#!/bin/bash\necho ${MARKER}\n`, 0o755)),
 
   // -- programs liblxc runs: hooks ---------------------------------------------------------
@@ -362,6 +385,7 @@ export const CORPUS: readonly CorpusCase[] = [
   // read as liblxc reads them: an empty soft part is 0, -1 wraps to unlimited
   bad('prlimit-nofile-empty-soft', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = :1024')),
   bad('prlimit-nofile-minus-one', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = -1')),
+  bad('tty-max-4000', ['tty-max'], (t) => t.append('lxc.tty.max = 4000')),
   bad('net-gateway-twice', ['net-gateway'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);
@@ -375,6 +399,21 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('net-script-up-missing', ['net-script-up'], (t) => {
     noNet(t);
     t.append('lxc.net.0.type = veth', 'lxc.net.0.veth.mode = router', 'lxc.net.0.flags = up', 'lxc.net.0.ipv4.address = 198.18.32.2/32', 'lxc.net.0.script.up = /etc/thunderbox/routed-up');
+  }, undefined, { bridges: [] }),
+  // rcS runs /etc/init.d/S??* only: a script of another name never makes the bridge
+  bad('net-bridge-script-not-run', ['net-bridge'], (t) => {
+    t.image('/etc/init.d/bridge-setup', S40('tbxbr2'), 0o755);
+    noNet(t);
+    t.append(...veth(0, 'tbxbr2'));
+  }, undefined, { bridges: [] }),
+  bad('net-veth-pair-is-bridge', ['net-veth-pair'], (t) => {
+    t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr3'), 0o755);
+    noNet(t);
+    t.append(...veth(0, 'tbxbr3', ['veth.pair = tbxbr3']));
+  }, undefined, { bridges: ['tbxbr3'] }),
+  bad('net-phys-not-made', ['net-phys'], (t) => {
+    noNet(t);
+    t.append('lxc.net.0.type = phys', 'lxc.net.0.link = dummy0', 'lxc.net.0.flags = up');
   }, undefined, { bridges: [] }),
   bad('net-bridge-missing', ['net-bridge'], (t) => {
     noNet(t);
@@ -394,6 +433,13 @@ export const CORPUS: readonly CorpusCase[] = [
 
   // -- the console log, opened on the device's side ------------------------------------------
   bad('console-log-dir-missing', ['console-log'], (t) => t.append('lxc.console.logfile = /var/log/tbx-nothere/console.log')),
+  // /var/log a symlink into /run (a tmpfs at boot): what the image holds there is hidden
+  bad('console-log-symlink-to-run', ['console-log'], (t) => {
+    t.image('/run/log/keep', '');
+    fs.mkdirSync(t.host('/var'), { recursive: true });
+    fs.symlinkSync('/run/log', t.host('/var/log'));
+    t.append('lxc.console.logfile = /var/log/console.log');
+  }),
   bad('console-log-under-tmp', ['console-log'], (t) => {
     t.image('/tmp/tbx-logs/keep', 'the device mounts a tmpfs on /tmp at boot\n');
     t.append('lxc.console.logfile = /tmp/tbx-logs/console.log');

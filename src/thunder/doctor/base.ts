@@ -178,8 +178,12 @@ export interface Rootfs {
   device: string;
 }
 
-export function checkRootfsPath(f: Findings, cfg: OwnConfig, configFile: string, target: string, deviceDir: string): Rootfs | null {
-  const l = cfg.last('lxc.rootfs.path');
+/**
+ * `l` is the last lxc.rootfs.path liblxc reads, the config's includes counted (an included file
+ * that sets it after the config's own line wins); `file` is where that line is.
+ */
+export function checkRootfsPath(f: Findings, l: { value: string; line: number; file: string } | undefined, config: string, target: string, deviceDir: string): Rootfs | null {
+  const configFile = l?.file ?? config;
   const expected = `dir:${deviceDir}/rootfs`;
   if (!l || !l.value) {
     f.error('ROOTFS_PATH_UNSET', 'the config sets no lxc.rootfs.path: LXC would run the container on the device\'s own root', `add "lxc.rootfs.path = ${expected}" (thunderbox prepare writes it)`, { file: configFile });
@@ -215,8 +219,9 @@ export function probeElf(view: TreeView, probes: string[]): { path: string; elf:
   return null;
 }
 
-export function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env: EnvSpec[], pluginJson: PluginConfig | undefined): { path: string; elf: ElfInfo } | null {
-  const opts = closureOptions(env);
+/** `dirs`: the PATH liblxc's execvp() searches for the init (the init's environment, Thunder's PATH by default). */
+export function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env: EnvSpec[], pluginJson: PluginConfig | undefined, dirs?: string[]): { path: string; elf: ElfInfo } | null {
+  const opts = { ...closureOptions(env), ...(dirs ? { pathDirs: dirs } : {}) };
   const t = thunderRoots(view, opts.pathDirs!, pluginJson);
   const program = t.program;
   if (!program) {
@@ -373,12 +378,32 @@ export function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, tar
     const where = { file: configFile, line: l.line };
     // the source: a path for binds (and fstype none); proc, sysfs, tmpfs, devices of other types are not paths in the image
     let sourceKind: 'dir' | 'file' | undefined;
-    if (source.startsWith('/') && (bind || fstype === 'none')) {
-      const host = resolveInTargetOrNull(target, source);
+    // a relative bind source: liblxc (utils.c safe_mount -> open_without_symlink(src, NULL))
+    // walks it from the device's "/" but skips its first component, so "./share" is /share,
+    // "data/share" is /share and "share" is "/" itself. Measured with liblxc 5.0.2: "share"
+    // with bind in an unprivileged container fails ('Invalid argument - Failed to mount
+    // "share"': a non-recursive bind of the root, whose submounts are locked), with rbind or
+    // privileged it mounts the device's whole root; "./share" mounts /share.
+    let src = source;
+    if (bind && !source.startsWith('/')) {
+      const rest = source.split('/').slice(1).filter((p) => p !== '' && p !== '.');
+      src = `/${rest.join('/')}`;
+      const sev = optional ? 'warning' : 'error';
+      const unpriv = cfg.idmap.length > 0;
+      if (src === '/' && !opts.includes('rbind') && unpriv) {
+        f.add('MOUNT_SOURCE_RELATIVE', sev, `the bind mount's source ${source} is relative: liblxc walks it from / without its first component, which leaves the device's root, and a non-recursive bind of it fails in an unprivileged container (${optional ? 'LXC skips this optional mount' : 'the container does not start'})`, `write the absolute device path (e.g. /${source.replace(/^(\.\/)+/, '')})`, where);
+        continue;
+      }
+      if (src === '/') f.warning('MOUNT_SOURCE_RELATIVE', `the bind mount's source ${source} is relative: liblxc walks it from / without its first component, so it mounts the device's whole root at ${dest}`, `write the absolute device path (e.g. /${source.replace(/^(\.\/)+/, '')})`, where);
+      else if (`/${source.replace(/^(\.\/)+/, '')}` !== src) f.warning('MOUNT_SOURCE_RELATIVE', `the bind mount's source ${source} is relative: liblxc walks it from / without its first component, so it mounts ${src}`, `write the absolute device path you mean (${src}, or /${source.replace(/^(\.\/)+/, '')})`, where);
+      else f.warning('MOUNT_SOURCE_RELATIVE', `the bind mount's source ${source} is relative: liblxc takes it as ${src}`, `write the absolute device path: ${src}`, where);
+    }
+    if (src.startsWith('/') && (bind || fstype === 'none')) {
+      const host = resolveInTargetOrNull(target, src);
       const st = host === null ? null : statOrNull(host);
       if (!st) {
-        const msg = `the mount source ${source} does not exist in the image (${host ?? path.join(target, source)})`;
-        const fix = `create ${source} in the image (an overlay, or thunderbox prepare --mount ${source}:${dest} makes it), or drop the mount entry`;
+        const msg = `the mount source ${source}${src !== source ? ` (${src})` : ''} does not exist in the image (${host ?? path.join(target, src)})`;
+        const fix = `create ${src} in the image (an overlay, or thunderbox prepare --mount ${src}:${dest} makes it), or drop the mount entry`;
         if (optional) f.warning('MOUNT_SOURCE_MISSING', `${msg}: LXC skips this optional mount`, fix, where);
         else f.error('MOUNT_SOURCE_MISSING', `${msg}: LXC fails to start the container`, `${fix}; or add "optional" to its options`, where);
       } else {

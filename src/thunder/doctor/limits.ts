@@ -45,3 +45,24 @@ export function checkPrlimits(v: DeviceView, f: Findings): void {
     else if (FLOOR[name] !== undefined && soft < FLOOR[name]!) f.error('PRLIMIT_TOO_LOW', `lxc.prlimit.${name} = ${e.value} is too low for the container to start (liblxc's set-up and the init's exec need ${name} of at least ${FLOOR[name]}; measured with liblxc 5.0.2)`, `raise it (${name === 'nofile' ? 'e.g. 1024' : `at least ${FLOOR[name]}`}), or remove the line`, where);
   }
 }
+
+// lxc.tty.max = N: liblxc opens N ptys for the container's ttys before the init runs
+// (conf.c lxc_allocate_ttys), in the container's own devpts instance. The kernel counts ptys
+// across all instances and keeps kernel.pty.reserve (1024 of kernel.pty.max 4096 by default)
+// for the initial one: a new instance gets at most 3072, fewer what the device already uses.
+// Measured with liblxc 5.0.2: lxc.tty.max = 100000 failed at tty 3068 ("Inappropriate ioctl for
+// device - Failed to create tty 3068"), the start with it.
+export const PTY_MAX = 4096;
+export const PTY_RESERVE = 1024;
+const PTY_SOFT = 256;
+
+export function checkTtyMax(v: DeviceView, f: Findings): void {
+  const e = v.entries.filter((x) => x.key === 'lxc.tty.max').at(-1);
+  if (!e || !/^\d+$/.test(e.value.trim())) return; // lxc check reports the grammar
+  const n = Number(e.value.trim());
+  const room = PTY_MAX - PTY_RESERVE;
+  const where = { file: e.file, line: e.line };
+  // the console takes one more pty of the same instance
+  if (n + 1 > room) f.error('TTY_MAX_TOO_MANY', `lxc.tty.max = ${n}: liblxc opens ${n} ptys at start, but a container's devpts gets at most ${room} (kernel.pty.max ${PTY_MAX} less kernel.pty.reserve ${PTY_RESERVE}, the defaults), fewer those the device uses: the start fails ("Failed to create tty")`, 'a few ttys are enough for a plugin container (thunderbox prepare leaves lxc.tty.max alone; 0 to 4 is usual)', where);
+  else if (n > PTY_SOFT) f.warning('TTY_MAX_MANY', `lxc.tty.max = ${n}: the ptys come out of the ${room} all containers of the device share (kernel.pty.max less kernel.pty.reserve)`, 'a few ttys are enough for a plugin container', where);
+}

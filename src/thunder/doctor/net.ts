@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { resolve, type TreeView } from '../../rootfs/tree-view.js';
 import { DEVICE_ROOT, execProblem, findProgram } from './exec.js';
 import type { Findings } from './findings.js';
@@ -84,13 +85,25 @@ export function checkNetScripts(v: DeviceView, f: Findings): void {
 /** Files of the image that may make a bridge at boot, and how each names it. */
 function bridgeMaker(image: TreeView, name: string): string | null {
   const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const patterns = [new RegExp(`ip\\s+link\\s+add\\s+(name\\s+)?${esc}\\s+type\\s+bridge`), new RegExp(`brctl\\s+addbr\\s+${esc}\\b`), new RegExp(`^\\s*iface\\s+${esc}\\b[\\s\\S]*?bridge[_-]ports`, 'm')];
+  return scriptNaming(image, [new RegExp(`ip\\s+link\\s+add\\s+(name\\s+)?${esc}\\s+type\\s+bridge`), new RegExp(`brctl\\s+addbr\\s+${esc}\\b`), new RegExp(`^\\s*iface\\s+${esc}\\b[\\s\\S]*?bridge[_-]ports`, 'm')]);
+}
+
+/** The first of the image's boot files that the boot runs and whose text matches one of the patterns. */
+function scriptNaming(image: TreeView, patterns: RegExp[]): string | null {
   const files = ['/etc/init.d/S40thunderbox-net', '/etc/network/interfaces'];
   const initd = resolve(image, '/etc/init.d');
   if (initd.rel !== null) for (const n of image.list(initd.rel)) files.push(`/etc/init.d/${n}`);
   for (const p of [...new Set(files)]) {
     const r = resolve(image, p);
-    if (r.rel === null || image.get(r.rel)?.kind !== 'file') continue;
+    const node = r.rel === null ? undefined : image.get(r.rel);
+    if (r.rel === null || node?.kind !== 'file') continue;
+    // BusyBox's rcS (Buildroot's /etc/init.d/rcS) runs /etc/init.d/S??* only: "NAME.sh" is
+    // sourced, anything else is run as "NAME start", which needs an x bit
+    if (p.startsWith('/etc/init.d/')) {
+      const base = path.posix.basename(p);
+      if (!/^S../.test(base)) continue;
+      if (!base.endsWith('.sh') && (node.mode & 0o111) === 0) continue;
+    }
     const text = image.read(r.rel, 1 << 20)?.toString('utf8') ?? '';
     if (patterns.some((re) => re.test(text))) return p;
   }
@@ -104,6 +117,51 @@ export function checkBridges(v: DeviceView, f: Findings): void {
     if (!link || n.keys.get('veth.mode')?.value === 'router') continue;
     const maker = bridgeMaker(v.image, link.value);
     if (maker) f.note('NET_BRIDGE_AT_BOOT', `lxc.net.${n.index}.link = ${link.value}: the bridge is made at boot by ${maker}; the container starts only when that has run before Thunder starts it (assumed here)`, `keep ${maker} enabled and ordered before Thunder`, at(link));
-    else f.error('NET_BRIDGE_MISSING', `lxc.net.${n.index}.link = ${link.value}: nothing in the image makes a bridge ${link.value} (no /etc/init.d script or /etc/network/interfaces does): liblxc cannot attach the veth to it, the start fails`, `let thunderbox make it (a manifest network: thunderbox prepare --manifest writes /etc/init.d/S40thunderbox-net), or create it in the image's boot scripts`, at(link));
+    else f.error('NET_BRIDGE_MISSING', `lxc.net.${n.index}.link = ${link.value}: nothing in the image makes a bridge ${link.value} (no /etc/init.d/S?? script that the boot's rcS runs, sourced as NAME.sh or executable, nor /etc/network/interfaces does): liblxc cannot attach the veth to it, the start fails`, `let thunderbox make it (a manifest network: thunderbox prepare --manifest writes /etc/init.d/S40thunderbox-net), or create it in the image's boot scripts`, at(link));
+  }
+}
+
+/** Names the kernel's drivers give network devices (eth0, wlan0, usb0, can0, predictable enp1s0, wlp2s0, ...). */
+const KERNEL_NIC = /^(eth|wlan|usb|can|wwan|bond|lo)\d+$|^(en|wl|ww)[a-z0-9]+$/;
+
+/**
+ * A phys NIC moves an existing device of the device's namespace into the container: liblxc
+ * fails when there is none of that name ("No such device - Failed to retrieve ifindex for
+ * ..."). Whether the device's hardware has it cannot be seen in the image: a name a driver
+ * gives is a note naming that assumption; another name that nothing in the image makes
+ * (an init script's "ip link add NAME", /etc/network/interfaces) is an error.
+ */
+export function checkPhys(v: DeviceView, f: Findings): void {
+  for (const n of nicsOf(v.entries)) {
+    if (n.type?.value !== 'phys') continue;
+    const link = n.keys.get('link');
+    if (!link) continue;
+    const maker = nicMaker(v.image, link.value);
+    if (maker) f.note('NET_PHYS_AT_BOOT', `lxc.net.${n.index}.link = ${link.value}: made at boot by ${maker}; the container starts only when it exists and no other namespace holds it (assumed here)`, `keep ${maker} ordered before Thunder`, at(link));
+    else if (KERNEL_NIC.test(link.value)) f.note('NET_PHYS_ASSUMED', `lxc.net.${n.index}.link = ${link.value}: a phys NIC must exist on the device when the container starts (assumed: a driver names it so)`, `check that the device has ${link.value} (ip link)`, at(link));
+    else f.error('NET_PHYS_MISSING', `lxc.net.${n.index}.link = ${link.value}: no driver names a device so, and nothing in the image makes it (no /etc/init.d/S?? script nor /etc/network/interfaces): liblxc cannot move it into the container, the start fails ("Failed to retrieve ifindex")`, `name a network device the device has (ip link; e.g. eth1), or create ${link.value} in the image's boot scripts`, at(link));
+  }
+}
+
+function nicMaker(image: TreeView, name: string): string | null {
+  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return scriptNaming(image, [new RegExp(`ip\\s+link\\s+add\\s+(name\\s+)?${esc}\\b`), new RegExp(`ip\\s+tuntap\\s+add\\s+(dev\\s+)?${esc}\\b`), new RegExp(`tunctl\\s+(-\\S+\\s+)*-t\\s+${esc}\\b`), new RegExp(`^\\s*(auto|iface)\\s+${esc}\\b`, 'm'), new RegExp(`brctl\\s+addbr\\s+${esc}\\b`)]);
+}
+
+/**
+ * lxc.net.N.veth.pair names the veth's device-side end, which liblxc creates at start: a name
+ * the device already has fails it ("File exists - Failed to create veth pair", measured with
+ * liblxc 5.0.2), e.g. a tap device made at boot for it, as a guide to TAP devices does
+ * ("ip tuntap add dev tap0", then "veth.pair = tap0"), or the bridge itself.
+ */
+export function checkVethPair(v: DeviceView, f: Findings): void {
+  const nics = nicsOf(v.entries);
+  const links = new Set(nics.map((n) => n.keys.get('link')?.value).filter((x): x is string => !!x));
+  for (const n of nics) {
+    if (n.type?.value !== 'veth') continue;
+    const pair = n.keys.get('veth.pair');
+    if (!pair || pair.value === '') continue;
+    const maker = links.has(pair.value) ? `lxc.net.*.link (the bridge ${pair.value})` : nicMaker(v.image, pair.value);
+    if (maker) f.error('NET_VETH_PAIR_EXISTS', `lxc.net.${n.index}.veth.pair = ${pair.value}: liblxc creates that device at start, but ${maker} makes a device of that name first: the start fails ("File exists - Failed to create veth pair")`, `leave veth.pair out (liblxc picks a free vethXXXXXX name) or use a name nothing else makes; a veth needs no tap device, only the bridge`, at(pair));
   }
 }

@@ -6,14 +6,15 @@ import { checkHostHooks, checkStartHooks } from './hooks.js';
 import { checkInheritedEnvironment } from './inherit.js';
 import { checkInitCwd, checkInitIds } from './init.js';
 import { checkCgroupLimits } from './cgroup-limits.js';
-import { checkPrlimits } from './limits.js';
-import { checkBridges, checkGateways, checkHwaddr, checkNetScripts } from './net.js';
+import { checkPrlimits, checkTtyMax } from './limits.js';
+import { checkBridges, checkGateways, checkHwaddr, checkNetScripts, checkPhys, checkVethPair } from './net.js';
 import { checkThunderPluginExec } from './program.js';
 import type { StartRule } from './rule.js';
 import { checkSeccompProfile } from './seccomp-policy.js';
 import { checkSubids } from './subids.js';
 import { checkConsoleLog, checkMessaging, checkRootUser, checkShadowing } from './thunder.js';
 import { checkContainerTraversal, checkMountSourceTraversal } from './traverse.js';
+import { pathDirs } from './view.js';
 
 // The doctor: one row per start-time rule, run in this order (a later row may read what an
 // earlier one found, view.facts). How to add a rule: write its check in the file of its group,
@@ -55,17 +56,17 @@ export const RULES: readonly StartRule[] = [
     id: 'rootfs-path',
     what: 'liblxc mounts lxc.rootfs.path as the container\'s root; a missing directory fails the start',
     hint: 'make lxc.rootfs.path the container\'s rootfs on the device',
-    cases: ['rootfs-path-missing'],
+    cases: ['rootfs-path-missing', 'rootfs-path-in-include', 'good-rootfs-path-overridden'],
     check: (v, f) => f.list.push(...v.pre.rootfs),
   },
   {
     id: 'thunderplugin-closure',
     what: 'ThunderPlugin is exec\'d by bare name on the container\'s PATH; the dynamic linker then needs every library it and the plugin load',
     hint: 'keep ThunderPlugin and its libraries in the rootfs',
-    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash'],
+    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash', 'thunderplugin-off-thunder-path'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
-      v.facts.mainElf = checkThunderPlugin(f, v.tree, v.rootfs.host, v.own.environment, v.plugin);
+      v.facts.mainElf = checkThunderPlugin(f, v.tree, v.rootfs.host, v.own.environment, v.plugin, pathDirs(v.initEnv.get('PATH')));
     },
   },
   {
@@ -82,7 +83,7 @@ export const RULES: readonly StartRule[] = [
     id: 'mount-points',
     what: 'liblxc mounts proc, sys, dev and every lxc.mount.entry; a missing source, a missing target or a symlink on the way fails the start',
     hint: 'make mount points real directories in the rootfs, and mount sources exist in the image',
-    cases: ['mount-proc-symlink', 'mount-source-missing', 'good-mount'],
+    cases: ['mount-proc-symlink', 'mount-source-missing', 'mount-source-relative', 'good-mount', 'good-mount-dot-relative'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
       checkMounts(f, v.own, v.configFile, v.target, v.tree, v.rootfs);
@@ -176,6 +177,13 @@ export const RULES: readonly StartRule[] = [
     check: checkCgroupLimits,
   },
   {
+    id: 'tty-max',
+    what: 'liblxc opens lxc.tty.max ptys in the container\'s devpts before the init runs; the kernel gives a new devpts at most kernel.pty.max less kernel.pty.reserve',
+    hint: 'a few ttys (0 to 4)',
+    cases: ['tty-max-4000'],
+    check: checkTtyMax,
+  },
+  {
     id: 'init-cwd',
     what: 'liblxc changes to lxc.init.cwd inside the container before it execs the init',
     hint: 'make lxc.init.cwd a directory of the rootfs',
@@ -214,14 +222,28 @@ export const RULES: readonly StartRule[] = [
     id: 'net-bridge',
     what: 'liblxc attaches a veth to lxc.net.N.link, a bridge that must exist at start (made at boot, e.g. by S40thunderbox-net)',
     hint: 'let S40thunderbox-net make the bridge',
-    cases: ['net-bridge-missing', 'good-veth-bridge'],
+    cases: ['net-bridge-missing', 'net-bridge-script-not-run', 'good-veth-bridge'],
     check: checkBridges,
+  },
+  {
+    id: 'net-veth-pair',
+    what: 'liblxc creates a veth\'s device-side end under lxc.net.N.veth.pair at start; a name the device already has (a tap device or bridge made at boot) fails it',
+    hint: 'leave veth.pair out, or a name nothing else makes',
+    cases: ['net-veth-pair-is-bridge', 'good-veth-bridge'],
+    check: checkVethPair,
+  },
+  {
+    id: 'net-phys',
+    what: 'liblxc moves a phys NIC\'s lxc.net.N.link, a network device of the device, into the container; one that does not exist at start fails it',
+    hint: 'name a device the hardware has, or one the boot scripts make',
+    cases: ['net-phys-not-made'],
+    check: checkPhys,
   },
   {
     id: 'console-log',
     what: 'liblxc opens lxc.console.logfile on the device\'s side before the container starts; its directory must exist then (a tmpfs the device mounts at boot hides what the image holds)',
     hint: 'log to a directory the device has at boot',
-    cases: ['console-log-dir-missing', 'console-log-under-tmp', 'good-console-log'],
+    cases: ['console-log-dir-missing', 'console-log-under-tmp', 'console-log-symlink-to-run', 'good-console-log'],
     check: checkConsoleLog,
   },
   {
