@@ -168,6 +168,7 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/etc/tbx/corpus.fstab', '# a comment\n\n/share mnt none bind,create=dir 0 0\n');
     t.append('lxc.mount.fstab = /etc/tbx/corpus.fstab');
   }),
+  good('good-sysctl-net', ['sysctl'], (t) => t.append('lxc.sysctl.net.ipv4.ip_local_port_range = 40000 50000')),
   good('good-init', ['init-cwd', 'init-ids'], (t) => t.append('lxc.init.cwd = /etc', 'lxc.init.uid = 1000', 'lxc.init.gid = 1000')),
   // this host mounts cgroup v1, as an image with cgroupfs-mount does
   good('good-cgroup-v1-limits', ['cgroup-limits'], (t) => {
@@ -222,6 +223,8 @@ export const CORPUS: readonly CorpusCase[] = [
     t.sub('lxc.environment = PATH\n', '');
     fs.renameSync(path.join(t.rootfs, 'usr/bin/ThunderPlugin'), t.inRootfs('/usr/sbin/ThunderPlugin', ''));
   }),
+  // common.conf.d is read after common.conf's own line: its profile is the one loaded
+  bad('seccomp-profile-in-common-conf-d', ['seccomp-state'], (t) => t.image('/usr/share/lxc/config/common.conf.d/60-corpus.conf', 'lxc.seccomp.profile = /usr/share/lxc/config/corpus-nothere.seccomp\n')),
   bad('seccomp-profile-missing', ['seccomp-state'], (t) => t.append('lxc.seccomp.profile = /etc/tbx/nothere.seccomp')),
   bad('rootfs-path-missing', ['rootfs-path'], (t) => t.sub(/^lxc\.rootfs\.path = .*$/m, 'lxc.rootfs.path = dir:/nowhere/rootfs')),
   // the last lxc.rootfs.path liblxc reads wins, wherever it is: here an include of an include after the own line
@@ -233,6 +236,13 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('mount-proc-symlink', ['mount-points'], (t) => {
     fs.rmSync(path.join(t.rootfs, 'proc'), { recursive: true });
     fs.symlinkSync('/dev/null', path.join(t.rootfs, 'proc'));
+  }),
+  // an included file's mount entries are mounted like the config's own (here an include of an include)
+  bad('mount-in-include-no-target', ['mount-points'], (t) => {
+    t.image('/share/keep', 'x\n');
+    t.image('/etc/tbx/mounts-inner.conf', 'lxc.mount.entry = /share srv/share none bind 0 0\n');
+    t.image('/etc/tbx/mounts.conf', 'lxc.include = /etc/tbx/mounts-inner.conf\n');
+    t.append('lxc.include = /etc/tbx/mounts.conf');
   }),
   bad('mount-source-missing', ['mount-points'], (t) => t.append('lxc.mount.entry = /nothere data none bind,create=dir 0 0')),
   // liblxc walks a relative bind source from / without its first component: data/share is /share
@@ -386,6 +396,9 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('prlimit-nofile-empty-soft', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = :1024')),
   bad('prlimit-nofile-minus-one', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = -1')),
   bad('tty-max-4000', ['tty-max'], (t) => t.append('lxc.tty.max = 4000')),
+  bad('sysctl-kernel-pid-max', ['sysctl'], (t) => t.append('lxc.sysctl.kernel.pid_max = 32768')),
+  bad('sysctl-net-unknown', ['sysctl'], (t) => t.append('lxc.sysctl.net.core.tbx_corpus_nothere = 1')),
+  bad('proc-oom-score-negative', ['proc-oom'], (t) => t.append('lxc.proc.oom_score_adj = -17')),
   bad('net-gateway-twice', ['net-gateway'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);

@@ -6,7 +6,7 @@ import { checkHostHooks, checkStartHooks } from './hooks.js';
 import { checkInheritedEnvironment } from './inherit.js';
 import { checkInitCwd, checkInitIds } from './init.js';
 import { checkCgroupLimits } from './cgroup-limits.js';
-import { checkPrlimits, checkTtyMax } from './limits.js';
+import { checkPrlimits, checkProcOom, checkSysctls, checkTtyMax } from './limits.js';
 import { checkBridges, checkGateways, checkHwaddr, checkNetScripts, checkPhys, checkVethPair } from './net.js';
 import { checkThunderPluginExec } from './program.js';
 import type { StartRule } from './rule.js';
@@ -41,8 +41,8 @@ export const RULES: readonly StartRule[] = [
     id: 'seccomp-state',
     what: 'liblxc loads the seccomp profile the config (or common.conf) names; a missing file fails the start',
     hint: 'install the profile in the image or turn seccomp off for the container',
-    cases: ['seccomp-profile-missing', 'good-seccomp-default', 'good-seccomp-off'],
-    check: (v, f) => checkSeccomp(f, v.own, v.configFile, v.target),
+    cases: ['seccomp-profile-missing', 'seccomp-profile-in-common-conf-d', 'good-seccomp-default', 'good-seccomp-off'],
+    check: (v, f) => checkSeccomp(f, v.entries, v.configFile, v.target),
   },
   {
     id: 'plugin-json',
@@ -83,10 +83,10 @@ export const RULES: readonly StartRule[] = [
     id: 'mount-points',
     what: 'liblxc mounts proc, sys, dev and every lxc.mount.entry; a missing source, a missing target or a symlink on the way fails the start',
     hint: 'make mount points real directories in the rootfs, and mount sources exist in the image',
-    cases: ['mount-proc-symlink', 'mount-source-missing', 'mount-source-relative', 'good-mount', 'good-mount-dot-relative'],
+    cases: ['mount-proc-symlink', 'mount-source-missing', 'mount-in-include-no-target', 'mount-source-relative', 'good-mount', 'good-mount-dot-relative'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
-      checkMounts(f, v.own, v.configFile, v.target, v.tree, v.rootfs);
+      checkMounts(f, v.entries, v.rootHost !== null, v.target, v.tree, v.rootfs);
     },
   },
   {
@@ -184,6 +184,20 @@ export const RULES: readonly StartRule[] = [
     check: checkTtyMax,
   },
   {
+    id: 'sysctl',
+    what: 'liblxc writes each lxc.sysctl.* from inside the container before the init runs, where only /proc/sys/net is writable (proc:mixed); a name the kernel lacks fails too',
+    hint: 'set device-wide sysctls on the device',
+    cases: ['sysctl-kernel-pid-max', 'sysctl-net-unknown', 'good-sysctl-net'],
+    check: checkSysctls,
+  },
+  {
+    id: 'proc-oom',
+    what: 'liblxc writes lxc.proc.oom_score_adj for the init; an unprivileged container\'s root cannot lower it (CAP_SYS_RESOURCE)',
+    hint: 'an oom_score_adj of 0 or more',
+    cases: ['proc-oom-score-negative'],
+    check: checkProcOom,
+  },
+  {
     id: 'init-cwd',
     what: 'liblxc changes to lxc.init.cwd inside the container before it execs the init',
     hint: 'make lxc.init.cwd a directory of the rootfs',
@@ -251,7 +265,7 @@ export const RULES: readonly StartRule[] = [
     what: 'Thunder starts the first Container of <volatilepath>/<callsign>, <persistentpath>/<callsign>, <datapath>/<classname>: one the image holds earlier shadows the later one',
     hint: 'keep one container per plugin on Thunder\'s search path',
     proof: 'doctor-test',
-    cases: ['Thunder\'s search order: a container at an earlier path shadows the prepared one (CONTAINER_SHADOWED)'],
+    cases: ['Thunder\'s search order: a container at an earlier path shadows the prepared one (CONTAINER_SHADOWED)', 'a container the image holds under the volatile path (/tmp, a tmpfs at boot) shadows nothing: Thunder never sees it'],
     check: checkShadowing,
   },
   {
