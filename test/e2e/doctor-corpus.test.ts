@@ -41,8 +41,11 @@ function netns(bridges: string[]): { name: string; remove: () => void } {
   const remove = () => execFileSync('ip', ['netns', 'del', name]);
   try {
     execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    for (const b of bridges) {
+    // "NAME" or "NAME=ADDRESS/PREFIX" (the address the device's boot gives the bridge)
+    for (const spec of bridges) {
+      const [b, addr] = spec.split('=') as [string, string | undefined];
       execFileSync('ip', ['-n', name, 'link', 'add', 'name', b, 'type', 'bridge']);
+      if (addr) execFileSync('ip', ['-n', name, 'addr', 'add', addr, 'dev', b]);
       execFileSync('ip', ['-n', name, 'link', 'set', b, 'up']);
     }
   } catch (e) {

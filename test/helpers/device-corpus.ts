@@ -40,7 +40,7 @@ export interface CorpusCase {
   /** The start verdict when the case was written: true for the good ones. */
   starts: boolean;
   input?: ContainerInput;
-  /** The network namespace the start needs, set up as the device would be at boot. */
+  /** The network namespace the start needs, set up as the device would be at boot: bridges as NAME or NAME=ADDRESS/PREFIX. */
   net?: { bridges: string[] };
   /** The breakage (or the extra of a good case), applied after prepare. */
   apply?: (c: Tools) => void;
@@ -210,6 +210,11 @@ export const CORPUS: readonly CorpusCase[] = [
   // an included file's lxc.rootfs.path comes before the config's own line (common.conf is
   // included first): the own line wins
   good('good-rootfs-path-overridden', ['rootfs-path'], (t) => t.image('/usr/share/lxc/config/common.conf.d/60-corpus.conf', 'lxc.rootfs.path = dir:/var/lib/lxc/old/rootfs\n')),
+  good('good-gateway-auto', ['net-gateway'], (t) => {
+    t.image('/etc/init.d/S40thunderbox-net', script('start() {\n\tip link add name tbxbr0 type bridge\n\tip addr add 198.18.23.1/24 dev tbxbr0\n}\nstart'), 0o755);
+    noNet(t);
+    t.append(...veth(0, 'tbxbr0', ['ipv4.address = 198.18.23.2/24', 'ipv4.gateway = auto']));
+  }, undefined, { bridges: ['tbxbr0=198.18.23.1/24'] }),
   good('good-routed', ['net-script-up'], (t) => {
     hook(t, '/etc/thunderbox/routed-up');
     noNet(t);
@@ -403,6 +408,12 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);
     t.append(...veth(0, 'tbxbr0', ['ipv4.address = 198.18.30.2/24', 'ipv4.gateway = 198.18.30.1']), ...veth(1, 'tbxbr0', ['ipv4.address = 198.18.31.2/24', 'ipv4.gateway = 198.18.31.1']));
+  }, undefined, { bridges: ['tbxbr0'] }),
+  // the bridge made by ifupdown without an address: gateway auto has nothing to take
+  bad('net-gateway-auto-no-address', ['net-gateway'], (t) => {
+    t.image('/etc/network/interfaces', 'auto lo\niface lo inet loopback\n\nauto tbxbr0\niface tbxbr0 inet manual\n\tbridge_ports none\n');
+    noNet(t);
+    t.append(...veth(0, 'tbxbr0', ['ipv4.address = 198.18.24.2/24', 'ipv4.gateway = auto']));
   }, undefined, { bridges: ['tbxbr0'] }),
   bad('net-hwaddr-multicast', ['net-hwaddr'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);

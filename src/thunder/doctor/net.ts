@@ -55,6 +55,32 @@ export function checkGateways(v: DeviceView, f: Findings): void {
     const second = gw[1]!.keys.get(`${fam}.gateway`)!;
     f.error('NET_GATEWAY_TWICE', `lxc.net.${gw[0]!.index} and lxc.net.${gw[1]!.index} both set ${fam}.gateway: a container has one default route, and liblxc fails at the second ("Failed to setup ${fam} gateway"), the start with it`, `keep the ${fam}.gateway on one NIC only (the one the default route goes through)`, at(second));
   }
+  // ipv4.gateway = auto on a bridged veth: liblxc takes the bridge's own address as the
+  // gateway, so the bridge needs one at start (measured: a bridge without an address fails,
+  // "Bad address - Failed to automatically find ipv4 gateway address from link interface")
+  for (const n of nics) {
+    if (n.type?.value !== 'veth' || n.keys.get('veth.mode')?.value === 'router') continue;
+    const link = n.keys.get('link');
+    if (!link || !bridgeMaker(v.image, link.value)) continue; // net-bridge reports a missing bridge
+    for (const fam of ['ipv4', 'ipv6'] as const) {
+      const g = n.keys.get(`${fam}.gateway`);
+      if (g?.value !== 'auto') continue;
+      const maker = bridgeAddressMaker(v.image, link.value, fam);
+      if (maker) f.note('NET_GATEWAY_AUTO', `lxc.net.${n.index}.${fam}.gateway = auto: the bridge ${link.value}'s address, given at boot by ${maker} (assumed to have run)`, `keep ${maker} ordered before Thunder`, at(g));
+      else f.error('NET_GATEWAY_AUTO_NO_ADDRESS', `lxc.net.${n.index}.${fam}.gateway = auto takes the bridge ${link.value}'s ${fam} address, but nothing in the image gives it one (no "ip addr add ... dev ${link.value}" in a boot script, no static /etc/network/interfaces stanza): liblxc fails ("Failed to automatically find ${fam} gateway address"), the start with it`, `give the bridge an address at boot (a manifest network: thunderbox prepare --manifest writes it into S40thunderbox-net), or write the gateway's address`, at(g));
+    }
+  }
+}
+
+/** The boot file that gives a bridge an address of a family, if any. */
+function bridgeAddressMaker(image: TreeView, name: string, fam: 'ipv4' | 'ipv6'): string | null {
+  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const addr = fam === 'ipv4' ? '\\d+\\.[0-9./]+' : '[0-9a-fA-F]*:[0-9a-fA-F:/]*';
+  return scriptNaming(image, [
+    new RegExp(`ip\\s+(-[46]\\s+)?addr(ess)?\\s+add\\s+${addr}\\s+(\\S+\\s+)*dev\\s+${esc}\\b`),
+    new RegExp(`ifconfig\\s+${esc}\\s+${fam === 'ipv4' ? '(inet\\s+)?\\d+\\.' : 'inet6\\s+add\\s+'}`),
+    new RegExp(`^\\s*iface\\s+${esc}\\s+${fam === 'ipv4' ? 'inet' : 'inet6'}\\s+static\\b`, 'm'),
+  ]);
 }
 
 export function checkHwaddr(v: DeviceView, f: Findings): void {

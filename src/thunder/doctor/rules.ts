@@ -213,9 +213,9 @@ export const RULES: readonly StartRule[] = [
   },
   {
     id: 'net-gateway',
-    what: 'a container has one default route: liblxc fails at the second NIC with an ipv4 (ipv6) gateway',
+    what: 'a container has one default route: liblxc fails at the second NIC with an ipv4 (ipv6) gateway; gateway auto takes the bridge\'s address, which the boot must give it',
     hint: 'one gateway',
-    cases: ['net-gateway-twice', 'good-veth-bridge'],
+    cases: ['net-gateway-twice', 'net-gateway-auto-no-address', 'good-veth-bridge', 'good-gateway-auto'],
     check: checkGateways,
   },
   {
