@@ -452,6 +452,7 @@ export const CORPUS: readonly CorpusCase[] = [
     fs.chmodSync(path.join(t.rootfs, 'srv'), 0o700);
     t.append('lxc.init.cwd = /srv');
   }),
+  bad('idmap-cleared-in-config', ['idmap-clear'], (t) => t.append('lxc.idmap =', 'lxc.idmap = u 0 100000 65536', 'lxc.idmap = g 0 100000 65536')),
   bad('init-uid-unmapped', ['init-ids'], (t) => t.append('lxc.init.uid = 70000')),
   bad('init-gid-unmapped', ['init-ids'], (t) => t.append('lxc.init.gid = 70000')),
 

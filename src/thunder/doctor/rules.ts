@@ -4,6 +4,7 @@ import { ROOTFS_PROBES, checkArch, checkEnvironment, checkLxc, checkMounts, chec
 import { checkFstab } from './fstab.js';
 import { checkHostHooks, checkStartHooks } from './hooks.js';
 import { checkInheritedEnvironment } from './inherit.js';
+import { checkIdmapClear } from './idmap.js';
 import { checkInitCwd, checkInitIds } from './init.js';
 import { checkCgroupLimits } from './cgroup-limits.js';
 import { checkPrlimits, checkProcOom, checkSysctls, checkTtyMax } from './limits.js';
@@ -196,6 +197,13 @@ export const RULES: readonly StartRule[] = [
     hint: 'an oom_score_adj of 0 or more',
     cases: ['proc-oom-score-negative'],
     check: checkProcOom,
+  },
+  {
+    id: 'idmap-clear',
+    what: 'an empty lxc.idmap clears the map; liblxc before 6.0 keeps the cleared root mapping, and a map set again after it fails the start',
+    hint: 'remove the earlier lxc.idmap lines instead of clearing them',
+    cases: ['idmap-cleared-in-config'],
+    check: checkIdmapClear,
   },
   {
     id: 'init-cwd',
