@@ -194,6 +194,9 @@ export const CORPUS: readonly CorpusCase[] = [
   good('good-env', ['environment-inherited'], (t) => t.append('lxc.environment = HOME', 'lxc.environment = TBX_CORPUS=with a value')),
   good('good-thunderplugin-plain-script', ['thunderplugin-exec'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `echo ${MARKER}\n`, 0o755)),
   good('good-rootfs-top-0700-mapped', ['traverse-container'], (t) => fs.chmodSync(t.rootfs, 0o700)),
+  // Linux reads 256 bytes of a "#!" line: an interpreter name running past them is taken as
+  // truncated (ENOEXEC) and execvp() runs the script with /bin/sh
+  good('good-thunderplugin-shebang-past-256', ['thunderplugin-closure'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `#!   /opt/${'interpreter-'.repeat(24)}\necho ${MARKER}\n`, 0o755)),
   good('good-usr-bin-group', ['thunderplugin-exec'], (t) => {
     fs.chownSync(path.join(t.rootfs, 'usr/bin'), 0, 100000);
     fs.chmodSync(path.join(t.rootfs, 'usr/bin'), 0o750);

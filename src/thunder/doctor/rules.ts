@@ -64,7 +64,7 @@ export const RULES: readonly StartRule[] = [
     id: 'thunderplugin-closure',
     what: 'ThunderPlugin is exec\'d by bare name on the container\'s PATH; the dynamic linker then needs every library it and the plugin load',
     hint: 'keep ThunderPlugin and its libraries in the rootfs',
-    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash', 'thunderplugin-off-thunder-path'],
+    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash', 'thunderplugin-off-thunder-path', 'good-thunderplugin-shebang-past-256'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
       v.facts.mainElf = checkThunderPlugin(f, v.tree, v.rootfs.host, v.own.environment, v.plugin, pathDirs(v.initEnv.get('PATH')));
