@@ -44,6 +44,13 @@ export async function tryOnDevice(req: DeviceTryRequest): Promise<DeviceTryResul
   const model = deviceModel(req.target, { datapath: req.datapath });
   const choice = model.choose(req.callsign, { classname: req.classname });
   if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, containerMissingHint(req.target, req.datapath, req.callsign));
+  // Thunder hands a plugin whose containertype names another backend to that backend: this
+  // LXC container is never started for it (the doctor's PLUGIN_CONTAINER_TYPE)
+  // a plugin JSON not in Container mode: Thunder runs the plugin outside any container (the doctor's PLUGIN_MODE)
+  const mode = choice.plugin?.mode;
+  if (choice.plugin && mode?.value !== 'Container') fail('PLUGIN_MODE', `${choice.plugin.file}${mode ? `:${mode.line}` : ''}: configuration.root.mode is ${mode ? `"${mode.value}"` : 'not set'}, not "Container": Thunder runs ${req.callsign} outside its container, and never starts ${choice.chosen.dir}`, `set "configuration": {"root": {"mode": "Container"}} (thunderbox prepare ${req.callsign} does)`);
+  const ctype = choice.plugin?.containertype;
+  if (ctype && ctype.value.toLowerCase() !== 'lxc') fail('PLUGIN_CONTAINER_TYPE', `${choice.plugin!.file}:${ctype.line}: configuration.root.configuration.containertype is "${ctype.value}", not "lxc": Thunder starts ${req.callsign} with that backend, never this LXC container (${choice.chosen.dir})`, 'set "containertype": "lxc" in the plugin JSON, or remove it when Thunder is built with the LXC backend only');
   const { lxcpath } = choice.chosen;
   const container = choice.chosen.dir;
   const dir = choice.chosen.host;

@@ -416,8 +416,19 @@ export class Closure {
     const head = this.view.read(real, 256);
     if (!head || head[0] !== 0x23 || head[1] !== 0x21) return; // data or a non-ELF, non-script file
     const line = head.toString('latin1', 2).split('\n')[0]!.trim();
-    const [interp, arg] = line.split(/\s+/, 2);
+    let [interp, arg] = line.split(/\s+/, 2);
     if (!interp) return;
+    // Linux reads 256 bytes of a "#!" line (BINPRM_BUF_SIZE, fs/binfmt_script.c): with no
+    // newline there and an interpreter name running to the end it assumes the name truncated and
+    // refuses the exec (ENOEXEC); execvp() and the shells then run the file with /bin/sh
+    // (measured: such a ThunderPlugin ran under liblxc 5.0.2)
+    const body = head.toString('latin1', 2);
+    const start = body.length - body.replace(/^[ \t]+/, '').length;
+    const token = /^[^ \t\0]*/.exec(body.slice(start))![0];
+    if (head.length === 256 && !head.includes(0x0a) && 2 + start + token.length >= 255) {
+      interp = '/bin/sh';
+      arg = undefined;
+    }
     const r = this.reach(interp, `interpreter of /${real}`);
     if (r === null) {
       this.problem('INTERP_MISSING', `/${real} (${why}) is a script for ${interp}, which is not in the rootfs`, `keep ${interp} in the tree`);

@@ -334,9 +334,32 @@ export interface FoundContainer extends SearchPath {
  * directory "Container" with a "config" file in it (liblxc's list_defined_containers reads
  * only that; a symlinked Container or config is followed, as stat follows it on the device).
  */
+/**
+ * Is a device directory under a file system the device mounts empty at boot: /tmp and /run
+ * (Buildroot's skeleton fstab mounts tmpfs there), or a tmpfs/ramfs of the image's /etc/fstab?
+ * What the image holds there is hidden on the device.
+ */
+export function hiddenAtBoot(target: string, dir: string): boolean {
+  const under = (mnt: string) => dir === mnt || dir.startsWith(mnt.endsWith('/') ? mnt : `${mnt}/`);
+  if (['/tmp', '/run'].some(under)) return true;
+  const fstab = resolveInTargetOrNull(target, '/etc/fstab');
+  let text = '';
+  try {
+    if (fstab !== null) text = fs.readFileSync(fstab, 'utf8');
+  } catch {
+    return false;
+  }
+  return text.split('\n').some((l) => {
+    const [, mnt, type] = l.trim().split(/\s+/);
+    return !l.trim().startsWith('#') && (type === 'tmpfs' || type === 'ramfs') && mnt !== undefined && mnt !== '/' && under(mnt);
+  });
+}
+
 export function locateContainers(target: string, tc: ThunderConfig, p: PluginIdentity): FoundContainer[] {
   const out: FoundContainer[] = [];
   for (const s of searchPaths(tc, p)) {
+    // a Container the image holds under /tmp (the volatile path) is not there when Thunder looks
+    if (hiddenAtBoot(target, s.lxcpath)) continue;
     const dir = path.posix.join(s.lxcpath, CONTAINER_NAME);
     const host = resolveInTargetOrNull(target, dir);
     if (host === null) continue;

@@ -41,8 +41,11 @@ function netns(bridges: string[]): { name: string; remove: () => void } {
   const remove = () => execFileSync('ip', ['netns', 'del', name]);
   try {
     execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    for (const b of bridges) {
+    // "NAME" or "NAME=ADDRESS/PREFIX" (the address the device's boot gives the bridge)
+    for (const spec of bridges) {
+      const [b, addr] = spec.split('=') as [string, string | undefined];
       execFileSync('ip', ['-n', name, 'link', 'add', 'name', b, 'type', 'bridge']);
+      if (addr) execFileSync('ip', ['-n', name, 'addr', 'add', addr, 'dev', b]);
       execFileSync('ip', ['-n', name, 'link', 'set', b, 'up']);
     }
   } catch (e) {
@@ -74,7 +77,8 @@ async function run(c: CorpusCase) {
 async function runIn(dir: string, c: CorpusCase) {
   const callsign = `C${c.name.replace(/[^A-Za-z0-9]/g, '')}${randomBytes(2).toString('hex')}`.slice(0, 60);
   const t = await buildCase(dir, c, callsign);
-  const doctor = await runDoctor({ target: t.target, callsign, pluginJson: null });
+  // the truth is this host's liblxc 5.0.2: the doctor is asked about LXC 5
+  const doctor = await runDoctor({ target: t.target, callsign, pluginJson: null, lxcVersion: 5 });
   const ns = c.net ? netns(c.net.bridges) : null;
   try {
     const r = await startOnDevice({ target: t.target, lxcpath: t.lxcpath, name: 'Container', command: ['ThunderPlugin'], env: thunderEnvironment(), timeoutMs: 15_000, ...(ns ? { netns: ns.name } : {}) });

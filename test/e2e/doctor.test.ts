@@ -325,6 +325,21 @@ describe('thunderbox doctor', () => {
     expect(r.json.containerDir).toBe(early);
   });
 
+  it('a container the image holds under the volatile path (/tmp, a tmpfs at boot) shadows nothing: Thunder never sees it', async () => {
+    const m = await prepared();
+    // a stale copy at <volatilepath>/<callsign>/Container, first in Thunder's search order
+    const hidden = path.join(m.target, 'tmp', m.callsign, 'Container');
+    fs.mkdirSync(hidden, { recursive: true });
+    fs.writeFileSync(path.join(hidden, 'config'), 'lxc.rootfs.path = dir:/tmp/old/rootfs\n');
+    const r = await doctor(m);
+    expect(r.json.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.json.containerDir).toBe(m.containerDir);
+    // and try picks the one Thunder starts (this image cannot start it: only the choice is checked)
+    const t = await tbx(['try', m.callsign, '--target', m.target, '--json', '--', '/bin/busybox', 'true']);
+    expect(JSON.parse(t.stdout)).toMatchObject({ container: `/usr/share/Thunder/${m.callsign}/Container` });
+  });
+
   it('an unprivileged container and Thunder\'s messaging directory: a warning unless its root can write there', async () => {
     const m = await prepared();
     const config = path.join(m.target, 'etc/Thunder/config.json');

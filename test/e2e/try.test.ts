@@ -200,6 +200,30 @@ describe('thunderbox try: the device-faithful start (the default)', () => {
     expect(j).toMatchObject({ ok: false, started: false, exitCode: null, error: 'lxc.hook.pre-start "/etc/tbx-hook" failed: Script exited with status 1', output: '' });
   });
 
+  it('a plugin JSON whose containertype names another backend, or not in Container mode: Thunder never starts this LXC container, and neither does try', async () => {
+    const dir = tmpDir();
+    const cs = `Ct${randomBytes(3).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, cs);
+    fs.mkdirSync(path.join(target, 'etc/Thunder/plugins'), { recursive: true });
+    fs.writeFileSync(path.join(target, `etc/Thunder/plugins/${cs}.json`), `{\n  "callsign": "${cs}",\n  "classname": "${cs}",\n  "configuration": {\n    "root": { "mode": "Container", "configuration": { "containertype": "crun" } }\n  }\n}\n`);
+    const r = await tbx(['try', cs, '--target', target, '--', 'sh', '-c', 'echo marker']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`error[PLUGIN_CONTAINER_TYPE]: /etc/Thunder/plugins/${cs}.json:5: configuration.root.configuration.containertype is "crun", not "lxc"`);
+    const j = JSON.parse((await tbx(['try', cs, '--target', target, '--json', '--', 'sh', '-c', 'echo marker'])).stdout);
+    expect(j).toMatchObject({ ok: false, diagnostics: [{ code: 'PLUGIN_CONTAINER_TYPE' }] });
+    // a plugin JSON in Local mode: Thunder runs the plugin outside the container
+    fs.writeFileSync(path.join(target, `etc/Thunder/plugins/${cs}.json`), `{\n  "callsign": "${cs}",\n  "classname": "${cs}",\n  "configuration": {\n    "root": { "mode": "Local" }\n  }\n}\n`);
+    const l = await tbx(['try', cs, '--target', target, '--', 'sh', '-c', 'echo marker']);
+    expect(l.code).toBe(1);
+    expect(l.stdout).toBe('');
+    expect(l.stderr).toContain(`error[PLUGIN_MODE]: /etc/Thunder/plugins/${cs}.json:5: configuration.root.mode is "Local", not "Container"`);
+    // the doctor says the same
+    const d = await tbx(['doctor', cs, '--target', target]);
+    expect(d.code).toBe(1);
+    expect(`${d.stdout}${d.stderr}`).toContain('PLUGIN_MODE');
+  });
+
   it('SIGTERM stops the container and cleans up: exit 143, no process of it left', async () => {
     const dir = tmpDir();
     const cs = `Sig${randomBytes(3).toString('hex')}`;

@@ -40,7 +40,7 @@ export interface CorpusCase {
   /** The start verdict when the case was written: true for the good ones. */
   starts: boolean;
   input?: ContainerInput;
-  /** The network namespace the start needs, set up as the device would be at boot. */
+  /** The network namespace the start needs, set up as the device would be at boot: bridges as NAME or NAME=ADDRESS/PREFIX. */
   net?: { bridges: string[] };
   /** The breakage (or the extra of a good case), applied after prepare. */
   apply?: (c: Tools) => void;
@@ -159,11 +159,16 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/etc/tbx/hooks.conf', 'lxc.hook.mount = /usr/share/tbx/mount\n');
     t.append('lxc.hook.pre-start = /usr/share/tbx/pre-start', 'lxc.include = /etc/tbx/hooks.conf', 'lxc.hook.start-host = /usr/share/tbx/start-host', 'lxc.hook.start = /usr/share/tbx/start', 'lxc.hook.stop = /usr/share/tbx/nowhere', 'lxc.hook.autodev = true');
   }),
+  good('good-mount-dot-relative', ['mount-points'], (t) => {
+    t.image('/share/keep', 'x\n');
+    t.append('lxc.mount.entry = ./share mnt none rbind,create=dir 0 0');
+  }),
   good('good-fstab', ['mount-fstab'], (t) => {
     t.image('/share/keep', 'x\n');
     t.image('/etc/tbx/corpus.fstab', '# a comment\n\n/share mnt none bind,create=dir 0 0\n');
     t.append('lxc.mount.fstab = /etc/tbx/corpus.fstab');
   }),
+  good('good-sysctl-net', ['sysctl'], (t) => t.append('lxc.sysctl.net.ipv4.ip_local_port_range = 40000 50000')),
   good('good-init', ['init-cwd', 'init-ids'], (t) => t.append('lxc.init.cwd = /etc', 'lxc.init.uid = 1000', 'lxc.init.gid = 1000')),
   // this host mounts cgroup v1, as an image with cgroupfs-mount does
   good('good-cgroup-v1-limits', ['cgroup-limits'], (t) => {
@@ -189,6 +194,9 @@ export const CORPUS: readonly CorpusCase[] = [
   good('good-env', ['environment-inherited'], (t) => t.append('lxc.environment = HOME', 'lxc.environment = TBX_CORPUS=with a value')),
   good('good-thunderplugin-plain-script', ['thunderplugin-exec'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `echo ${MARKER}\n`, 0o755)),
   good('good-rootfs-top-0700-mapped', ['traverse-container'], (t) => fs.chmodSync(t.rootfs, 0o700)),
+  // Linux reads 256 bytes of a "#!" line: an interpreter name running past them is taken as
+  // truncated (ENOEXEC) and execvp() runs the script with /bin/sh
+  good('good-thunderplugin-shebang-past-256', ['thunderplugin-closure'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `#!   /opt/${'interpreter-'.repeat(24)}\necho ${MARKER}\n`, 0o755)),
   good('good-usr-bin-group', ['thunderplugin-exec'], (t) => {
     fs.chownSync(path.join(t.rootfs, 'usr/bin'), 0, 100000);
     fs.chmodSync(path.join(t.rootfs, 'usr/bin'), 0o750);
@@ -197,11 +205,19 @@ export const CORPUS: readonly CorpusCase[] = [
     t.image('/var/log/keep', '');
     t.append('lxc.console.logfile = /var/log/tbx-console.log');
   }),
-  good('good-veth-bridge', ['net-bridge', 'net-hwaddr', 'net-gateway'], (t) => {
+  good('good-veth-bridge', ['net-bridge', 'net-hwaddr', 'net-gateway', 'net-veth-pair'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);
-    t.append(...veth(0, 'tbxbr0', ['hwaddr = 02:16:3e:00:00:01', 'ipv4.address = 198.18.20.2/24', 'ipv4.gateway = 198.18.20.1']));
+    t.append(...veth(0, 'tbxbr0', ['hwaddr = 02:16:3e:00:00:01', 'ipv4.address = 198.18.20.2/24', 'ipv4.gateway = 198.18.20.1', 'veth.pair = tbxgood0']));
   }, undefined, { bridges: ['tbxbr0'] }),
+  // an included file's lxc.rootfs.path comes before the config's own line (common.conf is
+  // included first): the own line wins
+  good('good-rootfs-path-overridden', ['rootfs-path'], (t) => t.image('/usr/share/lxc/config/common.conf.d/60-corpus.conf', 'lxc.rootfs.path = dir:/var/lib/lxc/old/rootfs\n')),
+  good('good-gateway-auto', ['net-gateway'], (t) => {
+    t.image('/etc/init.d/S40thunderbox-net', script('start() {\n\tip link add name tbxbr0 type bridge\n\tip addr add 198.18.23.1/24 dev tbxbr0\n}\nstart'), 0o755);
+    noNet(t);
+    t.append(...veth(0, 'tbxbr0', ['ipv4.address = 198.18.23.2/24', 'ipv4.gateway = auto']));
+  }, undefined, { bridges: ['tbxbr0=198.18.23.1/24'] }),
   good('good-routed', ['net-script-up'], (t) => {
     hook(t, '/etc/thunderbox/routed-up');
     noNet(t);
@@ -215,14 +231,39 @@ export const CORPUS: readonly CorpusCase[] = [
     t.sub('lxc.environment = PATH\n', '');
     fs.renameSync(path.join(t.rootfs, 'usr/bin/ThunderPlugin'), t.inRootfs('/usr/sbin/ThunderPlugin', ''));
   }),
+  // common.conf.d is read after common.conf's own line: its profile is the one loaded
+  bad('seccomp-profile-in-common-conf-d', ['seccomp-state'], (t) => t.image('/usr/share/lxc/config/common.conf.d/60-corpus.conf', 'lxc.seccomp.profile = /usr/share/lxc/config/corpus-nothere.seccomp\n')),
   bad('seccomp-profile-missing', ['seccomp-state'], (t) => t.append('lxc.seccomp.profile = /etc/tbx/nothere.seccomp')),
   bad('rootfs-path-missing', ['rootfs-path'], (t) => t.sub(/^lxc\.rootfs\.path = .*$/m, 'lxc.rootfs.path = dir:/nowhere/rootfs')),
+  // the last lxc.rootfs.path liblxc reads wins, wherever it is: here an include of an include after the own line
+  bad('rootfs-path-in-include', ['rootfs-path'], (t) => {
+    t.image('/etc/tbx/site-rootfs.conf', 'lxc.rootfs.path = dir:/var/lib/lxc/old/rootfs\n');
+    t.image('/etc/tbx/site.conf', 'lxc.include = /etc/tbx/site-rootfs.conf\n');
+    t.append('lxc.include = /etc/tbx/site.conf');
+  }),
   bad('mount-proc-symlink', ['mount-points'], (t) => {
     fs.rmSync(path.join(t.rootfs, 'proc'), { recursive: true });
     fs.symlinkSync('/dev/null', path.join(t.rootfs, 'proc'));
   }),
+  // an included file's mount entries are mounted like the config's own (here an include of an include)
+  bad('mount-in-include-no-target', ['mount-points'], (t) => {
+    t.image('/share/keep', 'x\n');
+    t.image('/etc/tbx/mounts-inner.conf', 'lxc.mount.entry = /share srv/share none bind 0 0\n');
+    t.image('/etc/tbx/mounts.conf', 'lxc.include = /etc/tbx/mounts-inner.conf\n');
+    t.append('lxc.include = /etc/tbx/mounts.conf');
+  }),
   bad('mount-source-missing', ['mount-points'], (t) => t.append('lxc.mount.entry = /nothere data none bind,create=dir 0 0')),
+  // liblxc walks a relative bind source from / without its first component: data/share is /share
+  bad('mount-source-relative', ['mount-points'], (t) => {
+    t.image('/data/share/keep', 'x\n');
+    t.append('lxc.mount.entry = data/share mnt none bind,create=dir 0 0');
+  }),
   bad('thunderplugin-missing', ['thunderplugin-closure'], (t) => fs.rmSync(path.join(t.rootfs, 'usr/bin/ThunderPlugin'))),
+  // liblxc execvp()s the init with Thunder's PATH (BusyBox init's: no /usr/local)
+  bad('thunderplugin-off-thunder-path', ['thunderplugin-closure'], (t) => {
+    fs.rmSync(path.join(t.rootfs, 'usr/bin/ThunderPlugin'));
+    t.inRootfs('/usr/local/sbin/ThunderPlugin', PLUGIN, 0o755);
+  }),
   bad('thunderplugin-interpreter-missing', ['thunderplugin-closure'], (t) => t.inRootfs('/usr/bin/ThunderPlugin', `#!/bin/bash\necho ${MARKER}\n`, 0o755)),
 
   // -- programs liblxc runs: hooks ---------------------------------------------------------
@@ -362,10 +403,20 @@ export const CORPUS: readonly CorpusCase[] = [
   // read as liblxc reads them: an empty soft part is 0, -1 wraps to unlimited
   bad('prlimit-nofile-empty-soft', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = :1024')),
   bad('prlimit-nofile-minus-one', ['prlimit'], (t) => t.append('lxc.prlimit.nofile = -1')),
+  bad('tty-max-4000', ['tty-max'], (t) => t.append('lxc.tty.max = 4000')),
+  bad('sysctl-kernel-pid-max', ['sysctl'], (t) => t.append('lxc.sysctl.kernel.pid_max = 32768')),
+  bad('sysctl-net-unknown', ['sysctl'], (t) => t.append('lxc.sysctl.net.core.tbx_corpus_nothere = 1')),
+  bad('proc-oom-score-negative', ['proc-oom'], (t) => t.append('lxc.proc.oom_score_adj = -17')),
   bad('net-gateway-twice', ['net-gateway'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
     noNet(t);
     t.append(...veth(0, 'tbxbr0', ['ipv4.address = 198.18.30.2/24', 'ipv4.gateway = 198.18.30.1']), ...veth(1, 'tbxbr0', ['ipv4.address = 198.18.31.2/24', 'ipv4.gateway = 198.18.31.1']));
+  }, undefined, { bridges: ['tbxbr0'] }),
+  // the bridge made by ifupdown without an address: gateway auto has nothing to take
+  bad('net-gateway-auto-no-address', ['net-gateway'], (t) => {
+    t.image('/etc/network/interfaces', 'auto lo\niface lo inet loopback\n\nauto tbxbr0\niface tbxbr0 inet manual\n\tbridge_ports none\n');
+    noNet(t);
+    t.append(...veth(0, 'tbxbr0', ['ipv4.address = 198.18.24.2/24', 'ipv4.gateway = auto']));
   }, undefined, { bridges: ['tbxbr0'] }),
   bad('net-hwaddr-multicast', ['net-hwaddr'], (t) => {
     t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr0'), 0o755);
@@ -375,6 +426,21 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('net-script-up-missing', ['net-script-up'], (t) => {
     noNet(t);
     t.append('lxc.net.0.type = veth', 'lxc.net.0.veth.mode = router', 'lxc.net.0.flags = up', 'lxc.net.0.ipv4.address = 198.18.32.2/32', 'lxc.net.0.script.up = /etc/thunderbox/routed-up');
+  }, undefined, { bridges: [] }),
+  // rcS runs /etc/init.d/S??* only: a script of another name never makes the bridge
+  bad('net-bridge-script-not-run', ['net-bridge'], (t) => {
+    t.image('/etc/init.d/bridge-setup', S40('tbxbr2'), 0o755);
+    noNet(t);
+    t.append(...veth(0, 'tbxbr2'));
+  }, undefined, { bridges: [] }),
+  bad('net-veth-pair-is-bridge', ['net-veth-pair'], (t) => {
+    t.image('/etc/init.d/S40thunderbox-net', S40('tbxbr3'), 0o755);
+    noNet(t);
+    t.append(...veth(0, 'tbxbr3', ['veth.pair = tbxbr3']));
+  }, undefined, { bridges: ['tbxbr3'] }),
+  bad('net-phys-not-made', ['net-phys'], (t) => {
+    noNet(t);
+    t.append('lxc.net.0.type = phys', 'lxc.net.0.link = dummy0', 'lxc.net.0.flags = up');
   }, undefined, { bridges: [] }),
   bad('net-bridge-missing', ['net-bridge'], (t) => {
     noNet(t);
@@ -389,11 +455,19 @@ export const CORPUS: readonly CorpusCase[] = [
     fs.chmodSync(path.join(t.rootfs, 'srv'), 0o700);
     t.append('lxc.init.cwd = /srv');
   }),
+  bad('idmap-cleared-in-config', ['idmap-clear'], (t) => t.append('lxc.idmap =', 'lxc.idmap = u 0 100000 65536', 'lxc.idmap = g 0 100000 65536')),
   bad('init-uid-unmapped', ['init-ids'], (t) => t.append('lxc.init.uid = 70000')),
   bad('init-gid-unmapped', ['init-ids'], (t) => t.append('lxc.init.gid = 70000')),
 
   // -- the console log, opened on the device's side ------------------------------------------
   bad('console-log-dir-missing', ['console-log'], (t) => t.append('lxc.console.logfile = /var/log/tbx-nothere/console.log')),
+  // /var/log a symlink into /run (a tmpfs at boot): what the image holds there is hidden
+  bad('console-log-symlink-to-run', ['console-log'], (t) => {
+    t.image('/run/log/keep', '');
+    fs.mkdirSync(t.host('/var'), { recursive: true });
+    fs.symlinkSync('/run/log', t.host('/var/log'));
+    t.append('lxc.console.logfile = /var/log/console.log');
+  }),
   bad('console-log-under-tmp', ['console-log'], (t) => {
     t.image('/tmp/tbx-logs/keep', 'the device mounts a tmpfs on /tmp at boot\n');
     t.append('lxc.console.logfile = /tmp/tbx-logs/console.log');

@@ -94,25 +94,24 @@ export function checkEnvironment(f: Findings, cfg: OwnConfig, configFile: string
   }
 }
 
-export function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, target: string): void {
+/** `entries`: the config with everything it includes, in liblxc's order (view.ts flattenConfig): the last lxc.seccomp.profile wins. */
+export function checkSeccomp(f: Findings, entries: readonly { key: string; value: string; file: string; line: number }[], configFile: string, target: string): void {
   const common = path.join(target, COMMON_CONF);
   const commonText = statOrNull(common)?.isFile() ? fs.readFileSync(common, 'utf8') : null;
   // the profile common.conf gives, with what it includes (common.conf.d/*.conf), the last one set
   const commonProfile = commonText === null ? undefined : includedConfigs(target, common, commonText).flatMap((c) => values(parseConfig(c.text, c.file).doc, 'lxc.seccomp.profile')).at(-1);
   // the container's view, in order: an include of common.conf sets its profile, a line of its own overrides what came before
+  // (an included file's line counts where it is, as liblxc reads it)
   let profile: string | undefined;
   let from = '';
   let line: number | undefined;
-  for (const l of cfg.lines) {
-    if (l.key === 'lxc.include' && l.value === COMMON_CONF && commonProfile !== undefined) {
-      profile = commonProfile;
-      from = COMMON_CONF;
-      line = l.line;
-    } else if (l.key === 'lxc.seccomp.profile') {
-      profile = l.value ?? '';
-      from = 'config';
-      line = l.line;
-    }
+  let file = configFile;
+  for (const l of entries) {
+    if (l.key !== 'lxc.seccomp.profile') continue;
+    profile = l.value;
+    from = l.file === configFile ? 'config' : path.resolve(l.file) === path.resolve(common) || l.file.startsWith(`${path.join(target, COMMON_CONF)}.d`) ? COMMON_CONF : l.file;
+    line = l.line;
+    file = l.file;
   }
   if (commonText === null) {
     f.note('SECCOMP_COMMON_CONF', `${common} does not exist: no global seccomp policy to report`, 'nothing to do unless the image should have LXC\'s common.conf', { file: common });
@@ -124,12 +123,12 @@ export function checkSeccomp(f: Findings, cfg: OwnConfig, configFile: string, ta
   if (profile === undefined) {
     f.note('SECCOMP_STATE', 'seccomp: this container sets no lxc.seccomp.profile and does not get one from common.conf: no seccomp filter', 'nothing to do', { file: configFile });
   } else if (profile === '') {
-    f.note('SECCOMP_STATE', `seccomp is off for this container (an empty lxc.seccomp.profile on line ${line})`, 'remove that line to use common.conf\'s policy (thunderbox prepare --seccomp default)', { file: configFile, line });
+    f.note('SECCOMP_STATE', `seccomp is off for this container (an empty lxc.seccomp.profile on line ${line}${file !== configFile ? ` of ${file}` : ''})`, 'remove that line to use common.conf\'s policy (thunderbox prepare --seccomp default)', { file, line });
   } else {
-    f.note('SECCOMP_STATE', `seccomp is on for this container: profile ${profile}${from === COMMON_CONF ? ' (from common.conf)' : ''}`, 'thunderbox prepare --seccomp off turns it off for this container only', { file: configFile, line });
+    f.note('SECCOMP_STATE', `seccomp is on for this container: profile ${profile}${from === COMMON_CONF ? ' (from common.conf)' : from !== 'config' ? ` (from ${file})` : ''}`, 'thunderbox prepare --seccomp off turns it off for this container only', { file, line });
     const host = resolveInTargetOrNull(target, profile);
     if (host === null || !statOrNull(host)?.isFile()) {
-      f.error('SECCOMP_PROFILE_MISSING', `the seccomp profile ${profile} is not in the image (${host ?? path.join(target, profile)}): LXC fails to start the container`, 'install the profile file in the image, or turn seccomp off for this container (thunderbox prepare --seccomp off)', { file: from === 'config' ? configFile : common, ...(from === 'config' ? { line } : {}) });
+      f.error('SECCOMP_PROFILE_MISSING', `the seccomp profile ${profile} is not in the image (${host ?? path.join(target, profile)}): LXC fails to start the container`, 'install the profile file in the image, or turn seccomp off for this container (thunderbox prepare --seccomp off)', { file, ...(line !== undefined ? { line } : {}) });
     }
   }
 }
@@ -183,8 +182,12 @@ export interface Rootfs {
   device: string;
 }
 
-export function checkRootfsPath(f: Findings, cfg: OwnConfig, configFile: string, target: string, deviceDir: string): Rootfs | null {
-  const l = cfg.last('lxc.rootfs.path');
+/**
+ * `l` is the last lxc.rootfs.path liblxc reads, the config's includes counted (an included file
+ * that sets it after the config's own line wins); `file` is where that line is.
+ */
+export function checkRootfsPath(f: Findings, l: { value: string; line: number; file: string } | undefined, config: string, target: string, deviceDir: string): Rootfs | null {
+  const configFile = l?.file ?? config;
   const expected = `dir:${deviceDir}/rootfs`;
   if (!l || !l.value) {
     f.error('ROOTFS_PATH_UNSET', 'the config sets no lxc.rootfs.path: LXC would run the container on the device\'s own root', `add "lxc.rootfs.path = ${expected}" (thunderbox prepare writes it)`, { file: configFile });
@@ -220,8 +223,9 @@ export function probeElf(view: TreeView, probes: string[]): { path: string; elf:
   return null;
 }
 
-export function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env: EnvSpec[], pluginJson: PluginConfig | undefined): { path: string; elf: ElfInfo } | null {
-  const opts = closureOptions(env);
+/** `dirs`: the PATH liblxc's execvp() searches for the init (the init's environment, Thunder's PATH by default). */
+export function checkThunderPlugin(f: Findings, view: DirView, rootfsHost: string, env: EnvSpec[], pluginJson: PluginConfig | undefined, dirs?: string[]): { path: string; elf: ElfInfo } | null {
+  const opts = { ...closureOptions(env), ...(dirs ? { pathDirs: dirs } : {}) };
   const t = thunderRoots(view, opts.pathDirs!, pluginJson);
   const program = t.program;
   if (!program) {
@@ -356,7 +360,11 @@ export function mountPoint(view: TreeView, rel: string): { state: 'ok' | 'missin
   return { state: 'ok', at: parts.join('/') };
 }
 
-export function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, target: string, view: TreeView, rootfs: Rootfs): void {
+/**
+ * `entries`: the config with everything it includes, in liblxc's order (an included file's
+ * lxc.mount.entry is mounted like the config's own); `unprivileged`: the effective idmap maps root.
+ */
+export function checkMounts(f: Findings, entries: readonly { key: string; value: string; file: string; line: number }[], unprivileged: boolean, target: string, view: TreeView, rootfs: Rootfs): void {
   for (const m of BASE_MOUNT_TARGETS) {
     const r = mountPoint(view, m.path);
     const host = path.join(rootfs.host, m.path);
@@ -365,7 +373,8 @@ export function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, tar
     else if (r.state === 'missing') f.error('MOUNT_POINT_MISSING', `/${m.path} is missing from the rootfs (${host}): LXC cannot mount ${m.path}`, fix, { file: host });
     else if (r.state !== 'ok') f.error('MOUNT_POINT_NOT_DIR', `/${m.path} in the rootfs (${host}) is not a directory: LXC cannot mount ${m.path} onto it`, fix, { file: host });
   }
-  for (const l of cfg.all('lxc.mount.entry')) {
+  for (const l of entries) {
+    if (l.key !== 'lxc.mount.entry') continue;
     const fields = mountFields(l.value ?? '');
     if (fields.length < 4) continue; // lxc check reports it
     const source = fstabUnescape(fields[0]!);
@@ -375,15 +384,36 @@ export function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, tar
     const optional = opts.includes('optional');
     const bind = opts.includes('bind') || opts.includes('rbind');
     const create = opts.find((x) => x.startsWith('create='))?.slice('create='.length);
-    const where = { file: configFile, line: l.line };
+    const where = { file: l.file, line: l.line };
     // the source: a path for binds (and fstype none); proc, sysfs, tmpfs, devices of other types are not paths in the image
     let sourceKind: 'dir' | 'file' | undefined;
-    if (source.startsWith('/') && (bind || fstype === 'none')) {
-      const host = resolveInTargetOrNull(target, source);
+    // a relative bind source: liblxc (utils.c safe_mount -> open_without_symlink(src, NULL))
+    // walks it from the device's "/" but skips its first component, so "./share" is /share,
+    // "data/share" is /share and "share" is "/" itself. Measured with liblxc 5.0.2: "share"
+    // with bind in an unprivileged container fails ('Invalid argument - Failed to mount
+    // "share"': a non-recursive bind of the root, whose submounts are locked), with rbind or
+    // privileged it mounts the device's whole root; "./share" mounts /share.
+    let src = source;
+    if (bind && !source.startsWith('/')) {
+      const rest = source.split('/').slice(1).filter((p) => p !== '' && p !== '.');
+      src = `/${rest.join('/')}`;
+      const sev = optional ? 'warning' : 'error';
+      if (src === '/' && !opts.includes('rbind') && unprivileged) {
+        f.add('MOUNT_SOURCE_RELATIVE', sev, `the bind mount's source ${source} is relative: liblxc walks it from / without its first component, which leaves the device's root, and a non-recursive bind of it fails in an unprivileged container (${optional ? 'LXC skips this optional mount' : 'the container does not start'})`, `write the absolute device path (e.g. /${source.replace(/^(\.\/)+/, '')})`, where);
+        continue;
+      }
+      if (src === '/') f.warning('MOUNT_SOURCE_RELATIVE', `the bind mount's source ${source} is relative: liblxc walks it from / without its first component, so it mounts the device's whole root at ${dest}`, `write the absolute device path (e.g. /${source.replace(/^(\.\/)+/, '')})`, where);
+      else if (`/${source.replace(/^(\.\/)+/, '')}` !== src) f.warning('MOUNT_SOURCE_RELATIVE', `the bind mount's source ${source} is relative: liblxc walks it from / without its first component, so it mounts ${src}`, `write the absolute device path you mean (${src}, or /${source.replace(/^(\.\/)+/, '')})`, where);
+      else f.warning('MOUNT_SOURCE_RELATIVE', `the bind mount's source ${source} is relative: liblxc takes it as ${src}`, `write the absolute device path: ${src}`, where);
+    }
+    // /proc, /sys and /dev are the device kernel's (empty in the image): their sources cannot be seen here
+    const kernelFs = /^\/(proc|sys|dev)(\/|$)/.test(src);
+    if (src.startsWith('/') && (bind || fstype === 'none') && !kernelFs) {
+      const host = resolveInTargetOrNull(target, src);
       const st = host === null ? null : statOrNull(host);
       if (!st) {
-        const msg = `the mount source ${source} does not exist in the image (${host ?? path.join(target, source)})`;
-        const fix = `create ${source} in the image (an overlay, or thunderbox prepare --mount ${source}:${dest} makes it), or drop the mount entry`;
+        const msg = `the mount source ${source}${src !== source ? ` (${src})` : ''} does not exist in the image (${host ?? path.join(target, src)})`;
+        const fix = `create ${src} in the image (an overlay, or thunderbox prepare --mount ${src}:${dest} makes it), or drop the mount entry`;
         if (optional) f.warning('MOUNT_SOURCE_MISSING', `${msg}: LXC skips this optional mount`, fix, where);
         else f.error('MOUNT_SOURCE_MISSING', `${msg}: LXC fails to start the container`, `${fix}; or add "optional" to its options`, where);
       } else {
@@ -396,6 +426,8 @@ export function checkMounts(f: Findings, cfg: OwnConfig, configFile: string, tar
       else continue; // outside the rootfs: lxc check warns that LXC skips it
     }
     if (dest.split('/').includes('..')) continue; // lxc check reports it
+    // below proc, sys and dev the kernel's file systems (mounted first) hold the mount point
+    if (/^\/*(proc|sys|dev)\//.test(dest)) continue;
     const r = mountPoint(view, dest);
     const host = path.join(rootfs.host, r.at);
     const name = `/${dest.replace(/^\/+/, '')}`;

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { readPrlimit } from '../../lxc/values.js';
 import type { Findings } from './findings.js';
 import type { ConfigEntry, DeviceView } from './view.js';
@@ -44,4 +46,68 @@ export function checkPrlimits(v: DeviceView, f: Findings): void {
     else if (name === 'nofile' && hard > NR_OPEN) f.error('PRLIMIT_OVER_NR_OPEN', `lxc.prlimit.nofile = ${e.value}: a hard limit over the kernel's fs.nr_open (${NR_OPEN} unless the device raises it) is refused, and the start fails`, `write at most ${NR_OPEN} (e.g. 4096:${NR_OPEN}), or raise fs.nr_open on the device first`, where);
     else if (FLOOR[name] !== undefined && soft < FLOOR[name]!) f.error('PRLIMIT_TOO_LOW', `lxc.prlimit.${name} = ${e.value} is too low for the container to start (liblxc's set-up and the init's exec need ${name} of at least ${FLOOR[name]}; measured with liblxc 5.0.2)`, `raise it (${name === 'nofile' ? 'e.g. 1024' : `at least ${FLOOR[name]}`}), or remove the line`, where);
   }
+}
+
+// lxc.tty.max = N: liblxc opens N ptys for the container's ttys before the init runs
+// (conf.c lxc_allocate_ttys), in the container's own devpts instance. The kernel counts ptys
+// across all instances and keeps kernel.pty.reserve (1024 of kernel.pty.max 4096 by default)
+// for the initial one: a new instance gets at most 3072, fewer what the device already uses.
+// Measured with liblxc 5.0.2: lxc.tty.max = 100000 failed at tty 3068 ("Inappropriate ioctl for
+// device - Failed to create tty 3068"), the start with it.
+export const PTY_MAX = 4096;
+export const PTY_RESERVE = 1024;
+const PTY_SOFT = 256;
+
+export function checkTtyMax(v: DeviceView, f: Findings): void {
+  const e = v.entries.filter((x) => x.key === 'lxc.tty.max').at(-1);
+  if (!e || !/^\d+$/.test(e.value.trim())) return; // lxc check reports the grammar
+  const n = Number(e.value.trim());
+  const room = PTY_MAX - PTY_RESERVE;
+  const where = { file: e.file, line: e.line };
+  // the console takes one more pty of the same instance
+  if (n + 1 > room) f.error('TTY_MAX_TOO_MANY', `lxc.tty.max = ${n}: liblxc opens ${n} ptys at start, but a container's devpts gets at most ${room} (kernel.pty.max ${PTY_MAX} less kernel.pty.reserve ${PTY_RESERVE}, the defaults), fewer those the device uses: the start fails ("Failed to create tty")`, 'a few ttys are enough for a plugin container (thunderbox prepare leaves lxc.tty.max alone; 0 to 4 is usual)', where);
+  else if (n > PTY_SOFT) f.warning('TTY_MAX_MANY', `lxc.tty.max = ${n}: the ptys come out of the ${room} all containers of the device share (kernel.pty.max less kernel.pty.reserve)`, 'a few ttys are enough for a plugin container', where);
+}
+
+// lxc.sysctl.<key> = VALUE: liblxc writes /proc/sys/<key, dots as slashes> from inside the
+// container before the init runs (conf.c setup_sysctl_parameters), where only what the
+// container's /proc/sys is writable: common.conf's lxc.mount.auto = proc:mixed leaves only
+// /proc/sys/net, the container's own network namespace, writable. Measured with liblxc 5.0.2:
+// net.ipv4.ip_forward and net.ipv4.ip_local_port_range started; vm.swappiness, kernel.pid_max
+// and even the IPC namespace's kernel.msgmax failed ("Read-only file system - Failed to setup
+// sysctl parameters"), and so did a net name the kernel does not have ("No such file or
+// directory"), and net.ipv4.ping_group_range over gids the container does not map ("Invalid argument").
+
+export function checkSysctls(v: DeviceView, f: Findings): void {
+  const last = new Map<string, ConfigEntry>();
+  for (const e of v.entries) {
+    if (e.key === 'lxc.sysctl' && e.value === '') last.clear();
+    const m = /^lxc\.sysctl\.(.+)$/.exec(e.key);
+    if (!m) continue;
+    if (e.value === '') last.delete(m[1]!);
+    else last.set(m[1]!, e);
+  }
+  for (const [name, e] of last) {
+    const where = { file: e.file, line: e.line };
+    if (!name.startsWith('net.')) {
+      f.error('SYSCTL_NOT_NET', `lxc.sysctl.${name}: only /proc/sys/net is writable inside the container (lxc.mount.auto proc:mixed); liblxc cannot write ${name} there ("Read-only file system"), and the start fails`, `set it on the device (its /etc/sysctl.conf), not in the container's config; only net.* sysctls belong here`, where);
+      continue;
+    }
+    // a fixed name the kernel does not have (this host's kernel, where its directory exists:
+    // per-interface ones such as net.ipv4.conf.eth0.* depend on the device's NICs)
+    const parts = name.split('.');
+    if (parts.some((p) => p === '' || p === '..') || /^net\.(ipv4|ipv6)\.(conf|neigh)\./.test(name)) continue;
+    const dir = path.join('/proc/sys', ...parts.slice(0, -1));
+    if (fs.existsSync(dir) && !fs.existsSync(path.join('/proc/sys', ...parts))) f.error('SYSCTL_UNKNOWN', `lxc.sysctl.${name}: the kernel has no ${name} (${dir} has no ${parts.at(-1)}; checked against this build host's kernel): liblxc fails to write it ("No such file or directory"), and the start fails`, `check the name (sysctl -a on the device lists them)`, where);
+  }
+}
+
+// lxc.proc.oom_score_adj: liblxc writes /proc/<init>/oom_score_adj before the init runs. Lowering
+// it below Thunder's (0) needs CAP_SYS_RESOURCE in the device's own namespace, which an
+// unprivileged container's root does not have: measured with liblxc 5.0.2, -1000 failed
+// ("Permission denied - Failed to setup proc filesystem oom_score_adj"), 500 started.
+export function checkProcOom(v: DeviceView, f: Findings): void {
+  const e = v.entries.filter((x) => x.key === 'lxc.proc.oom_score_adj').at(-1);
+  if (!e || !/^-?\d+$/.test(e.value.trim()) || v.rootHost === null) return;
+  if (Number(e.value.trim()) < 0) f.error('PROC_OOM_LOWER', `lxc.proc.oom_score_adj = ${e.value.trim()}: lowering the OOM score needs CAP_SYS_RESOURCE on the device, which the unprivileged container's root does not have; liblxc fails to write it, and the start fails`, 'use 0 or more, or start the container privileged', { file: e.file, line: e.line });
 }

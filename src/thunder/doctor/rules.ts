@@ -4,10 +4,11 @@ import { ROOTFS_PROBES, checkArch, checkEnvironment, checkLxc, checkMounts, chec
 import { checkFstab } from './fstab.js';
 import { checkHostHooks, checkStartHooks } from './hooks.js';
 import { checkInheritedEnvironment } from './inherit.js';
+import { checkIdmapClear } from './idmap.js';
 import { checkInitCwd, checkInitIds } from './init.js';
 import { checkCgroupLimits } from './cgroup-limits.js';
-import { checkPrlimits } from './limits.js';
-import { checkBridges, checkGateways, checkHwaddr, checkNetScripts } from './net.js';
+import { checkPrlimits, checkProcOom, checkSysctls, checkTtyMax } from './limits.js';
+import { checkBridges, checkGateways, checkHwaddr, checkNetScripts, checkPhys, checkVethPair } from './net.js';
 import { checkThunderPluginExec } from './program.js';
 import type { StartRule } from './rule.js';
 import { checkSeccompProfile } from './seccomp-policy.js';
@@ -15,6 +16,7 @@ import { checkSubids } from './subids.js';
 import { checkOciBundle } from './oci.js';
 import { checkConsoleLog, checkMessaging, checkRootUser, checkShadowing } from './thunder.js';
 import { checkContainerTraversal, checkMountSourceTraversal } from './traverse.js';
+import { pathDirs } from './view.js';
 
 // The doctor: one row per start-time rule, run in this order (a later row may read what an
 // earlier one found, view.facts). How to add a rule: write its check in the file of its group,
@@ -41,8 +43,8 @@ export const RULES: readonly StartRule[] = [
     id: 'seccomp-state',
     what: 'liblxc loads the seccomp profile the config (or common.conf) names; a missing file fails the start',
     hint: 'install the profile in the image or turn seccomp off for the container',
-    cases: ['seccomp-profile-missing', 'good-seccomp-default', 'good-seccomp-off'],
-    check: (v, f) => checkSeccomp(f, v.own, v.configFile, v.target),
+    cases: ['seccomp-profile-missing', 'seccomp-profile-in-common-conf-d', 'good-seccomp-default', 'good-seccomp-off'],
+    check: (v, f) => checkSeccomp(f, v.entries, v.configFile, v.target),
   },
   {
     id: 'plugin-json',
@@ -56,17 +58,17 @@ export const RULES: readonly StartRule[] = [
     id: 'rootfs-path',
     what: 'liblxc mounts lxc.rootfs.path as the container\'s root; a missing directory fails the start',
     hint: 'make lxc.rootfs.path the container\'s rootfs on the device',
-    cases: ['rootfs-path-missing'],
+    cases: ['rootfs-path-missing', 'rootfs-path-in-include', 'good-rootfs-path-overridden'],
     check: (v, f) => f.list.push(...v.pre.rootfs),
   },
   {
     id: 'thunderplugin-closure',
     what: 'ThunderPlugin is exec\'d by bare name on the container\'s PATH; the dynamic linker then needs every library it and the plugin load',
     hint: 'keep ThunderPlugin and its libraries in the rootfs',
-    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash'],
+    cases: ['thunderplugin-missing', 'thunderplugin-interpreter-missing', 'thunderplugin-env-bash', 'thunderplugin-off-thunder-path', 'good-thunderplugin-shebang-past-256'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
-      v.facts.mainElf = checkThunderPlugin(f, v.tree, v.rootfs.host, v.own.environment, v.plugin);
+      v.facts.mainElf = checkThunderPlugin(f, v.tree, v.rootfs.host, v.own.environment, v.plugin, pathDirs(v.initEnv.get('PATH')));
     },
   },
   {
@@ -83,10 +85,10 @@ export const RULES: readonly StartRule[] = [
     id: 'mount-points',
     what: 'liblxc mounts proc, sys, dev and every lxc.mount.entry; a missing source, a missing target or a symlink on the way fails the start',
     hint: 'make mount points real directories in the rootfs, and mount sources exist in the image',
-    cases: ['mount-proc-symlink', 'mount-source-missing', 'good-mount'],
+    cases: ['mount-proc-symlink', 'mount-source-missing', 'mount-in-include-no-target', 'mount-source-relative', 'good-mount', 'good-mount-dot-relative'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
-      checkMounts(f, v.own, v.configFile, v.target, v.tree, v.rootfs);
+      checkMounts(f, v.entries, v.rootHost !== null, v.target, v.tree, v.rootfs);
     },
   },
   {
@@ -177,6 +179,34 @@ export const RULES: readonly StartRule[] = [
     check: checkCgroupLimits,
   },
   {
+    id: 'tty-max',
+    what: 'liblxc opens lxc.tty.max ptys in the container\'s devpts before the init runs; the kernel gives a new devpts at most kernel.pty.max less kernel.pty.reserve',
+    hint: 'a few ttys (0 to 4)',
+    cases: ['tty-max-4000'],
+    check: checkTtyMax,
+  },
+  {
+    id: 'sysctl',
+    what: 'liblxc writes each lxc.sysctl.* from inside the container before the init runs, where only /proc/sys/net is writable (proc:mixed); a name the kernel lacks fails too',
+    hint: 'set device-wide sysctls on the device',
+    cases: ['sysctl-kernel-pid-max', 'sysctl-net-unknown', 'good-sysctl-net'],
+    check: checkSysctls,
+  },
+  {
+    id: 'proc-oom',
+    what: 'liblxc writes lxc.proc.oom_score_adj for the init; an unprivileged container\'s root cannot lower it (CAP_SYS_RESOURCE)',
+    hint: 'an oom_score_adj of 0 or more',
+    cases: ['proc-oom-score-negative'],
+    check: checkProcOom,
+  },
+  {
+    id: 'idmap-clear',
+    what: 'an empty lxc.idmap clears the map; liblxc before 6.0 keeps the cleared root mapping, and a map set again after it fails the start',
+    hint: 'remove the earlier lxc.idmap lines instead of clearing them',
+    cases: ['idmap-cleared-in-config'],
+    check: checkIdmapClear,
+  },
+  {
     id: 'init-cwd',
     what: 'liblxc changes to lxc.init.cwd inside the container before it execs the init',
     hint: 'make lxc.init.cwd a directory of the rootfs',
@@ -192,9 +222,9 @@ export const RULES: readonly StartRule[] = [
   },
   {
     id: 'net-gateway',
-    what: 'a container has one default route: liblxc fails at the second NIC with an ipv4 (ipv6) gateway',
+    what: 'a container has one default route: liblxc fails at the second NIC with an ipv4 (ipv6) gateway; gateway auto takes the bridge\'s address, which the boot must give it',
     hint: 'one gateway',
-    cases: ['net-gateway-twice', 'good-veth-bridge'],
+    cases: ['net-gateway-twice', 'net-gateway-auto-no-address', 'good-veth-bridge', 'good-gateway-auto'],
     check: checkGateways,
   },
   {
@@ -215,14 +245,28 @@ export const RULES: readonly StartRule[] = [
     id: 'net-bridge',
     what: 'liblxc attaches a veth to lxc.net.N.link, a bridge that must exist at start (made at boot, e.g. by S40thunderbox-net)',
     hint: 'let S40thunderbox-net make the bridge',
-    cases: ['net-bridge-missing', 'good-veth-bridge'],
+    cases: ['net-bridge-missing', 'net-bridge-script-not-run', 'good-veth-bridge'],
     check: checkBridges,
+  },
+  {
+    id: 'net-veth-pair',
+    what: 'liblxc creates a veth\'s device-side end under lxc.net.N.veth.pair at start; a name the device already has (a tap device or bridge made at boot) fails it',
+    hint: 'leave veth.pair out, or a name nothing else makes',
+    cases: ['net-veth-pair-is-bridge', 'good-veth-bridge'],
+    check: checkVethPair,
+  },
+  {
+    id: 'net-phys',
+    what: 'liblxc moves a phys NIC\'s lxc.net.N.link, a network device of the device, into the container; one that does not exist at start fails it',
+    hint: 'name a device the hardware has, or one the boot scripts make',
+    cases: ['net-phys-not-made'],
+    check: checkPhys,
   },
   {
     id: 'console-log',
     what: 'liblxc opens lxc.console.logfile on the device\'s side before the container starts; its directory must exist then (a tmpfs the device mounts at boot hides what the image holds)',
     hint: 'log to a directory the device has at boot',
-    cases: ['console-log-dir-missing', 'console-log-under-tmp', 'good-console-log'],
+    cases: ['console-log-dir-missing', 'console-log-under-tmp', 'console-log-symlink-to-run', 'good-console-log'],
     check: checkConsoleLog,
   },
   {
@@ -230,7 +274,7 @@ export const RULES: readonly StartRule[] = [
     what: 'Thunder starts the first Container of <volatilepath>/<callsign>, <persistentpath>/<callsign>, <datapath>/<classname>: one the image holds earlier shadows the later one',
     hint: 'keep one container per plugin on Thunder\'s search path',
     proof: 'doctor-test',
-    cases: ['Thunder\'s search order: a container at an earlier path shadows the prepared one (CONTAINER_SHADOWED)'],
+    cases: ['Thunder\'s search order: a container at an earlier path shadows the prepared one (CONTAINER_SHADOWED)', 'a container the image holds under the volatile path (/tmp, a tmpfs at boot) shadows nothing: Thunder never sees it'],
     check: checkShadowing,
   },
   {

@@ -145,7 +145,8 @@ export function buildView(o: ViewOptions, device: DeviceModel, choice: Container
   if (o.pluginJson === null) pluginFindings.note('PLUGIN_JSON_SKIPPED', `the plugin config of ${o.callsign} was not checked (prepare --no-plugin-json)`, 'prepare without --no-plugin-json to have its mode set and checked');
   else plugin = checkPluginJson(pluginFindings, target, o.callsign, o.pluginJson, fs.existsSync(path.join(containerDir, OCI_CONFIG_NAME)));
   const rootfsFindings = new Findings();
-  const rootfs = checkRootfsPath(rootfsFindings, own, configFile, target, deviceDir);
+  const rootfsEntry = entries.filter((e) => e.key === 'lxc.rootfs.path').at(-1);
+  const rootfs = checkRootfsPath(rootfsFindings, rootfsEntry, configFile, target, deviceDir);
   return {
     o,
     target,
