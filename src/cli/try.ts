@@ -71,12 +71,7 @@ Examples:
       for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
         if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, flag === '--fix-host-subids' ? "the device-faithful start uses the image's /etc/subuid and /etc/subgid (thunderbox doctor reports missing lines); add --host to fix this host's" : `add --host, or leave ${flag} out`);
       }
-      let timeoutMs: number | undefined;
-      if (f.timeout !== undefined) {
-        const s = Number(f.timeout);
-        if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${f.timeout} is not a number of seconds`, 'e.g. --timeout 10');
-        timeoutMs = s * 1000;
-      }
+      const timeoutMs = parseTimeout(f.timeout);
       const out = new Output(f);
       const t = chooseTarget(f.target);
       const ac = new AbortController();
@@ -128,12 +123,7 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
   for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
     if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, `leave ${flag} out`);
   }
-  let timeoutMs: number | undefined;
-  if (f.timeout !== undefined) {
-    const s = Number(f.timeout);
-    if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${f.timeout} is not a number of seconds`, 'e.g. --timeout 10');
-    timeoutMs = s * 1000;
-  }
+  const timeoutMs = parseTimeout(f.timeout);
   const out = new Output(f);
   const t = chooseTarget(f.target);
   const { tryOciOnDevice } = await import('../oci/try-device.js');
@@ -169,12 +159,7 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
 /** --host: today's start on the build host (src/lxc/execute.ts). */
 async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<void> {
   if (f.logLevel !== undefined) failUsage('TRY_DEVICE_ONLY', '--log-level applies to the device-faithful start only', 'leave out --host, or the flag');
-  let timeoutMs: number | undefined;
-  if (f.timeout !== undefined) {
-    const s = Number(f.timeout);
-    if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${f.timeout} is not a number of seconds`, 'e.g. --timeout 10');
-    timeoutMs = s * 1000;
-  }
+  const timeoutMs = parseTimeout(f.timeout);
   const out = new Output(f);
   const t = chooseTarget(f.target);
   const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true, timeoutMs });
@@ -191,4 +176,12 @@ async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<
   const ran: Diagnostic[] = r.exitCode === 0 ? [] : [r.started ? { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${commandLine(r.command)} exited with status ${r.exitCode}`, hint: 'its output is in stdout and stderr' } : { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start`, hint: 'liblxc\'s errors are in stderr and lxcLog' }];
   out.json(r.exitCode === 0, [...r.notes, ...ran], { callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
   process.exitCode = r.exitCode;
+}
+
+/** --timeout SECONDS, in milliseconds (undefined: the default). */
+function parseTimeout(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${v} is not a number of seconds`, 'e.g. --timeout 10');
+  return s * 1000;
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Diagnostic } from '../core/diagnostic.js';
-import type { DeviceModel } from './device.js';
+import { hiddenAtBoot, type DeviceModel } from './device.js';
 import { setJsonString } from './plugin-json.js';
 
 // Thunder's messaging must be usable by an unprivileged container's root (a host id such as
@@ -34,19 +34,9 @@ export interface MessagingPlan {
   diagnostics: Diagnostic[];
 }
 
-/** Whether the device mounts a tmpfs at this path (the image's /etc/fstab), hiding what the image holds there. */
+/** Whether the device hides what the image holds at this path under a file system it mounts at boot (thunder/device.ts). */
 export function tmpfsOnDevice(device: DeviceModel, dir: string): boolean {
-  const fstab = device.resolve('/etc/fstab');
-  let text = '';
-  try {
-    if (fstab !== null) text = fs.readFileSync(fstab, 'utf8');
-  } catch {
-    return false;
-  }
-  return text.split('\n').some((l) => {
-    const [, mnt, type] = l.trim().split(/\s+/);
-    return !l.trim().startsWith('#') && (type === 'tmpfs' || type === 'ramfs') && mnt !== undefined && (dir === mnt || dir.startsWith(mnt.endsWith('/') ? mnt : `${mnt}/`));
-  });
+  return hiddenAtBoot(device.target, dir);
 }
 
 /** The messaging directory as the image holds it, when the device will see it (not hidden under a tmpfs). */
