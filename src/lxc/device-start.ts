@@ -132,8 +132,9 @@ export async function startOnDevice(req: DeviceStartRequest): Promise<DeviceStar
 }
 
 /** The image's own programs (hooks, newuidmap, its shell) run here too: a foreign image needs qemu-user. */
-function imageBinfmt(target: string): void {
-  const sh = resolveInTargetOrNull(target, '/bin/sh');
+/** Make binfmt_misc run the image's programs (hooks, newuidmap, a runtime) when their architecture is not this host's: told by devicePath's ELF header. */
+export function imageBinfmt(target: string, devicePath = '/bin/sh'): void {
+  const sh = resolveInTargetOrNull(target, devicePath);
   const head = Buffer.alloc(64);
   let fd: number;
   try {
@@ -236,24 +237,38 @@ export async function serveCommunicator(spec: true | string, target: string, tmp
   return { result, file, close };
 }
 
-async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, level: string, timeoutMs: number): Promise<DeviceStartResult> {
-  // the run directory holds the script, the log, and empty mount points on this side; the
-  // mounts themselves exist only in the namespace and go with it
+/**
+ * A start's run directory (after the stale ones of killed runs are gone): the owner's pid, the
+ * overlay's mount points, and the device's /tmp unless one is given. The device's /tmp lives in
+ * the run directory: the container reaches it through the bind mount, whose source path it
+ * never walks (so 0700 above it is fine). The LXC and the OCI start share it.
+ */
+export function makeRunDir(givenTmp: string | undefined): { dir: string; deviceTmp: string } {
   const tmpRoot = os.tmpdir();
   if (!/^[A-Za-z0-9_./-]+$/.test(tmpRoot)) fail('TMPDIR_UNUSABLE', `the temporary directory ${tmpRoot} has characters overlayfs options cannot carry`, 'set TMPDIR to a plain path such as /tmp');
   removeStaleRuns(tmpRoot);
   const dir = fs.mkdtempSync(path.join(tmpRoot, RUN_PREFIX));
-  // the device's /tmp, unless given, lives in the run directory: the container reaches it
-  // through the bind mount, whose source path it never walks (so 0700 above it is fine)
-  const deviceTmp = req.deviceTmp ?? path.join(dir, 'tmp');
-  let communicator: Communicator | undefined;
+  const deviceTmp = givenTmp ?? path.join(dir, 'tmp');
   try {
     fs.writeFileSync(path.join(dir, OWNER), `${process.pid}\n`);
-    if (req.deviceTmp === undefined) {
+    if (givenTmp === undefined) {
       fs.mkdirSync(deviceTmp);
       fs.chmodSync(deviceTmp, 0o1777);
     }
     for (const d of ['layers', 'lower', 'root']) fs.mkdirSync(path.join(dir, d));
+  } catch (err) {
+    removeTree(dir);
+    throw err;
+  }
+  return { dir, deviceTmp };
+}
+
+async function run(req: DeviceStartRequest, target: string, rt: LentRuntime, level: string, timeoutMs: number): Promise<DeviceStartResult> {
+  // the run directory holds the script, the log, and empty mount points on this side; the
+  // mounts themselves exist only in the namespace and go with it
+  const { dir, deviceTmp } = makeRunDir(req.deviceTmp);
+  let communicator: Communicator | undefined;
+  try {
     const { dirs, mounts, tmp } = deviceMounts(target, rt, path.resolve(deviceTmp));
     if (req.communicator) communicator = await serveCommunicator(req.communicator, target, tmp, deviceTmp);
     const log = path.join(dir, 'lxc.log');

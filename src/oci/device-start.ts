@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { fail, failUsage } from '../core/errors.js';
@@ -7,10 +6,7 @@ import { readFileOrNull, removeTree } from '../core/fsutil.js';
 import { readTextFile } from '../core/read-text.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { renderTemplate } from '../core/template.js';
-import { elfIdent } from '../rootfs/elf.js';
-import { archOf } from '../lxc/arch.js';
-import { ensureBinfmt } from '../lxc/binfmt.js';
-import { OWNER, RUN_PREFIX, deviceMounts, inImage, removeStaleRuns, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
+import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
 import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
 
@@ -141,22 +137,6 @@ function lendRuntime(target: string, runtime: OciRuntime, devicePath: string): {
   return binds;
 }
 
-function imageBinfmt(target: string, devicePath: string): void {
-  const p = resolveInTargetOrNull(target, devicePath);
-  if (p === null) return;
-  try {
-    const fd = fs.openSync(p, 'r');
-    const head = Buffer.alloc(64);
-    fs.readSync(fd, head, 0, 64, 0);
-    fs.closeSync(fd);
-    const id = elfIdent(head);
-    const arch = id ? archOf(id) : null;
-    if (arch) ensureBinfmt(arch.name);
-  } catch {
-    // no such program: nothing to lend for it
-  }
-}
-
 export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartResult> {
   if (!req.bundle.startsWith('/')) failUsage('START_BUNDLE', `the bundle ${req.bundle} is not an absolute device path`, 'give it as the device sees it, e.g. /usr/share/Thunder/OCDM/Container');
   if (req.command.length === 0) failUsage('START_COMMAND', 'no command to start', 'give the command, e.g. ThunderPlugin');
@@ -175,20 +155,10 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
   const binds: { from: string; at: string; dir: boolean }[] = imageHas ? [] : lendRuntime(target, req.runtime, runtimeDevice);
   const notes: string[] = [];
   const timeoutMs = req.timeoutMs ?? 30_000;
-  const tmpRoot = os.tmpdir();
-  if (!/^[A-Za-z0-9_./-]+$/.test(tmpRoot)) fail('TMPDIR_UNUSABLE', `the temporary directory ${tmpRoot} has characters overlayfs options cannot carry`, 'set TMPDIR to a plain path such as /tmp');
-  removeStaleRuns(tmpRoot);
-  const dir = fs.mkdtempSync(path.join(tmpRoot, RUN_PREFIX));
-  const deviceTmp = req.deviceTmp ?? path.join(dir, 'tmp');
+  const { dir, deviceTmp } = makeRunDir(req.deviceTmp);
   let communicator: Communicator | undefined;
   let ns: ReturnType<typeof spawn> | undefined;
   try {
-    fs.writeFileSync(path.join(dir, OWNER), `${process.pid}\n`);
-    if (req.deviceTmp === undefined) {
-      fs.mkdirSync(deviceTmp);
-      fs.chmodSync(deviceTmp, 0o1777);
-    }
-    for (const d of ['layers', 'lower', 'root']) fs.mkdirSync(path.join(dir, d));
     // Thunder on the device holds every capability; this host may not (a container sandbox
     // without CAP_SYS_RESOURCE): a capability it lacks cannot be granted here (runc: "unable to
     // apply caps: operation not permitted"), so this start leaves it out, bound over the
