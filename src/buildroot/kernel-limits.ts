@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { lint } from '../kconfig/lint.js';
-import type { Condition } from '../kconfig/rules.js';
+import { RULES, type Condition } from '../kconfig/rules.js';
 
 // At post-build the kernel is built already (Buildroot's target-finalize runs after every
 // package): its resolved .config is in BUILD_DIR/linux-<version>/ (linux-custom for a git or
@@ -12,7 +12,7 @@ import type { Condition } from '../kconfig/rules.js';
 // image MEMCG_V1/CPUSETS_V1), and cgroup_enable=memory on the Pi. Only those findings are
 // reported: the other container rules are the kernel fragment's business (buildroot check).
 
-const LIMIT_OPTIONS = new Set(['MEMCG', 'SWAP', 'CGROUP_PIDS', 'CGROUP_SCHED', 'FAIR_GROUP_SCHED', 'CPUSETS', 'MEMCG_V1', 'CPUSETS_V1']);
+const LIMIT_OPTIONS = new Set(RULES.filter((r) => r.requiredWhen).map((r) => r.option));
 
 /** The built kernel's .config in BUILD_DIR, or null (not built here, or no BUILD_DIR). */
 export function builtKernelConfig(buildDir: string | undefined): string | null {

@@ -35,6 +35,11 @@ export function derivedVethPair(callsign: string, index: number): string {
   return `tbx${createHash('sha256').update(`thunderbox:${callsign}:${index}`).digest('hex').slice(0, 8)}`;
 }
 
+/** The container-side name of a veth S40thunderbox-net makes for an OCI bundle's network namespace (moved into it as ethN). */
+export function derivedVethPeer(callsign: string, index: number): string {
+  return `tbxc${createHash('sha256').update(`thunderbox:${callsign}:${index}:peer`).digest('hex').slice(0, 8)}`;
+}
+
 /** Run by LXC on the host when a routed veth comes up: gives the host side its address. */
 export const ROUTED_UP_SCRIPT = '/etc/thunderbox/routed-up';
 

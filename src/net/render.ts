@@ -2,14 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readFileOrNull } from '../core/fsutil.js';
 import type { FileOp, KeepOp, Plan } from '../core/plan.js';
-import { renderTemplate } from '../core/template.js';
+import { renderTemplate as render } from '../core/template.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { ROUTED_UP_SCRIPT, derivedHwaddr, derivedVethPair } from '../lxc/container-config.js';
+import { ROUTED_UP_SCRIPT, derivedHwaddr, derivedVethPair, derivedVethPeer } from '../lxc/container-config.js';
 import type { Manifest } from '../profile/manifest.js';
 import { formatIp, formatNet, interconnectEnds, networkOf, parseCidr, size } from './ipv4.js';
 import { allocateManifest } from './manifest-nets.js';
 import { ociNetnsName } from '../oci/config.js';
-import { createHash } from 'node:crypto';
 
 // `thunderbox net render`: the device's side of the container networks, from the manifest:
 //   /etc/init.d/S40thunderbox-net   bridges, forwarding, NAT (BusyBox init: start|stop|restart)
@@ -18,7 +17,6 @@ import { createHash } from 'node:crypto';
 //   /etc/thunderbox/routed-up       gives routed veths their host-side address (lxc script.up)
 // The scripts come from templates/*.ejs; every file says it is generated and by what.
 
-const render = renderTemplate;
 
 export interface NetFile {
   device: string;
@@ -51,7 +49,7 @@ function netFiles(manifest: Manifest, version: string): NetFile[] {
       veths: k.net.flatMap((n, i) =>
         n.type !== 'veth'
           ? []
-          : [{ dev: `eth${i}`, link: n.link, pair: n.vethPair ?? derivedVethPair(k.callsign, i), peer: `tbxc${createHash('sha256').update(`thunderbox:${k.callsign}:${i}:peer`).digest('hex').slice(0, 8)}`, hwaddr: n.hwaddr ?? derivedHwaddr(k.callsign, i), ipv4: n.ipv4, gateway: n.gateway, ipv6: n.ipv6, gateway6: n.gateway6 }],
+          : [{ dev: `eth${i}`, link: n.link, pair: n.vethPair ?? derivedVethPair(k.callsign, i), peer: derivedVethPeer(k.callsign, i), hwaddr: n.hwaddr ?? derivedHwaddr(k.callsign, i), ipv4: n.ipv4, gateway: n.gateway, ipv6: n.ipv6, gateway6: n.gateway6 }],
       ),
     }));
   const files: NetFile[] = [];

@@ -137,8 +137,10 @@ const container = z.strictObject({
   limits: limits.optional(),
 });
 
+const thunderSection = z.strictObject({ datapath: z.string().startsWith('/').optional(), 'edit-config': z.boolean().optional() });
+
 const manifestSchema = z.strictObject({
-  thunder: z.strictObject({ datapath: z.string().startsWith('/').optional(), 'edit-config': z.boolean().optional() }).optional(),
+  thunder: thunderSection.optional(),
   networks: z.record(z.string().regex(IFNAME, 'an interface name (1-15 characters)'), hostNetwork).optional(),
   'routed-pool': z.string().optional(),
   containers: z.record(z.string(), container),
@@ -267,7 +269,7 @@ function keysAt(p: readonly PropertyKey[]): string[] {
   const k = (s: { shape: Record<string, unknown> }) => Object.keys(s.shape);
   const tail = p.slice(p[0] === 'containers' ? 2 : 0).map(String);
   if (p.length === 0) return k(manifestSchema);
-  if (p[0] === 'thunder') return ['datapath'];
+  if (p[0] === 'thunder') return k(thunderSection);
   if (p[0] === 'networks') return k(hostNetwork);
   if (p[0] !== 'containers') return [];
   const at = tail.filter((x) => !/^\d+$/.test(x)).join('.');
