@@ -5,7 +5,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { errnoCode, fail } from '../core/errors.js';
 import { readFileOrNull, removeTree, writeFileAtomic } from '../core/fsutil.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { containerMissingHint, readStamp } from '../thunder/layout.js';
+import { containerMissingHint, containerMissingMessage, readStamp } from '../thunder/layout.js';
 import { archNameOfLxcArch } from './arch.js';
 import { ensureBinfmt } from './binfmt.js';
 import { deviceModel } from '../thunder/device.js';
@@ -135,8 +135,9 @@ export function containerBinfmt(dir: string, doc: ConfigDocument, notes: Diagnos
 export async function tryContainer(req: TryRequest): Promise<TryResult> {
   const notes: Diagnostic[] = [];
   // the container Thunder would start (thunder/device.ts)
-  const choice = deviceModel(req.target, { datapath: req.datapath }).choose(req.callsign, { classname: req.classname });
-  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, containerMissingHint(req.target, req.datapath, req.callsign));
+  const model = deviceModel(req.target, { datapath: req.datapath });
+  const choice = model.choose(req.callsign, { classname: req.classname });
+  if (!choice.chosen) fail('CONTAINER_MISSING', containerMissingMessage(choice, req.callsign), containerMissingHint(req.target, req.datapath, req.callsign, model));
   const dir = choice.chosen.host;
   notes.push({ code: 'CONTAINER_CHOSEN', severity: 'note', message: `the container Thunder starts for ${req.callsign}: ${choice.chosen.dir}` });
   const configFile = path.join(dir, 'config');

@@ -8,7 +8,7 @@ import { startOnDevice, type DeviceStartResult } from './device-start.js';
 import { parseConfig, values } from './document.js';
 import { THUNDER_HOSTS, containerBinfmt, findOnPath } from './execute.js';
 import { CONTAINER_NAME, deviceModel } from '../thunder/device.js';
-import { containerMissingHint } from '../thunder/layout.js';
+import { containerMissingHint, containerMissingMessage } from '../thunder/layout.js';
 
 // `thunderbox try <callsign>` (the default, device-faithful mode): the container Thunder would
 // start, started as Thunder starts it (device-start.ts), with Thunder's environment and
@@ -43,7 +43,7 @@ export async function tryOnDevice(req: DeviceTryRequest): Promise<DeviceTryResul
   // the container Thunder starts: the first of its search paths holding one (thunder/device.ts)
   const model = deviceModel(req.target, { datapath: req.datapath });
   const choice = model.choose(req.callsign, { classname: req.classname });
-  if (!choice.chosen) fail('CONTAINER_MISSING', `no prepared container for ${req.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, containerMissingHint(req.target, req.datapath, req.callsign));
+  if (!choice.chosen) fail('CONTAINER_MISSING', containerMissingMessage(choice, req.callsign), containerMissingHint(req.target, req.datapath, req.callsign, model));
   // Thunder hands a plugin whose containertype names another backend to that backend: this
   // LXC container is never started for it (the doctor's PLUGIN_CONTAINER_TYPE)
   // a plugin JSON not in Container mode: Thunder runs the plugin outside any container (the doctor's PLUGIN_MODE)

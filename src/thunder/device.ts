@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findNodeAtLocation, getNodeValue, type Node, type ParseError } from 'jsonc-parser';
 import { lineCol, type Diagnostic } from '../core/diagnostic.js';
-import { ThunderboxError } from '../core/errors.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
 import { parseJsonTree } from './plugin-json.js';
 
@@ -39,9 +38,9 @@ export const THUNDER_CONFIGS: readonly { file: string; release: ThunderRelease }
   { file: '/etc/WPEFramework/config.json', release: 'R4' },
 ];
 
-const DEFAULTS: Record<ThunderRelease, { datapath: string; persistentpath: string; volatilepath: string; hostApp: string }> = {
-  R5: { datapath: '/usr/share/Thunder', persistentpath: '/var/Thunder', volatilepath: '/tmp', hostApp: 'ThunderPlugin' },
-  R4: { datapath: '/usr/share/WPEFramework', persistentpath: '/var/WPEFramework', volatilepath: '/tmp', hostApp: 'WPEProcess' },
+const DEFAULTS: Record<ThunderRelease, { datapath: string; persistentpath: string; volatilepath: string }> = {
+  R5: { datapath: '/usr/share/Thunder', persistentpath: '/var/Thunder', volatilepath: '/tmp' },
+  R4: { datapath: '/usr/share/WPEFramework', persistentpath: '/var/WPEFramework', volatilepath: '/tmp' },
 };
 
 export const DEFAULT_MESSAGING_FOLDER = 'MessageDispatcher';
@@ -185,10 +184,6 @@ export function thunderConfigFromText(text: string | null, file: string | null, 
   };
 }
 
-/** The program Thunder starts in the container, by bare name. */
-export function hostApplication(tc: ThunderConfig): string {
-  return DEFAULTS[tc.release].hostApp;
-}
 
 // ---------------------------------------------------------------------------------------
 // plugins
@@ -481,7 +476,3 @@ export function deviceModel(target: string, o: { datapath?: string } = {}): Devi
   return new DeviceModel(target, o.datapath !== undefined ? withPaths(tc, o) : tc);
 }
 
-/** A ThunderboxError's diagnostics, for readers that report rather than throw. */
-export function diagnosticsOf(err: unknown): Diagnostic[] | null {
-  return err instanceof ThunderboxError ? err.diagnostics : null;
-}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { resolveInTargetOrNull } from '../core/target-path.js';
 import type { LxcVersion } from '../lxc/keys.js';
 import { deviceModel, type ContainerChoice } from './device.js';
-import { containerMissingHint } from './layout.js';
+import { containerMissingHint, containerMissingMessage } from './layout.js';
 import { Findings, type Finding } from './doctor/findings.js';
 import { RULES } from './doctor/rules.js';
 import { buildView } from './doctor/view.js';
@@ -66,7 +66,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const prepareHint = `run thunderbox prepare ${o.callsign} <rootfs> --target ${target}${o.datapath !== undefined ? ` --datapath ${o.datapath}` : ''} first`;
 
   if (!choice.chosen) {
-    f.error('CONTAINER_MISSING', `no prepared container for ${o.callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`, containerMissingHint(target, o.datapath, o.callsign));
+    f.error('CONTAINER_MISSING', containerMissingMessage(choice, o.callsign), containerMissingHint(target, o.datapath, o.callsign, device));
     return done();
   }
   const configFile = path.join(containerDir, 'config');

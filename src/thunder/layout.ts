@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { nearest } from '../core/suggest.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
-import { PLUGIN_JSON_DIRS, deviceModel } from './device.js';
+import { PLUGIN_JSON_DIRS, deviceModel, type ContainerChoice, type DeviceModel } from './device.js';
 
 // Where Thunder looks for things on the device.
 // Plugin JSON directories: the device model's list (thunder/device.ts), in search order.
@@ -49,7 +49,7 @@ export interface KnownCallsign {
  * The callsigns near a mistyped one (OCMD, ocdm -> OCDM), among the plugin JSONs of the image
  * and its prepared containers (<datapath>/<X>/Container), with where each was seen.
  */
-export function nearCallsigns(target: string, datapath: string | undefined, callsign: string): KnownCallsign[] {
+export function nearCallsigns(target: string, datapath: string | undefined, callsign: string, model: DeviceModel = deviceModel(target, { datapath })): KnownCallsign[] {
   const known = new Map<string, string[]>();
   const add = (cs: string, where: string) => known.set(cs, [...(known.get(cs) ?? []), where]);
   const list = (device: string): string[] => {
@@ -60,7 +60,6 @@ export function nearCallsigns(target: string, datapath: string | undefined, call
       return [];
     }
   };
-  const model = deviceModel(target, { datapath });
   for (const p of model.plugins()) add(p.callsign, p.file);
   // containers where Thunder looks: <datapath>/<classname>, <persistentpath>/<callsign>
   for (const base of [model.thunder.datapath, model.thunder.persistentpath]) {
@@ -77,10 +76,15 @@ export function nearCallsigns(target: string, datapath: string | undefined, call
  * The hint for a callsign without a container: the near callsigns of the image first (a typo
  * is likelier than a container never made), then how to make one.
  */
-export function containerMissingHint(target: string, datapath: string | undefined, callsign: string): string {
+export function containerMissingHint(target: string, datapath: string | undefined, callsign: string, model?: DeviceModel): string {
   const prepare = `thunderbox prepare ${callsign} <rootfs> --target ${target}${datapath !== undefined ? ` --datapath ${datapath}` : ''}`;
-  const near = didYouMean(nearCallsigns(target, datapath, callsign));
+  const near = didYouMean(nearCallsigns(target, datapath, callsign, model));
   return near ? `${near}If ${callsign} is another plugin, make its container first: ${prepare}` : `run ${prepare} first`;
+}
+
+/** CONTAINER_MISSING's message: where Thunder looked for the callsign's container (doctor, try, try --host). */
+export function containerMissingMessage(choice: ContainerChoice, callsign: string): string {
+  return `no prepared container for ${callsign} where Thunder looks for it (classname ${choice.identity.classname}): ${choice.searched.map((s) => `${s.lxcpath}/Container`).join(', ')}`;
 }
 
 /** "did you mean OCDM (/etc/Thunder/plugins/OCDM.json, ...)?", or '' when nothing is near. */

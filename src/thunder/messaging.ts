@@ -34,17 +34,12 @@ export interface MessagingPlan {
   diagnostics: Diagnostic[];
 }
 
-/** Whether the device hides what the image holds at this path under a file system it mounts at boot (thunder/device.ts). */
-export function tmpfsOnDevice(device: DeviceModel, dir: string): boolean {
-  return hiddenAtBoot(device.target, dir);
-}
-
 /** The messaging directory as the image holds it, when the device will see it (not hidden under a tmpfs). */
 export function imageMessagingDir(device: DeviceModel): { host: string; mode: number; uid: number; gid: number } | null {
   const m = device.thunder.messaging;
   const host = device.resolve(m.dir);
   const st = host === null ? undefined : fs.statSync(host, { throwIfNoEntry: false });
-  return st?.isDirectory() && !tmpfsOnDevice(device, m.dir) ? { host: host!, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } : null;
+  return st?.isDirectory() && !hiddenAtBoot(device.target, m.dir) ? { host: host!, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } : null;
 }
 
 /** Thunder's umask when the config does not set one (its init script and Thunder leave the usual 022). */

@@ -157,7 +157,7 @@ function findPlugin(req: PrepareRequest, device: DeviceModel, spec: ContainerSpe
     if (found) return found;
     const dirs = pluginDirs(device.thunder);
     // a typo of the callsign (OCMD, ocdm): --no-plugin-json would make a container Thunder never uses
-    const near = nearCallsigns(req.target, req.datapath, spec.callsign);
+    const near = nearCallsigns(req.target, req.datapath, spec.callsign, device);
     const typo = near.length ? `${didYouMean(near)}the callsign is the plugin JSON's "callsign" (else its file name), as Thunder reads it; ` : '';
     fail('PLUGIN_JSON_NOT_FOUND', `no plugin config for ${spec.callsign}: no ${spec.callsign}.json, and no file with "callsign": "${spec.callsign}", in ${dirs.map((d) => path.join(req.target, d)).join(', ')}`, `${typo}install the plugin's ${spec.callsign}.json in the image, or pass --plugin-json FILE${near.length ? '' : ' (--no-plugin-json builds a container Thunder only finds by the classname you give with --classname)'}`);
   }

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolve } from '../../rootfs/tree-view.js';
-import { planMessaging, tmpfsOnDevice } from '../messaging.js';
+import { planMessaging } from '../messaging.js';
+import { hiddenAtBoot } from '../device.js';
 import type { Findings } from './findings.js';
 import { lastEntry, type DeviceView } from './view.js';
 
@@ -64,7 +65,7 @@ export function checkConsoleLog(v: DeviceView, f: Findings): void {
   // where the directory is once the image's symlinks are followed (Buildroot's /var/log is a
   // symlink to ../tmp): a tmpfs there hides what the image holds
   const real = host === null ? dir : `/${path.relative(v.target, host)}`.replace(/^\/$/, '/');
-  const volatile = [dir, real].some((d) => ['/tmp', '/run'].some((t) => d.startsWith(`${t}/`)) || (d !== v.device.thunder.volatilepath && tmpfsOnDevice(v.device, d) && !['/tmp', '/run'].includes(d)));
+  const volatile = [dir, real].some((d) => ['/tmp', '/run'].some((t) => d.startsWith(`${t}/`)) || (d !== v.device.thunder.volatilepath && hiddenAtBoot(v.device.target, d) && !['/tmp', '/run'].includes(d)));
   if (exists && !volatile) return;
   f.error('CONSOLE_LOG_DIR', `lxc.console.logfile = ${e.value}: the directory ${dir}${real !== dir ? ` (${real} in the image)` : ''} ${exists ? 'is in the image, but under a tmpfs the device mounts at boot, so it is not there when Thunder starts the container' : 'does not exist in the image'}: liblxc fails to create the console, the start fails`, `log to a directory that exists on the device at boot (e.g. /var/log, or /tmp itself), or create ${dir} in the image`, { file: e.file, line: e.line });
 }
