@@ -133,27 +133,28 @@ export async function startOnDevice(req: DeviceStartRequest): Promise<DeviceStar
 
 /** The image's own programs (hooks, newuidmap, its shell) run here too: a foreign image needs qemu-user. */
 /** Make binfmt_misc run the image's programs (hooks, newuidmap, a runtime) when their architecture is not this host's: told by devicePath's ELF header. */
-export function imageBinfmt(target: string, devicePath = '/bin/sh'): void {
+/** Makes sure the image's programs run here; true when they run through qemu-user (binfmt_misc). */
+export function imageBinfmt(target: string, devicePath = '/bin/sh'): boolean {
   const sh = resolveInTargetOrNull(target, devicePath);
   const head = Buffer.alloc(64);
   let fd: number;
   try {
     // an image without a shell runs none of its own programs here: nothing to lend for it
-    if (sh === null || !fs.statSync(sh).isFile()) return;
+    if (sh === null || !fs.statSync(sh).isFile()) return false;
     fd = fs.openSync(sh, 'r');
   } catch {
-    return;
+    return false;
   }
   try {
     fs.readSync(fd, head, 0, 64, 0);
   } catch {
-    return;
+    return false;
   } finally {
     fs.closeSync(fd);
   }
   const id = elfIdent(head);
   const arch = id ? archOf(id) : null;
-  if (arch) ensureBinfmt(arch.name);
+  return arch ? ensureBinfmt(arch.name) !== null : false;
 }
 
 /** A device path resolved inside the image, as a path relative to the image root ('' = the root). */

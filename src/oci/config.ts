@@ -21,9 +21,9 @@ import { weightToShares } from '../profile/limits.js';
 // - the open-files limit the container inherits on the device: Thunder's, from init, the
 //   kernel's 1024 soft / 4096 hard (LXC sets none and inherits it).
 // Measured with runc 1.1.5 and crun 1.8.1 (Debian 12): ociVersion 1.1.0 is taken by both
-// (crun refuses 1.2.0: "unknown version specified"); sysfs cannot be mounted in a user
-// namespace whose network namespace it does not own (a joined named one), so an unprivileged
-// container gets /sys as a read-only rbind instead, and no /sys/fs/cgroup.
+// (crun refuses 1.2.0: "unknown version specified"); an unprivileged container joins a user
+// namespace made at boot, which owns its network namespace (oci/userns.ts), so it mounts its
+// own sysfs, read-only, but no /sys/fs/cgroup.
 
 export const OCI_VERSION = '1.1.0';
 
@@ -57,8 +57,10 @@ export interface OciContext {
   capDrop: readonly string[];
   /** the converted seccomp policy, or null for none */
   seccomp: OciSeccomp | null;
-  /** join this named network namespace (made by S40thunderbox-net) instead of a new one */
+  /** join this named network namespace (made at boot) instead of a new one */
   netnsPath?: string;
+  /** join this user namespace, made at boot with the container's id map (oci/userns.ts), instead of a new one */
+  usernsPath?: string;
   /** a cgroup path per container (default /thunderbox/<callsign>) */
   cgroupsPath?: string;
 }
@@ -99,7 +101,9 @@ export function ociMounts(spec: ContainerSpec): OciMount[] {
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
   ];
-  if (userns) m.push({ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+  // a user namespace's root may mount sysfs when it owns the network namespace, as it does here
+  // (a new one, or the one made inside it at boot, oci/userns.ts); cgroupfs it may not
+  if (userns) m.push({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
   else {
     m.push({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
     m.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
@@ -129,7 +133,7 @@ export function ociConfig(spec: ContainerSpec, ctx: OciContext): Record<string, 
   const userns = spec.idmap.length > 0;
   const caps = ociCapabilities(ctx.capDrop).map((c) => `CAP_${c.toUpperCase()}`);
   const namespaces: Record<string, string>[] = [{ type: 'pid' }, ctx.netnsPath ? { type: 'network', path: ctx.netnsPath } : { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (userns) namespaces.push({ type: 'user' });
+  if (userns) namespaces.push(ctx.usernsPath ? { type: 'user', path: ctx.usernsPath } : { type: 'user' });
   const linux: Record<string, unknown> = {
     ...(userns ? { uidMappings: idMappings(spec.idmap, 'u'), gidMappings: idMappings(spec.idmap, 'g') } : {}),
     cgroupsPath: ctx.cgroupsPath ?? `/thunderbox/${spec.callsign}`,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fail, failUsage } from '../core/errors.js';
 import { readFileOrNull, removeTree } from '../core/fsutil.js';
 import { readTextFile } from '../core/read-text.js';
@@ -9,6 +10,7 @@ import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
 import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
+import { USERNS_DIR, USERNS_SCRIPT_PREFIX, scriptMaps } from './userns.js';
 
 // A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
 // on the device, inside Thunder's root (the image):
@@ -54,6 +56,11 @@ export interface OciStartRequest {
    * would have made at boot (S40thunderbox-net): bound at /var/run/netns/<name> in the device's root
    */
   netns?: string[];
+  /**
+   * User namespaces of this host (/run/thunderbox/userns/<name>) that the image's
+   * S39thunderbox-userns script would have made at boot: bound at /var/run/thunderbox/userns/<name>
+   */
+  userns?: string[];
 }
 
 export interface OciCall {
@@ -151,13 +158,15 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
   const runtimeDevice = `/usr/bin/${req.runtime}`;
   const own = resolveInTargetOrNull(target, runtimeDevice);
   const imageHas = own !== null && fs.statSync(own, { throwIfNoEntry: false })?.isFile() === true;
-  imageBinfmt(target, '/bin/sh');
+  const emulated = imageBinfmt(target, '/bin/sh');
   const binds: { from: string; at: string; dir: boolean }[] = imageHas ? [] : lendRuntime(target, req.runtime, runtimeDevice);
   const notes: string[] = [];
   const timeoutMs = req.timeoutMs ?? 30_000;
   const { dir, deviceTmp } = makeRunDir(req.deviceTmp);
   let communicator: Communicator | undefined;
   let ns: ReturnType<typeof spawn> | undefined;
+  const madeNetns: string[] = [];
+  const hostMade: string[] = [];
   try {
     // Thunder on the device holds every capability; this host may not (a container sandbox
     // without CAP_SYS_RESOURCE): a capability it lacks cannot be granted here (runc: "unable to
@@ -166,6 +175,30 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     for (const n of req.netns ?? []) {
       if (!/^[A-Za-z0-9_.-]+$/.test(n) || !fs.existsSync(`/run/netns/${n}`)) failUsage('START_NETNS', `there is no network namespace /run/netns/${n} on this host`, 'make it first (ip netns add, or the image\'s S40thunderbox-net start)');
       binds.push({ from: `/run/netns/${n}`, at: path.relative(target, resolveInTarget(target, `/var/run/netns/${n}`)), dir: false });
+    }
+    for (const n of req.userns ?? []) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(n) || !fs.existsSync(`/run/thunderbox/userns/${n}`)) failUsage('START_USERNS', `there is no user namespace /run/thunderbox/userns/${n} on this host`, 'make it first (the image\'s S39thunderbox-userns script, start)');
+      binds.push({ from: `/run/thunderbox/userns/${n}`, at: path.relative(target, resolveInTarget(target, `${USERNS_DIR}/${n}`)), dir: false });
+    }
+    // the namespaces the device's boot makes for the bundle (config.json names them by path)
+    const boot = bootNamespaces(target, cfg.text, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
+    if (emulated) {
+      const sleepHost = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
+      for (const b of boot.scripts) {
+        const made = hostUserns(b, dir, rt.unshare, sleepHost);
+        hostMade.push(made.user, ...(made.net ? [made.net] : []));
+        if (b.userns) binds.push({ from: made.user, at: path.relative(target, resolveInTarget(target, b.userns)), dir: false });
+        if (b.netns && made.net) binds.push({ from: made.net, at: path.relative(target, resolveInTarget(target, b.netns)), dir: false });
+        notes.push(`${b.device}: qemu-user cannot make a user namespace (unshare fails with EINVAL in the emulator), so this host made it, with the script's maps${b.netns ? ', and the network namespace in it' : ''}; on the device the script does`);
+      }
+    }
+    for (const n of boot.netns) {
+      const name = `tbx-try-${process.pid}-${randomBytes(3).toString('hex')}`;
+      execFileSync(ipTool(), ['netns', 'add', name], { stdio: 'ignore' });
+      madeNetns.push(name);
+      execFileSync(ipTool(), ['-n', name, 'link', 'set', 'dev', 'lo', 'up'], { stdio: 'ignore' });
+      binds.push({ from: `/run/netns/${name}`, at: path.relative(target, resolveInTarget(target, n)), dir: false });
+      notes.push(`${n}: the device's S40thunderbox-net makes this network namespace at boot, with its veths; this start joins an empty one (loopback only): try makes no network interfaces on this host`);
     }
     const lacking = capsBeyond(cfg.text, hostBoundingSet());
     if (lacking.config) {
@@ -248,6 +281,20 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
           resolve(r);
         });
       });
+    // the image's own boot scripts that make the user namespace (and a network namespace in it)
+    for (const script of emulated ? [] : boot.scripts) {
+      const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        execFile(rt.nsenter, ['-t', inner, '-m', '-p', '-r', '-w', '--', ...envArgv.slice(0, envArgv.indexOf('-i') + 1), 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/bin/sh', script.device, 'start'], { env: {}, timeout: CALL_LIMIT_MS }, (err, _out, stderr) => resolve({ status: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, stderr: String(stderr) }));
+      });
+      if (r.status !== 0) notes.push(`${script.device} start failed (exit status ${r.status}): ${r.stderr.trim().replace(/\s+/g, ' ') || 'no reason given'}`);
+    }
+    // S40thunderbox-net brings loopback up in those at boot, and adds the veths, which a start
+    // here does not make (they would be this host's)
+    for (const n of boot.scripts.flatMap((b) => (b.netns ? [b.netns] : []))) {
+      const file = `/proc/${inner}/root/${path.relative(target, resolveInTarget(target, n))}`;
+      if (fs.existsSync(file)) spawnSync(rt.nsenter, [`--net=${file}`, ipTool(), 'link', 'set', 'dev', 'lo', 'up'], { stdio: 'ignore' });
+      notes.push(`${n}: made by the image's boot script; the device's S40thunderbox-net gives it its veths at boot, which try does not make on this host (loopback only)`);
+    }
     const create = await call(['create', '--no-new-keyring', '--bundle', req.bundle, req.callsign], true, CALL_LIMIT_MS);
     if (create.ms > THUNDER_RUNC_TIMEOUT_MS) slow.push(`create took ${create.ms} ms`);
     let started = false;
@@ -277,9 +324,111 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       await communicator.close();
       fs.rmSync(communicator.file, { force: true });
     }
+    for (const f of hostMade) spawnSync('umount', [f], { stdio: 'ignore' });
     removeTree(dir);
+    for (const n of madeNetns) spawnSync(ipTool(), ['netns', 'del', n], { stdio: 'ignore' });
     await removeCgroups(cgroupsPathOf(cfg.text));
   }
+}
+
+export interface BootScript {
+  /** device path of the image's S39thunderbox-userns script */
+  device: string;
+  userns: string | null;
+  netns: string | null;
+  /** the maps it writes (null: not readable from its text) */
+  maps: { u: string[]; g: string[] } | null;
+}
+
+/**
+ * What the device's boot makes for a bundle's namespaces given by path: the image's
+ * S39thunderbox-userns scripts that name one (run with start in the device's root), and the
+ * named network namespaces none of those makes (S40thunderbox-net's `ip netns add`: an empty
+ * one stands in). Paths in `bound` are provided already.
+ */
+export function bootNamespaces(target: string, configText: string, bound: string[]): { scripts: BootScript[]; netns: string[] } {
+  let list: unknown;
+  try {
+    list = (JSON.parse(configText) as { linux?: { namespaces?: unknown } }).linux?.namespaces;
+  } catch {
+    return { scripts: [], netns: [] };
+  }
+  const paths = (Array.isArray(list) ? list : []).flatMap((n: { type?: unknown; path?: unknown }) => (typeof n?.path === 'string' && n.path !== '' && !bound.includes(n.path) ? [{ type: String(n.type), path: n.path }] : []));
+  const dir = resolveInTargetOrNull(target, '/etc/init.d');
+  const all: BootScript[] = [];
+  if (dir) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir).filter((n) => n.startsWith(path.posix.basename(USERNS_SCRIPT_PREFIX))).sort();
+    } catch {
+      // no init.d: nothing made at boot
+    }
+    for (const n of names) {
+      const r = readTextFile(path.join(dir, n));
+      if (!r.ok) continue;
+      const value = (name: string) => {
+        const line = r.text.split('\n').find((l) => l.startsWith(`${name}=`));
+        return line === undefined ? null : unquote(line.slice(name.length + 1));
+      };
+      all.push({ device: `/etc/init.d/${n}`, userns: value('USERNS'), netns: value('NETNS'), maps: scriptMaps(r.text) });
+    }
+  }
+  const scripts = new Set<BootScript>();
+  const netns: string[] = [];
+  for (const p of paths) {
+    const by = all.find((x) => x.userns === p.path || x.netns === p.path);
+    if (by) scripts.add(by);
+    else if (p.type === 'network' && /^\/var\/run\/netns\/[A-Za-z0-9_.-]+$/.test(p.path)) netns.push(p.path);
+  }
+  return { scripts: [...scripts], netns };
+}
+
+/** A word of sh as shellQuote writes it, read back. */
+function unquote(w: string): string {
+  return /^'.*'$/s.test(w) ? w.slice(1, -1).replace(/'\\''/g, "'") : w;
+}
+
+/**
+ * What a boot script makes, made by this host instead (for an image whose programs run through
+ * qemu-user, which cannot make a user namespace: unshare fails with EINVAL in the emulator's
+ * threads): a user namespace with the script's maps (and a network namespace in it), kept by
+ * bind mounts on files in dir.
+ */
+function hostUserns(s: BootScript, dir: string, unshare: string, sleep: string): { user: string; net: string | null } {
+  if (!s.maps) fail('BOOT_SCRIPT_UNREADABLE', `${s.device}: the maps it writes cannot be read from it`, 'prepare the container again (it writes the script)');
+  const tag = randomBytes(3).toString('hex');
+  const user = path.join(dir, `userns-${tag}`);
+  const net = s.netns ? path.join(dir, `netns-${tag}`) : null;
+  const child = spawn(unshare, ['--user', ...(net ? ['--net'] : []), sleep, '30'], { stdio: 'ignore' });
+  try {
+    const self = fs.readlinkSync('/proc/self/ns/user');
+    for (let i = 0; ; i++) {
+      let now: string | null = null;
+      try {
+        now = fs.readlinkSync(`/proc/${child.pid}/ns/user`);
+      } catch {
+        // not there yet
+      }
+      if (now !== null && now !== self) break;
+      if (i > 2000) fail('BOOT_USERNS_FAILED', `${s.device}: unshare --user made no user namespace on this host`, 'run as root on a kernel with user namespaces');
+      execFileSync(sleep, ['0.005']);
+    }
+    fs.writeFileSync(`/proc/${child.pid}/uid_map`, s.maps.u.map((l) => `${l}\n`).join(''));
+    fs.writeFileSync(`/proc/${child.pid}/gid_map`, s.maps.g.map((l) => `${l}\n`).join(''));
+    fs.writeFileSync(user, '');
+    execFileSync('mount', ['--bind', `/proc/${child.pid}/ns/user`, user], { stdio: 'pipe' });
+    if (net) {
+      fs.writeFileSync(net, '');
+      execFileSync('mount', ['--bind', `/proc/${child.pid}/ns/net`, net], { stdio: 'pipe' });
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+  return { user, net };
+}
+
+function ipTool(): string {
+  return which('ip', ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
 }
 
 function cgroupsPathOf(text: string): string | null {

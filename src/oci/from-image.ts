@@ -6,6 +6,7 @@ import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { parseConfig } from '../lxc/document.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { COMMON_CONF_CAP_DROP, ociNetnsPath, type OciContext } from './config.js';
+import { joinsBootUserns, joinsNamedNetns, ociUsernsPath, ociUsernsScript } from './userns.js';
 import { lxcSeccompToOci } from './seccomp.js';
 
 // What config.json takes from the image: what an LXC container of the same image gets from
@@ -91,16 +92,14 @@ export function ociContextFromImage(target: string, spec: ContainerSpec, rootfsH
     warnings.push({ code: 'OCI_NO_INIT', severity: 'warning', message: `${spec.callsign}: the rootfs has none of ${INIT_CANDIDATES.join(', ')}: runc create looks process.args[0] up and fails`, hint: 'keep ThunderPlugin (or a shell) in the rootfs' });
   }
   // Thunder's runc backend makes no network: a veth is made at boot by S40thunderbox-net, in a
-  // named namespace the bundle joins; an empty net is a namespace of its own (loopback only)
-  const joined = spec.net.some((n) => n.type !== 'empty');
+  // named namespace the bundle joins; an empty net is a namespace of its own (loopback only).
+  // An unprivileged bundle joins a user namespace made at boot too (oci/userns.ts), the named
+  // network namespace made inside it
+  const joined = joinsNamedNetns(spec);
   if (spec.net.some((n) => n.type === 'routed')) fail('OCI_NET_ROUTED', `${spec.callsign}: a routed veth is not made for an OCI bundle yet (only LXC's router mode routes it)`, 'use a veth on a bridge (type: veth) for runtime runc or both, or runtime lxc');
-  if (joined && spec.idmap.length > 0) {
-    // measured with runc 1.1.5: create joins the named namespace, then exec (how Thunder starts
-    // ThunderPlugin) enters the container's user namespace first and cannot enter a network
-    // namespace owned by the device's: "error executing setns process"
-    warnings.push({ code: 'OCI_NET_USERNS', severity: 'warning', message: `${spec.callsign}: an unprivileged OCI bundle joining the named network namespace ${ociNetnsPath(spec.callsign)}: runc 1.1.5 creates it, but its exec, which starts ThunderPlugin, fails ("error executing setns process")`, hint: 'use --idmap none for a networked runc container, --net empty, or runtime lxc' });
-  }
-  return { ctx: { args: [init ?? INIT_CANDIDATES[0]!], capDrop: cc.capDrop, seccomp, ...(joined ? { netnsPath: ociNetnsPath(spec.callsign) } : {}) }, notes, warnings };
+  const userns = joinsBootUserns(spec);
+  if (userns) notes.push(`the user namespace (${spec.idmap.map((l) => `${l.kind} ${l.nsid} ${l.hostid} ${l.range}`).join(', ')})${joined ? ' and the network namespace' : ''} the bundle joins ${joined ? 'are' : 'is'} made at boot by ${ociUsernsScript(spec.callsign)}`);
+  return { ctx: { args: [init ?? INIT_CANDIDATES[0]!], capDrop: cc.capDrop, seccomp, ...(joined ? { netnsPath: ociNetnsPath(spec.callsign) } : {}), ...(userns ? { usernsPath: ociUsernsPath(spec.callsign) } : {}) }, notes, warnings };
 }
 
 function hostArchName(): string {

@@ -13,6 +13,7 @@ import { renderContainerConfig } from '../lxc/container-config.js';
 import { chooseCgroupLayout, type CgroupLayout } from './cgroup-layout.js';
 import { renderOciConfig } from '../oci/config.js';
 import { ociContextFromImage, ociImageInputs } from '../oci/from-image.js';
+import { ociBootFiles } from '../oci/userns.js';
 import { permissionTable } from '../buildroot/permission-table.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { probeArchive, readArchive, type ArchiveInfo } from '../rootfs/archive-reader.js';
@@ -762,6 +763,13 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     const jp = jsonPaths.get(spec.callsign);
     if (jp) report.pluginJson = { path: jp, changed: fileOps.has(jp), previous: fileOps.has(jp) ? undefined : 'Container' };
     reports.push(report);
+    // an unprivileged OCI bundle's user namespace is made at boot (oci/userns.ts)
+    for (const f of ociBootFiles(spec, req.toolVersion)) {
+      const host = resolveInTarget(req.target, f.device);
+      const before = readFileOrNull(host)?.toString('utf8') ?? null;
+      if (before === f.content && (fs.statSync(host).mode & 0o7777) === f.mode) ops.push({ kind: 'keep', path: host, reason: `${spec.callsign}: its user namespace's boot script is up to date` });
+      else fileOps.set(host, { kind: 'file', path: host, reason: `${spec.callsign}: the user namespace its OCI bundle joins, made at boot (${f.device})`, before, after: f.content, mode: f.mode, mtime: req.epoch });
+    }
     const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
       const config = renderContainerConfig(spec, { containerDir: deviceDir, toolVersion: req.toolVersion, arch: stamp.facts.arch, cgroup });

@@ -14,7 +14,7 @@ import type { ContainerInput } from '../../src/profile/input.js';
 
 export const IMAGE_COMMON_CONF_MARK = 'TBX_IMAGE_COMMON_CONF=from-the-image';
 export const IMAGE_INCLUDE_MARK = 'TBX_IMAGE_INCLUDE=only-the-image-has-it';
-const APPLETS = ['sh', 'env', 'cat', 'ls', 'echo', 'true', 'false', 'id', 'sleep', 'touch', 'uname', 'test'];
+const APPLETS = ['sh', 'env', 'cat', 'ls', 'echo', 'true', 'false', 'id', 'sleep', 'touch', 'uname', 'test', 'unshare', 'mount', 'umount', 'readlink', 'mkdir', 'rm'];
 
 export async function deviceImage(dir: string, opts: { arch?: 'host' | 'armhf'; tmp?: boolean } = {}): Promise<string> {
   const target = path.join(dir, 'target');
