@@ -7,6 +7,7 @@ import { findUp } from '../core/find-up.js';
 import { fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
+import { imageUsernsScripts, USERNS_DIR } from './userns.js';
 
 // `thunderbox oci check` and the doctor's bundle rules: an OCI bundle's config.json against the
 // runtime-spec v1.1.0 JSON Schema (schemas/oci-runtime-spec/v1.1.0, the OCI's own files), and
@@ -131,6 +132,7 @@ export function checkOciConfigText(text: string, file: string, opts: OciCheckOpt
     if (bin === null || !fs.statSync(bin, { throwIfNoEntry: false })?.isFile()) {
       push(runtime === 'runc' ? 'OCI_NO_RUNC' : 'OCI_NO_CRUN', 'error', `the image has no /usr/bin/${runtime}: Thunder's ${runtime} backend runs it by that path inside its own root`, runtime === 'runc' ? 'build the image with BR2_PACKAGE_RUNC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC selects it)' : `install ${runtime} in the image`, tree);
     }
+    checkBootNamespaces(sysroot, cfg.linux, push, node);
     const bundleHost = path.dirname(path.resolve(file));
     const inImage = (p: string) => {
       const rel = path.relative(sysroot, p);
@@ -179,4 +181,79 @@ export function checkOciConfig(file: string, opts: OciCheckOptions = {}): Diagno
   const r = readTextFile(file);
   if (!r.ok) return [{ code: 'OCI_CONFIG_UNREADABLE', severity: 'error', message: `cannot read ${file}: ${r.reason}`, hint: 'give the config.json of an OCI bundle', file }];
   return checkOciConfigText(r.text, file, opts);
+}
+
+const PATH_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/**
+ * The namespaces config.json joins by path are made at boot: a user namespace (and a network
+ * namespace in it) by the container's S39thunderbox-userns script, a privileged container's
+ * network namespace by S40thunderbox-net (ip netns add). runc create fails on a path nothing
+ * made ("namespace path: lstat ...: no such file or directory"); runc exec of a container
+ * with a user namespace cannot enter a network namespace of the device's ("error executing
+ * setns process"); runc joins a user namespace as it is, writing no map of its own.
+ */
+function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: string, severity: Diagnostic['severity'], message: string, hint: string, node?: Node) => void, node: (...p: (string | number)[]) => Node | undefined): void {
+  const list = Array.isArray((linux as { namespaces?: unknown } | undefined)?.namespaces) ? ((linux as { namespaces: unknown[] }).namespaces as { type?: unknown; path?: unknown }[]) : [];
+  const joined = list.map((n, i) => ({ type: String(n?.type), path: typeof n?.path === 'string' && n.path !== '' ? n.path : null, i }));
+  if (!joined.some((n) => n.path !== null)) return;
+  const scripts = imageUsernsScripts(sysroot);
+  const hasUserns = joined.some((n) => n.type === 'user');
+  let others: string[] | undefined;
+  const bootTexts = () => {
+    if (others) return others;
+    const dir = resolveInTargetOrNull(sysroot, '/etc/init.d');
+    others = [];
+    try {
+      for (const n of dir ? fs.readdirSync(dir).filter((x) => /^S\d\d/.test(x)).sort() : []) {
+        const r = readTextFile(path.join(dir!, n));
+        if (r.ok) others.push(r.text);
+      }
+    } catch {
+      // no init.d
+    }
+    return others;
+  };
+  const unshare = PATH_DIRS.some((d) => {
+    const h = resolveInTargetOrNull(sysroot, `${d}/unshare`);
+    return h !== null && fs.existsSync(h);
+  });
+  const mapLinesOf = (key: string) => {
+    const m = (linux as Record<string, unknown>)[key];
+    return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
+  };
+  let unshareSaid = false;
+  for (const n of joined) {
+    if (n.path === null) continue;
+    const at = node('linux', 'namespaces', n.i, 'path');
+    const by = scripts.find((x) => x.userns === n.path || x.netns === n.path);
+    const lstat = `runc create fails ("namespace path: lstat ${n.path}: no such file or directory")`;
+    if (by) {
+      if ((by.mode & 0o111) === 0) push('OCI_BOOT_SCRIPT_MODE', 'error', `${by.device}, which makes ${n.path} at boot, is not executable: BusyBox's rcS runs /etc/init.d/S??* as programs, so the namespace is not made and ${lstat}`, `chmod 0755 ${by.device} (prepare writes it so)`, at);
+      if (!unshare && !unshareSaid) {
+        unshareSaid = true;
+        // a warning: a BusyBox shell built with FEATURE_SH_STANDALONE runs its applets without
+        // links (Debian's busybox-static does; Buildroot's configuration does not)
+        push('OCI_NO_UNSHARE', 'warning', `${by.device} makes ${n.path} with unshare, which the image does not have in ${PATH_DIRS.join(', ')}: unless its shell runs BusyBox's unshare applet without a link, the namespace is not made at boot and ${lstat}`, "build the image with util-linux's unshare (BR2_PACKAGE_UTIL_LINUX=y, BR2_PACKAGE_UTIL_LINUX_UNSHARE=y), or BusyBox's (CONFIG_UNSHARE)", at);
+      }
+      if (n.type === 'user' && by.maps) {
+        for (const [kind, key] of [['u', 'uidMappings'], ['g', 'gidMappings']] as const) {
+          const want = mapLinesOf(key);
+          const have = by.maps[kind];
+          if (want.join(',') !== have.join(',')) push('OCI_USERNS_MAP_DIFFERS', 'error', `${by.device} gives the user namespace ${n.path} the ${kind === 'u' ? 'uid' : 'gid'} map "${have.join(', ')}", but config.json's ${key} are "${want.join(', ')}": runc joins the namespace as it is and writes no map, so the container's ids are not the ones its rootfs and shared folders were made for`, 'prepare the container again (it writes the script and config.json from one idmap)', node('linux', key) ?? at);
+        }
+      }
+      continue;
+    }
+    const name = path.posix.basename(n.path);
+    if (n.type === 'network' && /^\/(var\/)?run\/netns\/[^/]+$/.test(n.path)) {
+      const made = bootTexts().some((t) => t.includes(`/var/run/netns/${name}`) || new RegExp(`ip netns add ${name.replace(/[.]/g, '\\.')}(\\s|$)`, 'm').test(t));
+      if (!made) push('OCI_NAMESPACE_NOT_MADE', 'error', `config.json joins the network namespace ${n.path}, which nothing in the image's /etc/init.d makes at boot: ${lstat}`, 'describe the container\'s net in a manifest and let thunderbox write S40thunderbox-net (prepare --manifest, or net render)', at);
+      else if (hasUserns) push('OCI_NETNS_NOT_OWNED', 'error', `config.json joins the network namespace ${n.path}, made at boot outside the container's user namespace: runc enters the user namespace first and then cannot enter it (runc 1.1.5: create fails with "can't get final child's PID from pipe: EOF" when the user namespace is joined by path; with a new one, exec, which starts ThunderPlugin, fails with "error executing setns process")`, `prepare the container again: its S39thunderbox-userns script makes the network namespace inside its user namespace`, at);
+      continue;
+    }
+    if (n.type === 'user' && n.path.startsWith(`${USERNS_DIR}/`)) {
+      push('OCI_NAMESPACE_NOT_MADE', 'error', `config.json joins the user namespace ${n.path}, which no /etc/init.d/S39thunderbox-userns-* script of the image makes at boot: ${lstat}`, 'prepare the container again (it writes the script)', at);
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
 import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
-import { USERNS_DIR, USERNS_SCRIPT_PREFIX, scriptMaps } from './userns.js';
+import { USERNS_DIR, imageUsernsScripts, namespacePaths, type BootScript } from './userns.js';
 
 // A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
 // on the device, inside Thunder's root (the image):
@@ -185,6 +185,11 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     if (emulated) {
       const sleepHost = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
       for (const b of boot.scripts) {
+        // as BusyBox's rcS: /etc/init.d/S??* run as programs
+        if ((b.mode & 0o111) === 0) {
+          notes.push(`${b.device} is not executable: the device's rcS does not run it, and this start does not either`);
+          continue;
+        }
         const made = hostUserns(b, dir, rt.unshare, sleepHost);
         hostMade.push(made.user, ...(made.net ? [made.net] : []));
         if (b.userns) binds.push({ from: made.user, at: path.relative(target, resolveInTarget(target, b.userns)), dir: false });
@@ -281,10 +286,11 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
           resolve(r);
         });
       });
-    // the image's own boot scripts that make the user namespace (and a network namespace in it)
+    // the image's own boot scripts that make the user namespace (and a network namespace in it),
+    // run as BusyBox's rcS runs /etc/init.d/S??*: `<script> start`
     for (const script of emulated ? [] : boot.scripts) {
       const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        execFile(rt.nsenter, ['-t', inner, '-m', '-p', '-r', '-w', '--', ...envArgv.slice(0, envArgv.indexOf('-i') + 1), 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/bin/sh', script.device, 'start'], { env: {}, timeout: CALL_LIMIT_MS }, (err, _out, stderr) => resolve({ status: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, stderr: String(stderr) }));
+        execFile(rt.nsenter, ['-t', inner, '-m', '-p', '-r', '-w', '--', ...envArgv.slice(0, envArgv.indexOf('-i') + 1), 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', script.device, 'start'], { env: {}, timeout: CALL_LIMIT_MS }, (err, _out, stderr) => resolve({ status: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, stderr: String(stderr) }));
       });
       if (r.status !== 0) notes.push(`${script.device} start failed (exit status ${r.status}): ${r.stderr.trim().replace(/\s+/g, ' ') || 'no reason given'}`);
     }
@@ -331,15 +337,6 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
   }
 }
 
-export interface BootScript {
-  /** device path of the image's S39thunderbox-userns script */
-  device: string;
-  userns: string | null;
-  netns: string | null;
-  /** the maps it writes (null: not readable from its text) */
-  maps: { u: string[]; g: string[] } | null;
-}
-
 /**
  * What the device's boot makes for a bundle's namespaces given by path: the image's
  * S39thunderbox-userns scripts that name one (run with start in the device's root), and the
@@ -347,45 +344,15 @@ export interface BootScript {
  * one stands in). Paths in `bound` are provided already.
  */
 export function bootNamespaces(target: string, configText: string, bound: string[]): { scripts: BootScript[]; netns: string[] } {
-  let list: unknown;
-  try {
-    list = (JSON.parse(configText) as { linux?: { namespaces?: unknown } }).linux?.namespaces;
-  } catch {
-    return { scripts: [], netns: [] };
-  }
-  const paths = (Array.isArray(list) ? list : []).flatMap((n: { type?: unknown; path?: unknown }) => (typeof n?.path === 'string' && n.path !== '' && !bound.includes(n.path) ? [{ type: String(n.type), path: n.path }] : []));
-  const dir = resolveInTargetOrNull(target, '/etc/init.d');
-  const all: BootScript[] = [];
-  if (dir) {
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(dir).filter((n) => n.startsWith(path.posix.basename(USERNS_SCRIPT_PREFIX))).sort();
-    } catch {
-      // no init.d: nothing made at boot
-    }
-    for (const n of names) {
-      const r = readTextFile(path.join(dir, n));
-      if (!r.ok) continue;
-      const value = (name: string) => {
-        const line = r.text.split('\n').find((l) => l.startsWith(`${name}=`));
-        return line === undefined ? null : unquote(line.slice(name.length + 1));
-      };
-      all.push({ device: `/etc/init.d/${n}`, userns: value('USERNS'), netns: value('NETNS'), maps: scriptMaps(r.text) });
-    }
-  }
   const scripts = new Set<BootScript>();
   const netns: string[] = [];
-  for (const p of paths) {
+  const all = imageUsernsScripts(target);
+  for (const p of namespacePaths(configText).filter((x) => !bound.includes(x.path))) {
     const by = all.find((x) => x.userns === p.path || x.netns === p.path);
     if (by) scripts.add(by);
     else if (p.type === 'network' && /^\/var\/run\/netns\/[A-Za-z0-9_.-]+$/.test(p.path)) netns.push(p.path);
   }
   return { scripts: [...scripts], netns };
-}
-
-/** A word of sh as shellQuote writes it, read back. */
-function unquote(w: string): string {
-  return /^'.*'$/s.test(w) ? w.slice(1, -1).replace(/'\\''/g, "'") : w;
 }
 
 /**

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { readTextFile } from '../core/read-text.js';
+import { resolveInTargetOrNull } from '../core/target-path.js';
 import type { IdMapLine } from '../lxc/idmap.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { renderTemplate } from '../core/template.js';
@@ -83,4 +86,56 @@ export function scriptMaps(text: string): { u: string[]; g: string[] } | null {
   const u = read('uid_map');
   const g = read('gid_map');
   return u && g ? { u, g } : null;
+}
+
+export interface BootScript {
+  /** device path of the image's S39thunderbox-userns script */
+  device: string;
+  /** this host's path of it */
+  host: string;
+  userns: string | null;
+  netns: string | null;
+  /** the maps it writes (null: not readable from its text) */
+  maps: { u: string[]; g: string[] } | null;
+  mode: number;
+}
+
+/** The image's S39thunderbox-userns scripts, in the order rcS runs them. */
+export function imageUsernsScripts(target: string): BootScript[] {
+  const dir = resolveInTargetOrNull(target, '/etc/init.d');
+  if (!dir) return [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.startsWith(path.posix.basename(USERNS_SCRIPT_PREFIX))).sort();
+  } catch {
+    return [];
+  }
+  const out: BootScript[] = [];
+  for (const n of names) {
+    const host = path.join(dir, n);
+    const r = readTextFile(host);
+    if (!r.ok) continue;
+    const value = (name: string) => {
+      const line = r.text.split('\n').find((l) => l.startsWith(`${name}=`));
+      return line === undefined ? null : unquote(line.slice(name.length + 1));
+    };
+    out.push({ device: `/etc/init.d/${n}`, host, userns: value('USERNS'), netns: value('NETNS'), maps: scriptMaps(r.text), mode: fs.statSync(host).mode & 0o7777 });
+  }
+  return out;
+}
+
+/** A word of sh as shellQuote writes it, read back. */
+function unquote(w: string): string {
+  return /^'.*'$/s.test(w) ? w.slice(1, -1).replace(/'\\''/g, "'") : w;
+}
+
+/** config.json's namespaces given by path. */
+export function namespacePaths(configText: string): { type: string; path: string }[] {
+  let list: unknown;
+  try {
+    list = (JSON.parse(configText) as { linux?: { namespaces?: unknown } }).linux?.namespaces;
+  } catch {
+    return [];
+  }
+  return (Array.isArray(list) ? list : []).flatMap((n: { type?: unknown; path?: unknown }) => (typeof n?.path === 'string' && n.path !== '' ? [{ type: String(n.type), path: n.path }] : []));
 }

@@ -55,6 +55,74 @@ describe('oci check agrees with runc create', () => {
     expect(cli.stdout).toContain(`${file}:${d.line}:${d.col}: error[${code}]`);
   }, 60_000);
 
+  // unprivileged: the namespaces config.json joins by path are the boot's (S39thunderbox-userns)
+  type ImageEdit = { target: string; c: string; file: string; script: string };
+  const BOOT: { name: string; code: string; edit: (e: ImageEdit) => void; start: (r: Awaited<ReturnType<typeof startOciOnDevice>>) => void }[] = [
+    { name: 'the boot script removed', code: 'OCI_NAMESPACE_NOT_MADE', edit: (e) => fs.rmSync(e.script), start: (r) => expect(r.error).toMatch(/namespace path: lstat \/var\/run\/thunderbox\/userns\/tbx-\w+: no such file or directory/) },
+    { name: 'the boot script not executable', code: 'OCI_BOOT_SCRIPT_MODE', edit: (e) => fs.chmodSync(e.script, 0o644), start: (r) => expect(r.error).toMatch(/namespace path: lstat .*: no such file or directory/) },
+    {
+      name: 'the script\'s map is not the bundle\'s',
+      code: 'OCI_USERNS_MAP_DIFFERS',
+      edit: (e) => fs.writeFileSync(e.script, fs.readFileSync(e.script, 'utf8').replace("printf '%s\\n' '0 100000 65536' > /proc/$pid/uid_map", "printf '%s\\n' '0 200000 65536' > /proc/$pid/uid_map")),
+      // runc joins the namespace as it is: the container runs with the script's map
+      start: (r) => {
+        expect(r.error).toBeUndefined();
+        expect(r.output).toMatch(/^\s+0\s+200000\s+65536$/m);
+      },
+    },
+    {
+      name: 'a network namespace made outside its user namespace (ip netns add)',
+      code: 'OCI_NETNS_NOT_OWNED',
+      edit: (e) => {
+        const cfg = JSON.parse(fs.readFileSync(e.file, 'utf8')) as { linux: { namespaces: { type: string; path?: string }[] } };
+        cfg.linux.namespaces = cfg.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: `/var/run/netns/tbx-${e.c}` } : n));
+        fs.writeFileSync(e.file, `${JSON.stringify(cfg, null, 2)}\n`);
+        fs.writeFileSync(path.join(e.target, 'etc/init.d/S40thunderbox-net'), `#!/bin/sh\n[ -e /var/run/netns/tbx-${e.c} ] || ip netns add tbx-${e.c}\n`, { mode: 0o755 });
+      },
+      start: (r) => expect(r.error).toMatch(/^runc create failed .*can't get final child's PID from pipe: EOF/),
+    },
+  ];
+
+  it('the bundle of an unprivileged container and its boot script: no findings but OCI_NO_RUNC', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    expect(checkOciConfig(file, { sysroot: target }).map((d) => d.code)).toEqual(['OCI_NO_RUNC']);
+  }, 60_000);
+
+  it.each(BOOT)('unprivileged, $name: $code, and the start fails as it says', async ({ code, edit, start }) => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const script = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
+    expect(fs.statSync(script).mode & 0o777).toBe(0o755);
+    edit({ target, c, file, script });
+    const found = checkOciConfig(file, { sysroot: target });
+    expect(found.filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['OCI_NO_RUNC', code]);
+    const d = found.find((x) => x.code === code)!;
+    expect(d.line).toBeGreaterThan(1);
+    const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'cat /proc/self/uid_map'], env: { ...THUNDER_ENVIRONMENT } });
+    start(r);
+    const cli = await tbx(['oci', 'check', file, '--sysroot', target]);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain(`${file}:${d.line}:${d.col}: error[${code}]`);
+  }, 60_000);
+
+  it('unprivileged, no unshare in the image: OCI_NO_UNSHARE, a warning (this host\'s BusyBox shell still runs its applet, so the start works here)', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    fs.rmSync(path.join(target, 'bin/unshare'));
+    const found = checkOciConfig(file, { sysroot: target });
+    expect(found.map((d) => [d.code, d.severity])).toEqual([['OCI_NO_RUNC', 'error'], ['OCI_NO_UNSHARE', 'warning']]);
+    expect(found[1]!.message).toContain(`/etc/init.d/S39thunderbox-userns-${c} makes /var/run/thunderbox/userns/tbx-${c} with unshare`);
+    const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'cat /proc/self/uid_map'], env: { ...THUNDER_ENVIRONMENT } });
+    expect(r.error).toBeUndefined();
+  }, 60_000);
+
   it('not JSON: its line and column; a schema error at its field', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "ociVersion": "1.1.0",\n  "process": {\n');

@@ -295,7 +295,7 @@ export const RULES: readonly StartRule[] = [
   },
   {
     id: 'oci-bundle',
-    what: 'Thunder\'s runc backend hands Container/config.json to the image\'s /usr/bin/runc (create --no-new-keyring --bundle, then exec --detach); runc refuses a bundle against the runtime spec, with empty args, terminal true, no /proc or no linux section',
+    what: 'Thunder\'s runc backend hands Container/config.json to the image\'s /usr/bin/runc (create --no-new-keyring --bundle, then exec --detach); runc refuses a bundle against the runtime spec, with empty args, terminal true, no /proc or no linux section, and a namespace path nothing made at boot (an unprivileged bundle\'s user namespace is its S39thunderbox-userns script\'s, with the same maps)',
     hint: 'prepare with --runtime runc (or both); thunderbox oci check names each problem',
     proof: 'doctor-test',
     cases: ['an OCI bundle beside the config: oci check\'s findings (OCI_NO_RUNC without /usr/bin/runc in the image, OCI_ARGS_EMPTY), containertype runc a note'],
