@@ -11,7 +11,7 @@ import type { ContainerInput } from '../../src/profile/input.js';
 import { busyboxRootfs, commClient, deviceImage, imageWithContainer } from '../helpers/device-image.js';
 import { prepareIn } from '../helpers/prepare.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { tbx } from '../helpers/cli.js';
+import { BIN, tbx } from '../helpers/cli.js';
 
 // Real runc 1.1.5 and crun 1.8.1 starts of the bundle prepare writes (--runtime both), driven
 // as Thunder's runc backend drives the image's /usr/bin/runc (src/oci/device-start.ts): create
@@ -308,5 +308,39 @@ describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () =>
       if (u !== '') await inNs(['sh', path.join(target, `etc/init.d/S39thunderbox-userns-${u}`), 'stop']);
       for (const n of fs.readdirSync('/run/netns').filter((x) => x === testNs || [a, b, u].some((c) => c !== '' && x === `tbx-${c}`))) await execa('ip', ['netns', 'del', n], { reject: false });
     }
+  }, 120_000);
+});
+
+describe('prepare writes the boot script of an unprivileged bundle', () => {
+  it('in the plan and its --dry-run, 0755 under umask 077, the same bytes again (SOURCE_DATE_EPOCH), kept when nothing changed; none for a privileged one', async () => {
+    const dir = tmpDir();
+    const c = cs('OciBoot');
+    const p = cs('OciPriv');
+    const target = await deviceImage(dir);
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'));
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    const script = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
+    const dry = await tbx(['prepare', c, rootfs, '--target', target, '--runtime', 'both', '--share-uid', '1000', '--no-doctor', '--no-plugin-json', '--classname', 'Probe', '--dry-run'], { env });
+    expect(dry.stderr).not.toContain("error[");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`${c}: the user namespace its OCI bundle joins, made at boot (/etc/init.d/S39thunderbox-userns-${c})`);
+    expect(fs.existsSync(script)).toBe(false);
+    const run = () => execa('sh', ['-c', `umask 077; exec "$0" "$@"`, process.execPath, BIN, 'prepare', c, rootfs, '--target', target, '--runtime', 'both', '--share-uid', '1000', '--no-doctor', '--no-plugin-json', '--classname', 'Probe', '-q'], { reject: false, env: { ...process.env, ...env } });
+    expect((await run()).exitCode).toBe(0);
+    const st = fs.statSync(script);
+    expect([st.mode & 0o7777, st.mtimeMs / 1000]).toEqual([0o755, 1700000000]);
+    const text = fs.readFileSync(script, 'utf8');
+    // the maps, hole for 1000 included, as config.json has them
+    expect(text).toContain("printf '%s\\n' '0 100000 1000' '1000 1000 1' '1001 101001 64535' > /proc/$pid/uid_map");
+    const cfg = JSON.parse(fs.readFileSync(path.join(target, 'usr/share/Thunder/Probe/Container/config.json'), 'utf8')) as { linux: { uidMappings: unknown[] } };
+    expect(cfg.linux.uidMappings).toEqual([{ containerID: 0, hostID: 100000, size: 1000 }, { containerID: 1000, hostID: 1000, size: 1 }, { containerID: 1001, hostID: 101001, size: 64535 }]);
+    expect((await execa('shellcheck', ['-s', 'sh', script], { reject: false })).stdout).toBe('');
+    fs.rmSync(script);
+    expect((await run()).exitCode).toBe(0);
+    expect(fs.readFileSync(script, 'utf8')).toBe(text);
+    const again = await tbx(['prepare', c, rootfs, '--target', target, '--runtime', 'both', '--share-uid', '1000', '--no-doctor', '--no-plugin-json', '--classname', 'Probe', '--dry-run'], { env });
+    expect(again.stdout).not.toContain('made at boot (/etc/init.d/S39');
+    expect((await tbx(['prepare', p, rootfs, '--target', target, '--runtime', 'runc', '--idmap', 'none', '--no-doctor', '--no-plugin-json', '--classname', 'Other', '-q'], { env })).code).toBe(0);
+    expect(fs.existsSync(path.join(target, `etc/init.d/S39thunderbox-userns-${p}`))).toBe(false);
   }, 120_000);
 });
