@@ -97,6 +97,10 @@ export function ociContextFromImage(target: string, spec: ContainerSpec, rootfsH
   // network namespace made inside it
   const joined = joinsNamedNetns(spec);
   if (spec.net.some((n) => n.type === 'routed')) fail('OCI_NET_ROUTED', `${spec.callsign}: a routed veth is not made for an OCI bundle yet (only LXC's router mode routes it)`, 'use a veth on a bridge (type: veth) for runtime runc or both, or runtime lxc');
+  if (joined && spec.runtime === 'both') {
+    const links = [...new Set(spec.net.flatMap((n) => (n.type === 'veth' && n.link ? [n.link] : [])))];
+    warnings.push({ code: 'OCI_BOTH_NET_TWICE', severity: 'warning', message: `${spec.callsign}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and liblxc makes the LXC container's when Thunder starts it, with the same MAC and address${links.length ? ` on ${links.join(', ')}` : ''}: when Thunder uses its LXC backend, both are up at once`, hint: 'give a networked container one runtime (runtime: lxc or runtime: runc), the one the plugin JSON\'s containertype selects' });
+  }
   const userns = joinsBootUserns(spec);
   if (userns) notes.push(`the user namespace (${spec.idmap.map((l) => `${l.kind} ${l.nsid} ${l.hostid} ${l.range}`).join(', ')})${joined ? ' and the network namespace' : ''} the bundle joins ${joined ? 'are' : 'is'} made at boot by ${ociUsernsScript(spec.callsign)}`);
   return { ctx: { args: [init ?? INIT_CANDIDATES[0]!], capDrop: cc.capDrop, seccomp, ...(joined ? { netnsPath: ociNetnsPath(spec.callsign) } : {}), ...(userns ? { usernsPath: ociUsernsPath(spec.callsign) } : {}) }, notes, warnings };

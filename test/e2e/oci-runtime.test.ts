@@ -280,7 +280,9 @@ describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () =>
       u = cs('NetU');
       fs.writeFileSync(m, `${fs.readFileSync(m, 'utf8')}  ${u}:\n    rootfs: ${rootfs}\n    runtime: both\n    plugin-json: false\n    net: ${veth}\n`);
       const pu = await tbx(['prepare', u, '--no-doctor', '--manifest', m, '--target', target]);
-      expect(pu.stderr).not.toContain('warning[OCI_');
+      // runtime both and a veth: the LXC start would make a second one, same MAC and address
+      expect(pu.stderr.match(/warning\[OCI_\w+\]/g)).toEqual(['warning[OCI_BOTH_NET_TWICE]']);
+      expect(pu.stderr).toContain(`warning[OCI_BOTH_NET_TWICE]: ${u}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and liblxc makes the LXC container's when Thunder starts it, with the same MAC and address on ${br}`);
       const cfgU = JSON.parse(fs.readFileSync(path.join(target, 'usr/share/Thunder', u, 'Container/config.json'), 'utf8')) as { linux: { namespaces: { type: string; path?: string }[] } };
       expect(cfgU.linux.namespaces.filter((n) => n.path)).toEqual([{ type: 'network', path: `/var/run/netns/tbx-${u}` }, { type: 'user', path: `/var/run/thunderbox/userns/tbx-${u}` }]);
       const s39 = path.join(target, `etc/init.d/S39thunderbox-userns-${u}`);
