@@ -216,7 +216,7 @@ describe('Buildroot integration', () => {
     expect(miss).toHaveLength(1);
     expect(miss[0]).toMatchObject({ severity: 'error', file: br2, line });
     // the two unprivileged OCI ones, not the privileged runc one nor the LXC one
-    expect(miss[0]!.message).toBe('Rdef, Blines: an unprivileged OCI container (idmap, runtime runc or both), but BR2_PACKAGE_UTIL_LINUX and BR2_PACKAGE_UTIL_LINUX_UNSHARE are not enabled: the image has no unshare to make its user namespace at boot');
+    expect(miss[0]!.message).toBe('Rdef, Blines: an unprivileged OCI container (idmap, runtime runc or both), but BR2_PACKAGE_UTIL_LINUX and BR2_PACKAGE_UTIL_LINUX_UNSHARE are not enabled: the image has no unshare for /etc/init.d/S39thunderbox-userns-<callsign>, which makes the user namespace at boot');
     expect(miss[0]!.hint).toContain('set BR2_PACKAGE_UTIL_LINUX=y and BR2_PACKAGE_UTIL_LINUX_UNSHARE=y');
     expect(doc.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['BR_UNSHARE_MISSING']);
     // util-linux without its unshare: only that one is named
