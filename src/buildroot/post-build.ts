@@ -3,6 +3,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { failUsage } from '../core/errors.js';
 import { nearest } from '../core/suggest.js';
 import type { RuntimeMode } from '../profile/spec.js';
+import { USERNS_SCRIPT_PREFIX } from '../oci/userns.js';
 import { readStamp } from '../thunder/layout.js';
 import { br2ArchName, parseBr2Config, type Br2Config } from './br2-config.js';
 import { cgroupMountCheck } from './cgroup-mount.js';
@@ -67,12 +68,21 @@ export function parsePostScriptArgs(args: string[]): PostBuildArgs {
   return out;
 }
 
+export interface CrossCheckContainer {
+  callsign: string;
+  archName: string | null;
+  limits?: boolean;
+  runtime?: RuntimeMode;
+  /** Its spec's idmap has lines: it runs in a user namespace. */
+  unprivileged?: boolean;
+}
+
 /**
  * What the Buildroot configuration says against what prepare made. Errors are an image that
- * cannot run its containers (no LXC, owners never applied, another architecture): they fail
- * the build unless --keep-going.
+ * cannot run its containers (no LXC, no runc or unshare for an OCI one, owners never applied,
+ * another architecture): they fail the build unless --keep-going.
  */
-export function crossCheck(br2Config: string | undefined, containers: { callsign: string; archName: string | null; limits?: boolean; runtime?: RuntimeMode }[], nonRoot: boolean): Diagnostic[] {
+export function crossCheck(br2Config: string | undefined, containers: CrossCheckContainer[], nonRoot: boolean): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!br2Config || !fs.existsSync(br2Config)) {
     out.push({ code: 'BR_NO_CONFIG', severity: 'warning', message: 'BR2_CONFIG is not set or missing: the Buildroot configuration was not checked', hint: 'run this from a Buildroot post-build script' });
@@ -104,6 +114,13 @@ export function crossCheck(br2Config: string | undefined, containers: { callsign
     if (!on('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC')) out.push({ code: 'BR_RUNC_BACKEND_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC'), message: `${runcOnes.join(', ')}: runtime runc, but BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC is not enabled: Thunder has no runc backend to start the bundle`, hint: 'set BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC=y (it selects BR2_PACKAGE_RUNC), e.g. with defconfigs/raspberrypi3_wpe_ml_runc_defconfig' });
     if (!on('BR2_PACKAGE_RUNC')) out.push({ code: 'BR_RUNC_MISSING', severity: 'error', file, ...at('BR2_PACKAGE_RUNC'), message: `${runcOnes.join(', ')}: runtime runc, but BR2_PACKAGE_RUNC is not enabled: the image has no /usr/bin/runc, which Thunder's runc backend runs`, hint: 'set BR2_PACKAGE_RUNC=y (BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC selects it)' });
   }
+  // an unprivileged OCI bundle (runtime runc or both: joinsBootUserns) gets its user namespace at
+  // boot from its S39thunderbox-userns-<callsign> script, which runs the image's `unshare --user`:
+  // Buildroot's BusyBox config (package/busybox/busybox.config) leaves CONFIG_UNSHARE off, so it
+  // is util-linux's
+  const usernsOnes = containers.filter((k) => (rt(k) === 'runc' || rt(k) === 'both') && k.unprivileged).map((k) => k.callsign);
+  const unshare = ['BR2_PACKAGE_UTIL_LINUX', 'BR2_PACKAGE_UTIL_LINUX_UNSHARE'].filter((k) => !on(k));
+  if (usernsOnes.length && unshare.length) out.push({ code: 'BR_UNSHARE_MISSING', severity: 'error', file, ...at(unshare[0]!), message: `${usernsOnes.join(', ')}: an unprivileged OCI container (idmap, runtime ${[...new Set(containers.filter((k) => usernsOnes.includes(k.callsign)).map(rt))].join(' or ')}), but ${unshare.join(' and ')} ${unshare.length > 1 ? 'are' : 'is'} not enabled: the image has no unshare for ${USERNS_SCRIPT_PREFIX}<callsign>, which makes the user namespace at boot`, hint: "set BR2_PACKAGE_UTIL_LINUX=y and BR2_PACKAGE_UTIL_LINUX_UNSHARE=y (as defconfigs/raspberrypi3_wpe_ml_runc_defconfig does); Buildroot's BusyBox config has no unshare, and a custom one (BR2_PACKAGE_BUSYBOX_CONFIG) with CONFIG_UNSHARE=y is not read here, only util-linux's is checked" });
   if (bothOnes.length) {
     const lxc = on('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_LXC') && on('BR2_PACKAGE_LXC');
     const runc = on('BR2_PACKAGE_THUNDER_PROCESSCONTAINERS_BE_RUNC') && on('BR2_PACKAGE_RUNC');

@@ -18,9 +18,10 @@ export function register(program: Command): void {
 which --manifest FILE, --datapath PATH, --no-doctor and --keep-going are read and the rest
 left to the other post scripts (one a typo away from these, such as --manifets, is an error).
 Prepares every container of the manifest in TARGET_DIR (a rootfs of "target" is a copy of the
-image itself, without the containers in it), then checks BR2_CONFIG: LXC enabled, the owners
-applied (the post-fakeroot script or a permission table), the build's architecture against
-the rootfs. Errors there, and the doctor's, fail the build (exit 1); --keep-going reports
+image itself, without the containers in it), then checks BR2_CONFIG: LXC enabled (for runtime
+runc or both: Thunder's runc backend, runc, and util-linux's unshare for an unprivileged one),
+the owners applied (the post-fakeroot script or a permission table), the build's architecture
+against the rootfs. Errors there, and the doctor's, fail the build (exit 1); --keep-going reports
 them and exits 0. Runs on every make: a second run with the same inputs does nothing.`,
     )
     .argument('<target>', 'TARGET_DIR (Buildroot passes it as the first argument)')
@@ -36,6 +37,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const { program: newProgram } = await import('./main.js');
       const { register: registerPrepare } = await import('./prepare.js');
       const { loadManifest } = await import('../profile/manifest.js');
+      const { idmapLinesOf } = await import('../profile/resolve.js');
       const { deviceModel } = await import('../thunder/device.js');
       refuseNearMisses(args, POST_BUILD_OPTIONS, 'post-build');
       const a = parsePostScriptArgs(args);
@@ -50,7 +52,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const device = deviceModel(target, { datapath: a.datapath ?? m.datapath });
       const containers = m.containers.map((c) => {
         const dir = device.choose(c.name, { classname: c.input.classname }).chosen?.host;
-        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: c.input.limits !== undefined && Object.keys(c.input.limits).length > 0, runtime: c.input.runtime };
+        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: c.input.limits !== undefined && Object.keys(c.input.limits).length > 0, runtime: c.input.runtime, unprivileged: idmapLinesOf(c.input).length > 0 };
       });
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
       let rendered: Record<string, unknown> | null = null;

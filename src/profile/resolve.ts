@@ -97,6 +97,15 @@ function resolveIdmap(input: IdmapInput | undefined, share: { uid: number; gid: 
   return lines;
 }
 
+/**
+ * The idmap lines a container's input resolves to, as resolveContainer makes them (empty:
+ * privileged, no user namespace), without its other checks: for callers that have the input
+ * of a container already prepared (post-build's cross-check).
+ */
+export function idmapLinesOf(input: ContainerInput): IdMapLine[] {
+  return resolveIdmap(input.idmap, input.share ?? [], [], () => undefined);
+}
+
 function resolveMount(m: MountSpec, errors: Diagnostic[], at: At): MountSpec | null {
   if (!m.host.startsWith('/')) {
     errors.push(err('MOUNT_HOST_RELATIVE', `mount source "${m.host}" is not an absolute path on the device`, 'write it as an absolute path, e.g. /testshare', at('host')));

@@ -194,6 +194,50 @@ describe('Buildroot integration', () => {
     expect(doc.diagnostics.filter((d) => /RUNC|LXC|BACKEND/.test(d.code)).map((d) => `${d.severity} ${d.code}`)).toEqual(['note BR_BACKEND_CHOICE']);
   });
 
+  it('post-build: an unprivileged OCI container (runc or both, with an idmap) needs util-linux\'s unshare; a privileged one or an LXC one does not; the runc defconfig has it', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target');
+    writeTargetDir(target);
+    const m = path.join(dir, 'm.yaml');
+    const c = (name: string, runtime: string, idmap?: string) => `  ${name}:\n    rootfs: target\n    plugin-json: false\n    runtime: ${runtime}\n${idmap ? `    idmap: ${idmap}\n` : ''}`;
+    // the default idmap and explicit lines are unprivileged; idmap: none is privileged
+    fs.writeFileSync(m, `containers:\n${c('Rdef', 'runc')}${c('Blines', 'both', '["u 0 100000 65536", "g 0 100000 65536"]')}${c('Rnone', 'runc', 'none')}${c('Ldef', 'lxc')}`);
+    const runc = fs.readFileSync(path.join(REPO, 'defconfigs/raspberrypi3_wpe_ml_runc_defconfig'), 'utf8').replaceAll('$(BR2_EXTERNAL_THUNDERBOX_PATH)', REPO).replace('BR2_arm=y', 'BR2_x86_64=y');
+    expect(runc).toContain('BR2_PACKAGE_UTIL_LINUX=y\nBR2_PACKAGE_UTIL_LINUX_UNSHARE=y\n');
+    const br2 = path.join(dir, '.config');
+    // util-linux off, as Buildroot writes it (its sub-options are then absent)
+    const without = runc.replace('BR2_PACKAGE_UTIL_LINUX=y\nBR2_PACKAGE_UTIL_LINUX_UNSHARE=y\n', '# BR2_PACKAGE_UTIL_LINUX is not set\n');
+    fs.writeFileSync(br2, without);
+    const line = without.split('\n').indexOf('# BR2_PACKAGE_UTIL_LINUX is not set') + 1;
+    const r = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--json'], { env: { BR2_CONFIG: br2 } });
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { ok: boolean; diagnostics: { code: string; severity: string; message: string; hint: string; file?: string; line?: number }[] };
+    const miss = doc.diagnostics.filter((d) => d.code === 'BR_UNSHARE_MISSING');
+    expect(miss).toHaveLength(1);
+    expect(miss[0]).toMatchObject({ severity: 'error', file: br2, line });
+    // the two unprivileged OCI ones, not the privileged runc one nor the LXC one
+    expect(miss[0]!.message).toBe('Rdef, Blines: an unprivileged OCI container (idmap, runtime runc or both), but BR2_PACKAGE_UTIL_LINUX and BR2_PACKAGE_UTIL_LINUX_UNSHARE are not enabled: the image has no unshare for /etc/init.d/S39thunderbox-userns-<callsign>, which makes the user namespace at boot');
+    expect(miss[0]!.hint).toContain('set BR2_PACKAGE_UTIL_LINUX=y and BR2_PACKAGE_UTIL_LINUX_UNSHARE=y');
+    expect(doc.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['BR_UNSHARE_MISSING']);
+    // util-linux without its unshare: only that one is named
+    fs.writeFileSync(br2, runc.replace('BR2_PACKAGE_UTIL_LINUX_UNSHARE=y', '# BR2_PACKAGE_UTIL_LINUX_UNSHARE is not set'));
+    const half = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: br2 } });
+    expect(half.code).toBe(1);
+    expect(half.stderr).toContain('error[BR_UNSHARE_MISSING]: Rdef, Blines: an unprivileged OCI container (idmap, runtime runc or both), but BR2_PACKAGE_UTIL_LINUX_UNSHARE is not enabled');
+    // the runc defconfig as it is: no error, the build goes on
+    fs.writeFileSync(br2, runc);
+    const ok = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor', '--json'], { env: { BR2_CONFIG: br2 } });
+    const okDoc = JSON.parse(ok.stdout) as { diagnostics: { code: string; severity: string }[] };
+    expect(okDoc.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(ok.code).toBe(0);
+    // only privileged or LXC containers: nothing to say without util-linux either
+    fs.writeFileSync(m, `containers:\n${c('Rnone', 'runc', 'none')}${c('Ldef', 'lxc')}`);
+    fs.writeFileSync(br2, without);
+    const none = await tbx(['buildroot', 'post-build', target, '--manifest', m, '--no-doctor'], { env: { BR2_CONFIG: br2 } });
+    expect(none.stderr).not.toContain('BR_UNSHARE_MISSING');
+    expect(none.code).toBe(0);
+  });
+
   it('buildroot check: this repo is clean; a broken tree is reported', async () => {
     const clean = await tbx(['buildroot', 'check']);
     expect(clean.stdout).toBe(`${REPO}: 0 finding(s)`);
