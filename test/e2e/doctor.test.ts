@@ -190,6 +190,19 @@ describe('thunderbox doctor', () => {
     expect(r2.json.findings.filter((f) => f.severity === 'warning').map((f) => f.code)).toEqual(['PLUGIN_JSON_NOT_FOUND']);
   });
 
+  it('the plugin JSON Thunder reads is the one whose "callsign" it is, whatever its file name: its mode is checked there', async () => {
+    const m = await prepared();
+    const other = path.join(path.dirname(m.pluginJson), 'probe-plugin.json');
+    const text = fs.readFileSync(m.pluginJson, 'utf8').replace('{\n', `{\n  "callsign": "${m.callsign}",\n`);
+    fs.rmSync(m.pluginJson);
+    fs.writeFileSync(other, text);
+    expect((await doctor(m)).code).toBe(0);
+    fs.writeFileSync(other, text.replace('"Container"', '"Local"'));
+    const r = await doctor(m);
+    expect(r.code).toBe(1);
+    expect(only(r.json, 'PLUGIN_MODE')).toMatchObject({ file: other, line: 7 });
+  });
+
   it('an OCI bundle beside the config: oci check\'s findings (OCI_NO_RUNC without /usr/bin/runc in the image, OCI_ARGS_EMPTY), containertype runc a note', async () => {
     const m = await prepared(['--runtime', 'runc']);
     expect(JSON.parse(fs.readFileSync(m.pluginJson, 'utf8')).configuration.root.configuration).toEqual({ containertype: 'runc' });

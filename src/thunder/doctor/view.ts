@@ -143,7 +143,8 @@ export function buildView(o: ViewOptions, device: DeviceModel, choice: Container
   const pluginFindings = new Findings();
   let plugin: PluginConfig | undefined;
   if (o.pluginJson === null) pluginFindings.note('PLUGIN_JSON_SKIPPED', `the plugin config of ${o.callsign} was not checked (prepare --no-plugin-json)`, 'prepare without --no-plugin-json to have its mode set and checked');
-  else plugin = checkPluginJson(pluginFindings, target, o.callsign, o.pluginJson, fs.existsSync(path.join(containerDir, OCI_CONFIG_NAME)));
+  // the plugin JSON Thunder reads for the callsign (by "callsign", whatever the file's name)
+  else plugin = checkPluginJson(pluginFindings, target, o.callsign, o.pluginJson ?? device.plugin(o.callsign)?.host, fs.existsSync(path.join(containerDir, OCI_CONFIG_NAME)));
   const rootfsFindings = new Findings();
   const rootfsEntry = entries.filter((e) => e.key === 'lxc.rootfs.path').at(-1);
   const rootfs = checkRootfsPath(rootfsFindings, rootfsEntry, configFile, target, deviceDir);
