@@ -55,7 +55,7 @@ errors, 2 usage.`,
     .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
     .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
     .option('--classname <name>', 'the plugin\'s class when the image has no plugin JSON for the callsign')
-    .addOption(new Option('--lxc-version <n>', 'LXC version on the device, for the config check').choices(['5', '6', '7']).default('6'))
+    .addOption(new Option('--lxc-version <n>', 'LXC version on the device (default: the image\'s liblxc says, else 6)').choices(['5', '6', '7']))
     .option('--json', 'print {ok, diagnostics, callsign, containerDir, findings, errors, warnings} as JSON')
     .option('-q, --quiet', 'print errors only')
     .addHelpText(
@@ -72,7 +72,7 @@ Examples:
       if (datapath !== undefined && !datapath.startsWith('/')) throw new UsageError(`--datapath ${datapath} is not absolute`, 'give the path on the device, e.g. /usr/share/Thunder');
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const r = await runDoctor({ target: t.target, datapath, callsign, classname: f.classname, lxcVersion: Number(f.lxcVersion ?? '6') as 5 | 6 | 7 });
+      const r = await runDoctor({ target: t.target, datapath, callsign, classname: f.classname, ...(f.lxcVersion !== undefined ? { lxcVersion: Number(f.lxcVersion) as 5 | 6 | 7 } : {}) });
       if (f.json) {
         out.json(r.errors === 0, r.findings, { callsign, containerDir: r.containerDir, findings: r.findings, errors: r.errors, warnings: r.warnings });
       } else {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { imageLxcVersion } from '../lxc/image-version.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
 import type { LxcVersion } from '../lxc/keys.js';
 import { deviceModel, type ContainerChoice } from './device.js';
@@ -78,7 +79,8 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     return done();
   }
 
-  const view = buildView({ target, callsign: o.callsign, lxcVersion: o.lxcVersion ?? 6, pluginJson: o.pluginJson, ownerSample: o.ownerSample ?? 200 }, device, choice, deviceDir, containerDir, text);
+  // the grammar of the image's own LXC release, unless one is given; 6 when the image says none
+  const view = buildView({ target, callsign: o.callsign, lxcVersion: o.lxcVersion ?? imageLxcVersion(target)?.grammar ?? 6, pluginJson: o.pluginJson, ownerSample: o.ownerSample ?? 200 }, device, choice, deviceDir, containerDir, text);
   for (const rule of RULES) {
     const before = f.list.length;
     rule.check(view, f);

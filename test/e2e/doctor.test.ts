@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/core/diagnostic.js';
 import { runDoctor } from '../../src/thunder/doctor.js';
+import { imageLxcVersion } from '../../src/lxc/image-version.js';
 import { doctorInputs } from '../../src/thunder/doctor-inputs.js';
 import { tbx, REPO } from '../helpers/cli.js';
 import { buildHostRootfs } from '../helpers/host-rootfs.js';
@@ -188,6 +189,20 @@ describe('thunderbox doctor', () => {
     const r2 = await doctor(m);
     expect(r2.code).toBe(0);
     expect(r2.json.findings.filter((f) => f.severity === 'warning').map((f) => f.code)).toEqual(['PLUGIN_JSON_NOT_FOUND']);
+  });
+
+  it('checks the config as the image\'s own LXC reads it: liblxc 5.0.2 in the image makes a cleared idmap an error (a warning for LXC 6, the default without one); --lxc-version wins', async () => {
+    const m = await prepared();
+    const cfg = path.join(m.containerDir, 'config');
+    fs.appendFileSync(cfg, 'lxc.idmap =\nlxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n');
+    const sev = async (extra: string[] = []) => (await doctor(m, extra)).json.findings.find((x) => x.code === 'IDMAP_CLEAR_LXC5')?.severity;
+    expect(await sev()).toBe('warning');
+    const lib = path.join(m.target, 'usr/lib/x86_64-linux-gnu');
+    fs.mkdirSync(lib, { recursive: true });
+    fs.copyFileSync(fs.realpathSync('/usr/lib/x86_64-linux-gnu/liblxc.so.1'), path.join(lib, 'liblxc.so.1.7.0'));
+    expect(imageLxcVersion(m.target)).toEqual({ version: '5.0.2', grammar: 5, file: '/usr/lib/x86_64-linux-gnu/liblxc.so.1.7.0' });
+    expect(await sev()).toBe('error');
+    expect(await sev(['--lxc-version', '6'])).toBe('warning');
   });
 
   it('the plugin JSON Thunder reads is the one whose "callsign" it is, whatever its file name: its mode is checked there', async () => {
