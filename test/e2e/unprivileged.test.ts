@@ -210,6 +210,59 @@ describe('unprivileged containers', () => {
   });
 });
 
+describe('the doctor of a container prepared without root', () => {
+  it('reads owners as the device will have them (device_table.txt, the rest root\'s): a 0700 rootfs top owned by the container\'s root is no traversal error, and the image starts', async () => {
+    const dir = tmpDir();
+    // the top of the archive at 0700, as from a mktemp -d directory
+    const entries = busyboxEntries(fs.readFileSync('/bin/busybox')).map((e) => (e.path === './' ? { ...e, mode: 0o700 } : e));
+    const archive = path.join(dir, 'rootfs.tar');
+    writeArchive(archive, entries);
+    const user = 20000 + randomInt(20000);
+    const login = `tbx${user}`;
+    await execa('useradd', ['-M', '-N', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '-u', String(user), '-g', 'nogroup', '-s', '/usr/sbin/nologin', login]);
+    try {
+      const target = path.join(dir, 'target');
+      // the image's own shell and /tmp, for a start as on the device
+      fs.mkdirSync(path.join(target, 'bin'), { recursive: true });
+      fs.mkdirSync(path.join(target, 'tmp'), { mode: 0o1777 });
+      fs.chmodSync(path.join(target, 'tmp'), 0o1777);
+      fs.mkdirSync(path.join(target, 'run'));
+      fs.copyFileSync('/bin/busybox', path.join(target, 'bin/busybox'));
+      fs.symlinkSync('busybox', path.join(target, 'bin/sh'));
+      fs.mkdirSync(path.join(target, 'usr/share/lxc'), { recursive: true });
+      fs.cpSync('/usr/share/lxc/config', path.join(target, 'usr/share/lxc/config'), { recursive: true, verbatimSymlinks: true });
+      await execa('chown', ['-R', `${user}:${user}`, target]);
+      const as = (cmd: string[]) => execa('setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', ...cmd], { reject: false, env: { HOME: '/nonexistent', MESSAGE_DISPATCHER_CONFIG: 'x', PATH: process.env.PATH } });
+      const prep = await as([process.execPath, publicBin(), 'prepare', '--no-doctor', 'OCDM', archive, '--target', target, '--no-plugin-json', '--classname', 'OCDM']);
+      expect(prep.exitCode).toBe(0);
+      expect(prep.stderr).toContain('warning[ROOT_MODE_LOCKED]');
+      const top = fs.statSync(path.join(C(target, 'OCDM'), 'rootfs'));
+      expect([top.uid, top.mode & 0o777]).toEqual([user, 0o700]);
+      const doc = await tbx(['doctor', 'OCDM', '--target', target, '--json']);
+      const findings = (JSON.parse(doc.stdout) as { findings: { code: string; severity: string }[] }).findings;
+      expect(findings.filter((f) => f.code === 'TRAVERSE_DENIED')).toEqual([]);
+      // ground truth: the image as Buildroot makes it (fakeroot: chown 0:0, the table, tar), started
+      const img = path.join(dir, 'out');
+      fs.mkdirSync(img);
+      fs.chownSync(img, user, user);
+      const fr = await as(['fakeroot', '--', 'sh', '-c', `chown -h -R 0:0 ${target} && ${process.execPath} ${publicBin()} buildroot post-fakeroot ${target} && tar --numeric-owner --sort=name -cf ${img}/rootfs.tar -C ${target} .`]);
+      expect(fr.exitCode).toBe(0);
+      const x = path.join(dir, 'extracted');
+      fs.mkdirSync(x);
+      await execa('tar', ['-xpf', `${img}/rootfs.tar`, '-C', x, '--numeric-owner']);
+      const xt = fs.statSync(path.join(C(x, 'OCDM'), 'rootfs'));
+      expect([xt.uid, xt.mode & 0o777]).toEqual([100000, 0o700]);
+      const r = await tbx(['try', 'OCDM', '--target', x, '--', '/bin/sh', '-c', 'id -u']);
+      expect(r.stdout).toMatch(/^0$/m);
+      expect(r.code).toBe(0);
+      // and the doctor of the extracted image (owners on disk now) agrees
+      expect((JSON.parse((await tbx(['doctor', 'OCDM', '--target', x, '--json'])).stdout) as { findings: { code: string }[] }).findings.filter((f) => f.code === 'TRAVERSE_DENIED')).toEqual([]);
+    } finally {
+      await execa('userdel', [login], { reject: false });
+    }
+  }, 120_000);
+});
+
 async function nonRootFlow(dir: string, archive: string, user: number): Promise<void> {
   {
     const flags = ['--no-plugin-json', '--share-uid', '1000', '--mount', '/testshare:TestLogging:rw:0770:1000'];

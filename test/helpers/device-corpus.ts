@@ -460,6 +460,8 @@ export const CORPUS: readonly CorpusCase[] = [
   bad('init-gid-unmapped', ['init-ids'], (t) => t.append('lxc.init.gid = 70000')),
 
   // -- the console log, opened on the device's side ------------------------------------------
+  // an image root without /run (not Buildroot's skeleton): liblxc's lock directory
+  bad('image-without-run', ['run-dir'], (t) => fs.rmSync(t.host('/run'), { recursive: true, force: true })),
   bad('console-log-dir-missing', ['console-log'], (t) => t.append('lxc.console.logfile = /var/log/tbx-nothere/console.log')),
   // /var/log a symlink into /run (a tmpfs at boot): what the image holds there is hidden
   bad('console-log-symlink-to-run', ['console-log'], (t) => {

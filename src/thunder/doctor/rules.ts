@@ -14,7 +14,7 @@ import type { StartRule } from './rule.js';
 import { checkSeccompProfile } from './seccomp-policy.js';
 import { checkSubids } from './subids.js';
 import { checkOciBundle } from './oci.js';
-import { checkConsoleLog, checkMessaging, checkRootUser, checkShadowing } from './thunder.js';
+import { checkConsoleLog, checkMessaging, checkRootUser, checkRunDir, checkShadowing } from './thunder.js';
 import { checkContainerTraversal, checkMountSourceTraversal } from './traverse.js';
 import { pathDirs } from './view.js';
 
@@ -268,6 +268,13 @@ export const RULES: readonly StartRule[] = [
     hint: 'log to a directory the device has at boot',
     cases: ['console-log-dir-missing', 'console-log-under-tmp', 'console-log-symlink-to-run', 'good-console-log'],
     check: checkConsoleLog,
+  },
+  {
+    id: 'run-dir',
+    what: 'liblxc keeps its locks under /run (/run/lxc/lock): without the directory in the image lxc_container_new fails before anything starts',
+    hint: 'keep Buildroot\'s skeleton /run in the image',
+    cases: ['image-without-run'],
+    check: checkRunDir,
   },
   {
     id: 'thunder-shadowing',

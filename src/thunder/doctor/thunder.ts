@@ -69,3 +69,14 @@ export function checkConsoleLog(v: DeviceView, f: Findings): void {
   if (exists && !volatile) return;
   f.error('CONSOLE_LOG_DIR', `lxc.console.logfile = ${e.value}: the directory ${dir}${real !== dir ? ` (${real} in the image)` : ''} ${exists ? 'is in the image, but under a tmpfs the device mounts at boot, so it is not there when Thunder starts the container' : 'does not exist in the image'}: liblxc fails to create the console, the start fails`, `log to a directory that exists on the device at boot (e.g. /var/log, or /tmp itself), or create ${dir} in the image`, { file: e.file, line: e.line });
 }
+
+/**
+ * liblxc keeps its lock files under /run (RUNTIME_PATH: /run/lxc/lock/<lxcpath>); without a /run
+ * directory lxc_container_new fails and lxc-start says "Failed to create lxc_container"
+ * (measured with liblxc 5.0.2). Buildroot's skeleton has it, and mounts a tmpfs there at boot.
+ */
+export function checkRunDir(v: DeviceView, f: Findings): void {
+  const host = v.device.resolve('/run');
+  if (host !== null && fs.statSync(host, { throwIfNoEntry: false })?.isDirectory()) return;
+  f.error('RUN_MISSING', `the image has no /run directory: liblxc keeps its locks in /run/lxc/lock, so it cannot make the container ("Failed to create lxc_container"); the device's tmpfs on /run needs the directory too`, 'create /run in the image (Buildroot\'s skeleton has it: check BR2_ROOTFS_SKELETON)', { file: path.join(v.target, 'run') });
+}
