@@ -3,6 +3,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
+import { derivedVethPair } from '../lxc/container-config.js';
 import { parseConfig } from '../lxc/document.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { COMMON_CONF_CAP_DROP, ociNetnsPath, type OciContext } from './config.js';
@@ -98,7 +99,13 @@ export function ociContextFromImage(target: string, spec: ContainerSpec, rootfsH
   const joined = joinsNamedNetns(spec);
   if (joined && spec.runtime === 'both') {
     const links = [...new Set(spec.net.flatMap((n) => (n.type === 'veth' && n.link ? [n.link] : [])))];
-    warnings.push({ code: 'OCI_BOTH_NET_TWICE', severity: 'warning', message: `${spec.callsign}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and liblxc makes the LXC container's when Thunder starts it, with the same MAC and address${links.length ? ` on ${links.join(', ')}` : ''}: when Thunder uses its LXC backend, both are up at once`, hint: 'give a networked container one runtime (runtime: lxc or runtime: runc), the one the plugin JSON\'s containertype selects' });
+    // a host end with a fixed name (a routed NIC's veth.pair, or one given) is S40's from boot:
+    // liblxc cannot make its own (measured, liblxc 5.0.2: "File exists - Failed to create veth pair")
+    const pairs = spec.net.flatMap((n, i) => (n.type === 'routed' ? [n.vethPair ?? derivedVethPair(spec.callsign, i)] : n.type === 'veth' && n.vethPair ? [n.vethPair] : []));
+    const twice = pairs.length
+      ? `liblxc cannot make the LXC container's when Thunder starts it through its LXC backend: the host end ${pairs.join(', ')} is there already, and the start fails ("Failed to create veth pair")`
+      : `liblxc makes the LXC container's when Thunder starts it, with the same MAC and address${links.length ? ` on ${links.join(', ')}` : ''}: when Thunder uses its LXC backend, both are up at once`;
+    warnings.push({ code: 'OCI_BOTH_NET_TWICE', severity: 'warning', message: `${spec.callsign}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and ${twice}`, hint: 'give a networked container one runtime (runtime: lxc or runtime: runc), the one the plugin JSON\'s containertype selects' });
   }
   const userns = joinsBootUserns(spec);
   if (userns) notes.push(`the user namespace (${spec.idmap.map((l) => `${l.kind} ${l.nsid} ${l.hostid} ${l.range}`).join(', ')})${joined ? ' and the network namespace' : ''} the bundle joins ${joined ? 'are' : 'is'} made at boot by ${ociUsernsScript(spec.callsign)}`);
