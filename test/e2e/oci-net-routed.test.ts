@@ -185,4 +185,33 @@ describe('OCI networking, routed: the namespace S40thunderbox-net makes at boot'
       for (const n of [testNs, lxcNs, `tbx-${c}`]) if (fs.existsSync(`/run/netns/${n}`)) await execa('ip', ['netns', 'del', n], { reject: false });
     }
   }, 120_000);
+
+  it('runtime both with a routed NIC: prepare warns that liblxc cannot make the host end S40thunderbox-net made, and its start fails so', async () => {
+    const dir = tmpDir();
+    const c = `Rb${randomBytes(3).toString('hex')}`;
+    const x = randomBytes(1)[0]!;
+    const target = path.join(dir, 'target');
+    fs.mkdirSync(target);
+    const m = path.join(dir, 'thunderbox.yaml');
+    fs.writeFileSync(m, `routed-pool: 198.19.${x}.0/30\ncontainers:\n  ${c}:\n    rootfs: ${await busyboxRootfs(path.join(dir, 'rootfs.tar'))}\n    runtime: both\n    plugin-json: false\n    net: [{ type: routed, interconnect: auto, ipv4: [198.18.${x}.5/32] }]\n`);
+    const pair = derivedVethPair(c, 0);
+    const p = await tbx(['prepare', '--no-doctor', '--manifest', m, '--target', target]);
+    expect(p.code).toBe(0);
+    expect(p.stderr).toContain(`warning[OCI_BOTH_NET_TWICE]: ${c}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and liblxc cannot make the LXC container's when Thunder starts it through its LXC backend: the host end ${pair} is there already, and the start fails ("Failed to create veth pair")`);
+    expect((await tbx(['net', 'render', '--manifest', m, '--target', target, '-q'])).code).toBe(0);
+    const init = path.join(target, 'etc/init.d/S40thunderbox-net');
+    const testNs = `tbx${randomBytes(4).toString('hex')}`;
+    const inNs = (cmd: string[]) => run(['nsenter', `--net=/run/netns/${testNs}`, '--', ...cmd]);
+    await execa('ip', ['netns', 'add', testNs]);
+    try {
+      expect((await inNs(['sh', init, 'start'])).code).toBe(0);
+      const l = await run(['ip', 'netns', 'exec', testNs, 'env', 'MESSAGE_DISPATCHER_CONFIG=x', process.execPath, BIN, 'try', '--host', c, '--target', target, '-q', '--', '/bin/sh', '-c', 'echo ran']);
+      expect(l.code).not.toBe(0);
+      expect(l.stdout).not.toContain('ran');
+      expect(l.stderr).toContain(`File exists - Failed to create veth pair "${pair}"`);
+    } finally {
+      await inNs(['sh', init, 'stop']);
+      for (const n of [testNs, `tbx-${c}`]) if (fs.existsSync(`/run/netns/${n}`)) await execa('ip', ['netns', 'del', n], { reject: false });
+    }
+  }, 60_000);
 });
