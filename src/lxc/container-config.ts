@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { ContainerSpec, NetSpec } from '../profile/spec.js';
+import type { ContainerSpec, NetSpec, RoutedNet } from '../profile/spec.js';
 import { blankLine, commentLine, entryLine, renderConfig, type ConfigLine } from './document.js';
 import { formatIdmapLine } from './idmap.js';
 import { formatMountEntry } from './mount-entry.js';
 import { limitLines } from './limits.js';
 import type { CgroupLayout } from '../thunder/cgroup-layout.js';
-import { formatCidr, formatIp, interconnectEnds, parseCidr } from '../net/ipv4.js';
+import { formatCidr, formatIp, interconnectEnds, parseCidr, type Cidr } from '../net/ipv4.js';
 
 // The LXC config of a Thunder plugin container, in the order the Thunder docs and the wiki
 // use: includes first (later lines override what they set), then identity, ids, rootfs,
@@ -40,6 +40,18 @@ export function derivedVethPeer(callsign: string, index: number): string {
   return `tbxc${createHash('sha256').update(`thunderbox:${callsign}:${index}:peer`).digest('hex').slice(0, 8)}`;
 }
 
+/**
+ * A routed NIC's IPv4 side, for both runtimes (lxc.net.N.ipv4.address/gateway here, the OCI
+ * bundle's namespace in S40thunderbox-net): the interconnect's container end first, then the
+ * routed addresses; the gateway is the interconnect's host end. Null without an interconnect.
+ */
+export function routedIpv4(n: RoutedNet): { interconnect: Cidr; addresses: string[]; gateway: string } | null {
+  const ic = parseCidr(n.interconnect ?? '');
+  if (!ic) return null;
+  const ends = interconnectEnds(ic);
+  return { interconnect: ic, addresses: [formatCidr(ends.container, ic.prefix), ...(n.ipv4 ?? [])], gateway: formatIp(ends.host) };
+}
+
 /** Run by LXC on the host when a routed veth comes up: gives the host side its address. */
 export const ROUTED_UP_SCRIPT = '/etc/thunderbox/routed-up';
 
@@ -50,15 +62,13 @@ function netLines(callsign: string, nets: NetSpec[]): ConfigLine[] {
     if (n.type === 'routed') {
       // router mode: LXC routes the container's addresses to the host-side veth and answers
       // ARP for the gateway there; the host side gets the gateway address from routed-up
-      const ic = parseCidr(n.interconnect ?? '');
-      const ends = ic ? interconnectEnds(ic) : undefined;
+      const v4 = routedIpv4(n);
       out.push(entryLine(k('type'), 'veth'), entryLine(k('veth.mode'), 'router'), entryLine(k('flags'), 'up'));
       out.push(entryLine(k('hwaddr'), n.hwaddr ?? derivedHwaddr(callsign, i)));
       out.push(entryLine(k('veth.pair'), n.vethPair ?? derivedVethPair(callsign, i)));
-      if (ic && ends) {
-        out.push(entryLine(k('ipv4.address'), formatCidr(ends.container, ic.prefix)));
-        for (const r of n.ipv4 ?? []) out.push(entryLine(k('ipv4.address'), r));
-        out.push(entryLine(k('ipv4.gateway'), formatIp(ends.host)));
+      if (v4) {
+        for (const a of v4.addresses) out.push(entryLine(k('ipv4.address'), a));
+        out.push(entryLine(k('ipv4.gateway'), v4.gateway));
       }
       for (const r of n.ipv6 ?? []) out.push(entryLine(k('ipv6.address'), r));
       if (n.gateway6) out.push(entryLine(k('ipv6.gateway'), n.gateway6));

@@ -4,19 +4,68 @@ import { readFileOrNull } from '../core/fsutil.js';
 import type { FileOp, KeepOp, Plan } from '../core/plan.js';
 import { renderTemplate as render } from '../core/template.js';
 import { resolveInTarget } from '../core/target-path.js';
-import { ROUTED_UP_SCRIPT, derivedHwaddr, derivedVethPair, derivedVethPeer } from '../lxc/container-config.js';
+import { ROUTED_UP_SCRIPT, derivedHwaddr, derivedVethPair, derivedVethPeer, routedIpv4 } from '../lxc/container-config.js';
 import type { Manifest } from '../profile/manifest.js';
-import { formatIp, formatNet, interconnectEnds, networkOf, parseCidr, size } from './ipv4.js';
+import type { RoutedNet } from '../profile/spec.js';
+import { formatIp, formatNet, networkOf, parseCidr, size } from './ipv4.js';
 import { allocateManifest } from './manifest-nets.js';
 import { ociNetnsName } from '../oci/config.js';
 
 // `thunderbox net render`: the device's side of the container networks, from the manifest:
-//   /etc/init.d/S40thunderbox-net   bridges, forwarding, NAT (BusyBox init: start|stop|restart)
+//   /etc/init.d/S40thunderbox-net   bridges, forwarding, NAT, the OCI bundles' namespaces with
+//                                   their veths (BusyBox init: start|stop|restart)
 //   /etc/sysctl.d/40-thunderbox.conf forwarding, persisted
 //   /etc/thunderbox/dnsmasq-<br>.conf DHCP on a bridge (dhcp: true)
 //   /etc/thunderbox/routed-up       gives routed veths their host-side address (lxc script.up)
 // The scripts come from templates/*.ejs; every file says it is generated and by what.
 
+
+/**
+ * A routed NIC of an OCI bundle, as liblxc's veth router mode (network.c,
+ * instance_veth and lxc_network_setup_in_child_namespaces_common) and routed-up make it for
+ * the same lxc.net lines (lxc/container-config.ts): what S40thunderbox-net does in its place.
+ */
+interface OciRoutedVeth {
+  /** in the namespace: ethN, N the NIC's index (as the veths on a bridge) */
+  dev: string;
+  /** the device's end, named as LXC's veth.pair: routed-up and the routes find it by that name */
+  pair: string;
+  peer: string;
+  hwaddr: string;
+  interconnect: string;
+  /** the interconnect's host end: the container's gateway, the device's end's /32 (routed-up) */
+  host: string;
+  /** the container's IPv4 addresses (lxc.net.N.ipv4.address: the interconnect's container end first); brd: a broadcast address, as liblxc computes one below /31 */
+  ipv4: { cidr: string; brd: boolean }[];
+  ipv6: string[];
+  /** gateway6: the device's end's /128 (routed-up), with proxy NDP for it */
+  host6?: string;
+  /** the device's routes to the veth: each container address as a host route (liblxc: /32, /128), then the networks behind it (veth.ipv4.route, veth.ipv6.route) */
+  hostRoutes4: string[];
+  hostRoutes6: string[];
+}
+
+function ociRoutedVeth(callsign: string, index: number, n: RoutedNet): OciRoutedVeth[] {
+  const v4 = routedIpv4(n); // allocate() gave every routed NIC its interconnect, or failed
+  if (!v4) return [];
+  const routes = n.routes ?? [];
+  const v6 = n.ipv6 ?? [];
+  return [
+    {
+      dev: `eth${index}`,
+      pair: n.vethPair ?? derivedVethPair(callsign, index),
+      peer: derivedVethPeer(callsign, index),
+      hwaddr: n.hwaddr ?? derivedHwaddr(callsign, index),
+      interconnect: formatNet(v4.interconnect),
+      host: v4.gateway,
+      ipv4: v4.addresses.map((cidr) => ({ cidr, brd: (parseCidr(cidr)?.prefix ?? 32) < 31 })),
+      ipv6: v6,
+      host6: n.gateway6,
+      hostRoutes4: [...v4.addresses.map((a) => `${a.split('/')[0]}/32`), ...routes.filter((r) => !r.includes(':'))],
+      hostRoutes6: [...v6.map((a) => `${a.split('/')[0]}/128`), ...routes.filter((r) => r.includes(':'))],
+    },
+  ];
+}
 
 export interface NetFile {
   device: string;
@@ -34,15 +83,15 @@ function netFiles(manifest: Manifest, version: string): NetFile[] {
   const routes = alloc.containers.flatMap((k) =>
     k.net.flatMap((n, i) => {
       if (n.type !== 'routed') return [];
-      const ic = parseCidr(n.interconnect ?? '');
-      return ic ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: formatIp(interconnectEnds(ic).host), host6: n.gateway6, v6: (n.ipv6?.length ?? 0) > 0 || (n.routes ?? []).some((r) => r.includes(':')) }] : [];
+      const v4 = routedIpv4(n);
+      return v4 ? [{ callsign: k.callsign, pair: n.vethPair ?? derivedVethPair(k.callsign, i), host: v4.gateway, host6: n.gateway6, v6: (n.ipv6?.length ?? 0) > 0 || (n.routes ?? []).some((r) => r.includes(':')) }] : [];
     }),
   );
   // OCI bundles (runtime runc or both): Thunder's runc backend makes no network, so the veths
   // of such a container are made here, in the named namespace its config.json joins
   const runtimes = new Map(manifest.containers.map((c) => [c.name, c.input.runtime ?? 'lxc']));
   const netns = alloc.containers
-    .filter((k) => runtimes.get(k.callsign) !== 'lxc' && k.net.some((n) => n.type === 'veth'))
+    .filter((k) => runtimes.get(k.callsign) !== 'lxc' && k.net.some((n) => n.type !== 'empty'))
     .map((k) => ({
       callsign: k.callsign,
       name: ociNetnsName(k.callsign),
@@ -51,6 +100,7 @@ function netFiles(manifest: Manifest, version: string): NetFile[] {
           ? []
           : [{ dev: `eth${i}`, link: n.link, pair: n.vethPair ?? derivedVethPair(k.callsign, i), peer: derivedVethPeer(k.callsign, i), hwaddr: n.hwaddr ?? derivedHwaddr(k.callsign, i), ipv4: n.ipv4, gateway: n.gateway, ipv6: n.ipv6, gateway6: n.gateway6 }],
       ),
+      routed: k.net.flatMap((n, i) => (n.type === 'routed' ? ociRoutedVeth(k.callsign, i, n) : [])),
     }));
   const files: NetFile[] = [];
   if (bridges.length || routes.length || netns.length) {

@@ -3,6 +3,7 @@ import type { Diagnostic } from '../core/diagnostic.js';
 import { fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
+import { derivedVethPair } from '../lxc/container-config.js';
 import { parseConfig } from '../lxc/document.js';
 import type { ContainerSpec } from '../profile/spec.js';
 import { COMMON_CONF_CAP_DROP, ociNetnsPath, type OciContext } from './config.js';
@@ -91,15 +92,20 @@ export function ociContextFromImage(target: string, spec: ContainerSpec, rootfsH
   if (!init) {
     warnings.push({ code: 'OCI_NO_INIT', severity: 'warning', message: `${spec.callsign}: the rootfs has none of ${INIT_CANDIDATES.join(', ')}: runc create looks process.args[0] up and fails`, hint: 'keep ThunderPlugin (or a shell) in the rootfs' });
   }
-  // Thunder's runc backend makes no network: a veth is made at boot by S40thunderbox-net, in a
-  // named namespace the bundle joins; an empty net is a namespace of its own (loopback only).
-  // An unprivileged bundle joins a user namespace made at boot too (oci/userns.ts), the named
-  // network namespace made inside it
+  // Thunder's runc backend makes no network: a veth, on a bridge or routed, is made at boot by
+  // S40thunderbox-net, in a named namespace the bundle joins; an empty net is a namespace of
+  // its own (loopback only). An unprivileged bundle joins a user namespace made at boot too
+  // (oci/userns.ts), the named network namespace made inside it
   const joined = joinsNamedNetns(spec);
-  if (spec.net.some((n) => n.type === 'routed')) fail('OCI_NET_ROUTED', `${spec.callsign}: a routed veth is not made for an OCI bundle yet (only LXC's router mode routes it)`, 'use a veth on a bridge (type: veth) for runtime runc or both, or runtime lxc');
   if (joined && spec.runtime === 'both') {
     const links = [...new Set(spec.net.flatMap((n) => (n.type === 'veth' && n.link ? [n.link] : [])))];
-    warnings.push({ code: 'OCI_BOTH_NET_TWICE', severity: 'warning', message: `${spec.callsign}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and liblxc makes the LXC container's when Thunder starts it, with the same MAC and address${links.length ? ` on ${links.join(', ')}` : ''}: when Thunder uses its LXC backend, both are up at once`, hint: 'give a networked container one runtime (runtime: lxc or runtime: runc), the one the plugin JSON\'s containertype selects' });
+    // a host end with a fixed name (a routed NIC's veth.pair, or one given) is S40's from boot:
+    // liblxc cannot make its own (measured, liblxc 5.0.2: "File exists - Failed to create veth pair")
+    const pairs = spec.net.flatMap((n, i) => (n.type === 'routed' ? [n.vethPair ?? derivedVethPair(spec.callsign, i)] : n.type === 'veth' && n.vethPair ? [n.vethPair] : []));
+    const twice = pairs.length
+      ? `liblxc cannot make the LXC container's when Thunder starts it through its LXC backend: the host end ${pairs.join(', ')} is there already, and the start fails ("Failed to create veth pair")`
+      : `liblxc makes the LXC container's when Thunder starts it, with the same MAC and address${links.length ? ` on ${links.join(', ')}` : ''}: when Thunder uses its LXC backend, both are up at once`;
+    warnings.push({ code: 'OCI_BOTH_NET_TWICE', severity: 'warning', message: `${spec.callsign}: runtime both with a veth: S40thunderbox-net makes the OCI bundle's veth at boot, and ${twice}`, hint: 'give a networked container one runtime (runtime: lxc or runtime: runc), the one the plugin JSON\'s containertype selects' });
   }
   const userns = joinsBootUserns(spec);
   if (userns) notes.push(`the user namespace (${spec.idmap.map((l) => `${l.kind} ${l.nsid} ${l.hostid} ${l.range}`).join(', ')})${joined ? ' and the network namespace' : ''} the bundle joins ${joined ? 'are' : 'is'} made at boot by ${ociUsernsScript(spec.callsign)}`);
