@@ -17,6 +17,8 @@ import { tmpDir } from '../helpers/tmp.js';
 // namespace this test makes, with IPv4 addresses from 198.18.0.0/15 (IPv6 from fd18::/16);
 // the host's interfaces are never touched, every namespace is removed, also on failure.
 
+const ping = (...a: string[]) => ['/bin/busybox', 'ping', ...a, '-c1', '-W2'];
+
 const run = async (cmd: string[]) => {
   const r = await execa(cmd[0]!, cmd.slice(1), { reject: false });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
@@ -60,7 +62,7 @@ describe('OCI networking, routed: the namespace S40thunderbox-net makes at boot'
     const [pool, container, gw, addr, behind, behindHost] = [`198.19.${x}.0/28`, `198.19.${x}.2`, `198.19.${x}.1`, `198.18.${x}.5`, `198.18.${x}.64/26`, `198.18.${x}.65`];
     const [addr6, gw6, behind6] = [`fd18:${h}::5`, `fd18:${h}::1`, `fd18:${h}:1::/64`];
     const net = `[{ type: routed, interconnect: auto, ipv4: [${addr}/32], ipv6: ['${addr6}/128'], gateway6: '${gw6}', routes: [${behind}, '${behind6}'] }]`;
-    // privileged (idmap: none) for runc (OCI_NET_USERNS); the LXC one unprivileged, as privileged
+    // privileged (idmap: none) for runc (the unprivileged one is the next test); the LXC one unprivileged, as privileged
     // lxc-execute fails on this build host at its cgroup setup ("Failed to setup cgroup limits"):
     // liblxc makes the network on the device's side the same way either way
     const body = (runtime: string, rootfs: string) => `routed-pool: ${pool}\ncontainers:\n  ${c}:\n    rootfs: ${rootfs}\n    runtime: ${runtime}\n${runtime === 'lxc' ? '' : '    idmap: none\n'}    plugin-json: false\n    net: ${net}\n`;
@@ -107,7 +109,6 @@ describe('OCI networking, routed: the namespace S40thunderbox-net makes at boot'
     const inNs = (cmd: string[]) => run(['nsenter', `--net=/run/netns/${testNs}`, '--', ...cmd]);
     const inLxcNs = (cmd: string[]) => run(['nsenter', `--net=/run/netns/${lxcNs}`, '--', ...cmd]);
     const inside = (cmd: string[]) => run(['ip', 'netns', 'exec', `tbx-${c}`, ...cmd]);
-    const ping = (...a: string[]) => ['/bin/busybox', 'ping', ...a, '-c1', '-W2'];
     const mark = `/tmp/tbx-routed-${randomBytes(4).toString('hex')}`;
     let lxcRun: ReturnType<typeof execa> | undefined;
     await execa('ip', ['netns', 'add', testNs]);
@@ -183,6 +184,46 @@ describe('OCI networking, routed: the namespace S40thunderbox-net makes at boot'
       }
       await inNs(['sh', init, 'stop']);
       for (const n of [testNs, lxcNs, `tbx-${c}`]) if (fs.existsSync(`/run/netns/${n}`)) await execa('ip', ['netns', 'del', n], { reject: false });
+    }
+  }, 120_000);
+
+  it('an unprivileged runc container with a routed NIC: its S39 script makes the namespace inside its user namespace, S40 the NIC; runc and crun start it, it reaches the host end and is reached', async () => {
+    const dir = tmpDir();
+    const c = `Ru${randomBytes(3).toString('hex')}`;
+    const x = randomBytes(1)[0]!;
+    const [pool, container, gw, addr] = [`198.19.${x}.16/28`, `198.19.${x}.18`, `198.19.${x}.17`, `198.18.${x}.9`];
+    const target = await deviceImage(dir);
+    fs.mkdirSync(path.join(target, 'var/run'), { recursive: true });
+    const m = path.join(dir, 'thunderbox.yaml');
+    fs.writeFileSync(m, `routed-pool: ${pool}\ncontainers:\n  ${c}:\n    rootfs: ${await busyboxRootfs(path.join(dir, 'rootfs.tar'))}\n    runtime: runc\n    plugin-json: false\n    net: [{ type: routed, interconnect: auto, ipv4: [${addr}/32] }]\n`);
+    const p = await tbx(['prepare', '--no-doctor', '--manifest', m, '--target', target, '-q']);
+    expect(p.code).toBe(0);
+    expect((await tbx(['net', 'render', '--manifest', m, '--target', target, '-q'])).code).toBe(0);
+    const s39 = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
+    const init = path.join(target, 'etc/init.d/S40thunderbox-net');
+    const testNs = `tbx${randomBytes(4).toString('hex')}`;
+    const inNs = (cmd: string[]) => run(['nsenter', `--net=/run/netns/${testNs}`, '--', ...cmd]);
+    await execa('ip', ['netns', 'add', testNs]);
+    try {
+      await inNs(['ip', 'link', 'set', 'lo', 'up']);
+      expect(await inNs(['sh', s39, 'start'])).toMatchObject({ code: 0, stderr: '' });
+      expect(await inNs(['sh', init, 'start'])).toMatchObject({ code: 0, stderr: '' });
+      for (const runtime of ['runc', 'crun'] as const) {
+        const r = await startOciOnDevice({ env: { ...THUNDER_ENVIRONMENT }, timeoutMs: 20_000, target, bundle: `/usr/share/Thunder/${c}/Container`, callsign: c, runtime, netns: [`tbx-${c}`], userns: [`tbx-${c}`], command: ['sh', '-c', `cat /proc/self/uid_map; ip -o addr show dev eth0; ip route; ping -c1 -W2 ${gw}`] });
+        expect(r.error).toBeUndefined();
+        expect(r.output).toMatch(/^\s+0\s+100000\s+65536$/m);
+        expect(addresses(r.output)).toEqual([`inet ${addr}/32`, `inet ${container}/30`].sort());
+        expect(r.output).toContain(`default via ${gw} dev eth0`);
+        expect(r.output).toContain(`64 bytes from ${gw}`);
+      }
+      for (const a of [container, addr]) expect((await inNs(ping(a))).stdout).toContain(`64 bytes from ${a}`);
+      expect((await inNs(['sh', init, 'stop'])).code).toBe(0);
+      expect((await inNs(['sh', s39, 'stop'])).code).toBe(0);
+      expect(fs.existsSync(`/run/netns/tbx-${c}`) || fs.existsSync(`/run/thunderbox/userns/tbx-${c}`)).toBe(false);
+    } finally {
+      await inNs(['sh', init, 'stop']);
+      await inNs(['sh', s39, 'stop']);
+      for (const n of [testNs, `tbx-${c}`]) if (fs.existsSync(`/run/netns/${n}`)) await execa('ip', ['netns', 'del', n], { reject: false });
     }
   }, 120_000);
 
