@@ -7,6 +7,8 @@ import { entries, parseConfig } from '../lxc/document.js';
 import { includedConfigs } from '../lxc/includes.js';
 import { fstabUnescape, mountFields } from '../lxc/mount-entry.js';
 import { pluginJsonCandidates } from './layout.js';
+import { imageLxcVersion } from '../lxc/image-version.js';
+import { ociUsernsScript } from '../oci/userns.js';
 
 // What the doctor reads from the image outside the container tree, as one signature: the files
 // the config includes (and theirs), the seccomp profiles they name, the mount sources, the
@@ -18,7 +20,7 @@ import { pluginJsonCandidates } from './layout.js';
 // reads and stats, no rootfs walk.
 
 /** Files of the image the rules read besides the config's (thunder/doctor/): the shell hooks run with, the ids newuidmap reads, what makes bridges at boot, Thunder's config, what mounts cgroups (cgroup-layout.ts). */
-const DEVICE_FILES = ['/bin/sh', '/etc/passwd', '/etc/subuid', '/etc/subgid', '/etc/init.d', '/etc/init.d/S40thunderbox-net', '/etc/network/interfaces', '/etc/fstab', '/etc/Thunder/config.json', '/etc/WPEFramework/config.json', '/usr/bin/cgroupfs-mount', '/usr/lib/systemd/systemd', '/lib/systemd/systemd'];
+const DEVICE_FILES = ['/bin/sh', '/run', '/etc/passwd', '/etc/subuid', '/etc/subgid', '/etc/init.d', '/etc/init.d/S40thunderbox-net', '/etc/network/interfaces', '/etc/fstab', '/etc/Thunder/config.json', '/etc/WPEFramework/config.json', '/usr/bin/cgroupfs-mount', '/usr/lib/systemd/systemd', '/lib/systemd/systemd'];
 const PATH_DIRS = ['/sbin', '/usr/sbin', '/bin', '/usr/bin'];
 
 /** The image's programs the doctor reads the device's architecture from. */
@@ -61,7 +63,13 @@ export function doctorInputs(target: string, containerDir: string, callsign: str
   // the directories above the container dir (not its own listing, which prepare's stamp changes)
   add(path.posix.dirname(`/${path.relative(target, containerDir).split(path.sep).join('/')}`), true);
   for (const p of DEVICE_FILES) add(p);
-  for (const t of ['newuidmap', 'newgidmap']) onPath(t);
+  for (const t of ['newuidmap', 'newgidmap', 'unshare']) onPath(t);
+  // an OCI bundle's: the runtime Thunder runs, the boot script of its user namespace
+  add('/usr/bin/runc');
+  add(ociUsernsScript(callsign));
+  // the LXC release whose grammar the config is checked against
+  const lxc = imageLxcVersion(target);
+  if (lxc) add(lxc.file);
   for (const p of [...pluginJsonCandidates('', callsign), ...TARGET_PROBES]) {
     const host = resolveInTargetOrNull(target, p);
     if (host !== null) files.add(host);

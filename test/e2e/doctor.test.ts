@@ -43,6 +43,7 @@ async function prepared(extra: string[] = [], o: { pluginJson?: boolean; archive
   fs.mkdirSync(path.join(target, 'usr/share/lxc'), { recursive: true });
   fs.cpSync('/usr/share/lxc/config', path.join(target, 'usr/share/lxc/config'), { recursive: true, verbatimSymlinks: true });
   fs.mkdirSync(path.join(target, 'tmp'), { mode: 0o1777 });
+  fs.mkdirSync(path.join(target, 'run')); // Buildroot's skeleton: liblxc's locks live there
   fs.mkdirSync(path.join(target, 'bin'));
   fs.copyFileSync('/bin/busybox', path.join(target, 'bin/busybox'));
   // Thunder's own config, which prepare edits for an unprivileged container's messages

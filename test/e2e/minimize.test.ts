@@ -36,6 +36,7 @@ function deviceBasics(target: string): void {
   fs.writeFileSync(path.join(target, 'etc/Thunder/config.json'), '{}\n');
   fs.cpSync('/usr/share/lxc/config', path.join(target, 'usr/share/lxc/config'), { recursive: true, verbatimSymlinks: true });
   fs.mkdirSync(path.join(target, 'tmp'), { recursive: true, mode: 0o1777 });
+  fs.mkdirSync(path.join(target, 'run'), { recursive: true });
 }
 
 /** An image that is its own rootfs (prepare's `target` source, or the tree an archive is made of), with a Local-mode plugin JSON. */
