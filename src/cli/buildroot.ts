@@ -47,7 +47,7 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const p = newProgram();
       registerPrepare(p);
       // with --json, prepare's and net render's documents go into post-build's own
-      const prepared = await captureJson(() => p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]));
+      const prepared = await captureJson(() => p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, '--target-from', 'post-build\'s TARGET_DIR', ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]));
       const m = loadManifest(manifest);
       const device = deviceModel(target, { datapath: a.datapath ?? m.datapath });
       const containers = m.containers.map((c) => {

@@ -18,6 +18,16 @@ export function program(): Command {
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error[USAGE]: ')) })
     .showHelpAfterError('  hint: run with --help for usage')
     .exitOverride();
+  // an option given an empty value ("--target ''", "--dir $UNSET") is refused: taken as given, a
+  // path would resolve to the current directory, and a name to nothing, silently
+  p.hook('preAction', (_root, cmd) => {
+    for (const o of cmd.options) {
+      const v: unknown = cmd.getOptionValue(o.attributeName());
+      if (v === '' || (Array.isArray(v) && v.includes(''))) {
+        throw new UsageError(`${o.long ?? o.short} was given an empty value`, `give ${o.flags} a value (an unset shell variable expands to nothing)`);
+      }
+    }
+  });
   layoutHelp(p);
   p.addHelpText('after', `
 Examples:

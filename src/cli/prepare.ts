@@ -25,6 +25,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 interface PrepareFlags {
   target?: string;
+  targetFrom?: string;
   classname?: string;
   location?: 'data' | 'persistent';
   consoleLog?: string;
@@ -88,6 +89,8 @@ not at all; a second run with the same inputs changes nothing.`,
     .argument('[callsign]', 'the plugin callsign, e.g. OCDM (all containers of --manifest when omitted)')
     .argument('[rootfs]', 'rootfs archive or directory (e.g. output/images/rootfs.tar)')
     .option('--target <dir>', 'image root (Buildroot TARGET_DIR); default $TARGET_DIR, else the current directory')
+    // how post-build, which runs prepare with --target, says where the image root came from
+    .addOption(new Option('--target-from <what>').hideHelp())
     .option('--datapath <path>', `Thunder data path on the device (default: the image's /etc/Thunder/config.json, else ${DEFAULT_DATAPATH})`)
     .addOption(new Option('--location <where>', 'data: <datapath>/<classname>/Container, where Thunder finds it in a read-only image (default); persistent: <persistentpath>/<callsign>/Container, one per callsign').choices(['data', 'persistent']))
     .option('--classname <name>', 'the plugin\'s class when no plugin JSON says it (--no-plugin-json); Thunder looks in <datapath>/<classname>')
@@ -235,7 +238,8 @@ function describe(r: ContainerReport, verbs: { create: string; replace: string; 
 
 async function runPrepare(callsign: string | undefined, rootfs: string | undefined, f: PrepareFlags, cmd: Command): Promise<void> {
   const out = new Output(f);
-  const t = chooseTarget(f.target);
+  const chosen = chooseTarget(f.target);
+  const t = f.targetFrom ? { ...chosen, from: f.targetFrom } : chosen;
   // yaml + zod cost start-up time; a plain run does not need them
   const manifest = f.manifest ? (await import('../profile/manifest.js')).loadManifest(f.manifest) : undefined;
   if (!callsign && !manifest) throw new UsageError('give a callsign and a rootfs, or --manifest FILE', 'e.g. thunderbox prepare OCDM output/images/rootfs.tar');

@@ -75,6 +75,7 @@ describe('Buildroot integration', () => {
       expect(pb.stderr).toBe('');
       expect(pb.exitCode).toBe(0);
       expect(pb.stdout).toMatch(/OCDM: created .*Container/);
+      expect(pb.stdout).toContain(`image root: ${target} (from post-build's TARGET_DIR)`);
       const c = path.join(target, 'usr/share/Thunder/OCDM/Container');
       expect(fs.existsSync(path.join(c, 'rootfs/bin/busybox'))).toBe(true);
       expect(fs.existsSync(path.join(c, 'rootfs/usr/share/Thunder'))).toBe(false); // not into itself

@@ -125,3 +125,25 @@ describe('the includes prepare and the doctor follow in the image', () => {
     expect(got).toEqual(['etc/lxc/common.conf', 'etc/lxc/conf.d/b.conf']);
   });
 });
+
+describe('an option given an empty value (an unset shell variable) is a usage error, never the current directory', () => {
+  it.each([
+    ['prepare', 'OCDM', 'rootfs.tar', '--target', ''],
+    ['demo', '--dir', ''],
+    ['try', 'OCDM', '--target', ''],
+    ['doctor', 'OCDM', '--datapath', ''],
+    ['prepare', 'OCDM', 'rootfs.tar', '--target', 'x', '--mount', ''],
+    ['net', 'render', '--manifest', ''],
+  ])('%s %s ...', async (...args) => {
+    const dir = tmpDir();
+    const r = await tbx(args, { cwd: dir });
+    expect(r.code).toBe(2);
+    const opt = args[args.length - 2]!;
+    expect(r.stderr).toContain(`error[USAGE]: ${opt} was given an empty value`);
+    // nothing was written where it would have gone
+    expect(fs.readdirSync(dir)).toEqual([]);
+    const j = await tbx([...args, '--json'], { cwd: dir });
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, diagnostics: [{ code: 'USAGE', message: `${opt} was given an empty value` }] });
+  });
+});
