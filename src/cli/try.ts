@@ -9,6 +9,7 @@ import { Output } from './output.js';
 import { chooseTarget } from './target.js';
 
 interface TryFlags {
+  classname?: string;
   target?: string;
   datapath?: string;
   host?: boolean;
@@ -46,6 +47,7 @@ includes, hooks, /tmp and subids, and this host's environment.`,
     .argument('[cmd...]', 'command to run inside (default: ThunderPlugin if the rootfs has it, else /bin/sh -c true)')
     .option('--target <dir>', 'image root (default $TARGET_DIR, else the current directory)')
     .option('--datapath <path>', `Thunder data path on the device (default: the image's Thunder config, else ${DEFAULT_DATAPATH})`)
+    .option('--classname <name>', 'the plugin\'s class when no plugin JSON says it (a container prepared with --no-plugin-json --classname)')
     .option('--timeout <seconds>', 'stop the container after this long (default 30; also with --host)')
     .option('--log-level <level>', 'liblxc log level: TRACE, DEBUG (default) or INFO')
     .addOption(new Option('--runtime <name>', 'lxc (default), or start the OCI bundle as Thunder\'s runc backend does: create --no-new-keyring --bundle, exec --detach --env, delete --force, with the image\'s /usr/bin/runc (or crun; this host\'s lent there when the image has none)').choices(['lxc', 'runc', 'crun']))
@@ -84,6 +86,7 @@ Examples:
           target: t.target,
           datapath: f.datapath,
           callsign,
+          classname: f.classname,
           command: cmd,
           timeoutMs,
           logLevel: f.logLevel,
@@ -131,6 +134,7 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
     target: t.target,
     datapath: f.datapath,
     callsign,
+    classname: f.classname,
     runtime,
     command: cmd,
     timeoutMs,
@@ -162,7 +166,7 @@ async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<
   const timeoutMs = parseTimeout(f.timeout);
   const out = new Output(f);
   const t = chooseTarget(f.target);
-  const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true, timeoutMs });
+  const r = await tryContainer({ target: t.target, datapath: f.datapath, callsign, classname: f.classname, command: cmd, capture: f.json === true, keep: f.keep === true, fixHostSubids: f.fixHostSubids === true, start: f.start === true, timeoutMs });
   out.diagnostics(r.notes);
   if (f.verbose) {
     out.detail(r.config.trimEnd().replace(/^/gm, '  | '));

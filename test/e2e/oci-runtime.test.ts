@@ -234,6 +234,37 @@ describe('thunderbox try --runtime runc', () => {
   }, 120_000);
 });
 
+describe('thunderbox try --runtime of a networked bundle: the namespaces the device makes at boot, made in its root', () => {
+  it('privileged: an empty stand-in for the network namespace S40thunderbox-net makes; unprivileged: the image\'s S39 script makes both (runc and crun); each says try makes no veths', async () => {
+    const dir = tmpDir();
+    const [p, u] = [cs('TryNetP'), cs('TryNetU')];
+    const target = await deviceImage(dir);
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'), { extra: [{ path: 'bin/ip', type: 'SymbolicLink', linkpath: 'busybox', mtime: T }] });
+    const m = path.join(dir, 'thunderbox.yaml');
+    const veth = '[{ type: veth, link: tbxbr0, ipv4: auto }]';
+    fs.writeFileSync(m, `networks:\n  tbxbr0: { ipv4: 198.18.7.1/24 }\ncontainers:\n  ${p}:\n    rootfs: ${rootfs}\n    runtime: runc\n    idmap: none\n    plugin-json: false\n    net: ${veth}\n  ${u}:\n    rootfs: ${rootfs}\n    runtime: runc\n    plugin-json: false\n    net: ${veth}\n`);
+    const pr = await tbx(['prepare', '--no-doctor', '--manifest', m, '--target', target, '-q']);
+    expect(pr.stderr).not.toContain('error[');
+    expect(pr.code).toBe(0);
+    const before = fs.readdirSync('/run/netns');
+    for (const [c, runtime] of [[p, 'runc'], [u, 'runc'], [u, 'crun']] as const) {
+      const r = await tbx(['try', c, '--target', target, '--runtime', runtime, '--classname', c, '--', 'sh', '-c', 'cat /proc/self/uid_map; ip -o link']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^1: lo: <LOOPBACK,UP,LOWER_UP>/m);
+      expect(r.stdout).not.toContain('eth0');
+      if (c === p) {
+        expect(r.stdout).toMatch(/^\s+0\s+0\s+4294967295$/m);
+        expect(r.stderr).toContain(`/var/run/netns/tbx-${p}: the device's S40thunderbox-net makes this network namespace at boot, with its veths; this start joins an empty one (loopback only)`);
+      } else {
+        expect(r.stdout).toMatch(/^\s+0\s+100000\s+65536$/m);
+        expect(r.stderr).toContain(`/var/run/netns/tbx-${u}: made by the image's boot script; the device's S40thunderbox-net gives it its veths at boot, which try does not make on this host (loopback only)`);
+      }
+    }
+    // the stand-in is gone, and nothing of the host's network was touched
+    expect(fs.readdirSync('/run/netns')).toEqual(before);
+  }, 120_000);
+});
+
 describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () => {
   it('two runc containers on one bridge ping each other and the gateway, through the generated init script\'s namespaces (in a test namespace, 198.18.0.0/15); stop removes them', async () => {
     const dir = tmpDir();

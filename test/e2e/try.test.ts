@@ -289,3 +289,20 @@ function processesWith(mark: string): number[] {
   }
   return out;
 }
+
+describe('thunderbox try --classname: a container prepared without a plugin JSON', () => {
+  it('is found where Thunder looks for its class (LXC, --host and runc); without --classname the callsign is looked for, and not found', async () => {
+    const dir = tmpDir();
+    const c = `Cls${randomBytes(3).toString('hex')}`;
+    const klass = `Klass${randomBytes(2).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, c, { runtime: 'both', classname: klass });
+    expect(fs.existsSync(path.join(target, 'usr/share/Thunder', klass, 'Container/config.json'))).toBe(true);
+    const missing = await tbx(['try', c, '--target', target, '--', '/bin/sh', '-c', 'echo ran']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('error[CONTAINER_MISSING]');
+    for (const extra of [[], ['--host'], ['--runtime', 'runc']]) {
+      const r = await tbx(['try', c, '--target', target, '--classname', klass, ...extra, '--', '/bin/sh', '-c', 'echo ran']);
+      expect([extra, r.code, r.stdout]).toEqual([extra, 0, expect.stringMatching(/^ran$/m)]);
+    }
+  }, 120_000);
+});
