@@ -51,6 +51,7 @@ interface PrepareFlags {
   route?: string[];
   seccomp?: 'default' | 'off' | 'off-common-conf';
   runtime?: 'lxc' | 'runc' | 'both';
+  containertype?: 'lxc' | 'runc';
   pluginJson?: string | false;
   unmappedToNobody?: boolean;
   fixRootMode?: boolean;
@@ -116,6 +117,7 @@ not at all; a second run with the same inputs changes nothing.`,
     .option('--veth-pair <name>', 'host-side veth name (at most 15 characters)')
     .addOption(new Option('--seccomp <mode>', 'default, off (this container only), off-common-conf (the wiki way: every container)').choices(['default', 'off', 'off-common-conf']))
     .addOption(new Option('--runtime <backend>', 'Thunder\'s container backend: lxc (default), runc (an OCI bundle config.json beside the LXC config, containertype "runc"), both').choices(['lxc', 'runc', 'both']))
+    .addOption(new Option('--containertype <backend>', 'the backend the plugin JSON selects (default: the runtime; with --runtime both none is set)').choices(['lxc', 'runc']))
     .option('--plugin-json <file>', 'the plugin config to switch to Container mode (default: searched in the image)')
     .option('--no-plugin-json', 'leave the plugin config alone')
     .option('--unmapped-to-nobody', 'files owned by ids outside the idmap go to the container\'s nobody (65534) instead of failing')
@@ -192,6 +194,7 @@ function flagsToInput(rootfs: string | undefined, f: PrepareFlags, cmd: Command)
   if (fromCli(cmd, 'tmp')) i.tmp = f.tmp;
   if (f.seccomp) i.seccomp = f.seccomp;
   if (f.runtime) i.runtime = f.runtime;
+  if (f.containertype) i.containertype = f.containertype;
   if (fromCli(cmd, 'pluginJson')) i.pluginJson = f.pluginJson === false ? false : String(f.pluginJson);
   if (f.unmappedToNobody) i.unmappedToNobody = true;
   if (f.fixRootMode) i.fixRootMode = true;

@@ -49,6 +49,8 @@ export interface ContainerInput {
   environment?: EnvSpec[];
   seccomp?: SeccompMode;
   runtime?: RuntimeMode;
+  /** the backend the plugin JSON selects (containertype), asked for; with runtime both nothing is set unless asked */
+  containertype?: 'lxc' | 'runc';
   /** 'auto' searches Thunder's plugin dirs; false skips the JSON. */
   pluginJson?: string | false;
   unmappedToNobody?: boolean;

@@ -27,6 +27,7 @@ import { IFNAME, type HostNetwork, type MountSpec, type NetSpec } from './spec.j
 //       environment: [PATH, MESSAGE_DISPATCHER_CONFIG, "LOG_LEVEL=3"]
 //       seccomp: default                    # off | off-common-conf
 //       runtime: lxc                        # runc | both (an OCI config.json for Thunder's runc backend)
+//       containertype: runc                 # the plugin JSON's backend (default: the runtime; none for both)
 //       plugin-json: auto                   # a path in the image, or false
 //       unmapped-to-nobody: false           # files of ids outside the idmap: error, or the container's nobody
 //       fix-root-mode: false                # make a locked rootfs top (0700) traversable
@@ -119,6 +120,7 @@ const container = z.strictObject({
   environment: z.array(z.string().min(1)).optional(),
   seccomp: z.enum(['default', 'off', 'off-common-conf']).optional(),
   runtime: z.enum(['lxc', 'runc', 'both']).optional(),
+  containertype: z.enum(['lxc', 'runc']).optional(),
   'plugin-json': z.union([z.string().min(1), z.literal(false)]).optional(),
   'unmapped-to-nobody': z.boolean().optional(),
   'fix-root-mode': z.boolean().optional(),
@@ -242,6 +244,7 @@ function toInput(raw: RawContainer, dir: string, at: Positions): ContainerInput 
   }
   if (raw.seccomp) out.seccomp = raw.seccomp;
   if (raw.runtime) out.runtime = raw.runtime;
+  if (raw.containertype) out.containertype = raw.containertype;
   if (raw['plugin-json'] !== undefined) out.pluginJson = raw['plugin-json'];
   if (raw['unmapped-to-nobody'] !== undefined) out.unmappedToNobody = raw['unmapped-to-nobody'];
   if (raw['fix-root-mode'] !== undefined) out.fixRootMode = raw['fix-root-mode'];

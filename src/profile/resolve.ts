@@ -179,6 +179,10 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     // a usage error (exit 2) on the command line; in a manifest, at the container's key
     throw new ThunderboxError({ code: 'ROOTFS_MISSING', severity: 'error', message: `no rootfs given for ${callsign}`, hint: `pass it: thunderbox prepare ${callsign} output/images/rootfs.tar (or "target" to copy the image's own root)${at('') ? ', or give rootfs: in the manifest' : ''}`, ...at('') }, { usage: true });
   }
+  const runtime = input.runtime ?? 'lxc';
+  if (input.containertype !== undefined && runtime !== 'both' && input.containertype !== runtime) {
+    throw new ThunderboxError({ code: 'CONTAINERTYPE_NOT_MADE', severity: 'error', message: `${callsign}: containertype ${input.containertype}, but runtime ${runtime} makes no ${input.containertype === 'runc' ? 'OCI bundle' : 'LXC container'}${input.containertype === 'lxc' ? ' Thunder\'s LXC backend would start (its config is written, but the plugin is meant for runc)' : ''}`, hint: `give runtime ${input.containertype} or both, or leave containertype out (runtime ${runtime} sets "${runtime}")`, ...at('containertype') }, { usage: true });
+  }
   const rootfsPath = input.rootfs === 'target' ? ctx.target : path.resolve(input.rootfs);
   let st: fs.Stats;
   try {
@@ -242,6 +246,7 @@ export function resolveContainer(callsign: string, input: ContainerInput, ctx: R
     environment,
     seccomp: input.seccomp ?? 'default',
     runtime: input.runtime ?? 'lxc',
+    ...(input.containertype !== undefined ? { containertype: input.containertype } : {}),
     pluginJson: input.pluginJson === false ? null : (input.pluginJson ?? 'auto'),
     unmappedToNobody: input.unmappedToNobody ?? false,
     fixRootMode: input.fixRootMode ?? false,

@@ -127,6 +127,8 @@ export interface ContainerSpec {
   seccomp: SeccompMode;
   /** lxc: the LXC config; runc and both: an OCI bundle config.json too (oci/config.ts). */
   runtime: RuntimeMode;
+  /** the plugin JSON's containertype, asked for (default: the runtime, none for both) */
+  containertype?: 'lxc' | 'runc';
   /** null: do not touch a plugin JSON; 'auto': search Thunder's plugin dirs; else this file. */
   pluginJson: string | null;
   /** Files owned by ids the idmap does not cover go to the container's nobody (65534) instead of failing. */

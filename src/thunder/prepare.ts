@@ -194,7 +194,8 @@ function place(req: PrepareRequest, device: DeviceModel, spec: ContainerSpec): P
     const ct = plugin.containertype;
     // the backends this container is made for: lxc's config always, runc's config.json with runc or both
     const served = spec.runtime === 'both' ? ['lxc', 'runc'] : [spec.runtime];
-    if (ct && !served.includes(ct.value.toLowerCase())) {
+    // (unless the plugin's backend is asked for: prepare then sets it)
+    if (ct && !served.includes(ct.value.toLowerCase()) && spec.containertype === undefined) {
       const known = CONTAINER_TYPES.includes(ct.value.toLowerCase());
       const made = spec.runtime === 'both' ? 'an LXC container and an OCI bundle for runc' : spec.runtime === 'runc' ? 'an OCI bundle for runc' : 'an LXC container';
       const other = ct.value.toLowerCase() === 'runc' ? ', or prepare it with --runtime runc (runtime: runc)' : ct.value.toLowerCase() === 'lxc' ? ', or prepare it with --runtime lxc or both' : '';
@@ -638,7 +639,13 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
     // backend and has no such key.
     // With runtime both, the container serves either backend: the plugin JSON is left to choose
     // (containertype, else processcontainers.default; README "Thunder's runc backend").
-    if (device.thunder.release === 'R5' && !plugin.containertype && spec.runtime !== 'both') {
+    // Asked for (containertype:), the backend is set, also over another of the ones made.
+    const asked = spec.containertype;
+    const have = plugin.containertype?.value.toLowerCase();
+    if (asked !== undefined && have !== asked) {
+      after = setJsonString(after, file, [...plugin.root, 'configuration', 'containertype'], asked).after;
+      reasons.push(`${root}.configuration.containertype ${have === undefined ? 'set to' : `"${plugin.containertype!.value}" ->`} "${asked}" (asked)`);
+    } else if (asked === undefined && device.thunder.release === 'R5' && !plugin.containertype && spec.runtime !== 'both') {
       after = setJsonString(after, file, [...plugin.root, 'configuration', 'containertype'], spec.runtime).after;
       reasons.push(`${root}.configuration.containertype set to "${spec.runtime}"${device.thunder.containersDefault ? ` (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")` : ''}`);
     }

@@ -105,6 +105,29 @@ describe('Thunder finds the container', () => {
     expect(fs.existsSync(path.join(u.target, 'usr/share/Thunder/OCDM/Container/config.json'))).toBe(true);
   });
 
+  it('--containertype (manifest containertype:): with --runtime both it chooses, also over the JSON\'s other one; with lxc or runc it must be that one', async () => {
+    const u = sampleWith({});
+    const r = await tbx(['prepare', 'OCDM', u.archive, '--target', u.target, '--no-doctor', '--runtime', 'both', '--containertype', 'runc']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('containertype set to "runc" (asked)');
+    const json = () => JSON.parse(fs.readFileSync(path.join(u.target, 'etc/Thunder/plugins/OCDM.json'), 'utf8')).configuration.root.configuration;
+    expect(json()).toEqual({ containertype: 'runc' });
+    const back = await tbx(['prepare', 'OCDM', u.archive, '--target', u.target, '--no-doctor', '--runtime', 'both', '--containertype', 'lxc']);
+    expect(back.code).toBe(0);
+    expect(back.stdout).toContain('containertype "runc" -> "lxc" (asked)');
+    expect(json()).toEqual({ containertype: 'lxc' });
+    // a manifest says it the same way; a runtime that does not make that backend is refused at its key
+    const m = path.join(path.dirname(u.target), 'thunderbox.yaml');
+    fs.writeFileSync(m, `containers:\n  OCDM:\n    rootfs: ${u.archive}\n    runtime: lxc\n    containertype: runc\n`);
+    const bad = await tbx(['prepare', '--manifest', m, '--target', u.target, '--no-doctor']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/thunderbox\.yaml:5:\d+: error\[CONTAINERTYPE_NOT_MADE\]: OCDM: containertype runc, but runtime lxc makes no OCI bundle/);
+    expect(json()).toEqual({ containertype: 'lxc' });
+    fs.writeFileSync(m, `containers:\n  OCDM:\n    rootfs: ${u.archive}\n    runtime: both\n    containertype: runc\n`);
+    expect((await tbx(['prepare', '--manifest', m, '--target', u.target, '--no-doctor', '-q'])).code).toBe(0);
+    expect(json()).toEqual({ containertype: 'runc' });
+  });
+
   it('a plugin run out of process whole (R5\'s top-level "root"): that root gets the mode and the backend', async () => {
     const s = sampleWith({ OCDM: { locator: 'libThunderOCDM.so', classname: 'OCDM', root: { mode: 'Local', user: 'ocdm' } } });
     const r = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target, '--no-doctor']);
