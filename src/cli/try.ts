@@ -130,19 +130,31 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
   const out = new Output(f);
   const t = chooseTarget(f.target);
   const { tryOciOnDevice } = await import('../oci/try-device.js');
-  const r = await tryOciOnDevice({
-    target: t.target,
-    datapath: f.datapath,
-    callsign,
-    classname: f.classname,
-    runtime,
-    command: cmd,
-    timeoutMs,
-    onChosen: (c) => {
-      if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: bundle ${c} (${runtime})\n`);
-    },
-  });
-  if (!f.json) process.stdout.write(r.output);
+  // Ctrl-C or a TERM stops the command and deletes the container before thunderbox exits
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => ac.abort(new Interrupted(sig));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let r;
+  try {
+    r = await tryOciOnDevice({
+      target: t.target,
+      datapath: f.datapath,
+      callsign,
+      classname: f.classname,
+      runtime,
+      command: cmd,
+      timeoutMs,
+      signal: ac.signal,
+      onOutput: f.json ? undefined : (s) => process.stdout.write(s),
+      onChosen: (c) => {
+        if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: bundle ${c} (${runtime})\n`);
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   out.diagnostics(r.diagnostics);
   if (f.verbose) {
     for (const c of r.calls) out.detail(`${c.argv.join(' ')}: exit ${c.status} in ${c.ms} ms`);

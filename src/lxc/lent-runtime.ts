@@ -31,6 +31,11 @@ export interface LentRuntime {
   /** util-linux setpriv: --pdeathsig, so the namespace dies with thunderbox even when it is killed */
   setpriv: string;
   /**
+   * LXC's static lxc-init (init.lxc.static): a process 1 that reaps the orphans it is given
+   * (the device's init does), for the device root of an OCI start, where runc's init is one
+   */
+  initStatic: string;
+  /**
    * liblxc's compiled-in mount point for the container's rootfs (LXCROOTFSMOUNT; Debian:
    * /usr/lib/x86_64-linux-gnu/lxc/rootfs). Without it liblxc stops with "Failed to access to
    * ... lxc/rootfs" (measured): it belongs to the lent runtime, so it is made in the overlay.
@@ -97,6 +102,7 @@ export function lentRuntime(): LentRuntime {
     script: which('script', 'bsdutils'),
     nsenter: which('nsenter', 'util-linux'),
     setpriv: which('setpriv', 'util-linux'),
+    initStatic: which('init.lxc.static', 'lxc'),
     rootfsMount: mount,
   };
   return cached;

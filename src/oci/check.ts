@@ -199,20 +199,21 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
   if (!joined.some((n) => n.path !== null)) return;
   const scripts = imageUsernsScripts(sysroot);
   const hasUserns = joined.some((n) => n.type === 'user');
-  let others: string[] | undefined;
-  const bootTexts = () => {
-    if (others) return others;
-    const dir = resolveInTargetOrNull(sysroot, '/etc/init.d');
-    others = [];
-    try {
-      for (const n of dir ? fs.readdirSync(dir).filter((x) => /^S\d\d/.test(x)).sort() : []) {
-        const r = readTextFile(path.join(dir!, n));
-        if (r.ok) others.push(r.text);
+  let others: { host: string; text: string }[] | undefined;
+  const bootTexts = (except: ReadonlySet<string> = new Set()) => {
+    if (!others) {
+      const dir = resolveInTargetOrNull(sysroot, '/etc/init.d');
+      others = [];
+      try {
+        for (const n of dir ? fs.readdirSync(dir).filter((x) => /^S\d\d/.test(x)).sort() : []) {
+          const r = readTextFile(path.join(dir!, n));
+          if (r.ok) others.push({ host: path.join(dir!, n), text: r.text });
+        }
+      } catch {
+        // no init.d
       }
-    } catch {
-      // no init.d
     }
-    return others;
+    return others.filter((o) => !except.has(o.host)).map((o) => o.text);
   };
   const unshare = PATH_DIRS.some((d) => {
     const h = resolveInTargetOrNull(sysroot, `${d}/unshare`);
@@ -235,6 +236,13 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
         // a warning: a BusyBox shell built with FEATURE_SH_STANDALONE runs its applets without
         // links (Debian's busybox-static does; Buildroot's configuration does not)
         push('OCI_NO_UNSHARE', 'warning', `${by.device} makes ${n.path} with unshare, which the image does not have in ${PATH_DIRS.join(', ')}: unless its shell runs BusyBox's unshare applet without a link, the namespace is not made at boot and ${lstat}`, "build the image with util-linux's unshare (BR2_PACKAGE_UTIL_LINUX=y, BR2_PACKAGE_UTIL_LINUX_UNSHARE=y), or BusyBox's (CONFIG_UNSHARE)", at);
+      }
+      // the network namespace S39 makes holds loopback only: its veths come from S40thunderbox-net
+      if (n.type === 'network') {
+        const name = path.posix.basename(n.path);
+        const scripts39 = new Set(scripts.map((x) => x.host));
+        const vethed = bootTexts(scripts39).some((t) => t.includes(`netns ${name}\n`) || t.includes(`netns ${name} `));
+        if (!vethed) push('OCI_NETNS_NO_VETH', 'warning', `${by.device} makes the network namespace ${n.path} (loopback only), and nothing else in the image's /etc/init.d gives it a veth at boot: the container starts without its network`, 'describe the container\'s net in a manifest and let thunderbox write S40thunderbox-net (prepare --manifest, or net render)', at);
       }
       if (n.type === 'user' && by.maps) {
         for (const [kind, key] of [['u', 'uidMappings'], ['g', 'gidMappings']] as const) {

@@ -24,6 +24,8 @@ export interface OciTryRequest {
   command: string[];
   timeoutMs?: number;
   onChosen?: (bundle: string) => void;
+  signal?: AbortSignal;
+  onOutput?: (s: string) => void;
 }
 
 export interface OciTryResult extends OciStartResult {
@@ -67,6 +69,8 @@ export async function tryOciOnDevice(req: OciTryRequest): Promise<OciTryResult> 
     volatilepath: model.thunder.volatilepath,
     communicator: true,
     timeoutMs: req.timeoutMs,
+    signal: req.signal,
+    onOutput: req.onOutput,
   });
   const diagnostics: Diagnostic[] = [
     { code: r.runtimeSource === 'image' ? 'TRY_RUNTIME_IMAGE' : 'TRY_RUNTIME_LENT', severity: 'note', message: r.runtimeSource === 'image' ? `${req.runtime}: the image's /usr/bin/${req.runtime}` : `${req.runtime}: the image has no /usr/bin/${req.runtime}; this host's ${r.runtimePath} was lent at that path (with the libraries the image lacks)` },

@@ -123,6 +123,21 @@ describe('oci check agrees with runc create', () => {
     expect(r.error).toBeUndefined();
   }, 60_000);
 
+  it('unprivileged with a veth but no S40thunderbox-net (prepare without a manifest): OCI_NETNS_NO_VETH, and the container starts with loopback only', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', net: [{ type: 'veth', link: 'tbxbr0', ipv4: '198.18.9.2/24' }] });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const found = checkOciConfig(file, { sysroot: target });
+    expect(found.map((d) => [d.code, d.severity])).toEqual([['OCI_NO_RUNC', 'error'], ['OCI_NETNS_NO_VETH', 'warning']]);
+    const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'ls /sys/class/net'], env: { ...THUNDER_ENVIRONMENT } });
+    expect(r.error).toBeUndefined();
+    expect(r.output.trim()).toBe('lo');
+    // a boot script that moves a veth in: no warning
+    fs.writeFileSync(path.join(target, 'etc/init.d/S40thunderbox-net'), `#!/bin/sh\nip link set dev p netns tbx-${c}\n`, { mode: 0o755 });
+    expect(checkOciConfig(file, { sysroot: target }).map((d) => d.code)).toEqual(['OCI_NO_RUNC']);
+  }, 60_000);
+
   it('not JSON: its line and column; a schema error at its field', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "ociVersion": "1.1.0",\n  "process": {\n');

@@ -234,6 +234,31 @@ describe('thunderbox try --runtime runc', () => {
   }, 120_000);
 });
 
+describe.each(RUNTIMES)('thunderbox try --runtime %s stops what does not end', (runtime) => {
+  it('--timeout: the command is killed at the limit (exit 124), its output seen as it comes; a TERM stops it too (143); nothing is left, no cgroup, no container', async () => {
+    const dir = tmpDir();
+    const c = cs('OciStop');
+    const { target } = await image(dir, c, {});
+    const t0 = Date.now();
+    const r = await tbx(['try', c, '--target', target, '--runtime', runtime, '--timeout', '3', '--', 'sh', '-c', 'echo begun; sleep 20; echo ended']);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.code).toBe(124);
+    expect(r.stdout).toMatch(/^begun$/m);
+    expect(r.stdout).not.toContain('ended');
+    expect(r.stderr).toContain('was stopped after 3 s (--timeout)');
+    // a TERM while it runs: the command and the container go, then thunderbox exits 143
+    const p = execa(process.execPath, [BIN, 'try', c, '--target', target, '--runtime', runtime, '--', 'sh', '-c', 'echo begun; sleep 61'], { reject: false, env: { MESSAGE_DISPATCHER_CONFIG: 'x' } });
+    await new Promise<void>((resolve) => p.stdout!.on('data', (b: Buffer) => b.toString().includes('begun') && resolve()));
+    const t1 = Date.now();
+    p.kill('SIGTERM');
+    const done = await p;
+    expect(done.exitCode).toBe(143);
+    expect(Date.now() - t1).toBeLessThan(10_000);
+    expect(fs.readdirSync('/sys/fs/cgroup').filter((h) => fs.existsSync(path.join('/sys/fs/cgroup', h, 'thunderbox', c)))).toEqual([]);
+    expect((await execa('pgrep', ['-f', `sleep 61`], { reject: false })).stdout.split('\n').filter(Boolean).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep\x0061'))).toEqual([]);
+  }, 120_000);
+});
+
 describe('thunderbox try --runtime of a networked bundle: the namespaces the device makes at boot, made in its root', () => {
   it('privileged: an empty stand-in for the network namespace S40thunderbox-net makes; unprivileged: the image\'s S39 script makes both (runc and crun); each says try makes no veths', async () => {
     const dir = tmpDir();
