@@ -248,7 +248,8 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
         for (const [kind, key] of [['u', 'uidMappings'], ['g', 'gidMappings']] as const) {
           const want = mapLinesOf(key);
           const have = by.maps[kind];
-          if (want.join(',') !== have.join(',')) push('OCI_USERNS_MAP_DIFFERS', 'error', `${by.device} gives the user namespace ${n.path} the ${kind === 'u' ? 'uid' : 'gid'} map "${have.join(', ')}", but config.json's ${key} are "${want.join(', ')}": runc joins the namespace as it is and writes no map, so the container's ids are not the ones its rootfs and shared folders were made for`, 'prepare the container again (it writes the script and config.json from one idmap)', node('linux', key) ?? at);
+          // a warning: the container starts (measured), with the script's ids
+          if (want.join(',') !== have.join(',')) push('OCI_USERNS_MAP_DIFFERS', 'warning', `${by.device} gives the user namespace ${n.path} the ${kind === 'u' ? 'uid' : 'gid'} map "${have.join(', ')}", but config.json's ${key} are "${want.join(', ')}": runc joins the namespace as it is and writes no map, so the container starts with ids that are not the ones its rootfs and shared folders were made for`, 'prepare the container again (it writes the script and config.json from one idmap)', node('linux', key) ?? at);
         }
       }
       continue;

@@ -311,6 +311,19 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       });
     // the image's own boot scripts that make the user namespace (and a network namespace in it),
     // run as BusyBox's rcS runs /etc/init.d/S??*: `<script> start`
+    for (const b of boot.scripts) {
+      const want = (key: string) => {
+        try {
+          const m = (JSON.parse(cfg.text) as { linux?: Record<string, unknown> }).linux?.[key];
+          return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
+        } catch {
+          return [];
+        }
+      };
+      if (b.maps && (b.maps.u.join(',') !== want('uidMappings').join(',') || b.maps.g.join(',') !== want('gidMappings').join(','))) {
+        notes.push(`${b.device} writes the maps "${b.maps.u.join(', ')}" (uid), "${b.maps.g.join(', ')}" (gid), not config.json's: the container runs with the script's (thunderbox doctor: OCI_USERNS_MAP_DIFFERS)`);
+      }
+    }
     for (const script of emulated ? [] : boot.scripts) {
       const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
         execFile(rt.nsenter, ['-t', inner, '-m', '-p', '-r', '-w', '--', ...envArgv.slice(0, envArgv.indexOf('-i') + 1), 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', script.device, 'start'], { env: {}, timeout: CALL_LIMIT_MS }, (err, _out, stderr) => resolve({ status: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, stderr: String(stderr) }));

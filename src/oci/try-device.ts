@@ -9,6 +9,7 @@ import { CONTAINER_NAME, deviceModel } from '../thunder/device.js';
 import { thunderEnvironment } from '../thunder/environment.js';
 import { OCI_CONFIG_NAME } from '../thunder/layout.js';
 import { startOciOnDevice, type OciRuntime, type OciStartResult } from './device-start.js';
+import { imageRuncMismatch } from '../thunder/doctor/oci.js';
 
 // `thunderbox try <callsign> --runtime runc|crun`: the bundle Thunder's runc backend would take
 // (the first of its search paths holding Container/config.json, RunCImplementation.cpp), started
@@ -59,6 +60,7 @@ export async function tryOciOnDevice(req: OciTryRequest): Promise<OciTryResult> 
     const host = THUNDER_HOSTS.find((n) => findOnPath(rootfs, n) !== null);
     command = host ? [host] : ['/bin/sh', '-c', 'true'];
   }
+  const wrongArch = req.runtime === 'runc' ? imageRuncMismatch(req.target) : null;
   const r = await startOciOnDevice({
     target: req.target,
     bundle,
@@ -75,6 +77,7 @@ export async function tryOciOnDevice(req: OciTryRequest): Promise<OciTryResult> 
   const diagnostics: Diagnostic[] = [
     { code: r.runtimeSource === 'image' ? 'TRY_RUNTIME_IMAGE' : 'TRY_RUNTIME_LENT', severity: 'note', message: r.runtimeSource === 'image' ? `${req.runtime}: the image's /usr/bin/${req.runtime}` : `${req.runtime}: the image has no /usr/bin/${req.runtime}; this host's ${r.runtimePath} was lent at that path (with the libraries the image lacks)` },
     ...r.notes.map((n): Diagnostic => ({ code: 'TRY_HOST_DIFFERS', severity: 'note', message: n })),
+    ...(r.runtimeSource === 'image' && wrongArch ? [{ code: 'TRY_RUNC_ARCH', severity: 'warning', message: `${wrongArch}: the device cannot run it (thunderbox doctor: OCI_RUNC_ARCH)${r.started ? '; it ran here, on this build host' : ''}`, hint: 'build runc for the device (BR2_PACKAGE_RUNC)' } satisfies Diagnostic] : []),
     ...r.slow.map((s): Diagnostic => ({ code: 'TRY_RUNC_SLOW', severity: 'warning', message: `${s}: Thunder gives each runc call 2 s and fails the start after that`, hint: 'a loaded build host is slower than the device may be; on the device, check the time runc create takes' })),
   ];
   return { ...r, container: bundle, command, diagnostics };

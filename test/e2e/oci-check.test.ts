@@ -61,16 +61,6 @@ describe('oci check agrees with runc create', () => {
     { name: 'the boot script removed', code: 'OCI_NAMESPACE_NOT_MADE', edit: (e) => fs.rmSync(e.script), start: (r) => expect(r.error).toMatch(/namespace path: lstat \/var\/run\/thunderbox\/userns\/tbx-\w+: no such file or directory/) },
     { name: 'the boot script not executable', code: 'OCI_BOOT_SCRIPT_MODE', edit: (e) => fs.chmodSync(e.script, 0o644), start: (r) => expect(r.error).toMatch(/namespace path: lstat .*: no such file or directory/) },
     {
-      name: 'the script\'s map is not the bundle\'s',
-      code: 'OCI_USERNS_MAP_DIFFERS',
-      edit: (e) => fs.writeFileSync(e.script, fs.readFileSync(e.script, 'utf8').replace("printf '%s\\n' '0 100000 65536' > /proc/$pid/uid_map", "printf '%s\\n' '0 200000 65536' > /proc/$pid/uid_map")),
-      // runc joins the namespace as it is: the container runs with the script's map
-      start: (r) => {
-        expect(r.error).toBeUndefined();
-        expect(r.output).toMatch(/^\s+0\s+200000\s+65536$/m);
-      },
-    },
-    {
       name: 'a network namespace made outside its user namespace (ip netns add)',
       code: 'OCI_NETNS_NOT_OWNED',
       edit: (e) => {
@@ -110,6 +100,21 @@ describe('oci check agrees with runc create', () => {
     expect(cli.stdout).toContain(`${file}:${d.line}:${d.col}: error[${code}]`);
   }, 60_000);
 
+  it('unprivileged, the boot script\'s map is not the bundle\'s: OCI_USERNS_MAP_DIFFERS, a warning: it starts, with the script\'s ids, and try says so', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const script = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
+    fs.writeFileSync(script, fs.readFileSync(script, 'utf8').replace("printf '%s\\n' '0 100000 65536' > /proc/$pid/uid_map", "printf '%s\\n' '0 200000 65536' > /proc/$pid/uid_map"));
+    const found = checkOciConfig(file, { sysroot: target });
+    expect(found.map((d) => [d.code, d.severity])).toEqual([['OCI_NO_RUNC', 'error'], ['OCI_USERNS_MAP_DIFFERS', 'warning']]);
+    const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'cat /proc/self/uid_map'], env: { ...THUNDER_ENVIRONMENT } });
+    expect(r.error).toBeUndefined();
+    expect(r.output).toMatch(/^\s+0\s+200000\s+65536$/m);
+    expect(r.notes.join('\n')).toContain(`/etc/init.d/S39thunderbox-userns-${c} writes the maps "0 200000 65536" (uid), "0 100000 65536" (gid), not config.json's`);
+  }, 60_000);
+
   it('unprivileged, no unshare in the image: OCI_NO_UNSHARE, a warning (this host\'s BusyBox shell still runs its applet, so the start works here)', async () => {
     const dir = tmpDir();
     const c = `OciChk${randomBytes(3).toString('hex')}`;
@@ -137,6 +142,25 @@ describe('oci check agrees with runc create', () => {
     fs.writeFileSync(path.join(target, 'etc/init.d/S40thunderbox-net'), `#!/bin/sh\nip link set dev p netns tbx-${c}\n`, { mode: 0o755 });
     expect(checkOciConfig(file, { sysroot: target }).map((d) => d.code)).toEqual(['OCI_NO_RUNC']);
   }, 60_000);
+
+  it('an armhf image holding this build host\'s x86_64 runc: the doctor\'s OCI_RUNC_ARCH; try does not start it either, and says why', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target } = await imageWithContainer(dir, c, { runtime: 'runc', idmap: { kind: 'none' } }, { arch: 'armhf' });
+    fs.copyFileSync('/usr/sbin/runc', path.join(target, 'usr/bin/runc'));
+    fs.chmodSync(path.join(target, 'usr/bin/runc'), 0o755);
+    const d = await tbx(['doctor', c, '--target', target, '--json']);
+    const e = (JSON.parse(d.stdout) as { findings: { code: string; severity: string; message: string }[] }).findings.filter((x) => x.severity === 'error');
+    // (the busybox rootfs has no ThunderPlugin: THUNDERPLUGIN_MISSING is the other error)
+    expect(e.map((x) => x.code).sort()).toEqual(['OCI_RUNC_ARCH', 'THUNDERPLUGIN_MISSING']);
+    expect(e.find((x) => x.code === 'OCI_RUNC_ARCH')!.message).toMatch(/^the image's \/usr\/bin\/runc is .*x86-64.*, but its \/bin\/busybox is .*ARM/);
+    const t = await tbx(['try', c, '--target', target, '--runtime', 'runc', '--json', '--', 'sh', '-c', 'echo ran']);
+    const doc = JSON.parse(t.stdout) as { started: boolean; error: string | null; diagnostics: { code: string; severity: string }[] };
+    // it does not start here either: the x86_64 runc finds no x86_64 loader in the armhf image
+    expect(doc.started).toBe(false);
+    expect(doc.error).toMatch(/'\/usr\/bin\/runc': No such file or directory/);
+    expect(doc.diagnostics.filter((x) => x.code === 'TRY_RUNC_ARCH').map((x) => x.severity)).toEqual(['warning']);
+  }, 120_000);
 
   it('not JSON: its line and column; a schema error at its field', async () => {
     const dir = tmpDir();

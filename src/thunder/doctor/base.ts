@@ -305,7 +305,7 @@ function archWant(name: string): ArchWant | null {
 }
 
 /** Can a kernel built for `kernel`'s architecture run `prog` (natively or through its 32-bit compat layer)? */
-function kernelRuns(kernel: ElfInfo, prog: ElfInfo): boolean {
+export function kernelRuns(kernel: ElfInfo, prog: ElfInfo): boolean {
   if (kernel.littleEndian !== prog.littleEndian) return false;
   if (kernel.machine === prog.machine && kernel.bits === prog.bits) return true;
   if (kernel.bits !== 64 || prog.bits !== 32) return false;
