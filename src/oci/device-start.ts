@@ -120,6 +120,16 @@ export function thunderEnvArgs(configText: string, env: Record<string, string>):
   return out;
 }
 
+/** config.json's fixed environment entries (NAME=value, not NAME=$VAR), by name. */
+function fixedEnvOf(configText: string): string[] {
+  try {
+    const env = (JSON.parse(configText) as { process?: { env?: unknown } }).process?.env;
+    return (Array.isArray(env) ? env : []).filter((e): e is string => typeof e === 'string' && !/^[^=]+=\$/.test(e)).map((e) => e.split('=')[0]!);
+  } catch {
+    return [];
+  }
+}
+
 function which(name: string, dirs: string[]): string | null {
   for (const d of dirs) {
     const p = path.join(d, name);
@@ -209,6 +219,11 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       binds.push({ from: `/run/netns/${name}`, at: path.relative(target, resolveInTarget(target, n)), dir: false });
       notes.push(`${n}: the device's S40thunderbox-net makes this network namespace at boot, with its veths; this start joins an empty one (loopback only): try makes no network interfaces on this host`);
     }
+    if (emulated && /"seccomp"\s*:/.test(cfg.text)) notes.push(`the image runs through qemu-user here: config.json's seccomp filter is for the container's architecture, and this kernel sees the emulator's ${process.arch === 'x64' ? 'x86_64' : process.arch} system calls, so the policy is not in force in this start (it is on the device)`);
+    // crun 1.8.1's exec --env replaces process.env instead of adding to it (runc adds): the
+    // fixed entries are not in a crun start (Thunder runs runc)
+    const fixedEnv = fixedEnvOf(cfg.text);
+    if (req.runtime === 'crun' && fixedEnv.length && thunderEnvArgs(cfg.text, req.env).length) notes.push(`crun 1.8.1's exec --env replaces config.json's process.env, so ${fixedEnv.join(', ')} ${fixedEnv.length > 1 ? 'are' : 'is'} not in this start; runc, which Thunder's runc backend runs, adds --env to them`);
     const lacking = capsBeyond(cfg.text, hostBoundingSet());
     if (lacking.config) {
       const adjusted = path.join(dir, 'config.json');

@@ -166,6 +166,27 @@ describe.each(RUNTIMES)('%s: the bundle prepare writes, started as Thunder start
   }, 120_000);
 });
 
+describe('a fixed environment entry beside the inherited ones', () => {
+  it('runc adds --env to config.json\'s process.env (as Thunder runs it); crun 1.8.1 replaces it, and the start says so', async () => {
+    const dir = tmpDir();
+    const c = cs('OciEnv');
+    const { target, lxcpath } = await image(dir, c, { environment: [{ name: 'LOG_LEVEL', value: '3' }] });
+    for (const runtime of RUNTIMES) {
+      const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', 'echo "level=${LOG_LEVEL:-unset} md=$MESSAGE_DISPATCHER_CONFIG"'] });
+      expect(r.error).toBeUndefined();
+      expect(r.output).toContain(`md=${THUNDER_ENVIRONMENT.MESSAGE_DISPATCHER_CONFIG}`);
+      const note = r.notes.find((n) => n.startsWith("crun 1.8.1's exec --env replaces config.json's process.env, so LOG_LEVEL is not in this start"));
+      if (runtime === 'runc') {
+        expect(r.output).toContain('level=3 ');
+        expect(note).toBeUndefined();
+      } else {
+        expect(r.output).toContain('level=unset ');
+        expect(note).toBeDefined();
+      }
+    }
+  }, 120_000);
+});
+
 describe('limits', () => {
   it.each(RUNTIMES)('%s: the manifest\'s memory and pids limits are the container\'s cgroup\'s; nofile its rlimit under runc', async (runtime) => {
     const dir = tmpDir();
@@ -207,6 +228,7 @@ describe.each(RUNTIMES)('armhf rootfs under qemu-user: %s', (runtime) => {
     const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', 'uname -m; cat /proc/self/uid_map'] });
     expect(r.error).toBeUndefined();
     expect(r.notes.join('\n')).toContain(`/etc/init.d/S39thunderbox-userns-${c}: qemu-user cannot make a user namespace`);
+    expect(r.notes.join('\n')).toContain("the image runs through qemu-user here: config.json's seccomp filter is for the container's architecture");
     expect(r.output).toMatch(/^armv7l$/m);
     expect(r.output).toMatch(/^\s+0\s+100000\s+65536$/m);
   }, 120_000);
