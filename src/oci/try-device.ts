@@ -60,7 +60,10 @@ export async function tryOciOnDevice(req: OciTryRequest): Promise<OciTryResult> 
     const host = THUNDER_HOSTS.find((n) => findOnPath(rootfs, n) !== null);
     command = host ? [host] : ['/bin/sh', '-c', 'true'];
   }
+  // the device cannot exec an image's runc of another architecture; here it might run (a build
+  // host's copy with its libraries): not started, as on the device
   const wrongArch = req.runtime === 'runc' ? imageRuncMismatch(req.target) : null;
+  if (wrongArch) fail('TRY_RUNC_ARCH', `${wrongArch}: on the device Thunder's runc backend cannot run it ("exec format error"), so the bundle does not start there, and try does not start it here`, 'build runc for the device (BR2_PACKAGE_RUNC), not a copy of the build host\'s (thunderbox doctor: OCI_RUNC_ARCH)', { file: resolveInTargetOrNull(req.target, '/usr/bin/runc') ?? undefined });
   const r = await startOciOnDevice({
     target: req.target,
     bundle,
@@ -77,7 +80,6 @@ export async function tryOciOnDevice(req: OciTryRequest): Promise<OciTryResult> 
   const diagnostics: Diagnostic[] = [
     { code: r.runtimeSource === 'image' ? 'TRY_RUNTIME_IMAGE' : 'TRY_RUNTIME_LENT', severity: 'note', message: r.runtimeSource === 'image' ? `${req.runtime}: the image's /usr/bin/${req.runtime}` : `${req.runtime}: the image has no /usr/bin/${req.runtime}; this host's ${r.runtimePath} was lent at that path (with the libraries the image lacks)` },
     ...r.notes.map((n): Diagnostic => ({ code: 'TRY_HOST_DIFFERS', severity: 'note', message: n })),
-    ...(r.runtimeSource === 'image' && wrongArch ? [{ code: 'TRY_RUNC_ARCH', severity: 'warning', message: `${wrongArch}: the device cannot run it (thunderbox doctor: OCI_RUNC_ARCH)${r.started ? '; it ran here, on this build host' : ''}`, hint: 'build runc for the device (BR2_PACKAGE_RUNC)' } satisfies Diagnostic] : []),
     ...r.slow.map((s): Diagnostic => ({ code: 'TRY_RUNC_SLOW', severity: 'warning', message: `${s}: Thunder gives each runc call 2 s and fails the start after that`, hint: 'a loaded build host is slower than the device may be; on the device, check the time runc create takes' })),
   ];
   return { ...r, container: bundle, command, diagnostics };
