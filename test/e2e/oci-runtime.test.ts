@@ -170,9 +170,15 @@ describe('a fixed environment entry beside the inherited ones', () => {
   it('runc adds --env to config.json\'s process.env (as Thunder runs it); crun 1.8.1 replaces it, and the start says so', async () => {
     const dir = tmpDir();
     const c = cs('OciEnv');
-    const { target, lxcpath } = await image(dir, c, { environment: [{ name: 'LOG_LEVEL', value: '3' }] });
+    const { target, lxcpath } = await image(dir, c, { environment: [{ name: 'LOG_LEVEL', value: '3' }, { name: 'NOT_IN_THUNDER' }] });
+    // a name Thunder does not have stays as written under runc: the doctor warns (the LXC side refuses it)
+    const d = JSON.parse((await tbx(['doctor', c, '--target', target, '--json'])).stdout) as { findings: { code: string; severity: string; message: string; line: number | null }[] };
+    const w = d.findings.find((x) => x.code === 'OCI_ENV_NOT_IN_THUNDER')!;
+    expect(w).toMatchObject({ severity: 'warning', line: expect.any(Number) });
+    expect(w.message).toContain('the container gets NOT_IN_THUNDER as written, the literal "$NOT_IN_THUNDER"');
     for (const runtime of RUNTIMES) {
-      const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', 'echo "level=${LOG_LEVEL:-unset} md=$MESSAGE_DISPATCHER_CONFIG"'] });
+      const r = await start({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime, command: ['sh', '-c', 'echo "level=${LOG_LEVEL:-unset} md=$MESSAGE_DISPATCHER_CONFIG nit=[$NOT_IN_THUNDER]"'] });
+      if (runtime === 'runc') expect(r.output).toContain('nit=[$NOT_IN_THUNDER]');
       expect(r.error).toBeUndefined();
       expect(r.output).toContain(`md=${THUNDER_ENVIRONMENT.MESSAGE_DISPATCHER_CONFIG}`);
       const note = r.notes.find((n) => n.startsWith("crun 1.8.1's exec --env replaces config.json's process.env, so LOG_LEVEL is not in this start"));

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkOciConfig } from '../../oci/check.js';
+import { lineCol } from '../../core/diagnostic.js';
+import { readTextFile } from '../../core/read-text.js';
 import { resolveInTargetOrNull } from '../../core/target-path.js';
 import { DirView } from '../../rootfs/tree-view.js';
 import { TARGET_PROBES } from '../doctor-inputs.js';
@@ -19,6 +21,23 @@ export function checkOciBundle(v: DeviceView, f: Findings): void {
   const file = path.join(v.containerDir, OCI_CONFIG_NAME);
   if (!fs.existsSync(file)) return;
   for (const d of checkOciConfig(file, { sysroot: v.target })) f.list.push(d);
+  // NAME=$VAR: Thunder's runc backend passes --env NAME=<its value> only when it has VAR (not
+  // empty); otherwise the entry stays as written, the literal "$VAR" (measured with real Thunder)
+  const text = readTextFile(file);
+  if (text.ok) {
+    let env: unknown;
+    try {
+      env = (JSON.parse(text.text) as { process?: { env?: unknown } }).process?.env;
+    } catch {
+      env = undefined; // oci check said so
+    }
+    for (const e of Array.isArray(env) ? env : []) {
+      const m = typeof e === 'string' ? /^([^=]+)=\$(.+)$/.exec(e) : null;
+      if (!m || (v.thunderEnv[m[2]!] ?? '') !== '') continue;
+      const { line } = lineCol(text.text, text.text.indexOf(JSON.stringify(e)));
+      f.warning('OCI_ENV_NOT_IN_THUNDER', `process.env "${e}" takes ${m[2]} from Thunder, which has ${v.thunderEnv[m[2]!] === undefined ? `no ${m[2]}` : `an empty ${m[2]}`} (Thunder has ${Object.keys(v.thunderEnv).sort().join(', ')}): Thunder's runc backend passes nothing for it, and the container gets ${m[1]} as written, the literal "$${m[2]}"`, `give it a value (--env ${m[1]}=...), or remove it`, { file, line });
+    }
+  }
   const wrong = imageRuncMismatch(v.target);
   if (wrong) f.error('OCI_RUNC_ARCH', `${wrong}: on the device Thunder's runc backend cannot run it ("exec format error")`, 'build runc for the device (BR2_PACKAGE_RUNC), not a copy of the build host\'s', { file: resolveInTargetOrNull(v.target, '/usr/bin/runc') ?? undefined });
 }
