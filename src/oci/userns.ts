@@ -65,6 +65,8 @@ export function ociBootFiles(spec: ContainerSpec, version: string): BootFile[] {
     callsign: spec.callsign,
     userns,
     usernsDir: path.posix.dirname(userns),
+    // how /proc/mounts names the mount (/var/run may be a link to /run): its last two components
+    usernsKey: `/${userns.split('/').slice(-3).join('/')}`,
     netns,
     netnsDir: netns ? path.posix.dirname(netns) : null,
     uidMap: mapLines(spec.idmap, 'u'),

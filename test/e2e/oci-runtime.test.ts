@@ -372,8 +372,14 @@ describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () =>
       const s39 = path.join(target, `etc/init.d/S39thunderbox-userns-${u}`);
       expect((await execa('shellcheck', ['-s', 'sh', s39], { reject: false })).stdout).toBe('');
       expect((await tbx(['net', 'render', '--manifest', m, '--target', target, '-q'])).code).toBe(0);
+      // a file left at the path without its mount (a /var/run that is not a tmpfs, rebooted): made again
+      fs.mkdirSync('/run/thunderbox/userns', { recursive: true });
+      fs.writeFileSync(`/run/thunderbox/userns/tbx-${u}`, '');
       expect(await inNs(['sh', s39, 'start'])).toMatchObject({ exitCode: 0, stderr: '' });
+      const nsfs = () => fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(`/tbx-${u} nsfs `));
+      expect(nsfs().length).toBe(2);
       expect((await inNs(['sh', s39, 'start'])).exitCode).toBe(0); // twice: made once
+      expect(nsfs().length).toBe(2);
       expect(await inNs(['sh', init, 'start'])).toMatchObject({ exitCode: 0, stderr: '' });
       const ipU = `198.18.${net}.4`;
       for (const runtime of ['runc', 'crun'] as const) {
