@@ -79,6 +79,9 @@ export function checkIdmap(map: readonly IdMapLine[]): Omit<Diagnostic, 'file' |
   for (const kind of ['u', 'g'] as const) {
     const lines = map.filter((l) => l.kind === kind);
     if (lines.length > 340) out.push({ code: 'IDMAP_TOO_MANY', severity: 'error', message: `${lines.length} ${kind} map lines; the kernel takes at most 340`, hint: 'merge adjacent ranges' });
+    // the whole map in one write of less than a page (user_namespace.c map_write: count >= PAGE_SIZE is EINVAL; 4096 on the Pi)
+    const bytes = lines.reduce((n, l) => n + `${l.nsid} ${l.hostid} ${l.range}\n`.length, 0);
+    if (lines.length <= 340 && bytes >= 4096) out.push({ code: 'IDMAP_TOO_LONG', severity: 'error', message: `the ${kind} map is ${bytes} bytes (${lines.length} lines); the kernel takes a map written at once in less than a page (4096 bytes)`, hint: 'merge adjacent ranges, or share fewer ids' });
     for (const l of lines) {
       if (l.range === 0) out.push({ code: 'IDMAP_RANGE_ZERO', severity: 'error', message: `${kind} map line "${formatIdmapLine(l)}" has range 0`, hint: 'the kernel rejects empty ranges: give a range of at least 1' });
       // ids are 32-bit, and (uid_t)-1 is "no id": the kernel refuses a range that reaches it

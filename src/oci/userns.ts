@@ -81,7 +81,7 @@ export function ociBootFiles(spec: ContainerSpec, version: string): BootFile[] {
  */
 export function scriptMaps(text: string): { u: string[]; g: string[] } | null {
   const read = (file: string): string[] | null => {
-    const m = new RegExp(`printf '%s\\\\n'((?: (?:'[^']*'|[0-9 ]+))+) > /proc/\\$pid/${file}`).exec(text);
+    const m = new RegExp(`printf '%s\\\\n'((?: (?:'[^']*'|[0-9 ]+))+) > "\\$map" && cat "\\$map" > /proc/\\$pid/${file}`).exec(text);
     if (!m) return null;
     return [...m[1]!.matchAll(/'([^']*)'|([0-9]+(?: [0-9]+)*)/g)].map((x) => (x[1] ?? x[2])!);
   };

@@ -106,7 +106,7 @@ describe('oci check agrees with runc create', () => {
     const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
     const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
     const script = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
-    fs.writeFileSync(script, fs.readFileSync(script, 'utf8').replace("printf '%s\\n' '0 100000 65536' > /proc/$pid/uid_map", "printf '%s\\n' '0 200000 65536' > /proc/$pid/uid_map"));
+    fs.writeFileSync(script, fs.readFileSync(script, 'utf8').replace("printf '%s\\n' '0 100000 65536' > \"$map\" && cat \"$map\" > /proc/$pid/uid_map", "printf '%s\\n' '0 200000 65536' > \"$map\" && cat \"$map\" > /proc/$pid/uid_map"));
     const found = checkOciConfig(file, { sysroot: target });
     expect(found.map((d) => [d.code, d.severity])).toEqual([['OCI_NO_RUNC', 'error'], ['OCI_USERNS_MAP_DIFFERS', 'warning']]);
     const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'cat /proc/self/uid_map'], env: { ...THUNDER_ENVIRONMENT } });

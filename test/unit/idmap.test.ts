@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IDMAP, checkIdmap, formatIdmapLine, parseIdmapValue, planIdmap, toContainer, toHost } from '../../src/lxc/idmap.js';
 
@@ -39,6 +41,42 @@ describe('idmap planner', () => {
     [[{ kind: 'u', nsid: 4294967200, hostid: 100000, range: 100 }, { kind: 'u', nsid: 0, hostid: 200000, range: 1 }, { kind: 'g', nsid: 0, hostid: 100000, range: 1 }], 'IDMAP_RANGE_OVERFLOW'],
   ] as const)('checks %#: %s', (lines, code) => {
     expect(checkIdmap(lines as never).map((d) => d.code)).toContain(code);
+  });
+
+  it('a map the kernel cannot take in one write (4096 bytes or more, measured: EINVAL) is IDMAP_TOO_LONG; 4095 is not', () => {
+    // lines of "N 100000N 1\n": 300 of them with 7-digit ids make about 5 KiB
+    const long = Array.from({ length: 300 }, (_, i) => ({ kind: 'u' as const, nsid: 1000000 + i, hostid: 2000000 + i, range: 1 }));
+    const map = [{ kind: 'u' as const, nsid: 0, hostid: 100000, range: 1 }, ...long, { kind: 'g' as const, nsid: 0, hostid: 100000, range: 1 }];
+    expect(checkIdmap(map).map((d) => d.code)).toEqual(['IDMAP_TOO_LONG']);
+    const bytes = (n: number) => map.slice(0, n + 1).filter((l) => l.kind === 'u').reduce((b, l) => b + `${l.nsid} ${l.hostid} ${l.range}\n`.length, 0);
+    let n = 1;
+    while (bytes(n + 1) < 4096) n++;
+    expect(checkIdmap([...map.slice(0, n + 1), map.at(-1)!]).map((d) => d.code)).toEqual([]);
+    expect(checkIdmap([...map.slice(0, n + 2), map.at(-1)!]).map((d) => d.code)).toEqual(['IDMAP_TOO_LONG']);
+    // the kernel's own verdict, one write each: the longest map checkIdmap passes is taken, one line more is not
+    const text = (k: number) => map.slice(0, k + 1).filter((l) => l.kind === 'u').map((l) => `${l.nsid} ${l.hostid} ${l.range}\n`).join('');
+    const write = (t: string) => {
+      const child = spawn('unshare', ['--user', 'sleep', '5'], { stdio: 'ignore' });
+      try {
+        const self = fs.readlinkSync('/proc/self/ns/user');
+        for (let i = 0; i < 500; i++) {
+          try {
+            if (fs.readlinkSync(`/proc/${child.pid}/ns/user`) !== self) break;
+          } catch {
+            // not yet
+          }
+          execFileSync('sleep', ['0.01']);
+        }
+        fs.writeFileSync(`/proc/${child.pid}/uid_map`, t);
+        return 'ok';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      } finally {
+        child.kill('SIGKILL');
+      }
+    };
+    expect(write(text(n))).toBe('ok');
+    expect(write(text(n + 1))).toBe('EINVAL');
   });
 
   it('the last id a range may reach is 4294967294', () => {
