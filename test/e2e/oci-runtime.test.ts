@@ -450,5 +450,9 @@ describe('prepare writes the boot script of an unprivileged bundle', () => {
     expect(again.stdout).not.toContain('made at boot (/etc/init.d/S39');
     expect((await tbx(['prepare', p, rootfs, '--target', target, '--runtime', 'runc', '--idmap', 'none', '--no-doctor', '--no-plugin-json', '--classname', 'Other', '-q'], { env })).code).toBe(0);
     expect(fs.existsSync(path.join(target, `etc/init.d/S39thunderbox-userns-${p}`))).toBe(false);
+    // c made privileged: its script is left, and said to be
+    const priv = await tbx(['prepare', c, rootfs, '--target', target, '--runtime', 'both', '--idmap', 'none', '--no-doctor', '--no-plugin-json', '--classname', 'Probe'], { env });
+    expect(priv.code).toBe(0);
+    expect(priv.stderr).toContain(`warning[OCI_USERNS_SCRIPT_STALE]: ${c}: /etc/init.d/S39thunderbox-userns-${c}, which an earlier prepare wrote for an unprivileged OCI bundle, is still in the image`);
   }, 120_000);
 });
