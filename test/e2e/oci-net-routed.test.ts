@@ -244,14 +244,18 @@ describe('OCI networking, routed: the namespace S40thunderbox-net makes at boot'
     const testNs = `tbx${randomBytes(4).toString('hex')}`;
     const inNs = (cmd: string[]) => run(['nsenter', `--net=/run/netns/${testNs}`, '--', ...cmd]);
     await execa('ip', ['netns', 'add', testNs]);
+    const s39 = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
     try {
-      expect((await inNs(['sh', init, 'start'])).code).toBe(0);
+      // as at boot: the bundle's namespaces (S39), then its veth (S40)
+      expect((await inNs(['sh', s39, 'start'])).code).toBe(0);
+      expect(await inNs(['sh', init, 'start'])).toMatchObject({ code: 0, stderr: '' });
       const l = await run(['ip', 'netns', 'exec', testNs, 'env', 'MESSAGE_DISPATCHER_CONFIG=x', process.execPath, BIN, 'try', '--host', c, '--target', target, '-q', '--', '/bin/sh', '-c', 'echo ran']);
       expect(l.code).not.toBe(0);
       expect(l.stdout).not.toContain('ran');
       expect(l.stderr).toContain(`File exists - Failed to create veth pair "${pair}"`);
     } finally {
       await inNs(['sh', init, 'stop']);
+      await inNs(['sh', s39, 'stop']);
       for (const n of [testNs, `tbx-${c}`]) if (fs.existsSync(`/run/netns/${n}`)) await execa('ip', ['netns', 'del', n], { reject: false });
     }
   }, 60_000);

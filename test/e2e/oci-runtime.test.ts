@@ -405,8 +405,20 @@ describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () =>
         expect(ru.output).toContain(`64 bytes from ${ips[a]}`);
         expect(ru.output).toContain(`64 bytes from 198.18.${net}.1`);
       }
+      // S40thunderbox-net restarted on the running device: the namespace stays the S39 script's
+      // (an ip netns add one belongs to the device's user namespace: runc create "can't get final
+      // child's PID from pipe: EOF"), its veth is made again
+      expect(await inNs(['sh', init, 'restart'])).toMatchObject({ exitCode: 0, stderr: '' });
+      const re = await start({ target, bundle: `/usr/share/Thunder/${u}/Container`, callsign: u, runtime: 'runc', netns: [`tbx-${u}`], userns: [`tbx-${u}`], command: ['sh', '-c', `ip -4 addr show dev eth0; ping -c1 -W2 ${ips[a]}`] });
+      expect(re.error).toBeUndefined();
+      expect(re.output).toContain(`inet ${ipU}/24`);
+      expect(re.output).toContain(`64 bytes from ${ips[a]}`);
       expect((await inNs(['sh', s39, 'stop'])).exitCode).toBe(0);
       expect(fs.existsSync(`/run/thunderbox/userns/tbx-${u}`)).toBe(false);
+      // without it, S40thunderbox-net makes no namespace of its own for it, and says why
+      const lone = await inNs(['sh', init, 'start']);
+      expect(lone.stderr).toContain(`/var/run/netns/tbx-${u} is not there: /etc/init.d/S39thunderbox-userns-${u} start makes it, before this script`);
+      expect(fs.existsSync(`/run/netns/tbx-${u}`)).toBe(false);
       expect((await inNs(['sh', init, 'stop'])).exitCode).toBe(0);
       expect(fs.existsSync(`/run/netns/tbx-${u}`)).toBe(false);
       expect(fs.existsSync(`/run/netns/tbx-${a}`) || fs.existsSync(`/run/netns/tbx-${b}`)).toBe(false);
