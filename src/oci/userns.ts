@@ -68,6 +68,7 @@ export function ociBootFiles(spec: ContainerSpec, version: string): BootFile[] {
     // how /proc/mounts names the mount (/var/run may be a link to /run): its last two components
     usernsKey: `/${userns.split('/').slice(-3).join('/')}`,
     netns,
+    netnsKey: netns ? `/${netns.split('/').slice(-2).join('/')}` : null,
     netnsDir: netns ? path.posix.dirname(netns) : null,
     uidMap: mapLines(spec.idmap, 'u'),
     gidMap: mapLines(spec.idmap, 'g'),

@@ -430,6 +430,38 @@ describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () =>
   }, 120_000);
 });
 
+describe('the boot scripts of neighbours', () => {
+  it('X and X.map: a restart of X works while X.map\'s namespace is mounted (its maps went through $USERNS.map, that mount); a network namespace gone under a made user namespace is made again, inside it', async () => {
+    const dir = tmpDir();
+    const x = cs('OciNb');
+    const n = cs('OciNbNet');
+    const target = await deviceImage(dir);
+    const rootfs = await busyboxRootfs(path.join(dir, 'rootfs.tar'));
+    for (const [c, more] of [[x, []], [`${x}.map`, []], [n, ['--net', 'veth', '--link', 'tbxbr0']]] as const) {
+      expect((await tbx(['prepare', c, rootfs, '--target', target, '--runtime', 'runc', '--no-plugin-json', '--classname', c.replace('.', ''), '--no-doctor', '-q', ...more])).code).toBe(0);
+    }
+    const s39 = (c: string) => path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
+    const sh = `${target}/bin/busybox sh`;
+    // as on the device: a /run of its own (a tmpfs), the image's BusyBox shell
+    const steps = [
+      `mount -t tmpfs tbx-run /run`,
+      `${sh} ${s39(x)} start`, `${sh} ${s39(`${x}.map`)} start`, `${sh} ${s39(n)} start`,
+      `${sh} ${s39(x)} restart`,
+      `umount /run/netns/tbx-${n}`, `rm /run/netns/tbx-${n}`,
+      `${sh} ${s39(n)} start`,
+      `nsenter --user=/run/thunderbox/userns/tbx-${x}.map true`,
+      `nsenter --user=/run/thunderbox/userns/tbx-${x} true`,
+      // the container's root owns the network namespace made again: it can bring lo up
+      `nsenter --user=/run/thunderbox/userns/tbx-${n} --net=/run/netns/tbx-${n} ip link set lo up`,
+      `echo all-done`,
+    ];
+    const r = await execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', steps.join(' && ')], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('all-done');
+    expect(r.exitCode).toBe(0);
+  }, 60_000);
+});
+
 describe('prepare writes the boot script of an unprivileged bundle', () => {
   it('in the plan and its --dry-run, 0755 under umask 077, the same bytes again (SOURCE_DATE_EPOCH), kept when nothing changed; none for a privileged one', async () => {
     const dir = tmpDir();
