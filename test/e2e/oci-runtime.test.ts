@@ -431,7 +431,7 @@ describe('OCI networking: the namespaces S40thunderbox-net makes at boot', () =>
 });
 
 describe('the boot scripts of neighbours', () => {
-  it('X and X.map: a restart of X works while X.map\'s namespace is mounted (its maps went through $USERNS.map, that mount); a network namespace gone under a made user namespace is made again, inside it', async () => {
+  it('X and X.map: a restart of X works while X.map\'s namespace is mounted (its maps went through $USERNS.map, that mount); a network namespace gone under a made user namespace is made again, inside it; a restart after a privileged neighbour\'s ip netns add frees the old one', async () => {
     const dir = tmpDir();
     const x = cs('OciNb');
     const n = cs('OciNbNet');
@@ -449,6 +449,11 @@ describe('the boot scripts of neighbours', () => {
       `${sh} ${s39(x)} restart`,
       `umount /run/netns/tbx-${n}`, `rm /run/netns/tbx-${n}`,
       `${sh} ${s39(n)} start`,
+      // a privileged neighbour's ip netns add (S40thunderbox-net) binds /run/netns over itself:
+      // a restart then removes the file (not busy) and leaves one namespace mounted there
+      `ip netns add tbx-${cs('Priv')}`,
+      `${sh} ${s39(n)} restart`,
+      `test "$(grep -c ' /run/netns/tbx-${n} nsfs ' /proc/mounts)" = 1`,
       `nsenter --user=/run/thunderbox/userns/tbx-${x}.map true`,
       `nsenter --user=/run/thunderbox/userns/tbx-${x} true`,
       // the container's root owns the network namespace made again: it can bring lo up
