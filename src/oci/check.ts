@@ -7,7 +7,7 @@ import { findUp } from '../core/find-up.js';
 import { fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
-import { imageUsernsScripts, USERNS_DIR } from './userns.js';
+import { bootMakesNetns, bootScriptTexts, imageUsernsScripts, USERNS_DIR } from './userns.js';
 
 // `thunderbox oci check` and the doctor's bundle rules: an OCI bundle's config.json against the
 // runtime-spec v1.1.0 JSON Schema (schemas/oci-runtime-spec/v1.1.0, the OCI's own files), and
@@ -200,21 +200,7 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
   const scripts = imageUsernsScripts(sysroot);
   const hasUserns = joined.some((n) => n.type === 'user');
   let others: { host: string; text: string }[] | undefined;
-  const bootTexts = (except: ReadonlySet<string> = new Set()) => {
-    if (!others) {
-      const dir = resolveInTargetOrNull(sysroot, '/etc/init.d');
-      others = [];
-      try {
-        for (const n of dir ? fs.readdirSync(dir).filter((x) => /^S\d\d/.test(x)).sort() : []) {
-          const r = readTextFile(path.join(dir!, n));
-          if (r.ok) others.push({ host: path.join(dir!, n), text: r.text });
-        }
-      } catch {
-        // no init.d
-      }
-    }
-    return others.filter((o) => !except.has(o.host)).map((o) => o.text);
-  };
+  const bootTexts = (except: ReadonlySet<string> = new Set()) => (others ??= bootScriptTexts(sysroot)).filter((o) => !except.has(o.host)).map((o) => o.text);
   const unshare = PATH_DIRS.some((d) => {
     const h = resolveInTargetOrNull(sysroot, `${d}/unshare`);
     return h !== null && fs.existsSync(h);
@@ -256,7 +242,7 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
     }
     const name = path.posix.basename(n.path);
     if (n.type === 'network' && /^\/(var\/)?run\/netns\/[^/]+$/.test(n.path)) {
-      const made = bootTexts().some((t) => t.includes(`/var/run/netns/${name}`) || new RegExp(`ip netns add ${name.replace(/[.]/g, '\\.')}(\\s|$)`, 'm').test(t));
+      const made = bootMakesNetns(bootTexts().map((text) => ({ text })), name);
       if (!made) push('OCI_NAMESPACE_NOT_MADE', 'error', `config.json joins the network namespace ${n.path}, which nothing in the image's /etc/init.d makes at boot: ${lstat}`, 'describe the container\'s net in a manifest and let thunderbox write S40thunderbox-net (prepare --manifest, or net render)', at);
       else if (hasUserns) push('OCI_NETNS_NOT_OWNED', 'error', `config.json joins the network namespace ${n.path}, made at boot outside the container's user namespace: runc enters the user namespace first and then cannot enter it (runc 1.1.5: create fails with "can't get final child's PID from pipe: EOF" when the user namespace is joined by path; with a new one, exec, which starts ThunderPlugin, fails with "error executing setns process")`, `prepare the container again: its S39thunderbox-userns script makes the network namespace inside its user namespace`, at);
       continue;

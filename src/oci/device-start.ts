@@ -10,7 +10,7 @@ import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
 import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
-import { USERNS_DIR, imageUsernsScripts, namespacePaths, type BootScript } from './userns.js';
+import { USERNS_DIR, bootMakesNetns, bootScriptTexts, imageUsernsScripts, namespacePaths, type BootScript } from './userns.js';
 
 // A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
 // on the device, inside Thunder's root (the image):
@@ -401,10 +401,13 @@ export function bootNamespaces(target: string, configText: string, bound: string
   const scripts = new Set<BootScript>();
   const netns: string[] = [];
   const all = imageUsernsScripts(target);
+  let texts: { host: string; text: string }[] | undefined;
   for (const p of namespacePaths(configText).filter((x) => !bound.includes(x.path))) {
     const by = all.find((x) => x.userns === p.path || x.netns === p.path);
     if (by) scripts.add(by);
-    else if (p.type === 'network' && /^\/var\/run\/netns\/[A-Za-z0-9_.-]+$/.test(p.path)) netns.push(p.path);
+    // stood in for only when a boot script makes it (as the doctor reads them): else runc's
+    // create fails here as on the device
+    else if (p.type === 'network' && /^\/var\/run\/netns\/[A-Za-z0-9_.-]+$/.test(p.path) && bootMakesNetns((texts ??= bootScriptTexts(target)), path.posix.basename(p.path))) netns.push(p.path);
   }
   return { scripts: [...scripts], netns };
 }

@@ -142,3 +142,28 @@ export function namespacePaths(configText: string): { type: string; path: string
   }
   return (Array.isArray(list) ? list : []).flatMap((n: { type?: unknown; path?: unknown }) => (typeof n?.path === 'string' && n.path !== '' ? [{ type: String(n.type), path: n.path }] : []));
 }
+
+/** The texts of the image's /etc/init.d/S?? scripts (BusyBox rcS runs them at boot), by host path. */
+export function bootScriptTexts(target: string): { host: string; text: string }[] {
+  const dir = resolveInTargetOrNull(target, '/etc/init.d');
+  const out: { host: string; text: string }[] = [];
+  try {
+    for (const n of dir ? fs.readdirSync(dir).filter((x) => /^S\d\d/.test(x)).sort() : []) {
+      const r = readTextFile(path.join(dir!, n));
+      if (r.ok) out.push({ host: path.join(dir!, n), text: r.text });
+    }
+  } catch {
+    // no init.d
+  }
+  return out;
+}
+
+/**
+ * Does a boot script make the named network namespace /var/run/netns/NAME: `ip netns add NAME`
+ * (S40thunderbox-net for a privileged bundle), or a persistent namespace bound there (unshare
+ * --net=FILE)? A script that only tests or names the path (S40's check for an S39 one) makes nothing.
+ */
+export function bootMakesNetns(texts: readonly { text: string }[], name: string): boolean {
+  const esc = name.replace(/[.]/g, '\\.');
+  return texts.some(({ text: t }) => new RegExp(`ip netns add ${esc}(\\s|$)`, 'm').test(t) || t.includes(`--net=/var/run/netns/${name}`) || t.includes(`--net=/run/netns/${name}`));
+}

@@ -163,6 +163,25 @@ describe('oci check agrees with runc create', () => {
     expect(doc.diagnostics[0]!.message).toContain('so the bundle does not start there, and try does not start it here');
   }, 120_000);
 
+  it('privileged with a veth and nothing that makes its network namespace (prepare without a manifest; a script that only names the path): OCI_NAMESPACE_NOT_MADE, and the start fails so', async () => {
+    const dir = tmpDir();
+    const c = `OciChk${randomBytes(3).toString('hex')}`;
+    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', idmap: { kind: 'none' }, net: [{ type: 'veth', link: 'tbxbr0', ipv4: '198.18.9.3/24' }] });
+    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    fs.mkdirSync(path.join(target, 'etc/init.d'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'etc/init.d/S40thunderbox-net'), `#!/bin/sh\n[ -e /var/run/netns/tbx-${c} ] || echo "no namespace" >&2\n`, { mode: 0o755 });
+    expect(checkOciConfig(file, { sysroot: target }).filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['OCI_NO_RUNC', 'OCI_NAMESPACE_NOT_MADE']);
+    const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'echo ran'], env: { ...THUNDER_ENVIRONMENT } });
+    expect(r.started).toBe(false);
+    expect(r.error).toMatch(new RegExp(`namespace path: lstat /var/run/netns/tbx-${c}: no such file or directory`));
+    // made by ip netns add at boot: a stand-in here, and it starts
+    fs.writeFileSync(path.join(target, 'etc/init.d/S40thunderbox-net'), `#!/bin/sh\n[ -e /var/run/netns/tbx-${c} ] || ip netns add tbx-${c}\n`, { mode: 0o755 });
+    expect(checkOciConfig(file, { sysroot: target }).filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['OCI_NO_RUNC']);
+    const ok = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'echo ran'], env: { ...THUNDER_ENVIRONMENT } });
+    expect(ok.error).toBeUndefined();
+    expect(ok.output).toContain('ran');
+  }, 60_000);
+
   it('not JSON: its line and column; a schema error at its field', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "ociVersion": "1.1.0",\n  "process": {\n');
