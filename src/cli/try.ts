@@ -76,13 +76,8 @@ Examples:
       const timeoutMs = parseTimeout(f.timeout);
       const out = new Output(f);
       const t = chooseTarget(f.target);
-      const ac = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => ac.abort(new Interrupted(sig));
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      let r;
-      try {
-        r = await tryOnDevice({
+      const r = await untilInterrupted((signal) =>
+        tryOnDevice({
           target: t.target,
           datapath: f.datapath,
           callsign,
@@ -90,16 +85,13 @@ Examples:
           command: cmd,
           timeoutMs,
           logLevel: f.logLevel,
-          signal: ac.signal,
+          signal,
           onOutput: f.json ? undefined : (s) => process.stdout.write(s),
           onChosen: (c) => {
             if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: container ${c}\n`);
           },
-        });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+        }),
+      );
       out.diagnostics(r.notes);
       if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
       if (r.communicator) out.detail(`communicator ${r.communicator.path} (mode ${r.communicator.mode.toString(8)}): ${r.communicator.connected ? `connected${r.communicator.bytes ? `, ${Buffer.byteLength(r.communicator.bytes)} bytes` : ''}` : 'nobody connected'}`);
@@ -131,13 +123,8 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
   const t = chooseTarget(f.target);
   const { tryOciOnDevice } = await import('../oci/try-device.js');
   // Ctrl-C or a TERM stops the command and deletes the container before thunderbox exits
-  const ac = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => ac.abort(new Interrupted(sig));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let r;
-  try {
-    r = await tryOciOnDevice({
+  const r = await untilInterrupted((signal) =>
+    tryOciOnDevice({
       target: t.target,
       datapath: f.datapath,
       callsign,
@@ -145,16 +132,13 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
       runtime,
       command: cmd,
       timeoutMs,
-      signal: ac.signal,
+      signal,
       onOutput: f.json ? undefined : (s) => process.stdout.write(s),
       onChosen: (c) => {
         if (!f.quiet && !f.json) process.stderr.write(`thunderbox: ${callsign}: bundle ${c} (${runtime})\n`);
       },
-    });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+    }),
+  );
   out.diagnostics(r.diagnostics);
   if (f.verbose) {
     for (const c of r.calls) out.detail(`${c.argv.join(' ')}: exit ${c.status} in ${c.ms} ms`);
@@ -200,4 +184,18 @@ function parseTimeout(v: string | undefined): number | undefined {
   const s = Number(v);
   if (!Number.isFinite(s) || s <= 0) failUsage('TRY_TIMEOUT', `--timeout ${v} is not a number of seconds`, 'e.g. --timeout 10');
   return s * 1000;
+}
+
+/** Runs a start that stops (and cleans up) when its signal aborts: on SIGINT or SIGTERM, with Interrupted. */
+async function untilInterrupted<T>(start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => ac.abort(new Interrupted(sig));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await start(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
