@@ -504,5 +504,10 @@ describe('prepare writes the boot script of an unprivileged bundle', () => {
     const priv = await tbx(['prepare', c, rootfs, '--target', target, '--runtime', 'both', '--idmap', 'none', '--no-doctor', '--no-plugin-json', '--classname', 'Probe'], { env });
     expect(priv.code).toBe(0);
     expect(priv.stderr).toContain(`warning[OCI_USERNS_SCRIPT_STALE]: ${c}: /etc/init.d/S39thunderbox-userns-${c}, which an earlier prepare wrote for an unprivileged OCI bundle, is still in the image`);
+    // and the doctor says it too, until it is removed
+    const stale = async () => (JSON.parse((await tbx(['doctor', c, '--target', target, '--classname', 'Probe', '--json'])).stdout) as { findings: { code: string; severity: string }[] }).findings.filter((x) => x.code === 'OCI_USERNS_SCRIPT_STALE').map((x) => x.severity);
+    expect(await stale()).toEqual(['warning']);
+    fs.rmSync(script);
+    expect(await stale()).toEqual([]);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkOciConfig } from '../../oci/check.js';
+import { imageUsernsScripts, namespacePaths, ociUsernsScript } from '../../oci/userns.js';
 import { lineCol } from '../../core/diagnostic.js';
 import { readTextFile } from '../../core/read-text.js';
 import { resolveInTargetOrNull } from '../../core/target-path.js';
@@ -19,6 +20,13 @@ import type { DeviceView } from './view.js';
 
 export function checkOciBundle(v: DeviceView, f: Findings): void {
   const file = path.join(v.containerDir, OCI_CONFIG_NAME);
+  // a boot script an earlier prepare wrote for this callsign's unprivileged bundle, which the
+  // container does not join (now privileged, or LXC only): it makes a namespace nobody uses
+  const script = imageUsernsScripts(v.target).find((s) => s.device === ociUsernsScript(v.callsign));
+  const cfg = fs.existsSync(file) ? readTextFile(file) : null;
+  if (script?.userns && !(cfg?.ok && namespacePaths(cfg.text).some((n) => n.path === script.userns))) {
+    f.warning('OCI_USERNS_SCRIPT_STALE', `${script.device} makes the user namespace ${script.userns} at boot, which ${cfg ? 'the bundle' : 'the container'} does not join: it is left from an earlier prepare, and makes a namespace nothing uses`, `remove it (rm ${script.host})`, { file: script.host });
+  }
   if (!fs.existsSync(file)) return;
   for (const d of checkOciConfig(file, { sysroot: v.target })) f.list.push(d);
   // NAME=$VAR: Thunder's runc backend passes --env NAME=<its value> only when it has VAR (not
