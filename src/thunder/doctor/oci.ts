@@ -5,7 +5,7 @@ import { imageUsernsScripts, namespacePaths, ociUsernsScript } from '../../oci/u
 import { lineCol } from '../../core/diagnostic.js';
 import { readTextFile } from '../../core/read-text.js';
 import { resolveInTargetOrNull } from '../../core/target-path.js';
-import { DirView } from '../../rootfs/tree-view.js';
+import { DirView, type TreeView } from '../../rootfs/tree-view.js';
 import { TARGET_PROBES } from '../doctor-inputs.js';
 import { describeElf } from '../../rootfs/elf.js';
 import { kernelRuns, probeElf } from './base.js';
@@ -27,26 +27,25 @@ export function checkOciBundle(v: DeviceView, f: Findings): void {
   if (script?.userns && !(cfg?.ok && namespacePaths(cfg.text).some((n) => n.path === script.userns))) {
     f.warning('OCI_USERNS_SCRIPT_STALE', `${script.device} makes the user namespace ${script.userns} at boot, which ${cfg ? 'the bundle' : 'the container'} does not join: it is left from an earlier prepare, and makes a namespace nothing uses`, `remove it (rm ${script.host})`, { file: script.host });
   }
-  if (!fs.existsSync(file)) return;
+  if (!cfg) return;
   for (const d of checkOciConfig(file, { sysroot: v.target })) f.list.push(d);
   // NAME=$VAR: Thunder's runc backend passes --env NAME=<its value> only when it has VAR (not
   // empty); otherwise the entry stays as written, the literal "$VAR" (measured with real Thunder)
-  const text = readTextFile(file);
-  if (text.ok) {
+  if (cfg.ok) {
     let env: unknown;
     try {
-      env = (JSON.parse(text.text) as { process?: { env?: unknown } }).process?.env;
+      env = (JSON.parse(cfg.text) as { process?: { env?: unknown } }).process?.env;
     } catch {
       env = undefined; // oci check said so
     }
     for (const e of Array.isArray(env) ? env : []) {
       const m = typeof e === 'string' ? /^([^=]+)=\$(.+)$/.exec(e) : null;
       if (!m || (v.thunderEnv[m[2]!] ?? '') !== '') continue;
-      const { line } = lineCol(text.text, text.text.indexOf(JSON.stringify(e)));
+      const { line } = lineCol(cfg.text, cfg.text.indexOf(JSON.stringify(e)));
       f.warning('OCI_ENV_NOT_IN_THUNDER', `process.env "${e}" takes ${m[2]} from Thunder, which has ${v.thunderEnv[m[2]!] === undefined ? `no ${m[2]}` : `an empty ${m[2]}`} (Thunder has ${Object.keys(v.thunderEnv).sort().join(', ')}): Thunder's runc backend passes nothing for it, and the container gets ${m[1]} as written, the literal "$${m[2]}"`, `give it a value (--env ${m[1]}=...), or remove it`, { file, line });
     }
   }
-  const wrong = imageRuncMismatch(v.target);
+  const wrong = imageRuncMismatch(v.target, v.image);
   if (wrong) f.error('OCI_RUNC_ARCH', `${wrong}: on the device Thunder's runc backend cannot run it ("exec format error")`, 'build runc for the device (BR2_PACKAGE_RUNC), not a copy of the build host\'s', { file: resolveInTargetOrNull(v.target, '/usr/bin/runc') ?? undefined });
 }
 
@@ -55,8 +54,7 @@ export function checkOciBundle(v: DeviceView, f: Findings): void {
  * an image of another architecture runs on the build host, and fails on the device. Null when
  * it fits (or either is unknown).
  */
-export function imageRuncMismatch(target: string): string | null {
-  const image = new DirView(target);
+export function imageRuncMismatch(target: string, image: TreeView = new DirView(target)): string | null {
   const runc = probeElf(image, ['/usr/bin/runc']);
   const device = probeElf(image, TARGET_PROBES);
   return runc && device && !kernelRuns(device.elf, runc.elf) ? `the image's /usr/bin/runc is ${describeElf(runc.elf)}, but its ${device.path} is ${describeElf(device.elf)}` : null;

@@ -1,4 +1,3 @@
-import { DirView } from '../../rootfs/tree-view.js';
 import { TARGET_PROBES } from '../doctor-inputs.js';
 import { ROOTFS_PROBES, checkArch, checkEnvironment, checkLxc, checkMounts, checkOwnership, checkSeccomp, checkThunderPlugin, probeElf } from './base.js';
 import { checkFstab } from './fstab.js';
@@ -78,7 +77,7 @@ export const RULES: readonly StartRule[] = [
     cases: ['good-unprivileged'],
     check: (v, f) => {
       if (!v.tree || !v.rootfs) return;
-      checkArch(f, v.own, v.configFile, v.rootfs.host, v.facts.mainElf ?? probeElf(v.tree, ROOTFS_PROBES), probeElf(new DirView(v.target), TARGET_PROBES));
+      checkArch(f, v.own, v.configFile, v.rootfs.host, v.facts.mainElf ?? probeElf(v.tree, ROOTFS_PROBES), probeElf(v.image, TARGET_PROBES));
     },
   },
   {
