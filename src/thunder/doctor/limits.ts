@@ -22,15 +22,24 @@ export const NR_OPEN = 1048576;
 
 const num = (n: bigint) => (n === 2n ** 64n - 1n ? Infinity : Number(n));
 
-export function checkPrlimits(v: DeviceView, f: Findings): void {
+/**
+ * The last entry of each `<prefix>.<name>` key, in liblxc's order: an empty value unsets that
+ * name, an empty `<prefix>` itself (when `clearAll`) every one set before.
+ */
+function lastByName(entries: ConfigEntry[], prefix: string, clearAll: boolean): Map<string, ConfigEntry> {
   const last = new Map<string, ConfigEntry>();
-  for (const e of v.entries) {
-    const m = /^lxc\.prlimit\.(.+)$/.exec(e.key);
-    if (!m) continue;
-    if (e.value === '') last.delete(m[1]!);
-    else last.set(m[1]!, e);
+  for (const e of entries) {
+    if (clearAll && e.key === prefix && e.value === '') last.clear();
+    if (!e.key.startsWith(`${prefix}.`) || e.key.length === prefix.length + 1) continue;
+    const name = e.key.slice(prefix.length + 1);
+    if (e.value === '') last.delete(name);
+    else last.set(name, e);
   }
-  for (const [name, e] of last) {
+  return last;
+}
+
+export function checkPrlimits(v: DeviceView, f: Findings): void {
+  for (const [name, e] of lastByName(v.entries, 'lxc.prlimit', false)) {
     const where = { file: e.file, line: e.line };
     const known = NAMES.includes(name) || /^\d+$/.test(name);
     if (!known) {
@@ -79,15 +88,7 @@ export function checkTtyMax(v: DeviceView, f: Findings): void {
 // directory"), and net.ipv4.ping_group_range over gids the container does not map ("Invalid argument").
 
 export function checkSysctls(v: DeviceView, f: Findings): void {
-  const last = new Map<string, ConfigEntry>();
-  for (const e of v.entries) {
-    if (e.key === 'lxc.sysctl' && e.value === '') last.clear();
-    const m = /^lxc\.sysctl\.(.+)$/.exec(e.key);
-    if (!m) continue;
-    if (e.value === '') last.delete(m[1]!);
-    else last.set(m[1]!, e);
-  }
-  for (const [name, e] of last) {
+  for (const [name, e] of lastByName(v.entries, 'lxc.sysctl', true)) {
     const where = { file: e.file, line: e.line };
     if (!name.startsWith('net.')) {
       f.error('SYSCTL_NOT_NET', `lxc.sysctl.${name}: only /proc/sys/net is writable inside the container (lxc.mount.auto proc:mixed); liblxc cannot write ${name} there ("Read-only file system"), and the start fails`, `set it on the device (its /etc/sysctl.conf), not in the container's config; only net.* sysctls belong here`, where);
