@@ -334,27 +334,32 @@ export interface FoundContainer extends SearchPath {
  * (Buildroot's skeleton fstab mounts tmpfs there), or a tmpfs/ramfs of the image's /etc/fstab?
  * What the image holds there is hidden on the device.
  */
-export function hiddenAtBoot(target: string, dir: string): boolean {
+export function hiddenAtBoot(target: string, dir: string, mounts: string[] = bootTmpfsMounts(target)): boolean {
   const under = (mnt: string) => dir === mnt || dir.startsWith(mnt.endsWith('/') ? mnt : `${mnt}/`);
-  if (['/tmp', '/run'].some(under)) return true;
+  return ['/tmp', '/run'].some(under) || mounts.some(under);
+}
+
+/** The tmpfs/ramfs mount points (not /) of the image's /etc/fstab; none when it has none or cannot be read. */
+function bootTmpfsMounts(target: string): string[] {
   const fstab = resolveInTargetOrNull(target, '/etc/fstab');
   let text = '';
   try {
     if (fstab !== null) text = fs.readFileSync(fstab, 'utf8');
   } catch {
-    return false;
+    return [];
   }
-  return text.split('\n').some((l) => {
+  return text.split('\n').flatMap((l) => {
     const [, mnt, type] = l.trim().split(/\s+/);
-    return !l.trim().startsWith('#') && (type === 'tmpfs' || type === 'ramfs') && mnt !== undefined && mnt !== '/' && under(mnt);
+    return !l.trim().startsWith('#') && (type === 'tmpfs' || type === 'ramfs') && mnt !== undefined && mnt !== '/' ? [mnt] : [];
   });
 }
 
 export function locateContainers(target: string, tc: ThunderConfig, p: PluginIdentity): FoundContainer[] {
   const out: FoundContainer[] = [];
+  const mounts = bootTmpfsMounts(target); // /etc/fstab, read once for every search path
   for (const s of searchPaths(tc, p)) {
     // a Container the image holds under /tmp (the volatile path) is not there when Thunder looks
-    if (hiddenAtBoot(target, s.lxcpath)) continue;
+    if (hiddenAtBoot(target, s.lxcpath, mounts)) continue;
     const dir = path.posix.join(s.lxcpath, CONTAINER_NAME);
     const host = resolveInTargetOrNull(target, dir);
     if (host === null) continue;
