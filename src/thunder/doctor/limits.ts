@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readPrlimit } from '../../lxc/values.js';
 import type { Findings } from './findings.js';
-import type { ConfigEntry, DeviceView } from './view.js';
+import { lastEntry, type ConfigEntry, type DeviceView } from './view.js';
 
 // lxc.prlimit.<name> = SOFT[:HARD]: liblxc calls prlimit() on the container's init before it
 // runs (conf.c setup_resource_limits; the name is checked only then). Measured with liblxc
@@ -68,7 +68,7 @@ export const PTY_RESERVE = 1024;
 const PTY_SOFT = 256;
 
 export function checkTtyMax(v: DeviceView, f: Findings): void {
-  const e = v.entries.filter((x) => x.key === 'lxc.tty.max').at(-1);
+  const e = lastEntry(v, 'lxc.tty.max');
   if (!e || !/^\d+$/.test(e.value.trim())) return; // lxc check reports the grammar
   const n = Number(e.value.trim());
   const room = PTY_MAX - PTY_RESERVE;
@@ -108,7 +108,7 @@ export function checkSysctls(v: DeviceView, f: Findings): void {
 // unprivileged container's root does not have: measured with liblxc 5.0.2, -1000 failed
 // ("Permission denied - Failed to setup proc filesystem oom_score_adj"), 500 started.
 export function checkProcOom(v: DeviceView, f: Findings): void {
-  const e = v.entries.filter((x) => x.key === 'lxc.proc.oom_score_adj').at(-1);
+  const e = lastEntry(v, 'lxc.proc.oom_score_adj');
   if (!e || !/^-?\d+$/.test(e.value.trim()) || v.rootHost === null) return;
   if (Number(e.value.trim()) < 0) f.error('PROC_OOM_LOWER', `lxc.proc.oom_score_adj = ${e.value.trim()}: lowering the OOM score needs CAP_SYS_RESOURCE on the device, which the unprivileged container's root does not have; liblxc fails to write it, and the start fails`, 'use 0 or more, or start the container privileged', { file: e.file, line: e.line });
 }
