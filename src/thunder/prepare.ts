@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
-import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
+import { generatedFileOp, readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import { utime } from '../core/mtime.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
@@ -779,10 +779,9 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       diagnostics.push(diag('OCI_USERNS_SCRIPT_STALE', 'warning', `${spec.callsign}: ${ociUsernsScript(spec.callsign)}, which an earlier prepare wrote for an unprivileged OCI bundle, is still in the image; this container no longer joins a user namespace made at boot, so it makes one at every boot that nothing uses`, `remove it (rm ${oldScript})`, oldScript));
     }
     for (const f of boot) {
-      const host = resolveInTarget(req.target, f.device);
-      const before = readFileOrNull(host)?.toString('utf8') ?? null;
-      if (before === f.content && (fs.statSync(host).mode & 0o7777) === f.mode) ops.push({ kind: 'keep', path: host, reason: `${spec.callsign}: its user namespace's boot script is up to date` });
-      else fileOps.set(host, { kind: 'file', path: host, reason: `${spec.callsign}: the user namespace its OCI bundle joins, made at boot (${f.device})`, before, after: f.content, mode: f.mode, mtime: req.epoch });
+      const op = generatedFileOp(resolveInTarget(req.target, f.device), f.content, f.mode, { keep: `${spec.callsign}: its user namespace's boot script is up to date`, write: `${spec.callsign}: the user namespace its OCI bundle joins, made at boot (${f.device})` }, req.epoch);
+      if (op.kind === 'keep') ops.push(op);
+      else fileOps.set(op.path, op);
     }
     const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
