@@ -130,8 +130,13 @@ export function doctorRecordOp(containerDir: string, d: DoctorRecord, epoch?: nu
   const stamp = readStamp<Stamp>(containerDir);
   if (before === undefined || !stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return null;
   stamp.doctor = { errors: d.errors, warnings: d.warnings, inputs: d.inputs };
+  return editOp(file, `the doctor's verdict (${d.errors} errors, ${d.warnings} warnings)`, before, JSON.stringify(stamp, null, 1) + '\n', epoch);
+}
+
+/** An edit of a file that is there: the new text keeps the file's mode and owner. */
+function editOp(file: string, reason: string, before: string, after: string, mtime: number | undefined): FileOp {
   const st = fs.statSync(file);
-  return { kind: 'file', path: file, reason: `the doctor's verdict (${d.errors} errors, ${d.warnings} warnings)`, before, after: JSON.stringify(stamp, null, 1) + '\n', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: epoch };
+  return { kind: 'file', path: file, reason, before, after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime };
 }
 
 
@@ -572,8 +577,7 @@ function restoreCommonConf(req: PrepareRequest, recorded: { dir: string; callsig
     const left = doc.lines.find((l) => l.kind === 'comment' && /^[ \t]*#\s*lxc\.seccomp\.profile\s*=/.test(l.raw));
     if (left && !commentedLeft) commentedLeft = { file, line: left.line };
     if (!r.restored.length) continue;
-    const st = fs.statSync(file);
-    fileOps.set(file, { kind: 'file', path: file, reason: `put back lxc.seccomp.profile (line ${r.restored.join(', ')}), commented out by an earlier --seccomp off-common-conf for ${ours.map((x) => x.callsign).join(', ')}`, before: text, after: r.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+    fileOps.set(file, editOp(file, `put back lxc.seccomp.profile (line ${r.restored.join(', ')}), commented out by an earlier --seccomp off-common-conf for ${ours.map((x) => x.callsign).join(', ')}`, text, r.after, editMtime));
     overridesFor.set(file, { content: Buffer.from(r.after), mtime: editMtime });
   }
   if (!active && commentedLeft && req.containers.some((s) => s.seccomp === 'default')) {
@@ -650,8 +654,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       reasons.push(`${root}.configuration.containertype set to "${spec.runtime}"${device.thunder.containersDefault ? ` (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")` : ''}`);
     }
     if (after !== before) {
-      const st = fs.statSync(file);
-      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: ${reasons.join('; ')}`, before, after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+      fileOps.set(file, editOp(file, `${spec.callsign}: ${reasons.join('; ')}`, before, after, editMtime));
       overridesFor.set(file, { content: Buffer.from(after), mtime: editMtime });
     } else {
       ops.push({ kind: 'keep', path: file, reason: `${spec.callsign}: already in Container mode` });
@@ -666,8 +669,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       diagnostics.push(...m.diagnostics);
       for (const ok of m.ok) ops.push({ kind: 'keep', path: device.thunder.host ?? device.thunder.messaging.dir, reason: ok });
       if (m.config) {
-        const st = fs.statSync(m.config.file);
-        fileOps.set(m.config.file, { kind: 'file', path: m.config.file, reason: m.config.reasons.join('; '), before: m.config.before, after: m.config.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+        fileOps.set(m.config.file, editOp(m.config.file, m.config.reasons.join('; '), m.config.before, m.config.after, editMtime));
         overridesFor.set(m.config.file, { content: Buffer.from(m.config.after), mtime: editMtime });
       }
       if (m.dir) {
@@ -704,8 +706,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       }
       if (!patch.commented.length) continue;
       edited = true;
-      const st = fs.statSync(file);
-      fileOps.set(file, { kind: 'file', path: file, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: text, after: patch.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+      fileOps.set(file, editOp(file, `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, text, patch.after, editMtime));
       overridesFor.set(file, { content: Buffer.from(patch.after), mtime: editMtime });
     }
     if (!edited) ops.push({ kind: 'keep', path: commonConf, reason: alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });
