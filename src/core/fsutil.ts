@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errnoCode } from './errors.js';
 import { utime } from './mtime.js';
+import type { FileOp, KeepOp } from './plan.js';
 
 /**
  * Write a file by temp + rename, so readers (and a run killed half-way) see the old or the
@@ -49,6 +50,16 @@ export function readFileOrNull(p: string): Buffer | null {
     if (errnoCode(err) === 'ENOENT') return null;
     throw err;
   }
+}
+
+/**
+ * A file thunderbox generates whole (a boot script, a network config) as a plan op: kept when
+ * the image has these bytes with this mode already, else written.
+ */
+export function generatedFileOp(file: string, content: string, mode: number, reason: { keep: string; write: string }, mtime: number | undefined): FileOp | KeepOp {
+  const before = readFileOrNull(file)?.toString('utf8') ?? null;
+  if (before === content && (fs.statSync(file).mode & 0o7777) === mode) return { kind: 'keep', path: file, reason: reason.keep };
+  return { kind: 'file', path: file, reason: reason.write, before, after: content, mode, mtime };
 }
 
 /**

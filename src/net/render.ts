@@ -1,6 +1,5 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { readFileOrNull } from '../core/fsutil.js';
+import { generatedFileOp } from '../core/fsutil.js';
 import type { FileOp, KeepOp, Plan } from '../core/plan.js';
 import { renderTemplate as render } from '../core/template.js';
 import { resolveInTarget } from '../core/target-path.js';
@@ -130,10 +129,7 @@ function netFiles(manifest: Manifest, version: string): NetFile[] {
 export function planNet(manifest: Manifest, target: string, version: string, epoch?: number): Plan {
   const ops: (FileOp | KeepOp)[] = [];
   for (const f of netFiles(manifest, version)) {
-    const host = resolveInTarget(target, f.device);
-    const before = readFileOrNull(host)?.toString('utf8') ?? null;
-    if (before === f.content && ((fs.statSync(host).mode & 0o7777) === f.mode)) ops.push({ kind: 'keep', path: host, reason: 'up to date' });
-    else ops.push({ kind: 'file', path: host, reason: `container networking (${f.device})`, before, after: f.content, mode: f.mode, mtime: epoch });
+    ops.push(generatedFileOp(resolveInTarget(target, f.device), f.content, f.mode, { keep: 'up to date', write: `container networking (${f.device})` }, epoch));
   }
   return { root: target, ops, diagnostics: [], dirMtime: epoch };
 }

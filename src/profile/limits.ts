@@ -40,19 +40,17 @@ export interface LimitsInput {
 }
 
 /** The fields of LimitsInput, in the order they are checked and shown. */
-export const LIMIT_FIELDS = ['memory', 'memorySwap', 'pids', 'cpuWeight', 'cpus', 'nofile'] as const;
+const LIMIT_FIELDS = ['memory', 'memorySwap', 'pids', 'cpuWeight', 'cpus', 'nofile'] as const;
 
 /** A value below one page is no limit the kernel can keep: it counts pages, and rounds down. */
-export const MIN_MEMORY = 4096;
-/** The largest whole number of bytes a manifest value keeps exactly. */
-export const MAX_MEMORY = Number.MAX_SAFE_INTEGER;
+const MIN_MEMORY = 4096;
 /** The kernel's PID_MAX_LIMIT on 64-bit (pids.max refuses more); 32-bit kernels stop at 32768. */
-export const MAX_PIDS = 4 * 1024 * 1024;
+const MAX_PIDS = 4 * 1024 * 1024;
 /** fs.nr_open's default (1024 * 1024): setrlimit(RLIMIT_NOFILE) above it fails with EPERM. */
-export const MAX_NOFILE = 1024 * 1024;
+const MAX_NOFILE = 1024 * 1024;
 /** cgroup v2 cpu.weight: CGROUP_WEIGHT_MIN..CGROUP_WEIGHT_MAX. */
-export const WEIGHT_MIN = 1;
-export const WEIGHT_MAX = 10000;
+const WEIGHT_MIN = 1;
+const WEIGHT_MAX = 10000;
 /** The kernel's highest CPU number (NR_CPUS tops out at 8192). */
 const MAX_CPU = 8191;
 
@@ -99,7 +97,7 @@ export function parseCpuList(s: string): Parsed<string> {
 }
 
 /** The manifest field path of a LimitsInput field ('limits.memorySwap'), for positions. */
-export const limitField = (f: (typeof LIMIT_FIELDS)[number]): string => `limits.${f}`;
+const limitField = (f: (typeof LIMIT_FIELDS)[number]): string => `limits.${f}`;
 
 /**
  * Checks and converts. Every bad value is one diagnostic at its own position; `at` gives the
@@ -119,7 +117,6 @@ export function resolveLimits(input: LimitsInput | undefined, at: (field: string
     const r = parseSize(v);
     if (!r.ok) bad(f, r.why, r.hint);
     else if (r.value < MIN_MEMORY) bad(f, `${r.value} bytes is less than one page (4 KiB): the kernel counts pages and would keep no memory at all`, 'give a size such as 32M');
-    else if (r.value > MAX_MEMORY) bad(f, `${r.value} bytes is too large`, 'give a size below 8 PiB');
     else out[f] = r.value;
   }
   if (out.memorySwap !== undefined && input.memory === undefined) {
@@ -156,7 +153,7 @@ export function resolveLimits(input: LimitsInput | undefined, at: (field: string
 }
 
 const MANIFEST_NAME: Record<(typeof LIMIT_FIELDS)[number], string> = { memory: 'limits.memory', memorySwap: 'limits.memory-swap', pids: 'limits.pids', cpuWeight: 'limits.cpu.weight', cpus: 'limits.cpu.cpus', nofile: 'limits.nofile' };
-export const FLAG_NAME: Record<(typeof LIMIT_FIELDS)[number], string> = { memory: '--memory', memorySwap: '--memory-swap', pids: '--pids', cpuWeight: '--cpu-weight', cpus: '--cpus', nofile: '--nofile' };
+const FLAG_NAME: Record<(typeof LIMIT_FIELDS)[number], string> = { memory: '--memory', memorySwap: '--memory-swap', pids: '--pids', cpuWeight: '--cpu-weight', cpus: '--cpus', nofile: '--nofile' };
 
 /**
  * cgroup v1 cpu.shares for a cgroup v2 cpu.weight, as systemd converts them

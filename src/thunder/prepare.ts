@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Diagnostic } from '../core/diagnostic.js';
 import { ThunderboxError, errnoCode, fail } from '../core/errors.js';
-import { readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
+import { generatedFileOp, readFileOrNull, writeFileAtomic } from '../core/fsutil.js';
 import { utime } from '../core/mtime.js';
 import type { DirOp, FileOp, Op, Plan } from '../core/plan.js';
 import { resolveInTarget } from '../core/target-path.js';
@@ -130,8 +130,13 @@ export function doctorRecordOp(containerDir: string, d: DoctorRecord, epoch?: nu
   const stamp = readStamp<Stamp>(containerDir);
   if (before === undefined || !stamp || (stamp.doctor?.errors === d.errors && stamp.doctor?.warnings === d.warnings && stamp.doctor?.inputs === d.inputs)) return null;
   stamp.doctor = { errors: d.errors, warnings: d.warnings, inputs: d.inputs };
+  return editOp(file, `the doctor's verdict (${d.errors} errors, ${d.warnings} warnings)`, before, JSON.stringify(stamp, null, 1) + '\n', epoch);
+}
+
+/** An edit of a file that is there: the new text keeps the file's mode and owner. */
+function editOp(file: string, reason: string, before: string, after: string, mtime: number | undefined): FileOp {
   const st = fs.statSync(file);
-  return { kind: 'file', path: file, reason: `the doctor's verdict (${d.errors} errors, ${d.warnings} warnings)`, before, after: JSON.stringify(stamp, null, 1) + '\n', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: epoch };
+  return { kind: 'file', path: file, reason, before, after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime };
 }
 
 
@@ -572,8 +577,7 @@ function restoreCommonConf(req: PrepareRequest, recorded: { dir: string; callsig
     const left = doc.lines.find((l) => l.kind === 'comment' && /^[ \t]*#\s*lxc\.seccomp\.profile\s*=/.test(l.raw));
     if (left && !commentedLeft) commentedLeft = { file, line: left.line };
     if (!r.restored.length) continue;
-    const st = fs.statSync(file);
-    fileOps.set(file, { kind: 'file', path: file, reason: `put back lxc.seccomp.profile (line ${r.restored.join(', ')}), commented out by an earlier --seccomp off-common-conf for ${ours.map((x) => x.callsign).join(', ')}`, before: text, after: r.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+    fileOps.set(file, editOp(file, `put back lxc.seccomp.profile (line ${r.restored.join(', ')}), commented out by an earlier --seccomp off-common-conf for ${ours.map((x) => x.callsign).join(', ')}`, text, r.after, editMtime));
     overridesFor.set(file, { content: Buffer.from(r.after), mtime: editMtime });
   }
   if (!active && commentedLeft && req.containers.some((s) => s.seccomp === 'default')) {
@@ -650,8 +654,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       reasons.push(`${root}.configuration.containertype set to "${spec.runtime}"${device.thunder.containersDefault ? ` (${device.thunder.file} sets processcontainers.default "${device.thunder.containersDefault.value}")` : ''}`);
     }
     if (after !== before) {
-      const st = fs.statSync(file);
-      fileOps.set(file, { kind: 'file', path: file, reason: `${spec.callsign}: ${reasons.join('; ')}`, before, after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+      fileOps.set(file, editOp(file, `${spec.callsign}: ${reasons.join('; ')}`, before, after, editMtime));
       overridesFor.set(file, { content: Buffer.from(after), mtime: editMtime });
     } else {
       ops.push({ kind: 'keep', path: file, reason: `${spec.callsign}: already in Container mode` });
@@ -666,8 +669,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       diagnostics.push(...m.diagnostics);
       for (const ok of m.ok) ops.push({ kind: 'keep', path: device.thunder.host ?? device.thunder.messaging.dir, reason: ok });
       if (m.config) {
-        const st = fs.statSync(m.config.file);
-        fileOps.set(m.config.file, { kind: 'file', path: m.config.file, reason: m.config.reasons.join('; '), before: m.config.before, after: m.config.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+        fileOps.set(m.config.file, editOp(m.config.file, m.config.reasons.join('; '), m.config.before, m.config.after, editMtime));
         overridesFor.set(m.config.file, { content: Buffer.from(m.config.after), mtime: editMtime });
       }
       if (m.dir) {
@@ -704,8 +706,7 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       }
       if (!patch.commented.length) continue;
       edited = true;
-      const st = fs.statSync(file);
-      fileOps.set(file, { kind: 'file', path: file, reason: `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, before: text, after: patch.after, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: editMtime });
+      fileOps.set(file, editOp(file, `comment out lxc.seccomp.profile (line ${patch.commented.join(', ')})`, text, patch.after, editMtime));
       overridesFor.set(file, { content: Buffer.from(patch.after), mtime: editMtime });
     }
     if (!edited) ops.push({ kind: 'keep', path: commonConf, reason: alreadyOff ? 'lxc.seccomp.profile already commented out' : 'no lxc.seccomp.profile line to comment out' });
@@ -779,10 +780,9 @@ export async function planPrepare(req: PrepareRequest, opts: PlanOptions): Promi
       diagnostics.push(diag('OCI_USERNS_SCRIPT_STALE', 'warning', `${spec.callsign}: ${ociUsernsScript(spec.callsign)}, which an earlier prepare wrote for an unprivileged OCI bundle, is still in the image; this container no longer joins a user namespace made at boot, so it makes one at every boot that nothing uses`, `remove it (rm ${oldScript})`, oldScript));
     }
     for (const f of boot) {
-      const host = resolveInTarget(req.target, f.device);
-      const before = readFileOrNull(host)?.toString('utf8') ?? null;
-      if (before === f.content && (fs.statSync(host).mode & 0o7777) === f.mode) ops.push({ kind: 'keep', path: host, reason: `${spec.callsign}: its user namespace's boot script is up to date` });
-      else fileOps.set(host, { kind: 'file', path: host, reason: `${spec.callsign}: the user namespace its OCI bundle joins, made at boot (${f.device})`, before, after: f.content, mode: f.mode, mtime: req.epoch });
+      const op = generatedFileOp(resolveInTarget(req.target, f.device), f.content, f.mode, { keep: `${spec.callsign}: its user namespace's boot script is up to date`, write: `${spec.callsign}: the user namespace its OCI bundle joins, made at boot (${f.device})` }, req.epoch);
+      if (op.kind === 'keep') ops.push(op);
+      else fileOps.set(op.path, op);
     }
     const stamp = req.force ? null : readStamp<Stamp>(dir);
     if (stamp && stamp.fingerprint === fingerprint && (!stamp.facts.shared || sharedUnchanged(stamp.facts.shared))) {
