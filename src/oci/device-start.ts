@@ -10,7 +10,7 @@ import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
 import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
-import { USERNS_DIR, bootMakesNetns, bootScriptTexts, imageUsernsScripts, namespacePaths, type BootScript } from './userns.js';
+import { USERNS_DIR, bootMakesNetns, bootScriptTexts, configNamespacePaths, imageUsernsScripts, type BootScript } from './userns.js';
 
 // A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
 // on the device, inside Thunder's root (the image):
@@ -100,16 +100,25 @@ export const THUNDER_RUNC_TIMEOUT_MS = 2000;
 const CALL_LIMIT_MS = 30_000;
 const READY = 'thunderbox-device-root-ready';
 
-/** The --env arguments Thunder passes: config.json's NAME=$VAR entries whose VAR Thunder has, not empty. */
-export function thunderEnvArgs(configText: string, env: Record<string, string>): string[] {
-  let cfg: { process?: { env?: unknown } };
+/** config.json as far as a start reads it: parsed once (null: not JSON, or not an object). */
+interface OciConfigDoc {
+  process?: { env?: unknown; capabilities?: Record<string, unknown> };
+  linux?: Record<string, unknown> & { cgroupsPath?: unknown };
+}
+
+function parseConfig(text: string): OciConfigDoc | null {
   try {
-    cfg = JSON.parse(configText) as typeof cfg;
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' ? (v as OciConfigDoc) : null;
   } catch {
-    return [];
+    return null;
   }
+}
+
+/** The --env arguments Thunder passes: config.json's NAME=$VAR entries whose VAR Thunder has, not empty. */
+export function thunderEnvArgs(cfg: OciConfigDoc | null, env: Record<string, string>): string[] {
   const out: string[] = [];
-  const list = Array.isArray(cfg.process?.env) ? (cfg.process.env as unknown[]) : [];
+  const list = Array.isArray(cfg?.process?.env) ? (cfg.process.env as unknown[]) : [];
   for (const e of list) {
     if (typeof e !== 'string') continue;
     const m = /^([^=]+)=\$(.+)$/.exec(e);
@@ -121,13 +130,15 @@ export function thunderEnvArgs(configText: string, env: Record<string, string>):
 }
 
 /** config.json's fixed environment entries (NAME=value, not NAME=$VAR), by name. */
-function fixedEnvOf(configText: string): string[] {
-  try {
-    const env = (JSON.parse(configText) as { process?: { env?: unknown } }).process?.env;
-    return (Array.isArray(env) ? env : []).filter((e): e is string => typeof e === 'string' && !/^[^=]+=\$/.test(e)).map((e) => e.split('=')[0]!);
-  } catch {
-    return [];
-  }
+function fixedEnvOf(cfg: OciConfigDoc | null): string[] {
+  const env = cfg?.process?.env;
+  return (Array.isArray(env) ? env : []).filter((e): e is string => typeof e === 'string' && !/^[^=]+=\$/.test(e)).map((e) => e.split('=')[0]!);
+}
+
+/** config.json's linux.<key> id maps as the lines "containerID hostID size". */
+function configMapLines(cfg: OciConfigDoc | null, key: 'uidMappings' | 'gidMappings'): string[] {
+  const m = cfg?.linux?.[key];
+  return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
 }
 
 function which(name: string, dirs: string[]): string | null {
@@ -167,6 +178,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
   const cfgFile = resolveInTarget(target, path.posix.join(req.bundle, 'config.json'));
   const cfg = readTextFile(cfgFile);
   if (!cfg.ok) fail('BUNDLE_MISSING', `the image has no OCI bundle at ${req.bundle}: ${cfgFile} ${cfg.reason}`, 'prepare it with --runtime runc (or both)', { file: cfgFile });
+  const doc = parseConfig(cfg.text);
   if (process.getuid?.() !== 0) fail('START_NEEDS_ROOT', 'a start as on the device needs root: mount namespaces, an overlay and pivot_root, and Thunder runs runc as root', 'run it as root (sudo)');
   const rt = lentRuntime();
   const runtimeDevice = `/usr/bin/${req.runtime}`;
@@ -195,7 +207,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       binds.push({ from: `/run/thunderbox/userns/${n}`, at: path.relative(target, resolveInTarget(target, `${USERNS_DIR}/${n}`)), dir: false });
     }
     // the namespaces the device's boot makes for the bundle (config.json names them by path)
-    const boot = bootNamespaces(target, cfg.text, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
+    const boot = bootNamespaces(target, doc, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
     if (emulated) {
       const sleepHost = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
       for (const b of boot.scripts) {
@@ -222,9 +234,10 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     if (emulated && /"seccomp"\s*:/.test(cfg.text)) notes.push(`the image runs through qemu-user here: config.json's seccomp filter is for the container's architecture, and this kernel sees the emulator's ${process.arch === 'x64' ? 'x86_64' : process.arch} system calls, so the policy is not in force in this start (it is on the device)`);
     // crun 1.8.1's exec --env replaces process.env instead of adding to it (runc adds): the
     // fixed entries are not in a crun start (Thunder runs runc)
-    const fixedEnv = fixedEnvOf(cfg.text);
-    if (req.runtime === 'crun' && fixedEnv.length && thunderEnvArgs(cfg.text, req.env).length) notes.push(`crun 1.8.1's exec --env replaces config.json's process.env, so ${fixedEnv.join(', ')} ${fixedEnv.length > 1 ? 'are' : 'is'} not in this start; runc, which Thunder's runc backend runs, adds --env to them`);
-    const lacking = capsBeyond(cfg.text, hostBoundingSet());
+    const fixedEnv = fixedEnvOf(doc);
+    const envs = thunderEnvArgs(doc, req.env);
+    if (req.runtime === 'crun' && fixedEnv.length && envs.length) notes.push(`crun 1.8.1's exec --env replaces config.json's process.env, so ${fixedEnv.join(', ')} ${fixedEnv.length > 1 ? 'are' : 'is'} not in this start; runc, which Thunder's runc backend runs, adds --env to them`);
+    const lacking = capsBeyond(doc, hostBoundingSet());
     if (lacking.config) {
       const adjusted = path.join(dir, 'config.json');
       fs.writeFileSync(adjusted, lacking.config);
@@ -326,16 +339,10 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       });
     // the image's own boot scripts that make the user namespace (and a network namespace in it),
     // run as BusyBox's rcS runs /etc/init.d/S??*: `<script> start`
+    const wantU = configMapLines(doc, 'uidMappings').join(',');
+    const wantG = configMapLines(doc, 'gidMappings').join(',');
     for (const b of boot.scripts) {
-      const want = (key: string) => {
-        try {
-          const m = (JSON.parse(cfg.text) as { linux?: Record<string, unknown> }).linux?.[key];
-          return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
-        } catch {
-          return [];
-        }
-      };
-      if (b.maps && (b.maps.u.join(',') !== want('uidMappings').join(',') || b.maps.g.join(',') !== want('gidMappings').join(','))) {
+      if (b.maps && (b.maps.u.join(',') !== wantU || b.maps.g.join(',') !== wantG)) {
         notes.push(`${b.device} writes the maps "${b.maps.u.join(', ')}" (uid), "${b.maps.g.join(', ')}" (gid), not config.json's: the container runs with the script's (thunderbox doctor: OCI_USERNS_MAP_DIFFERS)`);
       }
     }
@@ -361,7 +368,6 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     if (create.status !== 0) {
       error = `${req.runtime} create failed (${create.timedOut ? 'timed out' : `exit status ${create.status}`}): ${lastError(create.stderr, readFileOrNull(logHost ?? '')?.toString('utf8') ?? '')}`;
     } else {
-      const envs = thunderEnvArgs(cfg.text, req.env);
       const exec = await call(['exec', '--detach', ...envs, req.callsign, ...req.command], true, timeoutMs, 'close');
       timedOut = exec.timedOut;
       started = exec.status === 0 || (exec.timedOut && exec.ms > 0 && !/exec failed|error/i.test(exec.stderr));
@@ -387,7 +393,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     for (const f of hostMade) spawnSync('umount', [f], { stdio: 'ignore' });
     removeTree(dir);
     for (const n of madeNetns) spawnSync(ipTool(), ['netns', 'del', n], { stdio: 'ignore' });
-    await removeCgroups(cgroupsPathOf(cfg.text));
+    await removeCgroups(cgroupsPathOf(doc));
   }
 }
 
@@ -397,12 +403,12 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
  * named network namespaces none of those makes (S40thunderbox-net's `ip netns add`: an empty
  * one stands in). Paths in `bound` are provided already.
  */
-export function bootNamespaces(target: string, configText: string, bound: string[]): { scripts: BootScript[]; netns: string[] } {
+export function bootNamespaces(target: string, cfg: OciConfigDoc | null, bound: string[]): { scripts: BootScript[]; netns: string[] } {
   const scripts = new Set<BootScript>();
   const netns: string[] = [];
   const all = imageUsernsScripts(target);
   let texts: { host: string; text: string }[] | undefined;
-  for (const p of namespacePaths(configText).filter((x) => !bound.includes(x.path))) {
+  for (const p of configNamespacePaths(cfg).filter((x) => !bound.includes(x.path))) {
     const by = all.find((x) => x.userns === p.path || x.netns === p.path);
     if (by) scripts.add(by);
     // stood in for only when a boot script makes it (as the doctor reads them): else runc's
@@ -455,13 +461,9 @@ function ipTool(): string {
   return which('ip', ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
 }
 
-function cgroupsPathOf(text: string): string | null {
-  try {
-    const p = (JSON.parse(text) as { linux?: { cgroupsPath?: unknown } }).linux?.cgroupsPath;
-    return typeof p === 'string' && /^\/[A-Za-z0-9_./-]+$/.test(p) && !p.includes('..') ? p : null;
-  } catch {
-    return null;
-  }
+function cgroupsPathOf(cfg: OciConfigDoc | null): string | null {
+  const p = cfg?.linux?.cgroupsPath;
+  return typeof p === 'string' && /^\/[A-Za-z0-9_./-]+$/.test(p) && !p.includes('..') ? p : null;
 }
 
 /**
@@ -498,16 +500,11 @@ export function hostBoundingSet(): bigint {
   return m ? BigInt(`0x${m[1]}`) : ~0n;
 }
 
-/** config.json without the capabilities outside `have`, when it names any (else config null). */
-export function capsBeyond(text: string, have: bigint): { names: string[]; config: string | null } {
-  let cfg: { process?: { capabilities?: Record<string, unknown> } };
-  try {
-    cfg = JSON.parse(text) as typeof cfg;
-  } catch {
-    return { names: [], config: null };
-  }
-  const caps = cfg.process?.capabilities;
-  if (!caps || typeof caps !== 'object') return { names: [], config: null };
+/** config.json without the capabilities outside `have`, when it names any (else config null); `config` itself is left as it is. */
+export function capsBeyond(config: OciConfigDoc | null, have: bigint): { names: string[]; config: string | null } {
+  if (!config?.process?.capabilities || typeof config.process.capabilities !== 'object') return { names: [], config: null };
+  const cfg = structuredClone(config);
+  const caps = cfg.process!.capabilities!;
   const names = new Set<string>();
   for (const [set, list] of Object.entries(caps)) {
     if (!Array.isArray(list)) continue;

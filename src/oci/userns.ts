@@ -134,12 +134,18 @@ function unquote(w: string): string {
 
 /** config.json's namespaces given by path. */
 export function namespacePaths(configText: string): { type: string; path: string }[] {
-  let list: unknown;
+  let cfg: unknown;
   try {
-    list = (JSON.parse(configText) as { linux?: { namespaces?: unknown } }).linux?.namespaces;
+    cfg = JSON.parse(configText);
   } catch {
     return [];
   }
+  return configNamespacePaths(cfg);
+}
+
+/** The same, of config.json already parsed. */
+export function configNamespacePaths(cfg: unknown): { type: string; path: string }[] {
+  const list = (cfg as { linux?: { namespaces?: unknown } } | null)?.linux?.namespaces;
   return (Array.isArray(list) ? list : []).flatMap((n: { type?: unknown; path?: unknown }) => (typeof n?.path === 'string' && n.path !== '' ? [{ type: String(n.type), path: n.path }] : []));
 }
 
