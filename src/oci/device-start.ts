@@ -8,9 +8,9 @@ import { readTextFile } from '../core/read-text.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
-import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
+import { HOST_MOUNT, hostProgram, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
-import { USERNS_DIR, bootMakesNetns, bootScriptTexts, configNamespacePaths, imageUsernsScripts, type BootScript } from './userns.js';
+import { USERNS_DIR, bootMakesNetns, bootScriptTexts, configMapLines, configNamespacePaths, imageUsernsScripts, type BootScript } from './userns.js';
 
 // A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
 // on the device, inside Thunder's root (the image):
@@ -135,28 +135,10 @@ function fixedEnvOf(cfg: OciConfigDoc | null): string[] {
   return (Array.isArray(env) ? env : []).filter((e): e is string => typeof e === 'string' && !/^[^=]+=\$/.test(e)).map((e) => e.split('=')[0]!);
 }
 
-/** config.json's linux.<key> id maps as the lines "containerID hostID size". */
-function configMapLines(cfg: OciConfigDoc | null, key: 'uidMappings' | 'gidMappings'): string[] {
-  const m = cfg?.linux?.[key];
-  return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
-}
-
-function which(name: string, dirs: string[]): string | null {
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return fs.realpathSync(p);
-    } catch {
-      // next
-    }
-  }
-  return null;
-}
 
 /** Files to bind into the overlay: the host runtime at the image's path, and the libraries it loads that the image lacks. */
 function lendRuntime(target: string, runtime: OciRuntime, devicePath: string): { from: string; at: string; dir: false }[] {
-  const host = which(runtime, ['/usr/sbin', '/usr/bin', '/sbin', '/bin']);
+  const host = hostProgram(runtime);
   if (!host) fail('HOST_TOOL_MISSING', `the image has no ${devicePath} and this build host has no ${runtime} to lend`, `install ${runtime} here (apt-get install ${runtime}), or build the image with it (BR2_PACKAGE_RUNC)`);
   const binds = [{ from: host, at: path.relative(target, resolveInTarget(target, devicePath)), dir: false as const }];
   const out = execFileSync('ldd', [host], { encoding: 'utf8' });
@@ -208,15 +190,15 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     }
     // the namespaces the device's boot makes for the bundle (config.json names them by path)
     const boot = bootNamespaces(target, doc, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
+    const sleep = hostProgram('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
     if (emulated) {
-      const sleepHost = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
       for (const b of boot.scripts) {
         // as BusyBox's rcS: /etc/init.d/S??* run as programs
         if ((b.mode & 0o111) === 0) {
           notes.push(`${b.device} is not executable: the device's rcS does not run it, and this start does not either`);
           continue;
         }
-        const made = hostUserns(b, dir, rt.unshare, sleepHost);
+        const made = hostUserns(b, dir, rt.unshare, sleep);
         hostMade.push(made.user, ...(made.net ? [made.net] : []));
         if (b.userns) binds.push({ from: made.user, at: path.relative(target, resolveInTarget(target, b.userns)), dir: false });
         if (b.netns && made.net) binds.push({ from: made.net, at: path.relative(target, resolveInTarget(target, b.netns)), dir: false });
@@ -252,7 +234,6 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     const logRel = path.relative(tmp ?? '', inImage(target, logDevice).rel);
     const logHost = tmp !== null && !logRel.startsWith('..') ? path.join(deviceTmp, logRel) : null;
     if (logHost) fs.mkdirSync(path.dirname(logHost), { recursive: true });
-    const sleep = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
     // process 1 of the device's root reaps orphans as the device's init does: runc's init and the
     // command it execs are reparented to it when runc exits, and a zombie there keeps runc's
     // delete --force polling for 10 s ("container init still running"; measured with a bare sleep)
@@ -339,8 +320,8 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       });
     // the image's own boot scripts that make the user namespace (and a network namespace in it),
     // run as BusyBox's rcS runs /etc/init.d/S??*: `<script> start`
-    const wantU = configMapLines(doc, 'uidMappings').join(',');
-    const wantG = configMapLines(doc, 'gidMappings').join(',');
+    const wantU = configMapLines(doc?.linux, 'uidMappings').join(',');
+    const wantG = configMapLines(doc?.linux, 'gidMappings').join(',');
     for (const b of boot.scripts) {
       if (b.maps && (b.maps.u.join(',') !== wantU || b.maps.g.join(',') !== wantG)) {
         notes.push(`${b.device} writes the maps "${b.maps.u.join(', ')}" (uid), "${b.maps.g.join(', ')}" (gid), not config.json's: the container runs with the script's (thunderbox doctor: OCI_USERNS_MAP_DIFFERS)`);
@@ -458,7 +439,7 @@ function hostUserns(s: BootScript, dir: string, unshare: string, sleep: string):
 }
 
 function ipTool(): string {
-  return which('ip', ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
+  return hostProgram('ip') ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
 }
 
 function cgroupsPathOf(cfg: OciConfigDoc | null): string | null {
