@@ -45,8 +45,9 @@ export interface LentRuntime {
 
 const DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-function which(name: string, pkg: string): string {
-  for (const d of [...(process.env.PATH ?? '').split(':').filter((p) => p.startsWith('/')), ...DIRS]) {
+/** The real path of the first executable `name` in `dirs` (this host's), or null. */
+export function hostProgram(name: string, dirs: readonly string[] = DIRS): string | null {
+  for (const d of dirs) {
     const p = path.join(d, name);
     try {
       fs.accessSync(p, fs.constants.X_OK);
@@ -55,7 +56,14 @@ function which(name: string, pkg: string): string {
       // next
     }
   }
-  fail('HOST_TOOL_MISSING', `${name} is not installed on this build host; a device-faithful start needs it`, `install ${pkg} (Debian: apt-get install ${pkg})`);
+  return null;
+}
+
+function which(name: string, pkg: string): string {
+  return (
+    hostProgram(name, [...(process.env.PATH ?? '').split(':').filter((p) => p.startsWith('/')), ...DIRS]) ??
+    fail('HOST_TOOL_MISSING', `${name} is not installed on this build host; a device-faithful start needs it`, `install ${pkg} (Debian: apt-get install ${pkg})`)
+  );
 }
 
 /** Directories ldd resolves a program's libraries to (real paths). */

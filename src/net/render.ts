@@ -90,17 +90,17 @@ function netFiles(manifest: Manifest, version: string): NetFile[] {
   );
   // OCI bundles (runtime runc or both): Thunder's runc backend makes no network, so the veths
   // of such a container are made here, in the named namespace its config.json joins
-  const runtimes = new Map(manifest.containers.map((c) => [c.name, c.input.runtime ?? 'lxc']));
+  const inputs = new Map(manifest.containers.map((c) => [c.name, c.input]));
+  const runtimeOf = (callsign: string) => inputs.get(callsign)?.runtime ?? 'lxc';
   // an unprivileged bundle's namespace is its S39thunderbox-userns script's, made inside its
   // user namespace: this script neither makes one (ip netns add would make one of the device's
   // user namespace, which the container cannot enter) nor deletes it (a stop and start would)
-  const inputs = new Map(manifest.containers.map((c) => [c.name, c.input]));
   const netns = alloc.containers
-    .filter((k) => runtimes.get(k.callsign) !== 'lxc' && k.net.some((n) => n.type !== 'empty'))
+    .filter((k) => runtimeOf(k.callsign) !== 'lxc' && k.net.some((n) => n.type !== 'empty'))
     .map((k) => ({
       callsign: k.callsign,
       name: ociNetnsName(k.callsign),
-      usernsScript: joinsBootUserns({ runtime: runtimes.get(k.callsign)!, idmap: idmapLinesOf(inputs.get(k.callsign)!) }) ? ociUsernsScript(k.callsign) : null,
+      usernsScript: joinsBootUserns({ runtime: runtimeOf(k.callsign), idmap: idmapLinesOf(inputs.get(k.callsign)!) }) ? ociUsernsScript(k.callsign) : null,
       veths: k.net.flatMap((n, i) =>
         n.type !== 'veth'
           ? []

@@ -7,7 +7,7 @@ import { findUp } from '../core/find-up.js';
 import { fail } from '../core/errors.js';
 import { readTextFile } from '../core/read-text.js';
 import { resolveInTargetOrNull } from '../core/target-path.js';
-import { bootMakesNetns, bootScriptTexts, imageUsernsScripts, USERNS_DIR } from './userns.js';
+import { bootMakesNetns, bootScriptTexts, configMapLines, imageUsernsScripts, USERNS_DIR } from './userns.js';
 
 // `thunderbox oci check` and the doctor's bundle rules: an OCI bundle's config.json against the
 // runtime-spec v1.1.0 JSON Schema (schemas/oci-runtime-spec/v1.1.0, the OCI's own files), and
@@ -205,10 +205,6 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
     const h = resolveInTargetOrNull(sysroot, `${d}/unshare`);
     return h !== null && fs.existsSync(h);
   });
-  const mapLinesOf = (key: string) => {
-    const m = (linux as Record<string, unknown>)[key];
-    return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
-  };
   let unshareSaid = false;
   for (const n of joined) {
     if (n.path === null) continue;
@@ -232,7 +228,7 @@ function checkBootNamespaces(sysroot: string, linux: unknown, push: (code: strin
       }
       if (n.type === 'user' && by.maps) {
         for (const [kind, key] of [['u', 'uidMappings'], ['g', 'gidMappings']] as const) {
-          const want = mapLinesOf(key);
+          const want = configMapLines(linux, key);
           const have = by.maps[kind];
           // a warning: the container starts (measured), with the script's ids
           if (want.join(',') !== have.join(',')) push('OCI_USERNS_MAP_DIFFERS', 'warning', `${by.device} gives the user namespace ${n.path} the ${kind === 'u' ? 'uid' : 'gid'} map "${have.join(', ')}", but config.json's ${key} are "${want.join(', ')}": runc joins the namespace as it is and writes no map, so the container starts with ids that are not the ones its rootfs and shared folders were made for`, 'prepare the container again (it writes the script and config.json from one idmap)', node('linux', key) ?? at);

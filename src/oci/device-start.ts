@@ -8,9 +8,9 @@ import { readTextFile } from '../core/read-text.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
-import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
+import { HOST_MOUNT, hostProgram, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
-import { USERNS_DIR, bootMakesNetns, bootScriptTexts, imageUsernsScripts, namespacePaths, type BootScript } from './userns.js';
+import { USERNS_DIR, bootMakesNetns, bootScriptTexts, configMapLines, configNamespacePaths, imageUsernsScripts, type BootScript } from './userns.js';
 
 // A start of an OCI bundle exactly as Thunder's runc backend (RunCImplementation.cpp) starts it
 // on the device, inside Thunder's root (the image):
@@ -100,16 +100,25 @@ export const THUNDER_RUNC_TIMEOUT_MS = 2000;
 const CALL_LIMIT_MS = 30_000;
 const READY = 'thunderbox-device-root-ready';
 
-/** The --env arguments Thunder passes: config.json's NAME=$VAR entries whose VAR Thunder has, not empty. */
-export function thunderEnvArgs(configText: string, env: Record<string, string>): string[] {
-  let cfg: { process?: { env?: unknown } };
+/** config.json as far as a start reads it: parsed once (null: not JSON, or not an object). */
+interface OciConfigDoc {
+  process?: { env?: unknown; capabilities?: Record<string, unknown> };
+  linux?: Record<string, unknown> & { cgroupsPath?: unknown };
+}
+
+function parseConfig(text: string): OciConfigDoc | null {
   try {
-    cfg = JSON.parse(configText) as typeof cfg;
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' ? (v as OciConfigDoc) : null;
   } catch {
-    return [];
+    return null;
   }
+}
+
+/** The --env arguments Thunder passes: config.json's NAME=$VAR entries whose VAR Thunder has, not empty. */
+export function thunderEnvArgs(cfg: OciConfigDoc | null, env: Record<string, string>): string[] {
   const out: string[] = [];
-  const list = Array.isArray(cfg.process?.env) ? (cfg.process.env as unknown[]) : [];
+  const list = Array.isArray(cfg?.process?.env) ? (cfg.process.env as unknown[]) : [];
   for (const e of list) {
     if (typeof e !== 'string') continue;
     const m = /^([^=]+)=\$(.+)$/.exec(e);
@@ -121,31 +130,15 @@ export function thunderEnvArgs(configText: string, env: Record<string, string>):
 }
 
 /** config.json's fixed environment entries (NAME=value, not NAME=$VAR), by name. */
-function fixedEnvOf(configText: string): string[] {
-  try {
-    const env = (JSON.parse(configText) as { process?: { env?: unknown } }).process?.env;
-    return (Array.isArray(env) ? env : []).filter((e): e is string => typeof e === 'string' && !/^[^=]+=\$/.test(e)).map((e) => e.split('=')[0]!);
-  } catch {
-    return [];
-  }
+function fixedEnvOf(cfg: OciConfigDoc | null): string[] {
+  const env = cfg?.process?.env;
+  return (Array.isArray(env) ? env : []).filter((e): e is string => typeof e === 'string' && !/^[^=]+=\$/.test(e)).map((e) => e.split('=')[0]!);
 }
 
-function which(name: string, dirs: string[]): string | null {
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return fs.realpathSync(p);
-    } catch {
-      // next
-    }
-  }
-  return null;
-}
 
 /** Files to bind into the overlay: the host runtime at the image's path, and the libraries it loads that the image lacks. */
 function lendRuntime(target: string, runtime: OciRuntime, devicePath: string): { from: string; at: string; dir: false }[] {
-  const host = which(runtime, ['/usr/sbin', '/usr/bin', '/sbin', '/bin']);
+  const host = hostProgram(runtime);
   if (!host) fail('HOST_TOOL_MISSING', `the image has no ${devicePath} and this build host has no ${runtime} to lend`, `install ${runtime} here (apt-get install ${runtime}), or build the image with it (BR2_PACKAGE_RUNC)`);
   const binds = [{ from: host, at: path.relative(target, resolveInTarget(target, devicePath)), dir: false as const }];
   const out = execFileSync('ldd', [host], { encoding: 'utf8' });
@@ -167,6 +160,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
   const cfgFile = resolveInTarget(target, path.posix.join(req.bundle, 'config.json'));
   const cfg = readTextFile(cfgFile);
   if (!cfg.ok) fail('BUNDLE_MISSING', `the image has no OCI bundle at ${req.bundle}: ${cfgFile} ${cfg.reason}`, 'prepare it with --runtime runc (or both)', { file: cfgFile });
+  const doc = parseConfig(cfg.text);
   if (process.getuid?.() !== 0) fail('START_NEEDS_ROOT', 'a start as on the device needs root: mount namespaces, an overlay and pivot_root, and Thunder runs runc as root', 'run it as root (sudo)');
   const rt = lentRuntime();
   const runtimeDevice = `/usr/bin/${req.runtime}`;
@@ -195,16 +189,16 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       binds.push({ from: `/run/thunderbox/userns/${n}`, at: path.relative(target, resolveInTarget(target, `${USERNS_DIR}/${n}`)), dir: false });
     }
     // the namespaces the device's boot makes for the bundle (config.json names them by path)
-    const boot = bootNamespaces(target, cfg.text, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
+    const boot = bootNamespaces(target, doc, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
+    const sleep = hostProgram('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
     if (emulated) {
-      const sleepHost = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
       for (const b of boot.scripts) {
         // as BusyBox's rcS: /etc/init.d/S??* run as programs
         if ((b.mode & 0o111) === 0) {
           notes.push(`${b.device} is not executable: the device's rcS does not run it, and this start does not either`);
           continue;
         }
-        const made = hostUserns(b, dir, rt.unshare, sleepHost);
+        const made = hostUserns(b, dir, rt.unshare, sleep);
         hostMade.push(made.user, ...(made.net ? [made.net] : []));
         if (b.userns) binds.push({ from: made.user, at: path.relative(target, resolveInTarget(target, b.userns)), dir: false });
         if (b.netns && made.net) binds.push({ from: made.net, at: path.relative(target, resolveInTarget(target, b.netns)), dir: false });
@@ -222,9 +216,10 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     if (emulated && /"seccomp"\s*:/.test(cfg.text)) notes.push(`the image runs through qemu-user here: config.json's seccomp filter is for the container's architecture, and this kernel sees the emulator's ${process.arch === 'x64' ? 'x86_64' : process.arch} system calls, so the policy is not in force in this start (it is on the device)`);
     // crun 1.8.1's exec --env replaces process.env instead of adding to it (runc adds): the
     // fixed entries are not in a crun start (Thunder runs runc)
-    const fixedEnv = fixedEnvOf(cfg.text);
-    if (req.runtime === 'crun' && fixedEnv.length && thunderEnvArgs(cfg.text, req.env).length) notes.push(`crun 1.8.1's exec --env replaces config.json's process.env, so ${fixedEnv.join(', ')} ${fixedEnv.length > 1 ? 'are' : 'is'} not in this start; runc, which Thunder's runc backend runs, adds --env to them`);
-    const lacking = capsBeyond(cfg.text, hostBoundingSet());
+    const fixedEnv = fixedEnvOf(doc);
+    const envs = thunderEnvArgs(doc, req.env);
+    if (req.runtime === 'crun' && fixedEnv.length && envs.length) notes.push(`crun 1.8.1's exec --env replaces config.json's process.env, so ${fixedEnv.join(', ')} ${fixedEnv.length > 1 ? 'are' : 'is'} not in this start; runc, which Thunder's runc backend runs, adds --env to them`);
+    const lacking = capsBeyond(doc, hostBoundingSet());
     if (lacking.config) {
       const adjusted = path.join(dir, 'config.json');
       fs.writeFileSync(adjusted, lacking.config);
@@ -239,7 +234,6 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     const logRel = path.relative(tmp ?? '', inImage(target, logDevice).rel);
     const logHost = tmp !== null && !logRel.startsWith('..') ? path.join(deviceTmp, logRel) : null;
     if (logHost) fs.mkdirSync(path.dirname(logHost), { recursive: true });
-    const sleep = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
     // process 1 of the device's root reaps orphans as the device's init does: runc's init and the
     // command it execs are reparented to it when runc exits, and a zombie there keeps runc's
     // delete --force polling for 10 s ("container init still running"; measured with a bare sleep)
@@ -326,16 +320,10 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
       });
     // the image's own boot scripts that make the user namespace (and a network namespace in it),
     // run as BusyBox's rcS runs /etc/init.d/S??*: `<script> start`
+    const wantU = configMapLines(doc?.linux, 'uidMappings').join(',');
+    const wantG = configMapLines(doc?.linux, 'gidMappings').join(',');
     for (const b of boot.scripts) {
-      const want = (key: string) => {
-        try {
-          const m = (JSON.parse(cfg.text) as { linux?: Record<string, unknown> }).linux?.[key];
-          return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
-        } catch {
-          return [];
-        }
-      };
-      if (b.maps && (b.maps.u.join(',') !== want('uidMappings').join(',') || b.maps.g.join(',') !== want('gidMappings').join(','))) {
+      if (b.maps && (b.maps.u.join(',') !== wantU || b.maps.g.join(',') !== wantG)) {
         notes.push(`${b.device} writes the maps "${b.maps.u.join(', ')}" (uid), "${b.maps.g.join(', ')}" (gid), not config.json's: the container runs with the script's (thunderbox doctor: OCI_USERNS_MAP_DIFFERS)`);
       }
     }
@@ -361,7 +349,6 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     if (create.status !== 0) {
       error = `${req.runtime} create failed (${create.timedOut ? 'timed out' : `exit status ${create.status}`}): ${lastError(create.stderr, readFileOrNull(logHost ?? '')?.toString('utf8') ?? '')}`;
     } else {
-      const envs = thunderEnvArgs(cfg.text, req.env);
       const exec = await call(['exec', '--detach', ...envs, req.callsign, ...req.command], true, timeoutMs, 'close');
       timedOut = exec.timedOut;
       started = exec.status === 0 || (exec.timedOut && exec.ms > 0 && !/exec failed|error/i.test(exec.stderr));
@@ -387,7 +374,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     for (const f of hostMade) spawnSync('umount', [f], { stdio: 'ignore' });
     removeTree(dir);
     for (const n of madeNetns) spawnSync(ipTool(), ['netns', 'del', n], { stdio: 'ignore' });
-    await removeCgroups(cgroupsPathOf(cfg.text));
+    await removeCgroups(cgroupsPathOf(doc));
   }
 }
 
@@ -397,12 +384,12 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
  * named network namespaces none of those makes (S40thunderbox-net's `ip netns add`: an empty
  * one stands in). Paths in `bound` are provided already.
  */
-export function bootNamespaces(target: string, configText: string, bound: string[]): { scripts: BootScript[]; netns: string[] } {
+export function bootNamespaces(target: string, cfg: OciConfigDoc | null, bound: string[]): { scripts: BootScript[]; netns: string[] } {
   const scripts = new Set<BootScript>();
   const netns: string[] = [];
   const all = imageUsernsScripts(target);
   let texts: { host: string; text: string }[] | undefined;
-  for (const p of namespacePaths(configText).filter((x) => !bound.includes(x.path))) {
+  for (const p of configNamespacePaths(cfg).filter((x) => !bound.includes(x.path))) {
     const by = all.find((x) => x.userns === p.path || x.netns === p.path);
     if (by) scripts.add(by);
     // stood in for only when a boot script makes it (as the doctor reads them): else runc's
@@ -452,16 +439,12 @@ function hostUserns(s: BootScript, dir: string, unshare: string, sleep: string):
 }
 
 function ipTool(): string {
-  return which('ip', ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
+  return hostProgram('ip') ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
 }
 
-function cgroupsPathOf(text: string): string | null {
-  try {
-    const p = (JSON.parse(text) as { linux?: { cgroupsPath?: unknown } }).linux?.cgroupsPath;
-    return typeof p === 'string' && /^\/[A-Za-z0-9_./-]+$/.test(p) && !p.includes('..') ? p : null;
-  } catch {
-    return null;
-  }
+function cgroupsPathOf(cfg: OciConfigDoc | null): string | null {
+  const p = cfg?.linux?.cgroupsPath;
+  return typeof p === 'string' && /^\/[A-Za-z0-9_./-]+$/.test(p) && !p.includes('..') ? p : null;
 }
 
 /**
@@ -498,16 +481,11 @@ export function hostBoundingSet(): bigint {
   return m ? BigInt(`0x${m[1]}`) : ~0n;
 }
 
-/** config.json without the capabilities outside `have`, when it names any (else config null). */
-export function capsBeyond(text: string, have: bigint): { names: string[]; config: string | null } {
-  let cfg: { process?: { capabilities?: Record<string, unknown> } };
-  try {
-    cfg = JSON.parse(text) as typeof cfg;
-  } catch {
-    return { names: [], config: null };
-  }
-  const caps = cfg.process?.capabilities;
-  if (!caps || typeof caps !== 'object') return { names: [], config: null };
+/** config.json without the capabilities outside `have`, when it names any (else config null); `config` itself is left as it is. */
+export function capsBeyond(config: OciConfigDoc | null, have: bigint): { names: string[]; config: string | null } {
+  if (!config?.process?.capabilities || typeof config.process.capabilities !== 'object') return { names: [], config: null };
+  const cfg = structuredClone(config);
+  const caps = cfg.process!.capabilities!;
   const names = new Set<string>();
   for (const [set, list] of Object.entries(caps)) {
     if (!Array.isArray(list)) continue;

@@ -22,6 +22,8 @@ export const INIT_CANDIDATES = ['/usr/bin/ThunderPlugin', '/bin/sh', '/bin/busyb
 export interface ImageCommonConf {
   /** device path of the file read, or null when the image has none (LXC not installed) */
   file: string | null;
+  /** its text (null with file) */
+  text: string | null;
   capDrop: string[];
   /** device path of the seccomp policy, or null (none named, or turned off) */
   profile: string | null;
@@ -31,7 +33,7 @@ export interface ImageCommonConf {
 export function readCommonConf(target: string): ImageCommonConf {
   const host = resolveInTargetOrNull(target, COMMON_CONF);
   const r = host === null ? null : readTextFile(host);
-  if (!r || !r.ok) return { file: null, capDrop: [...COMMON_CONF_CAP_DROP], profile: null };
+  if (!r || !r.ok) return { file: null, text: null, capDrop: [...COMMON_CONF_CAP_DROP], profile: null };
   const { doc } = parseConfig(r.text, COMMON_CONF);
   let capDrop: string[] = [];
   let profile: string | null = null;
@@ -40,7 +42,7 @@ export function readCommonConf(target: string): ImageCommonConf {
     if (l.key === 'lxc.cap.drop') capDrop = l.value === '' ? [] : [...capDrop, ...l.value!.split(/\s+/).filter(Boolean)];
     if (l.key === 'lxc.seccomp.profile') profile = l.value === '' ? null : l.value!;
   }
-  return { file: COMMON_CONF, capDrop, profile };
+  return { file: COMMON_CONF, text: r.text, capDrop, profile };
 }
 
 /**
@@ -55,7 +57,7 @@ export function ociImageInputs(target: string): string {
     const r = h === null ? null : readTextFile(h);
     return r?.ok ? r.text : null;
   };
-  return JSON.stringify([cc.file, read(cc.file), cc.profile, read(cc.profile)]);
+  return JSON.stringify([cc.file, cc.text, cc.profile, read(cc.profile)]);
 }
 
 export interface OciImageContext {

@@ -39,6 +39,12 @@ export function mapLines(map: readonly IdMapLine[], kind: 'u' | 'g'): string[] {
   return map.filter((l) => l.kind === kind).map((l) => `${l.nsid} ${l.hostid} ${l.range}`);
 }
 
+/** config.json's linux.uidMappings (or gidMappings) as the same lines: "containerID hostID size". */
+export function configMapLines(linux: unknown, key: 'uidMappings' | 'gidMappings'): string[] {
+  const m = (linux as Record<string, unknown> | null | undefined)?.[key];
+  return Array.isArray(m) ? (m as { containerID?: unknown; hostID?: unknown; size?: unknown }[]).map((x) => `${x?.containerID} ${x?.hostID} ${x?.size}`) : [];
+}
+
 /** An unprivileged OCI container joins a user namespace made at boot. */
 export function joinsBootUserns(spec: Pick<ContainerSpec, 'runtime' | 'idmap'>): boolean {
   return spec.runtime !== 'lxc' && spec.idmap.length > 0;
@@ -134,12 +140,18 @@ function unquote(w: string): string {
 
 /** config.json's namespaces given by path. */
 export function namespacePaths(configText: string): { type: string; path: string }[] {
-  let list: unknown;
+  let cfg: unknown;
   try {
-    list = (JSON.parse(configText) as { linux?: { namespaces?: unknown } }).linux?.namespaces;
+    cfg = JSON.parse(configText);
   } catch {
     return [];
   }
+  return configNamespacePaths(cfg);
+}
+
+/** The same, of config.json already parsed. */
+export function configNamespacePaths(cfg: unknown): { type: string; path: string }[] {
+  const list = (cfg as { linux?: { namespaces?: unknown } } | null)?.linux?.namespaces;
   return (Array.isArray(list) ? list : []).flatMap((n: { type?: unknown; path?: unknown }) => (typeof n?.path === 'string' && n.path !== '' ? [{ type: String(n.type), path: n.path }] : []));
 }
 

@@ -12,6 +12,13 @@ import { tmpDir } from '../helpers/tmp.js';
 // oci check's runc rules against real runc: for each broken bundle, the check's error and
 // runc create's own words, from a start as Thunder makes it (src/oci/device-start.ts).
 
+/** A prepared image with one OCI container of a fresh callsign, and the bundle's config.json on this host. */
+async function runcBundle(input: Parameters<typeof imageWithContainer>[2]) {
+  const c = `OciChk${randomBytes(3).toString('hex')}`;
+  const { target, lxcpath } = await imageWithContainer(tmpDir(), c, input);
+  return { c, target, lxcpath, file: path.join(target, lxcpath.slice(1), 'Container', 'config.json') };
+}
+
 type Cfg = { process: { args: string[]; terminal: boolean }; mounts: { destination: string }[]; linux?: unknown; root: { path: string } };
 
 const CASES: { name: string; code: string; runc: RegExp; edit: (c: Cfg) => void }[] = [
@@ -36,10 +43,7 @@ describe('oci check agrees with runc create', () => {
   }, 60_000);
 
   it.each(CASES)('$name: $code, and runc create fails', async ({ code, runc, edit }) => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', idmap: { kind: 'none' } });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { c, target, lxcpath, file } = await runcBundle({ runtime: 'runc', idmap: { kind: 'none' } });
     const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Cfg;
     edit(cfg);
     fs.writeFileSync(file, `${JSON.stringify(cfg, null, 2)}\n`);
@@ -74,18 +78,12 @@ describe('oci check agrees with runc create', () => {
   ];
 
   it('the bundle of an unprivileged container and its boot script: no findings but OCI_NO_RUNC', async () => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { target, file } = await runcBundle({ runtime: 'runc' });
     expect(checkOciConfig(file, { sysroot: target }).map((d) => d.code)).toEqual(['OCI_NO_RUNC']);
   }, 60_000);
 
   it.each(BOOT)('unprivileged, $name: $code, and the start fails as it says', async ({ code, edit, start }) => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { c, target, lxcpath, file } = await runcBundle({ runtime: 'runc' });
     const script = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
     expect(fs.statSync(script).mode & 0o777).toBe(0o755);
     edit({ target, c, file, script });
@@ -101,10 +99,7 @@ describe('oci check agrees with runc create', () => {
   }, 60_000);
 
   it('unprivileged, the boot script\'s map is not the bundle\'s: OCI_USERNS_MAP_DIFFERS, a warning: it starts, with the script\'s ids, and try says so', async () => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { c, target, lxcpath, file } = await runcBundle({ runtime: 'runc' });
     const script = path.join(target, `etc/init.d/S39thunderbox-userns-${c}`);
     fs.writeFileSync(script, fs.readFileSync(script, 'utf8').replace("printf '%s\\n' '0 100000 65536' > \"$map\" && cat \"$map\" > /proc/$pid/uid_map", "printf '%s\\n' '0 200000 65536' > \"$map\" && cat \"$map\" > /proc/$pid/uid_map"));
     const found = checkOciConfig(file, { sysroot: target });
@@ -116,10 +111,7 @@ describe('oci check agrees with runc create', () => {
   }, 60_000);
 
   it('unprivileged, no unshare in the image: OCI_NO_UNSHARE, a warning (this host\'s BusyBox shell still runs its applet, so the start works here)', async () => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc' });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { c, target, lxcpath, file } = await runcBundle({ runtime: 'runc' });
     fs.rmSync(path.join(target, 'bin/unshare'));
     const found = checkOciConfig(file, { sysroot: target });
     expect(found.map((d) => [d.code, d.severity])).toEqual([['OCI_NO_RUNC', 'error'], ['OCI_NO_UNSHARE', 'warning']]);
@@ -129,10 +121,7 @@ describe('oci check agrees with runc create', () => {
   }, 60_000);
 
   it('unprivileged with a veth but no S40thunderbox-net (prepare without a manifest): OCI_NETNS_NO_VETH, and the container starts with loopback only', async () => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', net: [{ type: 'veth', link: 'tbxbr0', ipv4: '198.18.9.2/24' }] });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { c, target, lxcpath, file } = await runcBundle({ runtime: 'runc', net: [{ type: 'veth', link: 'tbxbr0', ipv4: '198.18.9.2/24' }] });
     const found = checkOciConfig(file, { sysroot: target });
     expect(found.map((d) => [d.code, d.severity])).toEqual([['OCI_NO_RUNC', 'error'], ['OCI_NETNS_NO_VETH', 'warning']]);
     const r = await startOciOnDevice({ target, bundle: `${lxcpath}/Container`, callsign: c, runtime: 'runc', command: ['sh', '-c', 'ls /sys/class/net'], env: { ...THUNDER_ENVIRONMENT } });
@@ -164,10 +153,7 @@ describe('oci check agrees with runc create', () => {
   }, 120_000);
 
   it('privileged with a veth and nothing that makes its network namespace (prepare without a manifest; a script that only names the path): OCI_NAMESPACE_NOT_MADE, and the start fails so', async () => {
-    const dir = tmpDir();
-    const c = `OciChk${randomBytes(3).toString('hex')}`;
-    const { target, lxcpath } = await imageWithContainer(dir, c, { runtime: 'runc', idmap: { kind: 'none' }, net: [{ type: 'veth', link: 'tbxbr0', ipv4: '198.18.9.3/24' }] });
-    const file = path.join(target, lxcpath.slice(1), 'Container', 'config.json');
+    const { c, target, lxcpath, file } = await runcBundle({ runtime: 'runc', idmap: { kind: 'none' }, net: [{ type: 'veth', link: 'tbxbr0', ipv4: '198.18.9.3/24' }] });
     fs.mkdirSync(path.join(target, 'etc/init.d'), { recursive: true });
     fs.writeFileSync(path.join(target, 'etc/init.d/S40thunderbox-net'), `#!/bin/sh\n[ -e /var/run/netns/tbx-${c} ] || echo "no namespace" >&2\n`, { mode: 0o755 });
     expect(checkOciConfig(file, { sysroot: target }).filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['OCI_NO_RUNC', 'OCI_NAMESPACE_NOT_MADE']);
