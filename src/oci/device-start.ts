@@ -8,7 +8,7 @@ import { readTextFile } from '../core/read-text.js';
 import { resolveInTarget, resolveInTargetOrNull } from '../core/target-path.js';
 import { renderTemplate } from '../core/template.js';
 import { deviceMounts, imageBinfmt, inImage, makeRunDir, serveCommunicator, type Communicator, type CommunicatorResult } from '../lxc/device-start.js';
-import { HOST_MOUNT, lentRuntime } from '../lxc/lent-runtime.js';
+import { HOST_MOUNT, hostProgram, lentRuntime } from '../lxc/lent-runtime.js';
 import { ALL_CAPABILITIES } from './config.js';
 import { USERNS_DIR, bootMakesNetns, bootScriptTexts, imageUsernsScripts, namespacePaths, type BootScript } from './userns.js';
 
@@ -130,22 +130,9 @@ function fixedEnvOf(configText: string): string[] {
   }
 }
 
-function which(name: string, dirs: string[]): string | null {
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return fs.realpathSync(p);
-    } catch {
-      // next
-    }
-  }
-  return null;
-}
-
 /** Files to bind into the overlay: the host runtime at the image's path, and the libraries it loads that the image lacks. */
 function lendRuntime(target: string, runtime: OciRuntime, devicePath: string): { from: string; at: string; dir: false }[] {
-  const host = which(runtime, ['/usr/sbin', '/usr/bin', '/sbin', '/bin']);
+  const host = hostProgram(runtime, ['/usr/sbin', '/usr/bin', '/sbin', '/bin']);
   if (!host) fail('HOST_TOOL_MISSING', `the image has no ${devicePath} and this build host has no ${runtime} to lend`, `install ${runtime} here (apt-get install ${runtime}), or build the image with it (BR2_PACKAGE_RUNC)`);
   const binds = [{ from: host, at: path.relative(target, resolveInTarget(target, devicePath)), dir: false as const }];
   const out = execFileSync('ldd', [host], { encoding: 'utf8' });
@@ -197,7 +184,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     // the namespaces the device's boot makes for the bundle (config.json names them by path)
     const boot = bootNamespaces(target, cfg.text, [...(req.netns ?? []).map((n) => `/var/run/netns/${n}`), ...(req.userns ?? []).map((n) => `${USERNS_DIR}/${n}`)]);
     if (emulated) {
-      const sleepHost = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
+      const sleepHost = hostProgram('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
       for (const b of boot.scripts) {
         // as BusyBox's rcS: /etc/init.d/S??* run as programs
         if ((b.mode & 0o111) === 0) {
@@ -239,7 +226,7 @@ export async function startOciOnDevice(req: OciStartRequest): Promise<OciStartRe
     const logRel = path.relative(tmp ?? '', inImage(target, logDevice).rel);
     const logHost = tmp !== null && !logRel.startsWith('..') ? path.join(deviceTmp, logRel) : null;
     if (logHost) fs.mkdirSync(path.dirname(logHost), { recursive: true });
-    const sleep = which('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
+    const sleep = hostProgram('sleep', ['/usr/bin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'sleep is not installed on this build host', 'install coreutils');
     // process 1 of the device's root reaps orphans as the device's init does: runc's init and the
     // command it execs are reparented to it when runc exits, and a zombie there keeps runc's
     // delete --force polling for 10 s ("container init still running"; measured with a bare sleep)
@@ -452,7 +439,7 @@ function hostUserns(s: BootScript, dir: string, unshare: string, sleep: string):
 }
 
 function ipTool(): string {
-  return which('ip', ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
+  return hostProgram('ip', ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) ?? fail('HOST_TOOL_MISSING', 'ip is not installed on this build host; a bundle joining a named network namespace needs it here', 'install iproute2');
 }
 
 function cgroupsPathOf(text: string): string | null {
