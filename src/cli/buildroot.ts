@@ -50,9 +50,10 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       const prepared = await captureJson(() => p.parseAsync(['node', 'thunderbox', 'prepare', '--manifest', manifest, '--target', target, '--target-from', 'post-build\'s TARGET_DIR', ...(a.datapath ? ['--datapath', a.datapath] : []), ...(a.noDoctor ? ['--no-doctor'] : []), ...(f.quiet ? ['-q'] : []), ...(f.json ? ['--json'] : [])]));
       const m = loadManifest(manifest);
       const device = deviceModel(target, { datapath: a.datapath ?? m.datapath });
+      const limited = m.containers.filter((c) => c.input.limits !== undefined && Object.keys(c.input.limits).length > 0);
       const containers = m.containers.map((c) => {
         const dir = device.choose(c.name, { classname: c.input.classname }).chosen?.host;
-        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: c.input.limits !== undefined && Object.keys(c.input.limits).length > 0, runtime: c.input.runtime, unprivileged: idmapLinesOf(c.input).length > 0 };
+        return { callsign: c.name, archName: dir === undefined ? null : stampArch(dir), limits: limited.includes(c), runtime: c.input.runtime, unprivileged: idmapLinesOf(c.input).length > 0 };
       });
       // the device's host networks (bridges, NAT, routed-up), when the manifest has any
       let rendered: Record<string, unknown> | null = null;
@@ -63,7 +64,6 @@ them and exits 0. Runs on every make: a second run with the same inputs does not
       }
       const ds = crossCheck(process.env.BR2_CONFIG, containers, process.getuid?.() !== 0);
       // the built kernel against what the containers' limits need (kconfig lint --manifest's rules)
-      const limited = m.containers.filter((c) => c.input.limits && Object.keys(c.input.limits).length);
       if (limited.length) {
         const { kernelLimitsCheck } = await import('../buildroot/kernel-limits.js');
         const { chooseCgroupLayout } = await import('../thunder/cgroup-layout.js');

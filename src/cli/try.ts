@@ -70,9 +70,7 @@ Examples:
       if (f.host && f.runtime && f.runtime !== 'lxc') failUsage('TRY_HOST_LXC', '--host starts LXC containers only', 'leave out --host to start the OCI bundle as on the device');
       if (f.host) return tryOnHost(callsign, cmd, f);
       if (f.runtime === 'runc' || f.runtime === 'crun') return tryOci(callsign, cmd, f, f.runtime);
-      for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
-        if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, flag === '--fix-host-subids' ? "the device-faithful start uses the image's /etc/subuid and /etc/subgid (thunderbox doctor reports missing lines); add --host to fix this host's" : `add --host, or leave ${flag} out`);
-      }
+      refuseHostOnly(f, (flag) => (flag === '--fix-host-subids' ? "the device-faithful start uses the image's /etc/subuid and /etc/subgid (thunderbox doctor reports missing lines); add --host to fix this host's" : `add --host, or leave ${flag} out`));
       const timeoutMs = parseTimeout(f.timeout);
       const out = new Output(f);
       const t = chooseTarget(f.target);
@@ -96,12 +94,9 @@ Examples:
       if (r.lxcLog) out.detail(r.lxcLog.trimEnd());
       if (r.communicator) out.detail(`communicator ${r.communicator.path} (mode ${r.communicator.mode.toString(8)}): ${r.communicator.connected ? `connected${r.communicator.bytes ? `, ${Buffer.byteLength(r.communicator.bytes)} bytes` : ''}` : 'nobody connected'}`);
       const what = commandLine(r.command);
-      if (!f.json) {
-        if (!r.started) process.stderr.write(`thunderbox: ${callsign}: did not start: ${r.error ?? 'liblxc gave no reason'}\n`);
-        else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${what} exited with status ${r.exitCode}\n`);
-      }
+      sayEnd(f, callsign, r, what, timeoutMs, 'liblxc gave no reason', `${what} exited with status ${r.exitCode}`);
       const code = !r.started ? 1 : r.timedOut ? 124 : (r.exitCode ?? 1);
-      const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start${r.error ? `: ${r.error}` : ''}`, hint: 'liblxc\'s first specific error is in "error"; thunderbox doctor names the cause' } : r.timedOut ? { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' } : { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${commandLine(r.command)} exited with status ${r.exitCode}`, hint: 'its output is in "output"' }];
+      const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start${r.error ? `: ${r.error}` : ''}`, hint: 'liblxc\'s first specific error is in "error"; thunderbox doctor names the cause' } : r.timedOut ? timedOut(callsign) : { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${what} exited with status ${r.exitCode}`, hint: 'its output is in "output"' }];
       out.json(code === 0, [...r.notes, ...ran], { callsign, container: r.container, command: r.command, started: r.started, exitCode: r.exitCode, error: r.error ?? null, timedOut: r.timedOut, output: r.output, communicator: r.communicator ?? null, notes: r.notes, ...(f.verbose ? { lxcLog: r.lxcLog } : {}) });
       process.exitCode = code;
     });
@@ -115,9 +110,7 @@ export function commandLine(argv: string[]): string {
 /** --runtime runc|crun: the OCI bundle, started as Thunder's runc backend starts it (src/oci/try-device.ts). */
 async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'runc' | 'crun'): Promise<void> {
   if (f.logLevel !== undefined) failUsage('TRY_LXC_ONLY', '--log-level is liblxc\'s', 'leave it out with --runtime runc or crun');
-  for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
-    if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, `leave ${flag} out`);
-  }
+  refuseHostOnly(f, (flag) => `leave ${flag} out`);
   const timeoutMs = parseTimeout(f.timeout);
   const out = new Output(f);
   const t = chooseTarget(f.target);
@@ -146,12 +139,9 @@ async function tryOci(callsign: string, cmd: string[], f: TryFlags, runtime: 'ru
   }
   if (r.communicator) out.detail(`communicator ${r.communicator.path} (mode ${r.communicator.mode.toString(8)}): ${r.communicator.connected ? 'connected' : 'nobody connected'}`);
   const what = r.command.join(' ');
-  if (!f.json) {
-    if (!r.started) process.stderr.write(`thunderbox: ${callsign}: did not start: ${r.error ?? `${runtime} gave no reason`}\n`);
-    else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${what} ran and ended (${runtime} exec --detach gives no exit status, as under Thunder)\n`);
-  }
+  sayEnd(f, callsign, r, what, timeoutMs, `${runtime} gave no reason`, `${what} ran and ended (${runtime} exec --detach gives no exit status, as under Thunder)`);
   const code = !r.started ? 1 : r.timedOut ? 124 : 0;
-  const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the bundle did not start${r.error ? `: ${r.error}` : ''}`, hint: `thunderbox oci check names the cause in config.json; ${runtime}'s log is ${r.logPath} on the device` } : { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' }];
+  const ran: Diagnostic[] = code === 0 ? [] : [!r.started ? { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the bundle did not start${r.error ? `: ${r.error}` : ''}`, hint: `thunderbox oci check names the cause in config.json; ${runtime}'s log is ${r.logPath} on the device` } : timedOut(callsign)];
   out.json(code === 0, [...r.diagnostics, ...ran], { callsign, container: r.container, runtime, runtimeSource: r.runtimeSource, command: r.command, started: r.started, exitCode: null, error: r.error ?? null, timedOut: r.timedOut, output: r.output, communicator: r.communicator ?? null, calls: r.calls, log: r.log });
   process.exitCode = code;
 }
@@ -176,6 +166,27 @@ async function tryOnHost(callsign: string, cmd: string[], f: TryFlags): Promise<
   const ran: Diagnostic[] = r.exitCode === 0 ? [] : [r.started ? { code: 'TRY_EXIT_STATUS', severity: 'error', message: `${callsign}: ${commandLine(r.command)} exited with status ${r.exitCode}`, hint: 'its output is in stdout and stderr' } : { code: 'TRY_NOT_STARTED', severity: 'error', message: `${callsign}: the container did not start`, hint: 'liblxc\'s errors are in stderr and lxcLog' }];
   out.json(r.exitCode === 0, [...r.notes, ...ran], { callsign, started: r.started, command: r.command, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, lxcLog: r.lxcLog, notes: r.notes });
   process.exitCode = r.exitCode;
+}
+
+/** --start, --keep and --fix-host-subids are --host's: an error (TRY_HOST_ONLY) without it, with `hint`. */
+function refuseHostOnly(f: TryFlags, hint: (flag: string) => string): void {
+  for (const [flag, on] of [['--start', f.start], ['--keep', f.keep], ['--fix-host-subids', f.fixHostSubids]] as const) {
+    if (on) failUsage('TRY_HOST_ONLY', `${flag} applies to --host only`, hint(flag));
+  }
+}
+
+/**
+ * A device-faithful start's last line on stderr (none with --json; with -q only a failed start's):
+ * why it did not start (`noReason` when the runtime gave none), the timeout, or how `what` ended.
+ */
+function sayEnd(f: TryFlags, callsign: string, r: { started: boolean; timedOut: boolean; error?: string }, what: string, timeoutMs: number | undefined, noReason: string, ended: string): void {
+  if (f.json) return;
+  if (!r.started) process.stderr.write(`thunderbox: ${callsign}: did not start: ${r.error ?? noReason}\n`);
+  else if (!f.quiet) process.stderr.write(r.timedOut ? `thunderbox: ${callsign}: started; ${what} was stopped after ${(timeoutMs ?? 30_000) / 1000} s (--timeout)\n` : `thunderbox: ${callsign}: started; ${ended}\n`);
+}
+
+function timedOut(callsign: string): Diagnostic {
+  return { code: 'TRY_TIMEOUT', severity: 'error', message: `${callsign}: stopped after the timeout`, hint: 'raise --timeout, or make the command end' };
 }
 
 /** --timeout SECONDS, in milliseconds (undefined: the default). */

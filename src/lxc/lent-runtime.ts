@@ -60,20 +60,20 @@ export function hostProgram(name: string, dirs: readonly string[] = DIRS): strin
 }
 
 function which(name: string, pkg: string): string {
-  return (
-    hostProgram(name, [...(process.env.PATH ?? '').split(':').filter((p) => p.startsWith('/')), ...DIRS]) ??
-    fail('HOST_TOOL_MISSING', `${name} is not installed on this build host; a device-faithful start needs it`, `install ${pkg} (Debian: apt-get install ${pkg})`)
-  );
+  return hostProgram(name, [...(process.env.PATH ?? '').split(':').filter((p) => p.startsWith('/')), ...DIRS])
+    ?? fail('HOST_TOOL_MISSING', `${name} is not installed on this build host; a device-faithful start needs it`, `install ${pkg} (Debian: apt-get install ${pkg})`);
 }
 
-/** Directories ldd resolves a program's libraries to (real paths). */
-function libraryDirs(program: string): string[] {
-  let out: string;
+function ldd(program: string): string {
   try {
-    out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     fail('HOST_LDD_FAILED', `ldd ${program} failed: ${String((err as { stderr?: string }).stderr ?? err).trim()}`, 'install libc-bin (ldd) and a working lxc');
   }
+}
+
+/** Directories ldd resolves a program's libraries to (real paths), from its output `out`. */
+function libraryDirs(program: string, out: string): string[] {
   const dirs: string[] = [];
   for (const m of out.matchAll(/=> (\/\S+) \(0x/g)) {
     const missing = !fs.existsSync(m[1]!);
@@ -94,8 +94,9 @@ export function lentRuntime(): LentRuntime {
   if (!interp) fail('HOST_LXC_STATIC', `${lxcStart} has no dynamic loader (PT_INTERP)`, 'use a dynamically linked lxc-start (Debian: apt-get install lxc)');
   const loader = fs.realpathSync(interp);
   const env = which('env', 'coreutils');
-  const dirs = [...libraryDirs(lxcStart), ...libraryDirs(env)];
-  const liblxc = execFileSync('ldd', [lxcStart], { encoding: 'utf8' }).match(/liblxc\.so\S* => (\/\S+)/)?.[1];
+  const lddLxcStart = ldd(lxcStart);
+  const dirs = [...libraryDirs(lxcStart, lddLxcStart), ...libraryDirs(env, ldd(env))];
+  const liblxc = lddLxcStart.match(/liblxc\.so\S* => (\/\S+)/)?.[1];
   if (!liblxc) fail('HOST_LIBLXC_MISSING', `${lxcStart} does not link liblxc`, 'reinstall lxc on this host');
   // the one string in liblxc that ends in /lxc/rootfs is LXCROOTFSMOUNT
   const mount = fs.readFileSync(liblxc).toString('latin1').match(/\/[A-Za-z0-9_./-]*\/lxc\/rootfs(?=\0)/)?.[0];

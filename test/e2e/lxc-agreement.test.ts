@@ -64,14 +64,8 @@ describe('what liblxc only meets at start, lxc check reports at once: the contai
     ['prlimit soft over hard', 'lxc.prlimit.core = 5:3'],
     ['an environment line without a name', 'lxc.environment = =x'],
   ])('%s', async (_name, line) => {
-    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
     const { tbx } = await import('../helpers/cli.js');
-    const dir = tmpDir();
-    const target = path.join(dir, 'target');
-    fs.mkdirSync(target);
-    const cs = `Start${Math.random().toString(36).slice(2, 8)}`;
-    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
-    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    const { target, cs, config } = await preparedBusybox('Start');
     expect((await tbx(['try', '--host', cs, '--target', target, '--', '/bin/true'])).code).toBe(0);
     fs.appendFileSync(config, `${line}\n`);
     const errors = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 }).filter((d) => d.severity === 'error');
@@ -91,14 +85,8 @@ describe('values liblxc loads and starts with are warnings, not errors', () => {
     ['prlimit nofile with an empty hard part: hard = soft', 'lxc.prlimit.nofile = 1024:', 'Max open files', '1024 1024'],
     ['prlimit core -1: unlimited', 'lxc.prlimit.core = -1', 'Max core file size', 'unlimited unlimited'],
   ])('%s', async (_name, line, limit, values) => {
-    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
     const { tbx } = await import('../helpers/cli.js');
-    const dir = tmpDir();
-    const target = path.join(dir, 'target');
-    fs.mkdirSync(target);
-    const cs = `Warn${Math.random().toString(36).slice(2, 8)}`;
-    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
-    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    const { target, cs, config } = await preparedBusybox('Warn');
     fs.appendFileSync(config, `${line}\n`);
     const ds = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 });
     expect(ds.filter((d) => d.severity === 'error')).toEqual([]);
@@ -119,17 +107,11 @@ describe('mount entries liblxc loads and mounts are warnings, not errors', () =>
     ['dump and pass that are not numbers', 'x y', ['LXC_MOUNT_FIELDS']],
     ['more than six fields', '0 0 extra more', ['LXC_MOUNT_FIELDS']],
   ])('%s', async (_name, tail, codes) => {
-    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
     const { tbx } = await import('../helpers/cli.js');
-    const dir = tmpDir();
-    const target = path.join(dir, 'target');
-    fs.mkdirSync(target);
+    const { dir, target, cs, config } = await preparedBusybox('Mnt');
     const share = path.join(dir, 'share');
     fs.mkdirSync(share);
     fs.writeFileSync(path.join(share, 'marker'), 'mounted\n');
-    const cs = `Mnt${Math.random().toString(36).slice(2, 8)}`;
-    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
-    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
     fs.appendFileSync(config, `lxc.mount.entry = ${share} mnt none rbind,create=dir ${tail}\n`);
     const ds = checkConfigText(fs.readFileSync(config, 'utf8'), config, { version: 5 });
     expect(ds.filter((d) => d.severity === 'error')).toEqual([]);
@@ -151,14 +133,8 @@ describe('lxc.net.0.hwaddr: lxc check says what the start does', () => {
     ['00:16:3e:12:00', 'LXC_HWADDR_LENGTH', true],
   ])('%s: %s, starts: %s', async (mac, code, starts) => {
     const { execa } = await import('execa');
-    const { hostBusyboxArchive } = await import('../helpers/busybox.js');
     const { BIN, tbx } = await import('../helpers/cli.js');
-    const dir = tmpDir();
-    const target = path.join(dir, 'target');
-    fs.mkdirSync(target);
-    const cs = `Mac${Math.random().toString(36).slice(2, 8)}`;
-    expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
-    const config = path.join(target, 'usr/share/Thunder', cs, 'Container/config');
+    const { target, cs, config } = await preparedBusybox('Mac');
     const text = fs.readFileSync(config, 'utf8').replace(/^lxc\.net\.0\..*\n/gm, '') + `lxc.net.0.type = veth\nlxc.net.0.name = eth0\nlxc.net.0.hwaddr = ${mac}\n`;
     fs.writeFileSync(config, text);
     const ds = checkConfigText(text, config, { version: 5 });
@@ -168,3 +144,15 @@ describe('lxc.net.0.hwaddr: lxc check says what the start does', () => {
     expect(r.exitCode === 0, String(r.stderr)).toBe(starts);
   });
 });
+
+/** A busybox container, callsign `prefix` and a random tail, prepared (no doctor, no plugin JSON) in a target of its own. */
+async function preparedBusybox(prefix: string): Promise<{ dir: string; target: string; cs: string; config: string }> {
+  const { hostBusyboxArchive } = await import('../helpers/busybox.js');
+  const { tbx } = await import('../helpers/cli.js');
+  const dir = tmpDir();
+  const target = path.join(dir, 'target');
+  fs.mkdirSync(target);
+  const cs = `${prefix}${Math.random().toString(36).slice(2, 8)}`;
+  expect((await tbx(['prepare', '--no-doctor', cs, hostBusyboxArchive(path.join(dir, 'r.tar')), '--target', target, '--no-plugin-json', '-q'])).code).toBe(0);
+  return { dir, target, cs, config: path.join(target, 'usr/share/Thunder', cs, 'Container/config') };
+}

@@ -260,18 +260,22 @@ describe('transactions', () => {
 });
 
 describe('the doctor\'s verdict in the stamp', () => {
+  /** A sample prepared, then prepared again, and the tree (hashed) as those clean runs leave it. */
+  async function preparedTwice() {
+    const s = writeSample(tmpDir(), 1700000000);
+    const env = { MESSAGE_DISPATCHER_CONFIG: 'x', SOURCE_DATE_EPOCH: '1700000000' };
+    const args = ['prepare', 'OCDM', s.archive, '--target', s.target, '-q'];
+    expect((await tbx(args, { env })).code).toBe(0);
+    expect((await tbx(args, { env })).code).toBe(0);
+    return { s, env, args, clean: comparable(s.target, { hash: true }) };
+  }
+
   // The last write of a prepare: the doctor ran on the tree in place, and its verdict goes into
   // thunderbox.stamp. strace's fault injection kills the run at exactly that syscall (-P limits
   // it to the syscalls whose first path is the one given): the commit's link of the old stamp
   // aside, or the rename of the new one into its place.
   it.each(['link', 'rename'] as const)('a run killed at the %s of the stamp: the next run leaves the tree a clean run leaves', async (syscall) => {
-    const dir = tmpDir();
-    const s = writeSample(dir, 1700000000);
-    const env = { MESSAGE_DISPATCHER_CONFIG: 'x', SOURCE_DATE_EPOCH: '1700000000' };
-    const args = ['prepare', 'OCDM', s.archive, '--target', s.target, '-q'];
-    expect((await tbx(args, { env })).code).toBe(0);
-    expect((await tbx(args, { env })).code).toBe(0);
-    const clean = comparable(s.target, { hash: true });
+    const { s, env, args, clean } = await preparedTwice();
     const stamp = path.join(C(s.target), 'thunderbox.stamp');
     expect(JSON.parse(fs.readFileSync(stamp, 'utf8'))).toHaveProperty('doctor');
     const calls = syscall === 'link' ? 'link,linkat' : 'rename,renameat,renameat2';
@@ -289,13 +293,7 @@ describe('the doctor\'s verdict in the stamp', () => {
   // versions before the stamp's write went into the transaction wrote it in place with
   // writeFileAtomic: killed there, they left Container/.thunderbox.stamp.tbx-tmp-PID-RANDOM
   it('a stray stamp temporary an older version left: the next run makes the container again, as a clean run does', async () => {
-    const dir = tmpDir();
-    const s = writeSample(dir, 1700000000);
-    const env = { MESSAGE_DISPATCHER_CONFIG: 'x', SOURCE_DATE_EPOCH: '1700000000' };
-    const args = ['prepare', 'OCDM', s.archive, '--target', s.target, '-q'];
-    expect((await tbx(args, { env })).code).toBe(0);
-    expect((await tbx(args, { env })).code).toBe(0);
-    const clean = comparable(s.target, { hash: true });
+    const { s, env, args, clean } = await preparedTwice();
     const stray = path.join(C(s.target), '.thunderbox.stamp.tbx-tmp-4242-0badf00d');
     fs.writeFileSync(stray, '{"fingerprint":');
     const again = await tbx(['prepare', 'OCDM', s.archive, '--target', s.target], { env });
